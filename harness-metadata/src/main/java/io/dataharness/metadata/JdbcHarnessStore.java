@@ -1,0 +1,727 @@
+package io.dataharness.metadata;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.SQLTransientConnectionException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.UUID;
+import javax.sql.DataSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The harness store on a JDBC database: PostgreSQL in production, H2 for the embedded store. Both
+ * run the same SQL; {@link Dialect} holds what differs. Commits are implemented in {@link
+ * JdbcCommit}.
+ */
+final class JdbcHarnessStore implements HarnessStore {
+  private static final Logger LOG = LoggerFactory.getLogger(JdbcHarnessStore.class);
+  private static final int MAX_ATTEMPTS = 8;
+
+  private final Dialect dialect;
+  private final HikariDataSource dataSource;
+  private final String description;
+
+  JdbcHarnessStore(String jdbcUrl, String user, String password, int poolSize) {
+    this.dialect = Dialect.forUrl(jdbcUrl);
+    this.description =
+        dialect.name().toLowerCase(java.util.Locale.ROOT) + " store at " + redact(jdbcUrl);
+    HikariConfig config = new HikariConfig();
+    config.setJdbcUrl(jdbcUrl);
+    config.setUsername(user);
+    config.setPassword(password);
+    config.setMaximumPoolSize(poolSize);
+    config.setMinimumIdle(1);
+    config.setPoolName("harness-metadata");
+    config.setConnectionTimeout(10_000);
+    config.setInitializationFailTimeout(-1);
+    config.setTransactionIsolation("TRANSACTION_READ_COMMITTED");
+    this.dataSource = new HikariDataSource(config);
+    try (Connection connection = connect()) {
+      Migrations.apply(connection, dialect);
+    } catch (SQLException e) {
+      dataSource.close();
+      throw unavailable(e, "open");
+    } catch (RuntimeException e) {
+      dataSource.close();
+      throw e;
+    }
+    LOG.info("Opened harness metadata {}", description);
+  }
+
+  private static String redact(String jdbcUrl) {
+    return jdbcUrl.replaceAll("(?i)(password=)[^&;]*", "$1***");
+  }
+
+  DataSource dataSource() {
+    return dataSource;
+  }
+
+  Dialect dialect() {
+    return dialect;
+  }
+
+  @Override
+  public String description() {
+    return description;
+  }
+
+  @Override
+  public void close() {
+    dataSource.close();
+  }
+
+  Connection connect() throws SQLException {
+    return dataSource.getConnection();
+  }
+
+  /** A unit of work on one connection. */
+  @FunctionalInterface
+  interface Work<T> {
+    T run(Connection connection) throws SQLException;
+  }
+
+  /** Runs work in one transaction, retrying it after deadlocks and serialization failures. */
+  <T> T inTransaction(String action, Work<T> work) {
+    for (int attempt = 1; ; attempt++) {
+      try (Connection connection = connect()) {
+        connection.setAutoCommit(false);
+        try {
+          T result = work.run(connection);
+          connection.commit();
+          return result;
+        } catch (SQLException | RuntimeException e) {
+          rollbackQuietly(connection);
+          throw e;
+        }
+      } catch (SQLException e) {
+        if (Dialect.isRetryable(e) && attempt < MAX_ATTEMPTS) {
+          LOG.debug("Retrying {} after {} (attempt {})", action, e.getSQLState(), attempt);
+          continue;
+        }
+        throw unavailable(e, action);
+      }
+    }
+  }
+
+  <T> T read(String action, Work<T> work) {
+    try (Connection connection = connect()) {
+      return work.run(connection);
+    } catch (SQLException e) {
+      throw unavailable(e, action);
+    }
+  }
+
+  private static void rollbackQuietly(Connection connection) {
+    try {
+      connection.rollback();
+    } catch (SQLException ignored) {
+      // the connection is broken; the database rolls the transaction back
+    }
+  }
+
+  MetadataStoreException unavailable(SQLException e, String action) {
+    String hint =
+        e instanceof SQLTransientConnectionException
+                || String.valueOf(e.getSQLState()).startsWith("08")
+            ? "check that the metadata store is running and reachable, and the catalog's uri,"
+                + " user and password"
+            : "SQLSTATE " + e.getSQLState();
+    return new MetadataStoreException(
+        e, "Cannot %s in the %s: %s (%s)", action, description, e.getMessage(), hint);
+  }
+
+  // ---- namespaces ----
+
+  @Override
+  public void createNamespace(String namespace, Map<String, String> properties) {
+    Names.check("namespace", namespace);
+    inTransaction(
+        "create namespace " + namespace,
+        connection -> {
+          if (namespaceRow(connection, namespace)) {
+            throw new AlreadyExistsException(
+                "Cannot create namespace %s: it already exists", namespace);
+          }
+          return Jdbc.update(
+              connection,
+              "INSERT INTO harness_namespaces (namespace, properties, created_at) VALUES (?, ?,"
+                  + " CURRENT_TIMESTAMP)",
+              namespace,
+              MetadataJson.mapJson(properties == null ? Map.of() : properties));
+        });
+  }
+
+  private static boolean namespaceRow(Connection connection, String namespace) throws SQLException {
+    return Jdbc.queryOne(
+            connection,
+            "SELECT 1 FROM harness_namespaces WHERE namespace = ?",
+            row -> true,
+            namespace)
+        != null;
+  }
+
+  @Override
+  public boolean namespaceExists(String namespace) {
+    return read("find namespace " + namespace, connection -> namespaceRow(connection, namespace));
+  }
+
+  @Override
+  public List<String> listNamespaces() {
+    return read(
+        "list namespaces",
+        connection ->
+            Jdbc.query(
+                connection,
+                "SELECT namespace FROM harness_namespaces ORDER BY namespace",
+                row -> row.getString(1)));
+  }
+
+  @Override
+  public Map<String, String> namespaceProperties(String namespace) {
+    String json =
+        read(
+            "load namespace " + namespace,
+            connection ->
+                Jdbc.queryOne(
+                    connection,
+                    "SELECT properties FROM harness_namespaces WHERE namespace = ?",
+                    row -> row.getString(1),
+                    namespace));
+    if (json == null) {
+      throw noSuchNamespace(namespace);
+    }
+    return MetadataJson.parseMap(json);
+  }
+
+  private static NoSuchNamespaceException noSuchNamespace(String namespace) {
+    return new NoSuchNamespaceException(
+        "Cannot find namespace %s: create it first (CREATE NAMESPACE %s)", namespace, namespace);
+  }
+
+  @Override
+  public void dropNamespace(String namespace) {
+    inTransaction(
+        "drop namespace " + namespace,
+        connection -> {
+          List<String> tables =
+              Jdbc.query(
+                  connection,
+                  "SELECT table_name FROM harness_tables WHERE namespace = ? ORDER BY table_name",
+                  row -> row.getString(1),
+                  namespace);
+          if (!tables.isEmpty()) {
+            throw new ValidationException(
+                "Cannot drop namespace %s: it still has tables %s; drop them first",
+                namespace, tables);
+          }
+          if (Jdbc.update(
+                  connection, "DELETE FROM harness_namespaces WHERE namespace = ?", namespace)
+              == 0) {
+            throw noSuchNamespace(namespace);
+          }
+          return null;
+        });
+  }
+
+  // ---- tables ----
+
+  /** The row of a table, as read by every operation on it. */
+  record TableRow(
+      long tableId,
+      TableIdentifier identifier,
+      String uuid,
+      TableDefinition.Layout layout,
+      long currentVersion,
+      int currentSchemaId,
+      Instant createdAt) {
+    HarnessTable toTable() {
+      return new HarnessTable(identifier, uuid, layout, currentVersion, createdAt);
+    }
+  }
+
+  TableRow tableRow(Connection connection, TableIdentifier table, boolean forUpdate)
+      throws SQLException {
+    TableRow row =
+        Jdbc.queryOne(
+            connection,
+            "SELECT table_id, table_uuid, layout, current_version, current_schema_id, created_at"
+                + " FROM harness_tables WHERE namespace = ? AND table_name = ?"
+                + (forUpdate ? " FOR UPDATE" : ""),
+            result ->
+                new TableRow(
+                    result.getLong("table_id"),
+                    table,
+                    result.getString("table_uuid"),
+                    MetadataJson.parseLayout(result.getString("layout")),
+                    result.getLong("current_version"),
+                    result.getInt("current_schema_id"),
+                    Jdbc.instant(result, "created_at")),
+            table.namespace(),
+            table.name());
+    if (row == null) {
+      throw new NoSuchTableException(
+          "Cannot find table %s in the %s: check the name, or create it", table, description);
+    }
+    return row;
+  }
+
+  @Override
+  public HarnessTable createTable(TableDefinition definition) {
+    TableIdentifier table = definition.identifier();
+    return inTransaction(
+        "create table " + table,
+        connection -> {
+          if (!namespaceRow(connection, table.namespace())) {
+            throw noSuchNamespace(table.namespace());
+          }
+          if (Jdbc.queryOne(
+                  connection,
+                  "SELECT 1 FROM harness_tables WHERE namespace = ? AND table_name = ?",
+                  row -> true,
+                  table.namespace(),
+                  table.name())
+              != null) {
+            throw new AlreadyExistsException("Cannot create table %s: it already exists", table);
+          }
+          Instant now =
+              Jdbc.queryOne(connection, "SELECT " + dialect.now, row -> Jdbc.instant(row, 1));
+          String uuid = UUID.randomUUID().toString();
+          Jdbc.update(
+              connection,
+              "INSERT INTO harness_tables (namespace, table_name, table_uuid, layout,"
+                  + " current_version, current_schema_id, last_committed_at, created_at) VALUES (?,"
+                  + " ?, ?, ?, 1, 1, ?, ?)",
+              table.namespace(),
+              table.name(),
+              uuid,
+              MetadataJson.layoutJson(definition.layout()),
+              now,
+              now);
+          long tableId = tableRow(connection, table, false).tableId();
+          Jdbc.update(
+              connection,
+              "INSERT INTO harness_schemas (table_id, schema_id, fields) VALUES (?, 1, ?)",
+              tableId,
+              MetadataJson.fieldsJson(definition.schema().fields()));
+          List<SourceChange> changes = new ArrayList<>();
+          for (SourceDefinition source : definition.sources().values()) {
+            SourceState state = definition.initialStates().get(source.id());
+            JdbcCommit.insertSource(connection, tableId, source, state, 1);
+            changes.add(new SourceChange(source.id(), null, state, Map.of()));
+          }
+          Jdbc.update(
+              connection,
+              "INSERT INTO harness_versions (table_id, version, schema_id, committed_at, operation,"
+                  + " summary, changes) VALUES (?, 1, 1, ?, 'create', ?, ?)",
+              tableId,
+              now,
+              MetadataJson.mapJson(Map.of("sources", String.valueOf(changes.size()))),
+              MetadataJson.changesJson(changes, Map.of()));
+          LOG.info("Created table {} with sources {}", table, definition.sources().keySet());
+          return new HarnessTable(table, uuid, definition.layout(), 1, now);
+        });
+  }
+
+  @Override
+  public HarnessTable loadTable(TableIdentifier table) {
+    return read("load table " + table, connection -> tableRow(connection, table, false).toTable());
+  }
+
+  @Override
+  public boolean tableExists(TableIdentifier table) {
+    return read(
+        "find table " + table,
+        connection ->
+            Jdbc.queryOne(
+                    connection,
+                    "SELECT 1 FROM harness_tables WHERE namespace = ? AND table_name = ?",
+                    row -> true,
+                    table.namespace(),
+                    table.name())
+                != null);
+  }
+
+  @Override
+  public List<TableIdentifier> listTables(String namespace) {
+    return read(
+        "list tables in " + namespace,
+        connection -> {
+          if (!namespaceRow(connection, namespace)) {
+            throw noSuchNamespace(namespace);
+          }
+          return Jdbc.query(
+              connection,
+              "SELECT table_name FROM harness_tables WHERE namespace = ? ORDER BY table_name",
+              row -> new TableIdentifier(namespace, row.getString(1)),
+              namespace);
+        });
+  }
+
+  @Override
+  public void dropTable(TableIdentifier table) {
+    inTransaction(
+        "drop table " + table,
+        connection -> {
+          long tableId = tableRow(connection, table, true).tableId();
+          for (String name :
+              List.of(
+                  "harness_locks",
+                  "harness_external_state",
+                  "harness_external_keys",
+                  "harness_source_states",
+                  "harness_sources",
+                  "harness_versions",
+                  "harness_schemas",
+                  "harness_tables")) {
+            Jdbc.update(connection, "DELETE FROM " + name + " WHERE table_id = ?", tableId);
+          }
+          LOG.info("Dropped table {} (its sources' data is untouched)", table);
+          return null;
+        });
+  }
+
+  // ---- versions ----
+
+  @Override
+  public Transaction newTransaction(TableIdentifier table) {
+    return new Transaction(table, request -> new JdbcCommit(this, request).run());
+  }
+
+  @Override
+  public TableVersion readLatest(TableIdentifier table) {
+    return read(
+        "read the latest version of " + table,
+        connection -> {
+          TableRow row = tableRow(connection, table, false);
+          return readVersion(connection, row, row.currentVersion());
+        });
+  }
+
+  @Override
+  public TableVersion readVersion(TableIdentifier table, long version) {
+    return read(
+        "read version " + version + " of " + table,
+        connection -> readVersion(connection, tableRow(connection, table, false), version));
+  }
+
+  @Override
+  public TableVersion readVersionAsOf(TableIdentifier table, Instant timestamp) {
+    return read(
+        "read " + table + " as of " + timestamp,
+        connection -> {
+          TableRow row = tableRow(connection, table, false);
+          Long version =
+              Jdbc.queryOne(
+                  connection,
+                  "SELECT version FROM harness_versions WHERE table_id = ? AND committed_at <= ?"
+                      + " ORDER BY committed_at DESC, version DESC LIMIT 1",
+                  result -> result.getLong(1),
+                  row.tableId(),
+                  timestamp);
+          if (version == null) {
+            throw new NoSuchVersionException(
+                "Cannot read table %s as of %s: its first version was committed at %s, later than"
+                    + " that",
+                table, timestamp, row.createdAt());
+          }
+          return readVersion(connection, row, version);
+        });
+  }
+
+  TableVersion readVersion(Connection connection, TableRow table, long version)
+      throws SQLException {
+    record VersionRow(int schemaId, String fields, CommitInfo commit) {}
+    VersionRow versionRow =
+        Jdbc.queryOne(
+            connection,
+            "SELECT v.schema_id, s.fields, v.committed_at, v.operation, v.idempotency_key,"
+                + " v.summary, v.changes FROM harness_versions v JOIN harness_schemas s ON"
+                + " s.table_id = v.table_id AND s.schema_id = v.schema_id WHERE v.table_id = ? AND"
+                + " v.version = ?",
+            row -> new VersionRow(row.getInt(1), row.getString(2), commitInfo(row)),
+            table.tableId(),
+            version);
+    if (versionRow == null) {
+      throw new NoSuchVersionException(
+          "Cannot read version %d of table %s: its versions are 1 to %d",
+          version, table.identifier(), table.currentVersion());
+    }
+    Map<String, SourceDefinition> sources = new TreeMap<>();
+    Map<String, SourceState> states = new TreeMap<>();
+    Jdbc.query(
+        connection,
+        "SELECT s.source_id, s.definition, (SELECT st.state FROM harness_source_states st WHERE"
+            + " st.table_id = s.table_id AND st.source_id = s.source_id AND st.version <= ? ORDER"
+            + " BY st.version DESC LIMIT 1) AS state FROM harness_sources s WHERE s.table_id = ?"
+            + " AND s.added_version <= ? AND (s.removed_version IS NULL OR s.removed_version > ?)",
+        row -> {
+          sources.put(row.getString(1), MetadataJson.parseSource(row.getString(2)));
+          return states.put(row.getString(1), MetadataJson.parseState(row.getString(3)));
+        },
+        version,
+        table.tableId(),
+        version,
+        version);
+    Map<String, String> external = new TreeMap<>();
+    Jdbc.query(
+        connection,
+        "SELECT k.state_key, (SELECT e.state_value FROM harness_external_state e WHERE e.table_id"
+            + " = k.table_id AND e.state_key = k.state_key AND e.version <= ? ORDER BY e.version"
+            + " DESC LIMIT 1) AS state_value FROM harness_external_keys k WHERE k.table_id = ?",
+        row -> {
+          String value = row.getString(2);
+          return value == null ? null : external.put(row.getString(1), value);
+        },
+        version,
+        table.tableId());
+    Schema schema =
+        new Schema(versionRow.schemaId(), MetadataJson.parseFields(versionRow.fields()));
+    return new TableVersion(
+        table.identifier(), version, schema, sources, states, external, versionRow.commit());
+  }
+
+  private static CommitInfo commitInfo(java.sql.ResultSet row) throws SQLException {
+    String changes = row.getString("changes");
+    return new CommitInfo(
+        Jdbc.instant(row, "committed_at"),
+        row.getString("operation"),
+        row.getString("idempotency_key"),
+        MetadataJson.parseMap(row.getString("summary")),
+        MetadataJson.parseSourceChanges(changes),
+        MetadataJson.parseExternalChanges(changes));
+  }
+
+  @Override
+  public List<VersionInfo> history(TableIdentifier table, long fromVersion, int limit) {
+    return read(
+        "read the history of " + table,
+        connection ->
+            Jdbc.query(
+                connection,
+                "SELECT version, schema_id, committed_at, operation, idempotency_key, summary,"
+                    + " changes FROM harness_versions WHERE table_id = ? AND version >= ? ORDER BY"
+                    + " version LIMIT ?",
+                row ->
+                    new VersionInfo(
+                        row.getLong("version"), row.getInt("schema_id"), commitInfo(row)),
+                tableRow(connection, table, false).tableId(),
+                fromVersion,
+                limit));
+  }
+
+  @Override
+  public Schema schema(TableIdentifier table, int schemaId) {
+    return read(
+        "read schema " + schemaId + " of " + table,
+        connection -> {
+          String fields =
+              Jdbc.queryOne(
+                  connection,
+                  "SELECT fields FROM harness_schemas WHERE table_id = ? AND schema_id = ?",
+                  row -> row.getString(1),
+                  tableRow(connection, table, false).tableId(),
+                  schemaId);
+          if (fields == null) {
+            throw new ValidationException(
+                "Cannot find schema %d of table %s: it does not exist", schemaId, table);
+          }
+          return new Schema(schemaId, MetadataJson.parseFields(fields));
+        });
+  }
+
+  // ---- locks ----
+
+  /** A lock row as stored. */
+  record LockRow(String owner, long fencingToken, Instant acquiredAt, Instant expiresAt) {
+    boolean heldAt(Instant now) {
+      return owner != null && expiresAt != null && expiresAt.isAfter(now);
+    }
+  }
+
+  static LockRow lockRow(java.sql.ResultSet row) throws SQLException {
+    return new LockRow(
+        row.getString("owner"),
+        row.getLong("fencing_token"),
+        Jdbc.instant(row, "acquired_at"),
+        Jdbc.instant(row, "expires_at"));
+  }
+
+  private record LockedRow(LockRow lock, Instant now) {}
+
+  private LockedRow lockForUpdate(
+      Connection connection, long tableId, TableIdentifier table, String sourceId)
+      throws SQLException {
+    LockedRow row =
+        Jdbc.queryOne(
+            connection,
+            "SELECT owner, fencing_token, acquired_at, expires_at, "
+                + dialect.now
+                + " AS now FROM harness_locks WHERE table_id = ? AND source_id = ? FOR UPDATE",
+            result -> new LockedRow(lockRow(result), Jdbc.instant(result, "now")),
+            tableId,
+            sourceId);
+    if (row == null) {
+      throw new NoSuchSourceException(
+          "Cannot lock source '%s' of table %s: the table has no such source", sourceId, table);
+    }
+    return row;
+  }
+
+  @Override
+  public SourceLock acquireLock(
+      TableIdentifier table, String sourceId, String owner, Duration lease) {
+    Names.check("lock owner", owner.replace('.', '_').replace(':', '_').replace('@', '_'));
+    checkLease(lease);
+    return inTransaction(
+        "lock source " + sourceId + " of " + table,
+        connection -> {
+          long tableId = tableRow(connection, table, false).tableId();
+          LockedRow row = lockForUpdate(connection, tableId, table, sourceId);
+          if (row.lock().heldAt(row.now()) && !row.lock().owner().equals(owner)) {
+            SourceLock holder = toLock(table, sourceId, row.lock());
+            throw new LockHeldException(
+                holder,
+                "Cannot lock source '%s' of table %s for '%s': it is held by '%s' until %s",
+                sourceId,
+                table,
+                owner,
+                row.lock().owner(),
+                row.lock().expiresAt());
+          }
+          long token = row.lock().fencingToken() + 1;
+          Instant expires = row.now().plus(lease);
+          Jdbc.update(
+              connection,
+              "UPDATE harness_locks SET owner = ?, fencing_token = ?, acquired_at = ?, expires_at"
+                  + " = ? WHERE table_id = ? AND source_id = ?",
+              owner,
+              token,
+              row.now(),
+              expires,
+              tableId,
+              sourceId);
+          LOG.info(
+              "Locked source '{}' of {} for '{}' (fencing token {})",
+              sourceId,
+              table,
+              owner,
+              token);
+          return new SourceLock(table, sourceId, owner, token, row.now(), expires);
+        });
+  }
+
+  private static void checkLease(Duration lease) {
+    if (lease == null || lease.isNegative() || lease.isZero()) {
+      throw new ValidationException("Invalid lock lease %s: use a positive duration", lease);
+    }
+  }
+
+  private static SourceLock toLock(TableIdentifier table, String sourceId, LockRow row) {
+    return new SourceLock(
+        table, sourceId, row.owner(), row.fencingToken(), row.acquiredAt(), row.expiresAt());
+  }
+
+  @Override
+  public SourceLock renewLock(SourceLock lock, Duration lease) {
+    checkLease(lease);
+    return inTransaction(
+        "renew " + lock,
+        connection -> {
+          long tableId = tableRow(connection, lock.table(), false).tableId();
+          LockedRow row = lockForUpdate(connection, tableId, lock.table(), lock.sourceId());
+          checkHeld(lock, row.lock(), row.now(), "renew");
+          Instant expires = row.now().plus(lease);
+          Jdbc.update(
+              connection,
+              "UPDATE harness_locks SET expires_at = ? WHERE table_id = ? AND source_id = ?",
+              expires,
+              tableId,
+              lock.sourceId());
+          return new SourceLock(
+              lock.table(),
+              lock.sourceId(),
+              lock.owner(),
+              lock.fencingToken(),
+              lock.acquiredAt(),
+              expires);
+        });
+  }
+
+  /** Throws {@link StaleLockException} unless {@code lock} is the one held now. */
+  static void checkHeld(SourceLock lock, LockRow row, Instant now, String action) {
+    if (row.fencingToken() != lock.fencingToken() || !lock.owner().equals(row.owner())) {
+      throw new StaleLockException(
+          "Cannot %s with the lock on source '%s' of table %s (owner '%s', fencing token %d):"
+              + " the lock was taken over since (now owner '%s', fencing token %d); acquire it"
+              + " again, re-read the latest version and redo the work",
+          action,
+          lock.sourceId(),
+          lock.table(),
+          lock.owner(),
+          lock.fencingToken(),
+          row.owner(),
+          row.fencingToken());
+    }
+    if (!row.heldAt(now)) {
+      throw new StaleLockException(
+          "Cannot %s with the lock on source '%s' of table %s (owner '%s', fencing token %d): its"
+              + " lease expired at %s; renew locks before they expire, or acquire it again and"
+              + " redo the work",
+          action,
+          lock.sourceId(),
+          lock.table(),
+          lock.owner(),
+          lock.fencingToken(),
+          row.expiresAt());
+    }
+  }
+
+  @Override
+  public void releaseLock(SourceLock lock) {
+    inTransaction(
+        "release " + lock,
+        connection ->
+            Jdbc.update(
+                connection,
+                "UPDATE harness_locks SET owner = NULL, expires_at = NULL WHERE source_id = ? AND"
+                    + " fencing_token = ? AND owner = ? AND table_id = (SELECT table_id FROM"
+                    + " harness_tables WHERE namespace = ? AND table_name = ?)",
+                lock.sourceId(),
+                lock.fencingToken(),
+                lock.owner(),
+                lock.table().namespace(),
+                lock.table().name()));
+  }
+
+  @Override
+  public List<SourceLock> listLocks(TableIdentifier table) {
+    return read(
+        "list locks of " + table,
+        connection -> {
+          long tableId = tableRow(connection, table, false).tableId();
+          Map<String, LockRow> rows = new HashMap<>();
+          Instant now =
+              Jdbc.queryOne(connection, "SELECT " + dialect.now, row -> Jdbc.instant(row, 1));
+          Jdbc.query(
+              connection,
+              "SELECT source_id, owner, fencing_token, acquired_at, expires_at FROM harness_locks"
+                  + " WHERE table_id = ? AND owner IS NOT NULL ORDER BY source_id",
+              row -> rows.put(row.getString("source_id"), lockRow(row)),
+              tableId);
+          return rows.entrySet().stream()
+              .filter(entry -> entry.getValue().heldAt(now))
+              .map(entry -> toLock(table, entry.getKey(), entry.getValue()))
+              .sorted(java.util.Comparator.comparing(SourceLock::sourceId))
+              .toList();
+        });
+  }
+}

@@ -1,0 +1,88 @@
+package io.dataharness.metadata;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Applies the store's schema migrations in order, each in its own transaction, under a lock so that
+ * several processes starting at once apply each migration exactly once.
+ */
+final class Migrations {
+  private static final Logger LOG = LoggerFactory.getLogger(Migrations.class);
+  private static final List<String> SCRIPTS = List.of("V1__harness_metadata.sql");
+
+  private Migrations() {}
+
+  static int latestVersion() {
+    return SCRIPTS.size();
+  }
+
+  static void apply(Connection connection, Dialect dialect) throws SQLException {
+    connection.setAutoCommit(false);
+    try (Statement statement = connection.createStatement()) {
+      if (dialect.migrationLock != null) {
+        statement.execute(dialect.migrationLock);
+      }
+      statement.execute(
+          "CREATE TABLE IF NOT EXISTS harness_schema_version (id INT PRIMARY KEY, version INT NOT"
+              + " NULL, applied_at TIMESTAMP WITH TIME ZONE NOT NULL)");
+      connection.commit();
+      if (dialect.migrationLock != null) {
+        statement.execute(dialect.migrationLock);
+      }
+      Jdbc.update(
+          connection,
+          "INSERT INTO harness_schema_version (id, version, applied_at) SELECT 1, 0,"
+              + " CURRENT_TIMESTAMP WHERE NOT EXISTS (SELECT 1 FROM harness_schema_version)");
+      int current =
+          Jdbc.queryOne(
+              connection,
+              "SELECT version FROM harness_schema_version WHERE id = 1 FOR UPDATE",
+              row -> row.getInt(1));
+      if (current > SCRIPTS.size()) {
+        throw new MetadataStoreException(
+            null,
+            "Cannot open the metadata store: its schema version %d is newer than this release"
+                + " supports (%d); upgrade DataHarness",
+            current,
+            SCRIPTS.size());
+      }
+      for (int version = current + 1; version <= SCRIPTS.size(); version++) {
+        for (String sql : statements(SCRIPTS.get(version - 1))) {
+          statement.execute(sql);
+        }
+        Jdbc.update(
+            connection,
+            "UPDATE harness_schema_version SET version = ?, applied_at = CURRENT_TIMESTAMP WHERE"
+                + " id = 1",
+            version);
+        LOG.info("Applied metadata store migration {}", SCRIPTS.get(version - 1));
+      }
+      connection.commit();
+    } catch (SQLException | RuntimeException e) {
+      connection.rollback();
+      throw e;
+    } finally {
+      connection.setAutoCommit(true);
+    }
+  }
+
+  private static List<String> statements(String script) {
+    try (InputStream in = Migrations.class.getResourceAsStream("migrations/" + script)) {
+      String text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+      return java.util.Arrays.stream(text.replaceAll("(?m)^--.*$", "").split(";"))
+          .map(String::trim)
+          .filter(sql -> !sql.isEmpty())
+          .toList();
+    } catch (IOException | NullPointerException e) {
+      throw new IllegalStateException("Missing migration script " + script, e);
+    }
+  }
+}

@@ -1,0 +1,178 @@
+package io.dataharness.metadata;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Function;
+
+/**
+ * One atomic change of a harness table: new source states, added or removed sources, a new schema
+ * and external state, committed together as the next version or not at all.
+ *
+ * <p>Concurrency: every source the transaction changes must be protected, either by presenting its
+ * lock ({@link #withLock}) or by naming the state the writer read ({@link #setSourceState(String,
+ * SourceState, SourceState)}), which the commit compares with the current one. Commits that change
+ * different sources never fail each other: each becomes the next version whatever version it
+ * started from. Commits on the same source are serialized, and a stale one fails with {@link
+ * CommitConflictException}; no update is lost.
+ *
+ * <p>Idempotency: with {@link #idempotencyKey}, committing again (a retried job) returns the
+ * version the first commit produced and changes nothing; the same key with a different change fails
+ * with {@link IdempotencyConflictException}.
+ */
+public final class Transaction {
+  private final TableIdentifier table;
+  private final Function<CommitRequest, TableVersion> committer;
+  private String operation = "commit";
+  private String idempotencyKey;
+  private final Map<String, CommitRequest.SourceUpdate> updates = new LinkedHashMap<>();
+  private final Map<String, SourceDefinition> added = new LinkedHashMap<>();
+  private final Set<String> removed = new HashSet<>();
+  private CommitRequest.SchemaChange schemaChange;
+  private final Map<String, String> externalState = new LinkedHashMap<>();
+  private final Map<String, String> summary = new LinkedHashMap<>();
+  private final Map<String, Map<String, String>> externalIds = new LinkedHashMap<>();
+  private final List<SourceLock> locks = new ArrayList<>();
+  private boolean committed;
+
+  Transaction(TableIdentifier table, Function<CommitRequest, TableVersion> committer) {
+    this.table = table;
+    this.committer = committer;
+  }
+
+  /** What the commit does, recorded in the version ({@code append}, {@code move}, {@code sync}). */
+  public Transaction operation(String operation) {
+    this.operation = Names.check("operation", operation);
+    return this;
+  }
+
+  /** Makes the commit idempotent: see the class documentation. */
+  public Transaction idempotencyKey(String key) {
+    if (key == null || key.isBlank() || key.length() > 512) {
+      throw new ValidationException(
+          "Invalid idempotency key for table %s: use 1 to 512 characters", table);
+    }
+    this.idempotencyKey = key;
+    return this;
+  }
+
+  /** Presents a lock this writer holds; the commit fails if the lock is no longer held. */
+  public Transaction withLock(SourceLock lock) {
+    if (!lock.table().equals(table)) {
+      throw new ValidationException(
+          "Cannot use %s in a commit to table %s: it belongs to another table", lock, table);
+    }
+    locks.add(lock);
+    return this;
+  }
+
+  /** Sets a source's state if it still is {@code expected} (compare-and-set). */
+  public Transaction setSourceState(String sourceId, SourceState expected, SourceState next) {
+    if (expected == null) {
+      throw new ValidationException(
+          "Cannot change source '%s' of %s: give the state you read, or present the source's lock"
+              + " and use setSourceState(sourceId, next)",
+          sourceId, table);
+    }
+    return putUpdate(sourceId, expected, next);
+  }
+
+  /** Sets a source's state under its lock (presented with {@link #withLock}). */
+  public Transaction setSourceState(String sourceId, SourceState next) {
+    return putUpdate(sourceId, null, next);
+  }
+
+  private Transaction putUpdate(String sourceId, SourceState expected, SourceState next) {
+    if (next == null) {
+      throw new ValidationException(
+          "Cannot change source '%s' of %s: the new state is missing", sourceId, table);
+    }
+    if (updates.putIfAbsent(sourceId, new CommitRequest.SourceUpdate(expected, next)) != null) {
+      throw new ValidationException(
+          "Cannot change source '%s' of %s twice in one transaction", sourceId, table);
+    }
+    return this;
+  }
+
+  /** Adds a source, starting at {@code initialState}. */
+  public Transaction addSource(SourceDefinition source, SourceState initialState) {
+    if (initialState == null || initialState.kind() != source.kind()) {
+      throw new ValidationException(
+          "Cannot add source '%s' to %s: it needs an initial %s state",
+          source.id(), table, source.kind().id());
+    }
+    if (added.putIfAbsent(source.id(), source) != null) {
+      throw new AlreadyExistsException(
+          "Cannot add source '%s' to %s twice in one transaction", source.id(), table);
+    }
+    updates.put(source.id(), new CommitRequest.SourceUpdate(null, initialState));
+    return this;
+  }
+
+  /** Removes a source from the table from the next version on (its data is not touched). */
+  public Transaction removeSource(String sourceId) {
+    removed.add(sourceId);
+    return this;
+  }
+
+  /** Replaces the schema, if the current schema id is still {@code expectedSchemaId}. */
+  public Transaction setSchema(int expectedSchemaId, List<Field> fields) {
+    new Schema(expectedSchemaId, fields); // validates the fields up front
+    this.schemaChange = new CommitRequest.SchemaChange(expectedSchemaId, fields);
+    return this;
+  }
+
+  /** Sets (or with null, removes) an external state key such as a consumer's offsets. */
+  public Transaction setExternalState(String key, String value) {
+    if (key == null || key.isBlank() || key.length() > 512) {
+      throw new ValidationException(
+          "Invalid external state key for table %s: use 1 to 512 characters", table);
+    }
+    externalState.put(key, value);
+    return this;
+  }
+
+  /** Adds a summary entry (row counts, job ids), recorded with the version. */
+  public Transaction summary(String key, String value) {
+    summary.put(key, value);
+    return this;
+  }
+
+  /** Records ids the write produced in a source's own system (an Iceberg snapshot id, offsets). */
+  public Transaction externalIds(String sourceId, Map<String, String> ids) {
+    externalIds.computeIfAbsent(sourceId, key -> new LinkedHashMap<>()).putAll(ids);
+    return this;
+  }
+
+  /**
+   * Commits the transaction as the table's next version and returns it. A transaction commits at
+   * most once.
+   */
+  public TableVersion commit() {
+    if (committed) {
+      throw new IllegalStateException("Transaction on " + table + " was already committed");
+    }
+    CommitRequest request =
+        new CommitRequest(
+            table,
+            operation,
+            idempotencyKey,
+            updates,
+            added,
+            removed,
+            schemaChange,
+            externalState,
+            summary,
+            externalIds,
+            locks);
+    if (request.isEmpty()) {
+      throw new ValidationException("Cannot commit to %s: the transaction changes nothing", table);
+    }
+    TableVersion version = committer.apply(request);
+    committed = true;
+    return version;
+  }
+}
