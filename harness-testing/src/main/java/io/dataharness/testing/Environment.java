@@ -18,4 +18,10 @@ final class Environment {
         .map(String::trim)
         .filter(value -> !value.isEmpty());
   }
+
+  /** An exception's message without its final period, to embed it in a longer sentence. */
+  static String reason(Throwable error) {
+    String message = String.valueOf(error.getMessage()).trim();
+    return message.endsWith(".") ? message.substring(0, message.length() - 1) : message;
+  }
 }

@@ -225,13 +225,15 @@ public final class TestingKafka implements AutoCloseable {
       kafka.admin.describeCluster().clusterId().get(15, TimeUnit.SECONDS);
     } catch (ExecutionException | TimeoutException | InterruptedException e) {
       kafka.close();
+      String reason =
+          e instanceof ExecutionException ? String.valueOf(e.getCause()) : "no answer within 15 s";
       throw new IllegalStateException(
           "Cannot reach the Kafka broker at "
               + bootstrapServers
               + " (from "
               + Environment.KAFKA_BOOTSTRAP
               + "): "
-              + e
+              + reason
               + ". Start it, or unset "
               + Environment.KAFKA_BOOTSTRAP
               + " to use an in-process broker",

@@ -119,7 +119,7 @@ public final class TestingPostgres implements AutoCloseable {
               + " as user "
               + server.user()
               + ": "
-              + e.getMessage()
+              + Environment.reason(e)
               + ". Check "
               + Environment.POSTGRES_URL
               + ", "
@@ -153,7 +153,7 @@ public final class TestingPostgres implements AutoCloseable {
         } catch (IOException | RuntimeException e) {
           throw new IllegalStateException(
               "Cannot start embedded PostgreSQL: "
-                  + e.getMessage()
+                  + Environment.reason(e)
                   + ". Set "
                   + Environment.POSTGRES_URL
                   + "=jdbc:postgresql://host:5432/postgres (and "
@@ -192,7 +192,7 @@ public final class TestingPostgres implements AutoCloseable {
       statement.execute(sql);
     } catch (SQLException e) {
       throw new IllegalStateException(
-          "Cannot run '" + sql + "' on " + description() + ": " + e.getMessage(), e);
+          "Cannot run '" + sql + "' on " + description() + ": " + Environment.reason(e), e);
     }
   }
 
