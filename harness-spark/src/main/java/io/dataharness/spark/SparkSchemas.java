@@ -78,6 +78,32 @@ public final class SparkSchemas {
     return fields;
   }
 
+  /** Harness fields for Spark columns that carry their field ids ({@link #toSpark(Schema)}). */
+  public static List<Field> fromSparkWithIds(StructType struct) {
+    List<Field> fields = new ArrayList<>();
+    int nextId =
+        1
+            + java.util.Arrays.stream(struct.fields())
+                .filter(column -> column.metadata().contains(FIELD_ID))
+                .mapToInt(column -> (int) column.metadata().getLong(FIELD_ID))
+                .max()
+                .orElse(0);
+    for (StructField column : struct.fields()) {
+      int id =
+          column.metadata().contains(FIELD_ID)
+              ? (int) column.metadata().getLong(FIELD_ID)
+              : nextId++;
+      fields.add(
+          new Field(
+              id,
+              column.name(),
+              fromSpark(column.name(), column.dataType()),
+              !column.nullable(),
+              null));
+    }
+    return fields;
+  }
+
   public static FieldType fromSpark(String column, DataType type) {
     if (type instanceof DecimalType decimal) {
       return FieldType.decimal(decimal.precision(), decimal.scale());

@@ -1,0 +1,333 @@
+package io.dataharness.spark;
+
+import io.dataharness.metadata.HarnessStore;
+import io.dataharness.metadata.Schema;
+import io.dataharness.metadata.SourceDefinition;
+import io.dataharness.metadata.SourceState;
+import io.dataharness.metadata.TableDefinition;
+import io.dataharness.metadata.TableIdentifier;
+import io.dataharness.metadata.ValidationException;
+import io.dataharness.spark.source.IcebergSources;
+import io.dataharness.spark.source.KafkaSources;
+import io.dataharness.spark.source.PostgresSources;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.catalyst.analysis.NamespaceAlreadyExistsException;
+import org.apache.spark.sql.catalyst.analysis.NoSuchNamespaceException;
+import org.apache.spark.sql.catalyst.analysis.NoSuchTableException;
+import org.apache.spark.sql.catalyst.analysis.TableAlreadyExistsException;
+import org.apache.spark.sql.connector.catalog.Column;
+import org.apache.spark.sql.connector.catalog.Identifier;
+import org.apache.spark.sql.connector.catalog.NamespaceChange;
+import org.apache.spark.sql.connector.catalog.SupportsNamespaces;
+import org.apache.spark.sql.connector.catalog.Table;
+import org.apache.spark.sql.connector.catalog.TableCatalog;
+import org.apache.spark.sql.connector.catalog.TableChange;
+import org.apache.spark.sql.connector.expressions.Transform;
+import org.apache.spark.sql.util.CaseInsensitiveStringMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The DataHarness Spark catalog. Configure it with {@code spark.sql.catalog.<name> =
+ * io.dataharness.spark.HarnessCatalog} and its options (under {@code spark.sql.catalog.<name>.}):
+ *
+ * <ul>
+ *   <li>{@code uri}: the metadata store, {@code jdbc:postgresql://...} or {@code
+ *       jdbc:h2:file:/path/harness} (embedded); {@code user}, {@code password};
+ *   <li>{@code connection.<conn>.kind} = kafka | jdbc | iceberg, and the connection's settings (see
+ *       {@link ConnectionConfig}).
+ * </ul>
+ *
+ * Tables are harness tables; {@code <table>.versions}, {@code .sources}, {@code .commits} and
+ * {@code .locks} are their metadata tables.
+ */
+public class HarnessCatalog implements TableCatalog, SupportsNamespaces {
+  private static final Logger LOG = LoggerFactory.getLogger(HarnessCatalog.class);
+
+  private String name;
+  private HarnessStore store;
+  private Map<String, ConnectionConfig> connections;
+
+  @Override
+  public void initialize(String name, CaseInsensitiveStringMap options) {
+    this.name = name;
+    String uri = options.get("uri");
+    if (uri == null) {
+      throw new ValidationException(
+          "Cannot start catalog %s: set spark.sql.catalog.%s.uri to the metadata store"
+              + " (jdbc:postgresql://host:5432/db, or jdbc:h2:file:/path/harness for the embedded"
+              + " store)",
+          name, name);
+    }
+    this.connections = ConnectionConfig.parseAll(options.asCaseSensitiveMap());
+    this.store = StoreCache.open(uri, options.get("user"), options.get("password"));
+    LOG.info(
+        "DataHarness catalog {} on the {} with connections {}",
+        name,
+        store.description(),
+        connections.keySet());
+  }
+
+  @Override
+  public String name() {
+    return name;
+  }
+
+  HarnessStore store() {
+    return store;
+  }
+
+  /** The connection a source refers to. */
+  ConnectionConfig connection(TableIdentifier table, SourceDefinition source) {
+    ConnectionConfig connection = connections.get(source.connection());
+    if (connection == null) {
+      throw new ValidationException(
+          "Cannot use source '%s' of %s: catalog %s has no connection '%s'; configure"
+              + " spark.sql.catalog.%s.connection.%s.kind=%s and its settings",
+          source.id(),
+          table,
+          name,
+          source.connection(),
+          name,
+          source.connection(),
+          source.kind().id());
+    }
+    return connection;
+  }
+
+  // ---- namespaces ----
+
+  @Override
+  public String[][] listNamespaces() {
+    return store.listNamespaces().stream().map(ns -> new String[] {ns}).toArray(String[][]::new);
+  }
+
+  @Override
+  public String[][] listNamespaces(String[] namespace) throws NoSuchNamespaceException {
+    if (namespace.length == 0) {
+      return listNamespaces();
+    }
+    if (!namespaceExists(namespace)) {
+      throw new NoSuchNamespaceException(namespace);
+    }
+    return new String[0][];
+  }
+
+  @Override
+  public boolean namespaceExists(String[] namespace) {
+    return namespace.length == 1 && store.namespaceExists(namespace[0]);
+  }
+
+  @Override
+  public Map<String, String> loadNamespaceMetadata(String[] namespace)
+      throws NoSuchNamespaceException {
+    if (!namespaceExists(namespace)) {
+      throw new NoSuchNamespaceException(namespace);
+    }
+    return store.namespaceProperties(namespace[0]);
+  }
+
+  @Override
+  public void createNamespace(String[] namespace, Map<String, String> metadata)
+      throws NamespaceAlreadyExistsException {
+    String single = singleNamespace(namespace);
+    if (store.namespaceExists(single)) {
+      throw new NamespaceAlreadyExistsException(namespace);
+    }
+    store.createNamespace(single, metadata);
+  }
+
+  @Override
+  public void alterNamespace(String[] namespace, NamespaceChange... changes) {
+    throw new UnsupportedOperationException(
+        "Cannot alter namespace " + String.join(".", namespace) + ": not supported yet");
+  }
+
+  @Override
+  public boolean dropNamespace(String[] namespace, boolean cascade)
+      throws NoSuchNamespaceException {
+    if (!namespaceExists(namespace)) {
+      throw new NoSuchNamespaceException(namespace);
+    }
+    if (cascade) {
+      for (TableIdentifier table : store.listTables(namespace[0])) {
+        store.dropTable(table);
+      }
+    }
+    store.dropNamespace(namespace[0]);
+    return true;
+  }
+
+  private String singleNamespace(String[] namespace) {
+    if (namespace.length != 1) {
+      throw new ValidationException(
+          "Invalid namespace %s in catalog %s: harness namespaces have one level, such as logs",
+          String.join(".", namespace), name);
+    }
+    return namespace[0];
+  }
+
+  // ---- tables ----
+
+  @Override
+  public Identifier[] listTables(String[] namespace) throws NoSuchNamespaceException {
+    if (!namespaceExists(namespace)) {
+      throw new NoSuchNamespaceException(namespace);
+    }
+    return store.listTables(namespace[0]).stream()
+        .map(table -> Identifier.of(namespace, table.name()))
+        .toArray(Identifier[]::new);
+  }
+
+  private Optional<TableIdentifier> tableIdentifier(Identifier identifier) {
+    if (identifier.namespace().length != 1) {
+      return Optional.empty();
+    }
+    return Optional.of(TableIdentifier.of(identifier.namespace()[0], identifier.name()));
+  }
+
+  @Override
+  public Table loadTable(Identifier identifier) throws NoSuchTableException {
+    Optional<TableIdentifier> table = tableIdentifier(identifier);
+    if (table.isPresent() && store.tableExists(table.get())) {
+      return new HarnessSparkTable(this, store.readLatest(table.get()), false);
+    }
+    Optional<Table> metadataTable = HarnessMetadataTables.load(this, identifier);
+    if (metadataTable.isPresent()) {
+      return metadataTable.get();
+    }
+    throw new NoSuchTableException(identifier);
+  }
+
+  @Override
+  public Table loadTable(Identifier identifier, String version) throws NoSuchTableException {
+    TableIdentifier table = existing(identifier);
+    long number;
+    try {
+      number = Long.parseLong(version.trim());
+    } catch (NumberFormatException e) {
+      throw new ValidationException(
+          "Invalid version '%s' for %s: harness versions are numbers (VERSION AS OF 12)",
+          version, table);
+    }
+    return new HarnessSparkTable(this, store.readVersion(table, number), true);
+  }
+
+  @Override
+  public Table loadTable(Identifier identifier, long timestampMicros) throws NoSuchTableException {
+    TableIdentifier table = existing(identifier);
+    Instant timestamp = Instant.EPOCH.plus(timestampMicros, java.time.temporal.ChronoUnit.MICROS);
+    return new HarnessSparkTable(this, store.readVersionAsOf(table, timestamp), true);
+  }
+
+  private TableIdentifier existing(Identifier identifier) throws NoSuchTableException {
+    Optional<TableIdentifier> table = tableIdentifier(identifier);
+    if (table.isEmpty() || !store.tableExists(table.get())) {
+      throw new NoSuchTableException(identifier);
+    }
+    return table.get();
+  }
+
+  @Override
+  public boolean tableExists(Identifier identifier) {
+    return tableIdentifier(identifier).map(store::tableExists).orElse(false);
+  }
+
+  @Override
+  public Table createTable(
+      Identifier identifier,
+      Column[] columns,
+      Transform[] partitions,
+      Map<String, String> properties)
+      throws TableAlreadyExistsException, NoSuchNamespaceException {
+    TableIdentifier table =
+        tableIdentifier(identifier)
+            .orElseThrow(
+                () ->
+                    new ValidationException(
+                        "Invalid table name %s: harness tables are named namespace.table",
+                        identifier));
+    if (partitions.length > 0) {
+      throw new ValidationException(
+          "Cannot create %s: PARTITIONED BY is not supported; declare which rows each source holds"
+              + " with source.<id>.partition-filter",
+          table);
+    }
+    if (!store.namespaceExists(table.namespace())) {
+      throw new NoSuchNamespaceException(identifier.namespace());
+    }
+    if (store.tableExists(table)) {
+      throw new TableAlreadyExistsException(identifier);
+    }
+    Schema schema =
+        new Schema(
+            1,
+            SparkSchemas.fromSpark(
+                org.apache.spark.sql.connector.catalog.CatalogV2Util.v2ColumnsToStructType(
+                    columns)));
+    List<SourceDefinition> sources = TableProperties.sources(table, properties, connections);
+    TableDefinition.Layout layout = TableProperties.layout(table, properties);
+    String writeSource = layout.properties().get(TableProperties.WRITE_SOURCE);
+    if (writeSource != null && sources.stream().noneMatch(s -> s.id().equals(writeSource))) {
+      throw new ValidationException(
+          "Invalid table property '%s' of %s: '%s' is not one of its sources %s",
+          TableProperties.WRITE_SOURCE,
+          table,
+          writeSource,
+          sources.stream().map(SourceDefinition::id).toList());
+    }
+    TableDefinition.Builder definition =
+        TableDefinition.builder(table, schema)
+            .primaryKey(layout.primaryKey())
+            .orderingColumn(layout.orderingColumn())
+            .partitionColumns(layout.partitionColumns())
+            .properties(layout.properties());
+    for (SourceDefinition source : sources) {
+      definition.source(source, register(table, source, schema));
+    }
+    store.createTable(definition.build());
+    return new HarnessSparkTable(this, store.readLatest(table), false);
+  }
+
+  /** Pins a new source's current content as its first state (SPEC 4). */
+  private SourceState register(TableIdentifier table, SourceDefinition source, Schema schema) {
+    ConnectionConfig connection = connection(table, source);
+    LOG.info("Registering source '{}' of {} through {}", source.id(), table, connection);
+    switch (source.kind()) {
+      case KAFKA:
+        return KafkaSources.initialState(connection, source);
+      case JDBC:
+        return PostgresSources.register(connection, source, schema);
+      default:
+        return IcebergSources.register(SparkSession.active(), connection, source, schema);
+    }
+  }
+
+  @Override
+  public Table alterTable(Identifier identifier, TableChange... changes)
+      throws NoSuchTableException {
+    existing(identifier);
+    throw new UnsupportedOperationException(
+        "Cannot alter " + identifier + ": ALTER TABLE is not supported yet");
+  }
+
+  @Override
+  public boolean dropTable(Identifier identifier) {
+    Optional<TableIdentifier> table = tableIdentifier(identifier);
+    if (table.isEmpty() || !store.tableExists(table.get())) {
+      return false;
+    }
+    store.dropTable(table.get());
+    return true;
+  }
+
+  @Override
+  public void renameTable(Identifier oldIdentifier, Identifier newIdentifier) {
+    throw new UnsupportedOperationException(
+        "Cannot rename " + oldIdentifier + ": renaming harness tables is not supported");
+  }
+}

@@ -1,0 +1,238 @@
+package io.dataharness.spark;
+
+import io.dataharness.metadata.HarnessStore;
+import io.dataharness.metadata.MetadataJson;
+import io.dataharness.metadata.SourceChange;
+import io.dataharness.metadata.SourceLock;
+import io.dataharness.metadata.TableIdentifier;
+import io.dataharness.metadata.TableVersion;
+import io.dataharness.metadata.VersionInfo;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.catalyst.expressions.GenericInternalRow;
+import org.apache.spark.sql.catalyst.util.ArrayBasedMapData;
+import org.apache.spark.sql.catalyst.util.ArrayData;
+import org.apache.spark.sql.catalyst.util.GenericArrayData;
+import org.apache.spark.sql.connector.catalog.Identifier;
+import org.apache.spark.sql.connector.catalog.SupportsRead;
+import org.apache.spark.sql.connector.catalog.Table;
+import org.apache.spark.sql.connector.catalog.TableCapability;
+import org.apache.spark.sql.connector.read.LocalScan;
+import org.apache.spark.sql.connector.read.ScanBuilder;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.apache.spark.sql.util.CaseInsensitiveStringMap;
+import org.apache.spark.unsafe.types.UTF8String;
+
+/**
+ * The metadata tables of a harness table, in Iceberg's style: {@code <table>.versions}, {@code
+ * .sources} (every source's state at every version), {@code .commits} (one row per source a commit
+ * changed: from what to what, with the ids it produced) and {@code .locks} (held now).
+ */
+final class HarnessMetadataTables {
+  private static final int PAGE = 1000;
+
+  private HarnessMetadataTables() {}
+
+  /** The kinds of metadata table. */
+  enum Kind {
+    VERSIONS(
+        new StructType()
+            .add("version", DataTypes.LongType, false)
+            .add("committed_at", DataTypes.TimestampType, false)
+            .add("operation", DataTypes.StringType, false)
+            .add("schema_id", DataTypes.IntegerType, false)
+            .add("idempotency_key", DataTypes.StringType, true)
+            .add("changed_sources", DataTypes.createArrayType(DataTypes.StringType, false), false)
+            .add(
+                "summary",
+                DataTypes.createMapType(DataTypes.StringType, DataTypes.StringType, true),
+                false)),
+    SOURCES(
+        new StructType()
+            .add("version", DataTypes.LongType, false)
+            .add("source", DataTypes.StringType, false)
+            .add("kind", DataTypes.StringType, false)
+            .add("connection", DataTypes.StringType, false)
+            .add("state", DataTypes.StringType, false)),
+    COMMITS(
+        new StructType()
+            .add("version", DataTypes.LongType, false)
+            .add("committed_at", DataTypes.TimestampType, false)
+            .add("operation", DataTypes.StringType, false)
+            .add("idempotency_key", DataTypes.StringType, true)
+            .add("source", DataTypes.StringType, false)
+            .add("before", DataTypes.StringType, true)
+            .add("after", DataTypes.StringType, true)
+            .add(
+                "external_ids",
+                DataTypes.createMapType(DataTypes.StringType, DataTypes.StringType, true),
+                false)),
+    LOCKS(
+        new StructType()
+            .add("source", DataTypes.StringType, false)
+            .add("owner", DataTypes.StringType, false)
+            .add("fencing_token", DataTypes.LongType, false)
+            .add("acquired_at", DataTypes.TimestampType, false)
+            .add("expires_at", DataTypes.TimestampType, false));
+
+    final StructType schema;
+
+    Kind(StructType schema) {
+      this.schema = schema;
+    }
+  }
+
+  /** {@code ns.t.versions} and the like: the namespace is [ns, t], the name is the kind. */
+  static Optional<Table> load(HarnessCatalog catalog, Identifier identifier) {
+    String[] namespace = identifier.namespace();
+    if (namespace.length != 2) {
+      return Optional.empty();
+    }
+    Kind kind;
+    try {
+      kind = Kind.valueOf(identifier.name().toUpperCase(Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      return Optional.empty();
+    }
+    TableIdentifier table = TableIdentifier.of(namespace[0], namespace[1]);
+    if (!catalog.store().tableExists(table)) {
+      return Optional.empty();
+    }
+    return Optional.of(new MetadataTable(catalog.name(), catalog.store(), table, kind));
+  }
+
+  private record MetadataTable(String catalog, HarnessStore store, TableIdentifier table, Kind kind)
+      implements SupportsRead {
+    @Override
+    public String name() {
+      return catalog + "." + table + "." + kind.name().toLowerCase(Locale.ROOT);
+    }
+
+    @Override
+    public StructType schema() {
+      return kind.schema;
+    }
+
+    @Override
+    public Set<TableCapability> capabilities() {
+      return EnumSet.of(TableCapability.BATCH_READ);
+    }
+
+    @Override
+    public ScanBuilder newScanBuilder(CaseInsensitiveStringMap options) {
+      return () -> new RowsScan(kind.schema, rows(), name());
+    }
+
+    private InternalRow[] rows() {
+      List<InternalRow> rows = new ArrayList<>();
+      if (kind == Kind.LOCKS) {
+        for (SourceLock lock : store.listLocks(table)) {
+          rows.add(
+              row(
+                  text(lock.sourceId()),
+                  text(lock.owner()),
+                  lock.fencingToken(),
+                  micros(lock.acquiredAt()),
+                  micros(lock.expiresAt())));
+        }
+        return rows.toArray(InternalRow[]::new);
+      }
+      for (long from = 1; ; from += PAGE) {
+        List<VersionInfo> page = store.history(table, from, PAGE);
+        for (VersionInfo info : page) {
+          addRows(info, rows);
+        }
+        if (page.size() < PAGE) {
+          return rows.toArray(InternalRow[]::new);
+        }
+      }
+    }
+
+    private void addRows(VersionInfo info, List<InternalRow> rows) {
+      switch (kind) {
+        case VERSIONS:
+          rows.add(
+              row(
+                  info.version(),
+                  micros(info.commit().committedAt()),
+                  text(info.commit().operation()),
+                  info.schemaId(),
+                  text(info.commit().idempotencyKey()),
+                  new GenericArrayData(
+                      info.commit().sourceChanges().stream()
+                          .map(change -> text(change.sourceId()))
+                          .toArray()),
+                  map(info.commit().summary())));
+          break;
+        case SOURCES:
+          TableVersion version = store.readVersion(table, info.version());
+          version
+              .sourceStates()
+              .forEach(
+                  (source, state) ->
+                      rows.add(
+                          row(
+                              info.version(),
+                              text(source),
+                              text(state.kind().id()),
+                              text(version.sources().get(source).connection()),
+                              text(MetadataJson.stateJson(state)))));
+          break;
+        default:
+          for (SourceChange change : info.commit().sourceChanges()) {
+            rows.add(
+                row(
+                    info.version(),
+                    micros(info.commit().committedAt()),
+                    text(info.commit().operation()),
+                    text(info.commit().idempotencyKey()),
+                    text(change.sourceId()),
+                    change.before() == null ? null : text(MetadataJson.stateJson(change.before())),
+                    change.after() == null ? null : text(MetadataJson.stateJson(change.after())),
+                    map(change.externalIds())));
+          }
+      }
+    }
+  }
+
+  private record RowsScan(StructType schema, InternalRow[] rows, String name) implements LocalScan {
+    @Override
+    public StructType readSchema() {
+      return schema;
+    }
+
+    @Override
+    public String description() {
+      return "DataHarness metadata table " + name;
+    }
+  }
+
+  private static InternalRow row(Object... values) {
+    return new GenericInternalRow(values);
+  }
+
+  private static UTF8String text(String value) {
+    return value == null ? null : UTF8String.fromString(value);
+  }
+
+  private static long micros(Instant instant) {
+    return ChronoUnit.MICROS.between(Instant.EPOCH, instant);
+  }
+
+  private static ArrayBasedMapData map(Map<String, String> values) {
+    ArrayData keys =
+        new GenericArrayData(values.keySet().stream().map(HarnessMetadataTables::text).toArray());
+    ArrayData items =
+        new GenericArrayData(values.values().stream().map(HarnessMetadataTables::text).toArray());
+    return new ArrayBasedMapData(keys, items);
+  }
+}

@@ -1,0 +1,156 @@
+package io.dataharness.spark;
+
+import io.dataharness.metadata.TableIdentifier;
+import io.dataharness.metadata.TableVersion;
+import io.dataharness.metadata.ValidationException;
+import io.dataharness.spark.read.ReadOptions;
+import io.dataharness.spark.read.ReadPlanner;
+import io.dataharness.spark.read.SourceRead;
+import java.time.Instant;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import org.apache.spark.sql.connector.catalog.MetadataColumn;
+import org.apache.spark.sql.connector.catalog.SupportsMetadataColumns;
+import org.apache.spark.sql.connector.catalog.SupportsRead;
+import org.apache.spark.sql.connector.catalog.TableCapability;
+import org.apache.spark.sql.connector.read.ScanBuilder;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+import org.apache.spark.sql.util.CaseInsensitiveStringMap;
+
+/**
+ * A harness table as Spark sees it, fixed to one version: its schema is that version's schema, and
+ * every scan reads every source at the state that version records.
+ */
+public class HarnessSparkTable implements SupportsRead, SupportsMetadataColumns {
+  /** Read option: the version to read. */
+  public static final String VERSION_OPTION = "version";
+
+  /** Read option: read the version current at this timestamp (ISO-8601, or epoch milliseconds). */
+  public static final String TIMESTAMP_OPTION = "timestamp";
+
+  private final HarnessCatalog catalog;
+  private final TableVersion version;
+  private final boolean timeTravel;
+
+  HarnessSparkTable(HarnessCatalog catalog, TableVersion version, boolean timeTravel) {
+    this.catalog = catalog;
+    this.version = version;
+    this.timeTravel = timeTravel;
+  }
+
+  public TableVersion tableVersion() {
+    return version;
+  }
+
+  public TableIdentifier identifier() {
+    return version.table();
+  }
+
+  @Override
+  public String name() {
+    return catalog.name() + "." + version.table();
+  }
+
+  @Override
+  public StructType schema() {
+    return SparkSchemas.toSpark(version.schema());
+  }
+
+  @Override
+  public Map<String, String> properties() {
+    Map<String, String> properties =
+        new TreeMap<>(catalog.store().loadTable(version.table()).properties());
+    properties.put("harness.version", String.valueOf(version.version()));
+    properties.put("harness.schema-id", String.valueOf(version.schema().schemaId()));
+    return properties;
+  }
+
+  @Override
+  public Set<TableCapability> capabilities() {
+    return EnumSet.of(TableCapability.BATCH_READ);
+  }
+
+  @Override
+  public MetadataColumn[] metadataColumns() {
+    return java.util.Arrays.stream(MetadataColumns.SCHEMA.fields())
+        .map(HarnessSparkTable::metadataColumn)
+        .toArray(MetadataColumn[]::new);
+  }
+
+  private static MetadataColumn metadataColumn(StructField field) {
+    return new MetadataColumn() {
+      @Override
+      public String name() {
+        return field.name();
+      }
+
+      @Override
+      public DataType dataType() {
+        return field.dataType();
+      }
+
+      @Override
+      public boolean isNullable() {
+        return field.nullable();
+      }
+    };
+  }
+
+  /**
+   * The sources to read for a scan with these options: the version this table is fixed to, or the
+   * one the {@code version} / {@code timestamp} read options select.
+   */
+  public List<SourceRead> plan(CaseInsensitiveStringMap options) {
+    TableVersion selected = selectVersion(options);
+    boolean pinned = timeTravel || selected.version() != version.version();
+    ReadOptions readOptions = ReadOptions.parse(options.asCaseSensitiveMap(), pinned);
+    return ReadPlanner.plan(selected, readOptions, catalog::connection);
+  }
+
+  private TableVersion selectVersion(CaseInsensitiveStringMap options) {
+    String versionOption = options.get(VERSION_OPTION);
+    String timestampOption = options.get(TIMESTAMP_OPTION);
+    if (versionOption != null && timestampOption != null) {
+      throw new ValidationException(
+          "Cannot read %s: give either the read option 'version' or 'timestamp', not both",
+          version.table());
+    }
+    if (versionOption != null) {
+      try {
+        return catalog.store().readVersion(version.table(), Long.parseLong(versionOption.trim()));
+      } catch (NumberFormatException e) {
+        throw new ValidationException(
+            "Invalid read option version=%s for %s: use a version number",
+            versionOption, version.table());
+      }
+    }
+    if (timestampOption != null) {
+      return catalog.store().readVersionAsOf(version.table(), parseTimestamp(timestampOption));
+    }
+    return version;
+  }
+
+  private Instant parseTimestamp(String value) {
+    String trimmed = value.trim();
+    try {
+      return trimmed.chars().allMatch(Character::isDigit)
+          ? Instant.ofEpochMilli(Long.parseLong(trimmed))
+          : Instant.parse(trimmed);
+    } catch (RuntimeException e) {
+      throw new ValidationException(
+          "Invalid read option timestamp=%s for %s: use ISO-8601 such as 2026-11-22T10:15:30Z, or"
+              + " epoch milliseconds",
+          value, version.table());
+    }
+  }
+
+  @Override
+  public ScanBuilder newScanBuilder(CaseInsensitiveStringMap options) {
+    throw new UnsupportedOperationException("fallback scan: merged later");
+  }
+}

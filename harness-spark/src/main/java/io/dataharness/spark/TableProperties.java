@@ -1,0 +1,198 @@
+package io.dataharness.spark;
+
+import io.dataharness.metadata.SourceDefinition;
+import io.dataharness.metadata.SourceKind;
+import io.dataharness.metadata.TableDefinition;
+import io.dataharness.metadata.TableIdentifier;
+import io.dataharness.metadata.ValidationException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * The table properties of {@code CREATE TABLE ... TBLPROPERTIES (...)}, validated up front:
+ *
+ * <ul>
+ *   <li>{@code source.<id>.kind}: kafka, jdbc or iceberg; {@code source.<id>.connection}: a
+ *       connection of the catalog of that kind;
+ *   <li>kafka: {@code source.<id>.topic}, optional {@code .partitions} (such as {@code 0,2}),
+ *       {@code .format} ({@code json}), {@code .start} ({@code earliest} or {@code latest});
+ *   <li>jdbc: {@code source.<id>.table} ({@code schema.table}); iceberg: {@code source.<id>.table}
+ *       ({@code namespace.table} in the connection's catalog);
+ *   <li>any kind: {@code source.<id>.partition-filter} (a SQL predicate on harness columns that
+ *       every row of the source satisfies), {@code source.<id>.column.<harness column>} (the
+ *       source's own name for a column, where it differs);
+ *   <li>table: {@code write.source}, {@code primary-key} (comma-separated), {@code
+ *       ordering-column}, {@code partition-columns} (comma-separated).
+ * </ul>
+ *
+ * Other properties are kept as table properties.
+ */
+public final class TableProperties {
+  public static final String WRITE_SOURCE = "write.source";
+  public static final String PRIMARY_KEY = "primary-key";
+  public static final String ORDERING_COLUMN = "ordering-column";
+  public static final String PARTITION_COLUMNS = "partition-columns";
+  static final String SOURCE_PREFIX = "source.";
+
+  private static final Map<SourceKind, Set<String>> OPTIONS =
+      Map.of(
+          SourceKind.KAFKA, Set.of("topic", "partitions", "format", "start"),
+          SourceKind.JDBC, Set.of("table"),
+          SourceKind.ICEBERG, Set.of("table"));
+  private static final Map<SourceKind, Set<String>> REQUIRED =
+      Map.of(
+          SourceKind.KAFKA, Set.of("topic"),
+          SourceKind.JDBC, Set.of("table"),
+          SourceKind.ICEBERG, Set.of("table"));
+  // Spark adds these on its own; they are not harness properties
+  private static final Set<String> SPARK_RESERVED =
+      Set.of("provider", "location", "comment", "owner", "external", "is_managed_location");
+
+  private TableProperties() {}
+
+  /** The sources declared in the properties, in declaration order of their ids. */
+  public static List<SourceDefinition> sources(
+      TableIdentifier table,
+      Map<String, String> properties,
+      Map<String, ConnectionConfig> connections) {
+    Map<String, Map<String, String>> settings = new TreeMap<>();
+    properties.forEach(
+        (key, value) -> {
+          if (key.startsWith(SOURCE_PREFIX)) {
+            String rest = key.substring(SOURCE_PREFIX.length());
+            int dot = rest.indexOf('.');
+            if (dot <= 0) {
+              throw invalid(table, key, "use source.<id>.<setting>");
+            }
+            settings
+                .computeIfAbsent(rest.substring(0, dot), id -> new LinkedHashMap<>())
+                .put(rest.substring(dot + 1), value.trim());
+          }
+        });
+    List<SourceDefinition> sources = new ArrayList<>();
+    settings.forEach((id, values) -> sources.add(source(table, id, values, connections)));
+    return sources;
+  }
+
+  private static SourceDefinition source(
+      TableIdentifier table,
+      String id,
+      Map<String, String> values,
+      Map<String, ConnectionConfig> connections) {
+    String prefix = SOURCE_PREFIX + id + ".";
+    String kindName = values.remove("kind");
+    if (kindName == null) {
+      throw invalid(table, prefix + "kind", "set it to kafka, jdbc or iceberg");
+    }
+    SourceKind kind = SourceKind.parse(kindName);
+    String connectionName = values.remove("connection");
+    if (connectionName == null) {
+      throw invalid(
+          table,
+          prefix + "connection",
+          "set it to one of the catalog's "
+              + kind.id()
+              + " connections "
+              + names(connections, kind));
+    }
+    ConnectionConfig connection = connections.get(connectionName);
+    if (connection == null || connection.kind() != kind) {
+      throw invalid(
+          table,
+          prefix + "connection",
+          "there is no "
+              + kind.id()
+              + " connection '"
+              + connectionName
+              + "'; configure spark.sql.catalog.<catalog>.connection."
+              + connectionName
+              + ".kind="
+              + kind.id()
+              + " or use one of "
+              + names(connections, kind));
+    }
+    String partitionFilter = values.remove("partition-filter");
+    Map<String, String> columnMapping = new TreeMap<>();
+    Map<String, String> options = new TreeMap<>();
+    values.forEach(
+        (key, value) -> {
+          if (key.startsWith("column.")) {
+            columnMapping.put(key.substring("column.".length()), value);
+          } else if (OPTIONS.get(kind).contains(key)) {
+            options.put(key, value);
+          } else {
+            throw invalid(
+                table,
+                prefix + key,
+                "a "
+                    + kind.id()
+                    + " source takes kind, connection, partition-filter, column.<column> and "
+                    + String.join(", ", OPTIONS.get(kind).stream().sorted().toList()));
+          }
+        });
+    for (String required : REQUIRED.get(kind)) {
+      if (!options.containsKey(required) || options.get(required).isEmpty()) {
+        throw invalid(table, prefix + required, "a " + kind.id() + " source needs it");
+      }
+    }
+    if (kind == SourceKind.KAFKA) {
+      checkOneOf(table, prefix + "format", options.get("format"), "json");
+      checkOneOf(table, prefix + "start", options.get("start"), "earliest", "latest");
+    }
+    return new SourceDefinition(id, kind, connectionName, options, columnMapping, partitionFilter);
+  }
+
+  private static void checkOneOf(
+      TableIdentifier table, String key, String value, String... allowed) {
+    if (value != null && Arrays.stream(allowed).noneMatch(value::equalsIgnoreCase)) {
+      throw invalid(table, key, "use " + String.join(" or ", allowed) + " (got '" + value + "')");
+    }
+  }
+
+  /** The layout (key, ordering, partitioning) and the remaining free-form properties. */
+  public static TableDefinition.Layout layout(
+      TableIdentifier table, Map<String, String> properties) {
+    Map<String, String> free = new TreeMap<>();
+    properties.forEach(
+        (key, value) -> {
+          if (!key.startsWith(SOURCE_PREFIX)
+              && !SPARK_RESERVED.contains(key.toLowerCase(Locale.ROOT))
+              && !key.equals(PRIMARY_KEY)
+              && !key.equals(ORDERING_COLUMN)
+              && !key.equals(PARTITION_COLUMNS)) {
+            free.put(key, value);
+          }
+        });
+    return new TableDefinition.Layout(
+        list(properties.get(PRIMARY_KEY)),
+        properties.get(ORDERING_COLUMN) == null ? null : properties.get(ORDERING_COLUMN).trim(),
+        list(properties.get(PARTITION_COLUMNS)),
+        free);
+  }
+
+  private static List<String> list(String value) {
+    if (value == null || value.isBlank()) {
+      return List.of();
+    }
+    return Arrays.stream(value.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
+  }
+
+  private static String names(Map<String, ConnectionConfig> connections, SourceKind kind) {
+    return connections.values().stream()
+        .filter(connection -> connection.kind() == kind)
+        .map(ConnectionConfig::name)
+        .sorted()
+        .toList()
+        .toString();
+  }
+
+  private static ValidationException invalid(TableIdentifier table, String key, String fix) {
+    return new ValidationException("Invalid table property '%s' of %s: %s", key, table, fix);
+  }
+}

@@ -1,0 +1,243 @@
+package io.dataharness.spark.read;
+
+import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.concat;
+import static org.apache.spark.sql.functions.from_json;
+import static org.apache.spark.sql.functions.lit;
+import static org.apache.spark.sql.functions.raise_error;
+import static org.apache.spark.sql.functions.when;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.dataharness.metadata.SourceState;
+import io.dataharness.spark.MetadataColumns;
+import io.dataharness.spark.source.IcebergSources;
+import io.dataharness.spark.source.PostgresSources;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.apache.spark.sql.Column;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.catalyst.analysis.AsOfVersion;
+import org.apache.spark.sql.connector.catalog.Table;
+import org.apache.spark.sql.connector.catalog.TableCatalog;
+import org.apache.spark.sql.execution.datasources.v2.DataSourceV2Relation;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+import org.apache.spark.sql.util.CaseInsensitiveStringMap;
+import scala.Option;
+
+/**
+ * Each source as a DataFrame over its own native Spark reader (Spark's Kafka reader at explicit
+ * offsets with {@code from_json}, Spark's JDBC reader over the as-of query, Iceberg's reader at the
+ * snapshot), projected to the standard shape: the harness data columns, then {@link
+ * MetadataColumns#SCHEMA}. Every source keeps its own optimizations (pushdown, pruning,
+ * vectorization) inside the union.
+ */
+final class NativeRelations {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private NativeRelations() {}
+
+  static Dataset<Row> dataFrame(SparkSession spark, SourceRead read) {
+    switch (read.source().kind()) {
+      case KAFKA:
+        return kafka(spark, read, (SourceState.Kafka) read.state());
+      case JDBC:
+        return jdbc(spark, read, (SourceState.Jdbc) read.state());
+      default:
+        return iceberg(spark, read, (SourceState.Iceberg) read.state());
+    }
+  }
+
+  /** The standard shape with no rows. */
+  static Dataset<Row> empty(SparkSession spark, StructType dataSchema) {
+    return spark.createDataFrame(List.of(), standardSchema(dataSchema));
+  }
+
+  static StructType standardSchema(StructType dataSchema) {
+    StructType schema = dataSchema;
+    for (StructField field : MetadataColumns.SCHEMA.fields()) {
+      schema = schema.add(field);
+    }
+    return schema;
+  }
+
+  private static Dataset<Row> kafka(SparkSession spark, SourceRead read, SourceState.Kafka state) {
+    String topic = read.source().option("topic").orElseThrow();
+    Map<String, Long> starts = new TreeMap<>();
+    Map<String, Long> ends = new TreeMap<>();
+    state
+        .partitions()
+        .forEach(
+            (partition, range) -> {
+              if (range.count() > 0) {
+                starts.put(String.valueOf(partition), range.start());
+                ends.put(String.valueOf(partition), range.end());
+              }
+            });
+    if (starts.isEmpty()) {
+      return empty(spark, read.schema());
+    }
+    var reader =
+        spark
+            .read()
+            .format("kafka")
+            .option(
+                "assign",
+                json(Map.of(topic, starts.keySet().stream().map(Integer::valueOf).toList())))
+            .option("startingOffsets", json(Map.of(topic, starts)))
+            .option("endingOffsets", json(Map.of(topic, ends)))
+            .option("kafka.isolation.level", "read_committed");
+    for (Map.Entry<String, String> property :
+        read.connection().kafkaClientProperties().entrySet()) {
+      reader = reader.option("kafka." + property.getKey(), property.getValue());
+    }
+    StructType valueSchema = new StructType();
+    for (StructField field : read.schema().fields()) {
+      valueSchema =
+          valueSchema.add(read.source().sourceColumn(field.name()), field.dataType(), true);
+    }
+    valueSchema = valueSchema.add(MetadataColumns.CORRUPT_RECORD, DataTypes.StringType, true);
+    Dataset<Row> parsed =
+        reader
+            .load()
+            .select(
+                from_json(
+                        col("value").cast("string"),
+                        valueSchema,
+                        Map.of(
+                            "mode",
+                            "PERMISSIVE",
+                            "columnNameOfCorruptRecord",
+                            MetadataColumns.CORRUPT_RECORD))
+                    .as("message"),
+                col("partition"),
+                col("offset"),
+                col("timestamp"),
+                col("key").cast("string").as("key"));
+    Column corrupt = col("message." + MetadataColumns.CORRUPT_RECORD);
+    if (read.options().failFast()) {
+      Column error =
+          raise_error(
+              concat(
+                  lit(
+                      "Cannot read "
+                          + read.describe()
+                          + ": the message at topic "
+                          + topic
+                          + " partition "),
+                  col("partition").cast("string"),
+                  lit(" offset "),
+                  col("offset").cast("string"),
+                  lit(
+                      " is not valid JSON for the table's schema (mode FAILFAST). Fix or skip the"
+                          + " message, or read with the option kafka.malformed=PERMISSIVE to get"
+                          + " nulls and the raw value in _corrupt_record")));
+      parsed = parsed.filter(when(corrupt.isNotNull(), error).otherwise(lit(true)));
+    }
+    List<Column> columns = new ArrayList<>();
+    for (StructField field : read.schema().fields()) {
+      columns.add(
+          col("message.`" + read.source().sourceColumn(field.name()) + "`")
+              .cast(field.dataType())
+              .as(field.name()));
+    }
+    columns.add(lit(read.source().id()).as(MetadataColumns.SOURCE));
+    columns.add(col("partition").as(MetadataColumns.KAFKA_PARTITION));
+    columns.add(col("offset").as(MetadataColumns.KAFKA_OFFSET));
+    columns.add(col("timestamp").as(MetadataColumns.KAFKA_TIMESTAMP));
+    columns.add(col("key").as(MetadataColumns.KAFKA_KEY));
+    columns.add(corrupt.as(MetadataColumns.CORRUPT_RECORD));
+    return parsed.select(columns.toArray(Column[]::new));
+  }
+
+  private static Dataset<Row> jdbc(SparkSession spark, SourceRead read, SourceState.Jdbc state) {
+    var reader =
+        spark
+            .read()
+            .format("jdbc")
+            .option("url", read.connection().jdbcUrl())
+            .option(
+                "query",
+                PostgresSources.asOfQuery(
+                    read.source(), harnessSchema(read), state.readTimestamp()))
+            .option("fetchsize", "1000");
+    if (read.connection().jdbcUser() != null) {
+      reader = reader.option("user", read.connection().jdbcUser());
+    }
+    if (read.connection().jdbcPassword() != null) {
+      reader = reader.option("password", read.connection().jdbcPassword());
+    }
+    Dataset<Row> rows = reader.load();
+    List<Column> columns = new ArrayList<>();
+    for (StructField field : read.schema().fields()) {
+      columns.add(col("`" + field.name() + "`").cast(field.dataType()).as(field.name()));
+    }
+    return rows.select(withMetadata(read, columns));
+  }
+
+  private static io.dataharness.metadata.Schema harnessSchema(SourceRead read) {
+    return new io.dataharness.metadata.Schema(
+        0, io.dataharness.spark.SparkSchemas.fromSparkWithIds(read.schema()));
+  }
+
+  private static Dataset<Row> iceberg(
+      SparkSession spark, SourceRead read, SourceState.Iceberg state) {
+    if (state.snapshotId().isEmpty()) {
+      return empty(spark, read.schema());
+    }
+    String snapshot = String.valueOf(state.snapshotId().getAsLong());
+    TableCatalog catalog = IcebergSources.catalog(spark, read.connection());
+    Table table =
+        IcebergSources.loadAt(
+            catalog, read.source(), state.snapshotId().getAsLong(), read.describe());
+    // the explicit time-travel spec keeps Spark from reloading the table at its current snapshot
+    DataSourceV2Relation relation =
+        DataSourceV2Relation.create(
+            table,
+            Option.apply(catalog),
+            Option.apply(IcebergSources.identifier(read.source())),
+            CaseInsensitiveStringMap.empty(),
+            Option.apply(new AsOfVersion(snapshot)));
+    Dataset<Row> rows =
+        org.apache.spark.sql.classic.Dataset.ofRows(
+            (org.apache.spark.sql.classic.SparkSession) spark, relation);
+    List<String> available = List.of(rows.columns());
+    List<Column> columns = new ArrayList<>();
+    for (StructField field : read.schema().fields()) {
+      String sourceColumn = read.source().sourceColumn(field.name());
+      Column value =
+          available.stream().anyMatch(sourceColumn::equalsIgnoreCase)
+              ? col("`" + sourceColumn + "`").cast(field.dataType())
+              : lit(null).cast(field.dataType());
+      columns.add(value.as(field.name()));
+    }
+    return rows.select(withMetadata(read, columns));
+  }
+
+  /** Adds {@code _source} and null Kafka columns to a non-Kafka source's data columns. */
+  private static Column[] withMetadata(SourceRead read, List<Column> dataColumns) {
+    List<Column> columns = new ArrayList<>(dataColumns);
+    columns.add(lit(read.source().id()).as(MetadataColumns.SOURCE));
+    for (StructField field : MetadataColumns.SCHEMA.fields()) {
+      if (!field.name().equals(MetadataColumns.SOURCE)) {
+        columns.add(lit(null).cast(field.dataType()).as(field.name()));
+      }
+    }
+    return columns.toArray(Column[]::new);
+  }
+
+  private static String json(Object value) {
+    try {
+      return JSON.writeValueAsString(
+          value instanceof Map<?, ?> map ? new LinkedHashMap<>(map) : value);
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

@@ -1,0 +1,80 @@
+package io.dataharness.spark.read;
+
+import io.dataharness.metadata.SourceDefinition;
+import io.dataharness.metadata.SourceState;
+import io.dataharness.metadata.TableIdentifier;
+import io.dataharness.metadata.TableVersion;
+import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.SparkSchemas;
+import io.dataharness.spark.source.KafkaSources;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.BiFunction;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * Turns a version into the list of source reads both read paths execute: resolves connections,
+ * applies the Kafka read mode (latest: live end offsets at planning time; start always from the
+ * version), and fails before reading anything if Kafka retention already deleted offsets the
+ * version needs.
+ */
+public final class ReadPlanner {
+  private ReadPlanner() {}
+
+  public static List<SourceRead> plan(
+      TableVersion version,
+      ReadOptions options,
+      BiFunction<TableIdentifier, SourceDefinition, ConnectionConfig> connections) {
+    StructType schema = SparkSchemas.toSpark(version.schema());
+    List<SourceRead> reads = new ArrayList<>();
+    for (Map.Entry<String, SourceState> entry : version.sourceStates().entrySet()) {
+      SourceDefinition source = version.sources().get(entry.getKey());
+      ConnectionConfig connection = connections.apply(version.table(), source);
+      SourceState state = entry.getValue();
+      reads.add(
+          new SourceRead(
+              version.table(), version.version(), source, state, connection, schema, options));
+    }
+    return reads;
+  }
+
+  /**
+   * Fixes what a read of a Kafka source reads now, after pruning (so pruned sources are never
+   * contacted): in latest mode the live end offsets, and in every mode a check that the broker
+   * still retains the range.
+   */
+  public static SourceRead resolve(SourceRead read) {
+    if (!(read.state() instanceof SourceState.Kafka kafka) || kafka.partitions().isEmpty()) {
+      return read;
+    }
+    String topic = read.source().option("topic").orElseThrow();
+    SourceState.Kafka resolved = kafka;
+    if (read.options().kafkaReadMode() == ReadOptions.KafkaReadMode.LATEST) {
+      Map<Integer, Long> live =
+          KafkaSources.endOffsets(
+              read.connection(), topic, new ArrayList<>(kafka.partitions().keySet()));
+      Map<Integer, SourceState.OffsetRange> ranges = new TreeMap<>();
+      kafka
+          .partitions()
+          .forEach(
+              (partition, range) ->
+                  ranges.put(
+                      partition,
+                      new SourceState.OffsetRange(
+                          range.start(),
+                          Math.max(range.end(), live.getOrDefault(partition, range.end())))));
+      resolved = SourceState.Kafka.of(ranges);
+    }
+    KafkaSources.checkRetained(read.connection(), topic, resolved, read.describe());
+    return new SourceRead(
+        read.table(),
+        read.version(),
+        read.source(),
+        resolved,
+        read.connection(),
+        read.schema(),
+        read.options());
+  }
+}

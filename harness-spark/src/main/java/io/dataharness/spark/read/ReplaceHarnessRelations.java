@@ -1,0 +1,165 @@
+package io.dataharness.spark.read;
+
+import io.dataharness.spark.HarnessSparkTable;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.catalyst.expressions.Alias;
+import org.apache.spark.sql.catalyst.expressions.Attribute;
+import org.apache.spark.sql.catalyst.expressions.AttributeReference;
+import org.apache.spark.sql.catalyst.expressions.Cast;
+import org.apache.spark.sql.catalyst.expressions.Expression;
+import org.apache.spark.sql.catalyst.expressions.NamedExpression;
+import org.apache.spark.sql.catalyst.plans.logical.Filter;
+import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
+import org.apache.spark.sql.catalyst.plans.logical.Project;
+import org.apache.spark.sql.catalyst.plans.logical.SubqueryAlias;
+import org.apache.spark.sql.catalyst.rules.Rule;
+import org.apache.spark.sql.execution.datasources.v2.DataSourceV2Relation;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import scala.Option;
+import scala.jdk.javaapi.CollectionConverters;
+import scala.runtime.AbstractPartialFunction;
+
+/**
+ * Replaces each harness table relation with a union of its sources' native relations (see {@link
+ * NativeRelations}), after analysis so that metadata columns are already resolved. Sources whose
+ * partition filter contradicts the query's filters are left out before any is opened. The result
+ * keeps the replaced relation's attribute ids, so the rest of the plan is unchanged; the optimizer
+ * then pushes filters and column pruning into every branch.
+ *
+ * <p>Disabled with the session setting {@code spark.dataharness.read.native-union=false}, which
+ * leaves the plain DataSource V2 scan in place.
+ */
+public final class ReplaceHarnessRelations extends Rule<LogicalPlan> {
+  public static final String ENABLED = "spark.dataharness.read.native-union";
+  private static final Logger LOG = LoggerFactory.getLogger(ReplaceHarnessRelations.class);
+
+  private final SparkSession session;
+
+  public ReplaceHarnessRelations(SparkSession session) {
+    this.session = session;
+  }
+
+  @Override
+  public LogicalPlan apply(LogicalPlan plan) {
+    if (!Boolean.parseBoolean(session.conf().get(ENABLED, "true"))) {
+      return plan;
+    }
+    Map<DataSourceV2Relation, List<Expression>> filters = new IdentityHashMap<>();
+    collectFilters(plan, filters);
+    return plan.resolveOperatorsUp(
+        new AbstractPartialFunction<LogicalPlan, LogicalPlan>() {
+          @Override
+          public boolean isDefinedAt(LogicalPlan node) {
+            return node instanceof DataSourceV2Relation relation
+                && relation.table() instanceof HarnessSparkTable;
+          }
+
+          @Override
+          public LogicalPlan apply(LogicalPlan node) {
+            DataSourceV2Relation relation = (DataSourceV2Relation) node;
+            return rewrite(relation, filters.getOrDefault(relation, List.of()));
+          }
+        });
+  }
+
+  /** The conjuncts of filters directly above each harness relation (through aliases). */
+  private static void collectFilters(
+      LogicalPlan plan, Map<DataSourceV2Relation, List<Expression>> filters) {
+    if (plan instanceof Filter filter) {
+      LogicalPlan child = filter.child();
+      while (child instanceof SubqueryAlias alias) {
+        child = alias.child();
+      }
+      if (child instanceof DataSourceV2Relation relation
+          && relation.table() instanceof HarnessSparkTable) {
+        filters
+            .computeIfAbsent(relation, key -> new ArrayList<>())
+            .addAll(conjuncts(filter.condition()));
+      }
+    }
+    for (LogicalPlan child : CollectionConverters.asJava(plan.children())) {
+      collectFilters(child, filters);
+    }
+  }
+
+  private static List<Expression> conjuncts(Expression condition) {
+    if (condition instanceof org.apache.spark.sql.catalyst.expressions.And and) {
+      List<Expression> all = new ArrayList<>(conjuncts(and.left()));
+      all.addAll(conjuncts(and.right()));
+      return all;
+    }
+    return List.of(condition);
+  }
+
+  private LogicalPlan rewrite(DataSourceV2Relation relation, List<Expression> conjuncts) {
+    HarnessSparkTable table = (HarnessSparkTable) relation.table();
+    List<SourceRead> reads = table.plan(relation.options());
+    List<SourceRead> kept =
+        reads.stream()
+            .filter(read -> SourcePruning.mayMatch(read, conjuncts))
+            .map(ReadPlanner::resolve)
+            .toList();
+    Dataset<Row> union = null;
+    for (SourceRead read : kept) {
+      Dataset<Row> branch = NativeRelations.dataFrame(session, read);
+      union = union == null ? branch : union.unionAll(branch);
+    }
+    if (union == null) {
+      union =
+          NativeRelations.empty(session, reads.isEmpty() ? table.schema() : reads.get(0).schema());
+    }
+    LOG.info(
+        "DataHarness reads {} version {} as a union of native relations: {}{}",
+        table.identifier(),
+        reads.isEmpty() ? table.tableVersion().version() : reads.get(0).version(),
+        kept.stream().map(Describe::read).collect(Collectors.joining("; ")),
+        kept.size() == reads.size()
+            ? ""
+            : " (pruned by partition filter: "
+                + reads.stream()
+                    .filter(
+                        read ->
+                            kept.stream()
+                                .noneMatch(k -> k.source().id().equals(read.source().id())))
+                    .map(read -> read.source().id())
+                    .toList()
+                + ")");
+    LogicalPlan analyzed = union.queryExecution().analyzed();
+    List<NamedExpression> output = new ArrayList<>();
+    List<Attribute> unionOutput = CollectionConverters.asJava(analyzed.output());
+    for (AttributeReference attribute : CollectionConverters.asJava(relation.output())) {
+      Attribute source =
+          unionOutput.stream()
+              .filter(candidate -> candidate.name().equalsIgnoreCase(attribute.name()))
+              .findFirst()
+              .orElseThrow(
+                  () ->
+                      new IllegalStateException(
+                          "Native union of "
+                              + table.identifier()
+                              + " lacks column "
+                              + attribute.name()));
+      Expression value =
+          source.dataType().equals(attribute.dataType())
+              ? source
+              : new Cast(source, attribute.dataType(), Option.empty());
+      output.add(
+          new Alias(
+              value,
+              attribute.name(),
+              attribute.exprId(),
+              attribute.qualifier(),
+              Option.apply(attribute.metadata()),
+              Alias.apply$default$6(value, attribute.name())));
+    }
+    return new Project(CollectionConverters.asScala(output).toSeq(), analyzed);
+  }
+}

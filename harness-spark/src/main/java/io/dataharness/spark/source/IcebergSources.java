@@ -1,0 +1,145 @@
+package io.dataharness.spark.source;
+
+import io.dataharness.metadata.Field;
+import io.dataharness.metadata.HarnessException;
+import io.dataharness.metadata.Schema;
+import io.dataharness.metadata.SourceDefinition;
+import io.dataharness.metadata.SourceState;
+import io.dataharness.metadata.ValidationException;
+import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.SparkSchemas;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.apache.iceberg.Snapshot;
+import org.apache.iceberg.spark.source.SparkTable;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.catalyst.analysis.NoSuchTableException;
+import org.apache.spark.sql.connector.catalog.CatalogPlugin;
+import org.apache.spark.sql.connector.catalog.Column;
+import org.apache.spark.sql.connector.catalog.Identifier;
+import org.apache.spark.sql.connector.catalog.SupportsNamespaces;
+import org.apache.spark.sql.connector.catalog.Table;
+import org.apache.spark.sql.connector.catalog.TableCatalog;
+import org.apache.spark.sql.connector.expressions.Transform;
+
+/**
+ * Iceberg sources: a table in a Spark catalog configured for Iceberg (the connection's {@code
+ * spark-catalog}), read through Iceberg's own Spark reader at the snapshot a version records.
+ */
+public final class IcebergSources {
+  private IcebergSources() {}
+
+  /** The Spark catalog of an iceberg connection. */
+  public static TableCatalog catalog(SparkSession spark, ConnectionConfig connection) {
+    CatalogPlugin plugin;
+    try {
+      plugin =
+          ((org.apache.spark.sql.classic.SparkSession) spark)
+              .sessionState()
+              .catalogManager()
+              .catalog(connection.sparkCatalog());
+    } catch (RuntimeException e) {
+      throw new ValidationException(
+          "Cannot use %s: Spark has no catalog '%s'; configure spark.sql.catalog.%s ="
+              + " org.apache.iceberg.spark.SparkCatalog",
+          connection, connection.sparkCatalog(), connection.sparkCatalog());
+    }
+    if (!(plugin instanceof TableCatalog tableCatalog)) {
+      throw new ValidationException(
+          "Cannot use %s: Spark catalog '%s' is not a table catalog", connection, plugin.name());
+    }
+    return tableCatalog;
+  }
+
+  /** The Iceberg table identifier of a source ({@code namespace.table}). */
+  public static Identifier identifier(SourceDefinition source) {
+    String table = source.option("table").orElseThrow();
+    int dot = table.lastIndexOf('.');
+    if (dot <= 0) {
+      throw new ValidationException(
+          "Invalid table property 'source.%s.table' = '%s': an iceberg source names"
+              + " namespace.table",
+          source.id(), table);
+    }
+    return Identifier.of(table.substring(0, dot).split("\\."), table.substring(dot + 1));
+  }
+
+  /**
+   * Registers an iceberg source: creates the table from the harness schema if it is missing, and
+   * returns its current snapshot (or empty) as the first state.
+   */
+  public static SourceState.Iceberg register(
+      SparkSession spark, ConnectionConfig connection, SourceDefinition source, Schema schema) {
+    TableCatalog catalog = catalog(spark, connection);
+    Identifier identifier = identifier(source);
+    try {
+      return currentState(catalog.loadTable(identifier));
+    } catch (NoSuchTableException missing) {
+      createTable(catalog, identifier, source, schema);
+      return SourceState.Iceberg.empty();
+    }
+  }
+
+  private static void createTable(
+      TableCatalog catalog, Identifier identifier, SourceDefinition source, Schema schema) {
+    try {
+      if (catalog instanceof SupportsNamespaces namespaces
+          && !namespaces.namespaceExists(identifier.namespace())) {
+        namespaces.createNamespace(identifier.namespace(), Map.of());
+      }
+      List<Column> columns = new ArrayList<>();
+      for (Field field : schema.fields()) {
+        columns.add(
+            Column.create(
+                source.sourceColumn(field.name()),
+                SparkSchemas.toSpark(field.type()),
+                !field.required()));
+      }
+      catalog.createTable(identifier, columns.toArray(Column[]::new), new Transform[0], Map.of());
+    } catch (Exception e) {
+      throw new HarnessException(
+          e,
+          "Cannot create Iceberg table %s for source '%s': %s",
+          identifier,
+          source.id(),
+          e.getMessage());
+    }
+  }
+
+  /** The state of an Iceberg table now: its current snapshot, or empty. */
+  public static SourceState.Iceberg currentState(Table table) {
+    Snapshot snapshot = ((SparkTable) table).table().currentSnapshot();
+    return snapshot == null
+        ? SourceState.Iceberg.empty()
+        : SourceState.Iceberg.of(snapshot.snapshotId());
+  }
+
+  /**
+   * Loads the source's table at a snapshot, failing with an error naming the table, version, source
+   * and snapshot when the snapshot is gone (expired).
+   */
+  public static Table loadAt(
+      TableCatalog catalog, SourceDefinition source, long snapshotId, String describe) {
+    Identifier identifier = identifier(source);
+    try {
+      return catalog.loadTable(identifier, String.valueOf(snapshotId));
+    } catch (NoSuchTableException e) {
+      throw new SourceUnavailableException(
+          e,
+          "Cannot read %s: Iceberg table %s no longer exists; restore it or remove the source",
+          describe,
+          identifier);
+    } catch (RuntimeException e) {
+      throw new SourceUnavailableException(
+          e,
+          "Cannot read %s: Iceberg table %s no longer has snapshot %d (expired?); versions that"
+              + " reference it cannot be read. Protect snapshots that retained harness versions"
+              + " need from expiry, or read a later version (%s)",
+          describe,
+          identifier,
+          snapshotId,
+          e.getMessage());
+    }
+  }
+}
