@@ -17,9 +17,9 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Measures the PostgreSQL store against a raw single-row PostgreSQL UPDATE commit on the same server,
- * and the time to load versions of a table with 1,000 sources and 1,000,000 versions. Not a test:
- * run with {@code ./mvnw -B -Pbench -pl harness-metadata -am verify -DskipTests}.
+ * Measures the PostgreSQL store against a raw single-row PostgreSQL UPDATE commit on the same
+ * server, and the time to load versions of a table with 1,000 sources and 1,000,000 versions. Not a
+ * test: run with {@code ./mvnw -B -Pbench -pl harness-metadata -am verify -DskipTests}.
  */
 public final class HarnessStoreBenchmark {
   private static final int LATENCY_COMMITS = 3000;
@@ -95,10 +95,10 @@ public final class HarnessStoreBenchmark {
     try (Connection connection = database.connect();
         Statement statement = connection.createStatement()) {
       statement.execute("CREATE TABLE raw_counters (id INT PRIMARY KEY, counter BIGINT NOT NULL)");
-      statement.execute(
-          "INSERT INTO raw_counters SELECT g, 0 FROM generate_series(0, 15) g");
+      statement.execute("INSERT INTO raw_counters SELECT g, 0 FROM generate_series(0, 15) g");
       try (PreparedStatement update =
-          connection.prepareStatement("UPDATE raw_counters SET counter = counter + 1 WHERE id = ?")) {
+          connection.prepareStatement(
+              "UPDATE raw_counters SET counter = counter + 1 WHERE id = ?")) {
         double[] latencies = new double[LATENCY_COMMITS];
         for (int i = -500; i < LATENCY_COMMITS; i++) {
           long start = System.nanoTime();
@@ -191,7 +191,8 @@ public final class HarnessStoreBenchmark {
         writers,
         writer -> {
           String source = "p" + writer;
-          SourceLock lock = store.acquireLock(table, source, "bench-" + writer, Duration.ofMinutes(5));
+          SourceLock lock =
+              store.acquireLock(table, source, "bench-" + writer, Duration.ofMinutes(5));
           long base =
               ((SourceState.Kafka) store.readLatest(table).state(source)).partition(0).end();
           return sequence ->
@@ -239,7 +240,10 @@ public final class HarnessStoreBenchmark {
               + VERSIONS
               + ") g");
       statement.execute(
-          "UPDATE harness_tables SET current_version = " + VERSIONS + " WHERE table_id = " + tableId);
+          "UPDATE harness_tables SET current_version = "
+              + VERSIONS
+              + " WHERE table_id = "
+              + tableId);
       statement.execute("ANALYZE");
     }
     System.out.printf(
@@ -274,6 +278,7 @@ public final class HarnessStoreBenchmark {
   private static double percentile(double[] values, int percentile) {
     double[] sorted = values.clone();
     Arrays.sort(sorted);
-    return sorted[Math.min(sorted.length - 1, (int) Math.ceil(percentile / 100.0 * sorted.length) - 1)];
+    return sorted[
+        Math.min(sorted.length - 1, (int) Math.ceil(percentile / 100.0 * sorted.length) - 1)];
   }
 }
