@@ -8,7 +8,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -22,14 +21,48 @@ import org.slf4j.LoggerFactory;
  *       differs);
  *   <li>validate: presented locks are held with their fencing tokens, unlocked sources still have
  *       the expected state, transitions are legal, the schema change is compatible;
- *   <li>take the next version number from the table row (held only until commit, so versions stay
- *       contiguous) and write the version, the changed states and the external state.
+ *   <li>take the next version number from the table row (held only until the transaction ends, so
+ *       versions stay contiguous) and write the version and the changed states. On PostgreSQL this
+ *       is one statement, so the table row is held for two round trips.
  * </ol>
  *
  * A failure anywhere rolls everything back: no partial version is ever visible.
  */
 final class JdbcCommit {
   private static final Logger LOG = LoggerFactory.getLogger(JdbcCommit.class);
+
+  private static final String LOCK_SOURCES_POSTGRESQL =
+      "SELECT t.table_id, clock_timestamp() AS now, s.source_id, s.definition, s.current_state,"
+          + " s.removed_version, l.owner, l.fencing_token, l.acquired_at, l.expires_at FROM"
+          + " harness_tables t JOIN harness_sources s ON s.table_id = t.table_id JOIN harness_locks"
+          + " l ON l.table_id = s.table_id AND l.source_id = s.source_id WHERE t.namespace = ? AND"
+          + " t.table_name = ? AND s.source_id IN (%s) ORDER BY s.source_id FOR UPDATE OF s, l";
+
+  private static final String LOCK_SOURCES_BY_ID =
+      "SELECT s.table_id, CURRENT_TIMESTAMP AS now, s.source_id, s.definition, s.current_state,"
+          + " s.removed_version, l.owner, l.fencing_token, l.acquired_at, l.expires_at FROM"
+          + " harness_sources s JOIN harness_locks l ON l.table_id = s.table_id AND l.source_id ="
+          + " s.source_id WHERE s.table_id = ? AND s.source_id IN (%s) ORDER BY s.source_id FOR"
+          + " UPDATE";
+
+  /** Takes the next version and writes it with its changed states, in one round trip. */
+  private static final String WRITE_VERSION_POSTGRESQL =
+      "WITH changed AS (SELECT * FROM unnest(?::varchar[], ?::varchar[]) AS c(source_id, state)),"
+          + " bumped AS (UPDATE harness_tables SET current_version = current_version + 1,"
+          + " last_committed_at = GREATEST(last_committed_at, clock_timestamp()),"
+          + " current_schema_id = COALESCE(?::int, current_schema_id) WHERE table_id = ? AND"
+          + " (?::int IS NULL OR current_schema_id = ?::int) RETURNING current_version,"
+          + " current_schema_id, last_committed_at),"
+          + " version_row AS (INSERT INTO harness_versions (table_id, version, schema_id,"
+          + " committed_at, operation, idempotency_key, request_hash, summary, changes) SELECT ?,"
+          + " current_version, current_schema_id, last_committed_at, ?, ?, ?, ?, ? FROM bumped),"
+          + " states AS (INSERT INTO harness_source_states (table_id, source_id, version, state)"
+          + " SELECT ?, c.source_id, b.current_version, c.state FROM bumped b CROSS JOIN changed"
+          + " c),"
+          + " currents AS (UPDATE harness_sources s SET current_state = c.state FROM changed c"
+          + " WHERE s.table_id = ? AND s.source_id = c.source_id AND EXISTS (SELECT 1 FROM"
+          + " bumped))"
+          + " SELECT current_version, current_schema_id, last_committed_at FROM bumped";
 
   private final JdbcHarnessStore store;
   private final CommitRequest request;
@@ -44,132 +77,142 @@ final class JdbcCommit {
   }
 
   /** A touched source's row as locked by this commit. */
-  private record SourceRow(
-      SourceDefinition definition,
-      SourceState state,
-      Long removedVersion,
-      JdbcHarnessStore.LockRow lock) {}
+  private record SourceRow(SourceState state, Long removedVersion, JdbcHarnessStore.LockRow lock) {}
 
-  TableVersion run() {
-    long version = store.inTransaction("commit to " + table, this::attempt);
-    return store.readVersion(table, version);
+  /** What the commit found after taking its locks. */
+  private record Locked(long tableId, Instant now, Map<String, SourceRow> sources) {}
+
+  /** The version number, schema and time the commit was given. */
+  private record Written(long version, int schemaId, Instant committedAt) {}
+
+  VersionInfo run() {
+    return store.inTransaction("commit to " + table, this::attempt);
   }
 
-  private long attempt(Connection connection) throws SQLException {
-    JdbcHarnessStore.TableRow tableRow =
-        store.tableRow(connection, table, store.dialect().serializeCommitsOnTable);
-    long tableId = tableRow.tableId();
-    Map<String, SourceRow> rows = lockSources(connection, tableId);
-    Instant now =
-        Jdbc.queryOne(connection, "SELECT " + store.dialect().now, row -> Jdbc.instant(row, 1));
-
+  private VersionInfo attempt(Connection connection) throws SQLException {
+    Locked locked = lockSources(connection);
     if (request.idempotencyKey() != null) {
-      Long replayed = replayedVersion(connection, tableId);
+      VersionInfo replayed = replayed(connection, locked.tableId());
       if (replayed != null) {
         LOG.info(
             "Commit to {} with idempotency key '{}' was already committed as version {}",
             table,
             request.idempotencyKey(),
-            replayed);
+            replayed.version());
         return replayed;
       }
     }
-    List<SourceChange> changes = validate(rows, now);
-
-    record Bumped(long version, int schemaId, Instant committedAt) {}
-    Integer newSchemaId = request.schemaChange() == null ? null : nextSchemaId(connection, tableId);
-    Bumped bumped =
-        Jdbc.queryOne(
-            connection,
-            "SELECT current_version, current_schema_id, last_committed_at FROM harness_tables WHERE"
-                + " table_id = ? FOR UPDATE",
-            row ->
-                new Bumped(
-                    row.getLong(1) + 1,
-                    newSchemaId == null ? row.getInt(2) : newSchemaId,
-                    max(Jdbc.instant(row, 3), now)),
-            tableId);
+    List<SourceChange> changes = validate(locked.sources(), locked.now());
+    Integer newSchemaId = null;
     if (request.schemaChange() != null) {
-      checkSchemaChange(connection, tableId, tableRow);
+      newSchemaId = insertSchema(connection, locked.tableId());
+    }
+    String changesJson = MetadataJson.changesJson(changes, request.externalState());
+    Written written =
+        store.dialect() == Dialect.POSTGRESQL
+            ? writePostgresql(connection, locked.tableId(), newSchemaId, changesJson)
+            : writeStepwise(connection, locked, newSchemaId, changesJson);
+    if (written == null) {
+      throw new CommitConflictException(
+          "Cannot change the schema of %s: it changed since it was read (expected schema %d);"
+              + " re-read the table and retry",
+          table, request.schemaChange().expectedSchemaId());
+    }
+    for (Map.Entry<String, SourceDefinition> added : request.addedSources().entrySet()) {
+      insertSource(
+          connection,
+          locked.tableId(),
+          added.getValue(),
+          request.sourceUpdates().get(added.getKey()).next(),
+          written.version());
+    }
+    for (String removed : request.removedSources()) {
       Jdbc.update(
           connection,
-          "INSERT INTO harness_schemas (table_id, schema_id, fields) VALUES (?, ?, ?)",
-          tableId,
-          newSchemaId,
-          MetadataJson.fieldsJson(request.schemaChange().fields()));
+          "UPDATE harness_sources SET removed_version = ? WHERE table_id = ? AND source_id = ?",
+          written.version(),
+          locked.tableId(),
+          removed);
     }
-    long version = bumped.version();
-    Jdbc.update(
-        connection,
-        "UPDATE harness_tables SET current_version = ?, current_schema_id = ?, last_committed_at ="
-            + " ? WHERE table_id = ?",
-        version,
-        bumped.schemaId(),
-        bumped.committedAt(),
-        tableId);
-    Jdbc.update(
-        connection,
-        "INSERT INTO harness_versions (table_id, version, schema_id, committed_at, operation,"
-            + " idempotency_key, request_hash, summary, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        tableId,
-        version,
-        bumped.schemaId(),
-        bumped.committedAt(),
-        request.operation(),
-        request.idempotencyKey(),
-        requestHash,
-        MetadataJson.mapJson(request.summary()),
-        MetadataJson.changesJson(changes, request.externalState()));
-    writeSourceChanges(connection, tableId, version);
-    writeExternalState(connection, tableId, version);
-    LOG.debug("Committed version {} of {} ({})", version, table, request.operation());
-    return version;
+    writeExternalState(connection, locked.tableId(), written.version());
+    LOG.debug("Committed version {} of {} ({})", written.version(), table, request.operation());
+    return new VersionInfo(
+        written.version(),
+        written.schemaId(),
+        new CommitInfo(
+            written.committedAt(),
+            request.operation(),
+            request.idempotencyKey(),
+            request.summary(),
+            changes,
+            request.externalState()));
   }
 
-  private static Instant max(Instant a, Instant b) {
-    return a.isAfter(b) ? a : b;
-  }
-
-  private Map<String, SourceRow> lockSources(Connection connection, long tableId)
-      throws SQLException {
+  private Locked lockSources(Connection connection) throws SQLException {
     List<String> touched = request.touchedSources();
+    boolean byName = store.dialect() == Dialect.POSTGRESQL && !touched.isEmpty();
+    Long tableId = null;
+    Instant now = null;
+    if (!byName) {
+      // the embedded store serializes commits per table; a commit without sources needs the id
+      tableId =
+          store.tableRow(connection, table, store.dialect().serializeCommitsOnTable).tableId();
+      now = Jdbc.queryOne(connection, "SELECT " + store.dialect().now, row -> Jdbc.instant(row, 1));
+    }
     Map<String, SourceRow> rows = new HashMap<>();
     if (touched.isEmpty()) {
-      return rows;
+      return new Locked(tableId, now, rows);
     }
     List<Object> parameters = new ArrayList<>();
-    parameters.add(tableId);
+    if (byName) {
+      parameters.add(table.namespace());
+      parameters.add(table.name());
+    } else {
+      parameters.add(tableId);
+    }
     parameters.addAll(touched);
+    long[] foundTableId = {tableId == null ? -1 : tableId};
+    Instant[] foundNow = {now};
     Jdbc.query(
         connection,
-        "SELECT s.source_id, s.definition, s.current_state, s.removed_version, l.owner,"
-            + " l.fencing_token, l.acquired_at, l.expires_at FROM harness_sources s JOIN"
-            + " harness_locks l ON l.table_id = s.table_id AND l.source_id = s.source_id WHERE"
-            + " s.table_id = ? AND s.source_id IN ("
-            + Jdbc.placeholders(touched.size())
-            + ") ORDER BY s.source_id FOR UPDATE",
+        String.format(
+            byName ? LOCK_SOURCES_POSTGRESQL : LOCK_SOURCES_BY_ID,
+            Jdbc.placeholders(touched.size())),
         row -> {
+          foundTableId[0] = row.getLong("table_id");
+          foundNow[0] = Jdbc.instant(row, "now");
           Number removed = (Number) row.getObject("removed_version");
           return rows.put(
               row.getString("source_id"),
               new SourceRow(
-                  MetadataJson.parseSource(row.getString("definition")),
                   MetadataJson.parseState(row.getString("current_state")),
                   removed == null ? null : removed.longValue(),
                   JdbcHarnessStore.lockRow(row)));
         },
         parameters.toArray());
-    return rows;
+    if (foundTableId[0] < 0) {
+      // none of the sources exists (all added): the table row tells whether the table does
+      foundTableId[0] = store.tableRow(connection, table, false).tableId();
+      foundNow[0] =
+          Jdbc.queryOne(connection, "SELECT " + store.dialect().now, row -> Jdbc.instant(row, 1));
+    }
+    return new Locked(foundTableId[0], foundNow[0], rows);
   }
 
-  private Long replayedVersion(Connection connection, long tableId) throws SQLException {
-    record Previous(long version, String hash, String operation) {}
+  private VersionInfo replayed(Connection connection, long tableId) throws SQLException {
+    record Previous(VersionInfo info, String hash) {}
     Previous previous =
         Jdbc.queryOne(
             connection,
-            "SELECT version, request_hash, operation FROM harness_versions WHERE table_id = ? AND"
-                + " idempotency_key = ?",
-            row -> new Previous(row.getLong(1), row.getString(2), row.getString(3)),
+            "SELECT version, schema_id, committed_at, operation, idempotency_key, summary, changes,"
+                + " request_hash FROM harness_versions WHERE table_id = ? AND idempotency_key = ?",
+            row ->
+                new Previous(
+                    new VersionInfo(
+                        row.getLong("version"),
+                        row.getInt("schema_id"),
+                        JdbcHarnessStore.commitInfo(row)),
+                    row.getString("request_hash")),
             tableId,
             request.idempotencyKey());
     if (previous == null) {
@@ -182,12 +225,12 @@ final class JdbcCommit {
               + " %s). Derive idempotency keys from exactly what a commit changes",
           table,
           request.idempotencyKey(),
-          previous.version(),
-          previous.operation(),
+          previous.info().version(),
+          previous.info().commit().operation(),
           request.operation(),
           request.touchedSources());
     }
-    return previous.version();
+    return previous.info();
   }
 
   private List<SourceChange> validate(Map<String, SourceRow> rows, Instant now) {
@@ -206,10 +249,9 @@ final class JdbcCommit {
     List<SourceChange> changes = new ArrayList<>();
     for (String sourceId : request.touchedSources()) {
       SourceRow row = rows.get(sourceId);
-      boolean adding = request.addedSources().containsKey(sourceId);
       CommitRequest.SourceUpdate update = request.sourceUpdates().get(sourceId);
       Map<String, String> ids = request.externalIds().getOrDefault(sourceId, Map.of());
-      if (adding) {
+      if (request.addedSources().containsKey(sourceId)) {
         if (row != null) {
           throw new AlreadyExistsException(
               "Cannot add source '%s' to table %s: the id is %s; choose another id",
@@ -265,46 +307,121 @@ final class JdbcCommit {
     return changes;
   }
 
-  private int nextSchemaId(Connection connection, long tableId) throws SQLException {
-    return Jdbc.queryOne(
-            connection,
-            "SELECT MAX(schema_id) FROM harness_schemas WHERE table_id = ?",
-            row -> row.getInt(1),
-            tableId)
-        + 1;
-  }
-
-  private void checkSchemaChange(
-      Connection connection, long tableId, JdbcHarnessStore.TableRow tableRow) throws SQLException {
+  /** Checks the schema change against the current schema and stores the new schema's fields. */
+  private int insertSchema(Connection connection, long tableId) throws SQLException {
     CommitRequest.SchemaChange change = request.schemaChange();
-    int current =
+    record Current(int schemaId, String fields, String layout, int highest) {}
+    Current current =
         Jdbc.queryOne(
             connection,
-            "SELECT current_schema_id FROM harness_tables WHERE table_id = ?",
-            row -> row.getInt(1),
+            "SELECT t.current_schema_id, s.fields, t.layout, (SELECT MAX(schema_id) FROM"
+                + " harness_schemas WHERE table_id = t.table_id) FROM harness_tables t JOIN"
+                + " harness_schemas s ON s.table_id = t.table_id AND s.schema_id ="
+                + " t.current_schema_id WHERE t.table_id = ?",
+            row -> new Current(row.getInt(1), row.getString(2), row.getString(3), row.getInt(4)),
             tableId);
-    if (current != change.expectedSchemaId()) {
+    if (current.schemaId() != change.expectedSchemaId()) {
       throw new CommitConflictException(
           "Cannot change the schema of %s: it changed since it was read (expected schema %d, now"
               + " %d); re-read the table and retry",
-          table, change.expectedSchemaId(), current);
+          table, change.expectedSchemaId(), current.schemaId());
     }
-    String fields =
-        Jdbc.queryOne(
-            connection,
-            "SELECT fields FROM harness_schemas WHERE table_id = ? AND schema_id = ?",
-            row -> row.getString(1),
-            tableId,
-            current);
     SchemaCompatibility.check(
         table,
-        new Schema(current, MetadataJson.parseFields(fields)),
+        new Schema(current.schemaId(), MetadataJson.parseFields(current.fields())),
         change.fields(),
-        tableRow.layout());
+        MetadataJson.parseLayout(current.layout()));
+    int newSchemaId = current.highest() + 1;
+    Jdbc.update(
+        connection,
+        "INSERT INTO harness_schemas (table_id, schema_id, fields) VALUES (?, ?, ?)",
+        tableId,
+        newSchemaId,
+        MetadataJson.fieldsJson(change.fields()));
+    return newSchemaId;
   }
 
-  private void writeSourceChanges(Connection connection, long tableId, long version)
+  private Written writePostgresql(
+      Connection connection, long tableId, Integer newSchemaId, String changesJson)
       throws SQLException {
+    List<String> sourceIds = new ArrayList<>();
+    List<String> states = new ArrayList<>();
+    request
+        .sourceUpdates()
+        .forEach(
+            (sourceId, update) -> {
+              sourceIds.add(sourceId);
+              states.add(MetadataJson.stateJson(update.next()));
+            });
+    Integer expectedSchemaId =
+        request.schemaChange() == null ? null : request.schemaChange().expectedSchemaId();
+    try (PreparedStatement statement = connection.prepareStatement(WRITE_VERSION_POSTGRESQL)) {
+      Jdbc.bind(
+          statement,
+          connection.createArrayOf("varchar", sourceIds.toArray()),
+          connection.createArrayOf("varchar", states.toArray()),
+          newSchemaId,
+          tableId,
+          expectedSchemaId,
+          expectedSchemaId,
+          tableId,
+          request.operation(),
+          request.idempotencyKey(),
+          requestHash,
+          MetadataJson.mapJson(request.summary()),
+          changesJson,
+          tableId,
+          tableId);
+      try (var rows = statement.executeQuery()) {
+        return rows.next()
+            ? new Written(rows.getLong(1), rows.getInt(2), Jdbc.instant(rows, 3))
+            : null;
+      }
+    }
+  }
+
+  /** The embedded store: the same writes as separate statements (the table row is locked). */
+  private Written writeStepwise(
+      Connection connection, Locked locked, Integer newSchemaId, String changesJson)
+      throws SQLException {
+    long tableId = locked.tableId();
+    Written previous =
+        Jdbc.queryOne(
+            connection,
+            "SELECT current_version, current_schema_id, last_committed_at FROM harness_tables WHERE"
+                + " table_id = ? FOR UPDATE",
+            row -> new Written(row.getLong(1), row.getInt(2), Jdbc.instant(row, 3)),
+            tableId);
+    if (request.schemaChange() != null
+        && previous.schemaId() != request.schemaChange().expectedSchemaId()) {
+      return null;
+    }
+    Written written =
+        new Written(
+            previous.version() + 1,
+            newSchemaId == null ? previous.schemaId() : newSchemaId,
+            previous.committedAt().isAfter(locked.now()) ? previous.committedAt() : locked.now());
+    Jdbc.update(
+        connection,
+        "UPDATE harness_tables SET current_version = ?, current_schema_id = ?, last_committed_at ="
+            + " ? WHERE table_id = ?",
+        written.version(),
+        written.schemaId(),
+        written.committedAt(),
+        tableId);
+    Jdbc.update(
+        connection,
+        "INSERT INTO harness_versions (table_id, version, schema_id, committed_at, operation,"
+            + " idempotency_key, request_hash, summary, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        tableId,
+        written.version(),
+        written.schemaId(),
+        written.committedAt(),
+        request.operation(),
+        request.idempotencyKey(),
+        requestHash,
+        MetadataJson.mapJson(request.summary()),
+        changesJson);
     try (PreparedStatement states =
             connection.prepareStatement(
                 "INSERT INTO harness_source_states (table_id, source_id, version, state) VALUES (?,"
@@ -315,36 +432,25 @@ final class JdbcCommit {
                     + " ?")) {
       for (Map.Entry<String, CommitRequest.SourceUpdate> entry :
           request.sourceUpdates().entrySet()) {
-        String sourceId = entry.getKey();
-        SourceState next = entry.getValue().next();
-        if (request.addedSources().containsKey(sourceId)) {
-          insertSource(connection, tableId, request.addedSources().get(sourceId), next, version);
-          continue;
-        }
-        String json = MetadataJson.stateJson(next);
-        Jdbc.bind(states, tableId, sourceId, version, json);
+        String json = MetadataJson.stateJson(entry.getValue().next());
+        Jdbc.bind(states, tableId, entry.getKey(), written.version(), json);
         states.addBatch();
-        Jdbc.bind(current, json, tableId, sourceId);
+        Jdbc.bind(current, json, tableId, entry.getKey());
         current.addBatch();
       }
       states.executeBatch();
       current.executeBatch();
     }
-    for (String removed : request.removedSources()) {
-      Jdbc.update(
-          connection,
-          "UPDATE harness_sources SET removed_version = ? WHERE table_id = ? AND source_id = ?",
-          version,
-          tableId,
-          removed);
-    }
+    return written;
   }
 
-  /** Inserts a new source: its definition, its first state and its (free) lock row. */
+  /**
+   * Inserts a new source's definition (with its current state) and its free lock row; its state
+   * rows are written with the version.
+   */
   static void insertSource(
       Connection connection, long tableId, SourceDefinition source, SourceState state, long version)
       throws SQLException {
-    String json = MetadataJson.stateJson(state);
     Jdbc.update(
         connection,
         "INSERT INTO harness_sources (table_id, source_id, definition, added_version,"
@@ -353,15 +459,7 @@ final class JdbcCommit {
         source.id(),
         MetadataJson.sourceJson(source),
         version,
-        json);
-    Jdbc.update(
-        connection,
-        "INSERT INTO harness_source_states (table_id, source_id, version, state) VALUES (?, ?, ?,"
-            + " ?)",
-        tableId,
-        source.id(),
-        version,
-        json);
+        MetadataJson.stateJson(state));
     Jdbc.update(
         connection,
         "INSERT INTO harness_locks (table_id, source_id, fencing_token) VALUES (?, ?, 0)",
@@ -389,10 +487,5 @@ final class JdbcCommit {
           version,
           entry.getValue());
     }
-  }
-
-  @Override
-  public String toString() {
-    return Objects.toString(request);
   }
 }

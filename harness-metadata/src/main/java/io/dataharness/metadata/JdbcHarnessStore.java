@@ -316,6 +316,13 @@ final class JdbcHarnessStore implements HarnessStore {
           for (SourceDefinition source : definition.sources().values()) {
             SourceState state = definition.initialStates().get(source.id());
             JdbcCommit.insertSource(connection, tableId, source, state, 1);
+            Jdbc.update(
+                connection,
+                "INSERT INTO harness_source_states (table_id, source_id, version, state) VALUES"
+                    + " (?, ?, 1, ?)",
+                tableId,
+                source.id(),
+                MetadataJson.stateJson(state));
             changes.add(new SourceChange(source.id(), null, state, Map.of()));
           }
           Jdbc.update(
@@ -489,7 +496,7 @@ final class JdbcHarnessStore implements HarnessStore {
         table.identifier(), version, schema, sources, states, external, versionRow.commit());
   }
 
-  private static CommitInfo commitInfo(java.sql.ResultSet row) throws SQLException {
+  static CommitInfo commitInfo(java.sql.ResultSet row) throws SQLException {
     String changes = row.getString("changes");
     return new CommitInfo(
         Jdbc.instant(row, "committed_at"),

@@ -25,7 +25,7 @@ import java.util.function.Function;
  */
 public final class Transaction {
   private final TableIdentifier table;
-  private final Function<CommitRequest, TableVersion> committer;
+  private final Function<CommitRequest, VersionInfo> committer;
   private String operation = "commit";
   private String idempotencyKey;
   private final Map<String, CommitRequest.SourceUpdate> updates = new LinkedHashMap<>();
@@ -38,7 +38,7 @@ public final class Transaction {
   private final List<SourceLock> locks = new ArrayList<>();
   private boolean committed;
 
-  Transaction(TableIdentifier table, Function<CommitRequest, TableVersion> committer) {
+  Transaction(TableIdentifier table, Function<CommitRequest, VersionInfo> committer) {
     this.table = table;
     this.committer = committer;
   }
@@ -148,10 +148,12 @@ public final class Transaction {
   }
 
   /**
-   * Commits the transaction as the table's next version and returns it. A transaction commits at
-   * most once.
+   * Commits the transaction as the table's next version and returns that version's number and
+   * commit record (read the whole version with {@link HarnessStore#readVersion}). Its cost grows
+   * with the sources it changes, not with the sources the table has. A transaction commits at most
+   * once.
    */
-  public TableVersion commit() {
+  public VersionInfo commit() {
     if (committed) {
       throw new IllegalStateException("Transaction on " + table + " was already committed");
     }
@@ -171,7 +173,7 @@ public final class Transaction {
     if (request.isEmpty()) {
       throw new ValidationException("Cannot commit to %s: the transaction changes nothing", table);
     }
-    TableVersion version = committer.apply(request);
+    VersionInfo version = committer.apply(request);
     committed = true;
     return version;
   }

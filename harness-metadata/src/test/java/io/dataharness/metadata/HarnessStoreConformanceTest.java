@@ -85,6 +85,14 @@ public abstract class HarnessStoreConformanceTest {
     return table;
   }
 
+  /** Commits and reads back the whole version the commit produced. */
+  TableVersion commitAndRead(Transaction transaction, TableIdentifier table) {
+    VersionInfo committed = transaction.commit();
+    TableVersion version = store.readVersion(table, committed.version());
+    assertEquals(committed, version.info());
+    return version;
+  }
+
   @Test
   void namespacesCanBeCreatedListedAndDropped() {
     store.createNamespace("scratch", Map.of("k", "v"));
@@ -150,15 +158,16 @@ public abstract class HarnessStoreConformanceTest {
   void commitsProduceNewVersionsAndOldVersionsNeverChange() {
     TableIdentifier table = newTable();
     TableVersion second =
-        store
-            .newTransaction(table)
-            .operation("move")
-            .setSourceState("hot", kafka(0, 10), kafka(4, 12))
-            .setSourceState("cold", SourceState.Iceberg.empty(), SourceState.Iceberg.of(77))
-            .externalIds("cold", Map.of("snapshot-id", "77"))
-            .setExternalState("consumer.offsets", "{\"0\":12}")
-            .summary("rows", "4")
-            .commit();
+        commitAndRead(
+            store
+                .newTransaction(table)
+                .operation("move")
+                .setSourceState("hot", kafka(0, 10), kafka(4, 12))
+                .setSourceState("cold", SourceState.Iceberg.empty(), SourceState.Iceberg.of(77))
+                .externalIds("cold", Map.of("snapshot-id", "77"))
+                .setExternalState("consumer.offsets", "{\"0\":12}")
+                .summary("rows", "4"),
+            table);
     assertEquals(2, second.version());
     assertEquals(kafka(4, 12), second.state("hot"));
     assertEquals(SourceState.Iceberg.of(77), second.state("cold"));
@@ -181,11 +190,12 @@ public abstract class HarnessStoreConformanceTest {
             .externalIds());
 
     TableVersion third =
-        store
-            .newTransaction(table)
-            .setExternalState("consumer.offsets", null)
-            .setSourceState("hot", kafka(4, 12), kafka(4, 20))
-            .commit();
+        commitAndRead(
+            store
+                .newTransaction(table)
+                .setExternalState("consumer.offsets", null)
+                .setSourceState("hot", kafka(4, 12), kafka(4, 20)),
+            table);
     assertEquals(3, third.version());
     assertEquals(Map.of(), third.externalState());
 
@@ -207,7 +217,7 @@ public abstract class HarnessStoreConformanceTest {
     TableIdentifier table = newTable();
     Instant afterFirst = store.readVersion(table, 1).commit().committedAt();
     Thread.sleep(5);
-    TableVersion second =
+    VersionInfo second =
         store.newTransaction(table).setSourceState("hot", kafka(0, 10), kafka(0, 11)).commit();
     assertEquals(1, store.readVersionAsOf(table, afterFirst).version());
     assertEquals(2, store.readVersionAsOf(table, second.commit().committedAt()).version());
@@ -286,20 +296,22 @@ public abstract class HarnessStoreConformanceTest {
   void idempotentReplayReturnsTheFirstVersionAndChangesNothing() {
     TableIdentifier table = newTable();
     TableVersion first =
-        store
-            .newTransaction(table)
-            .idempotencyKey("move:hot:0:0-10")
-            .setSourceState("hot", kafka(0, 10), kafka(10, 10))
-            .setSourceState("cold", SourceState.Iceberg.empty(), SourceState.Iceberg.of(5))
-            .commit();
+        commitAndRead(
+            store
+                .newTransaction(table)
+                .idempotencyKey("move:hot:0:0-10")
+                .setSourceState("hot", kafka(0, 10), kafka(10, 10))
+                .setSourceState("cold", SourceState.Iceberg.empty(), SourceState.Iceberg.of(5)),
+            table);
     // the retried job read the state again (already moved) but asks for the same change
     TableVersion replay =
-        store
-            .newTransaction(table)
-            .idempotencyKey("move:hot:0:0-10")
-            .setSourceState("hot", kafka(10, 10), kafka(10, 10))
-            .setSourceState("cold", SourceState.Iceberg.of(5), SourceState.Iceberg.of(5))
-            .commit();
+        commitAndRead(
+            store
+                .newTransaction(table)
+                .idempotencyKey("move:hot:0:0-10")
+                .setSourceState("hot", kafka(10, 10), kafka(10, 10))
+                .setSourceState("cold", SourceState.Iceberg.of(5), SourceState.Iceberg.of(5)),
+            table);
     assertEquals(first.version(), replay.version());
     assertEquals(first, replay);
     assertEquals(2, store.loadTable(table).currentVersion());
@@ -357,11 +369,9 @@ public abstract class HarnessStoreConformanceTest {
     assertEquals(List.of(successor), store.listLocks(table));
 
     TableVersion moved =
-        store
-            .newTransaction(table)
-            .withLock(successor)
-            .setSourceState("hot", kafka(2, 12))
-            .commit();
+        commitAndRead(
+            store.newTransaction(table).withLock(successor).setSourceState("hot", kafka(2, 12)),
+            table);
     assertEquals(kafka(2, 12), moved.state("hot"));
     SourceLock renewed = store.renewLock(successor, Duration.ofSeconds(60));
     assertTrue(renewed.expiresAt().isAfter(successor.expiresAt()));
@@ -395,14 +405,15 @@ public abstract class HarnessStoreConformanceTest {
         new SourceDefinition(
             "archive", SourceKind.ICEBERG, "lake", Map.of("table", "logs.archive"));
     TableVersion added =
-        store.newTransaction(table).addSource(archive, SourceState.Iceberg.of(9)).commit();
+        commitAndRead(
+            store.newTransaction(table).addSource(archive, SourceState.Iceberg.of(9)), table);
     assertEquals(SourceState.Iceberg.of(9), added.state("archive"));
     assertEquals(archive, added.source("archive"));
     assertThrows(
         AlreadyExistsException.class,
         () -> store.newTransaction(table).addSource(archive, SourceState.Iceberg.empty()).commit());
 
-    TableVersion removed = store.newTransaction(table).removeSource("warm").commit();
+    TableVersion removed = commitAndRead(store.newTransaction(table).removeSource("warm"), table);
     assertFalse(removed.sourceStates().containsKey("warm"));
     assertTrue(store.readVersion(table, added.version()).sourceStates().containsKey("warm"));
     assertThrows(
@@ -427,7 +438,7 @@ public abstract class HarnessStoreConformanceTest {
             Field.optional(3, "region", FieldType.STRING),
             Field.optional(4, "level", FieldType.INT));
     TableVersion changed =
-        store.newTransaction(table).operation("alter").setSchema(1, widened).commit();
+        commitAndRead(store.newTransaction(table).operation("alter").setSchema(1, widened), table);
     assertEquals(2, changed.schema().schemaId());
     assertEquals("text", changed.schema().field(2).orElseThrow().name());
     assertEquals(1, store.readVersion(table, 1).schema().schemaId());
@@ -452,8 +463,7 @@ public abstract class HarnessStoreConformanceTest {
         CommitConflictException.class,
         () -> store.newTransaction(table).setSchema(1, widerLevel).commit());
     assertEquals(2, store.readLatest(table).schema().schemaId());
-    assertEquals(
-        3, store.newTransaction(table).setSchema(2, widerLevel).commit().schema().schemaId());
+    assertEquals(3, store.newTransaction(table).setSchema(2, widerLevel).commit().schemaId());
   }
 
   @Test

@@ -35,7 +35,7 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
             .idempotencyKey("move:hot:0-10")
             .setSourceState("hot", kafka(0, 10), kafka(10, 10))
             .setSourceState("cold", SourceState.Iceberg.empty(), SourceState.Iceberg.of(42));
-    CompletableFuture<TableVersion> commit;
+    CompletableFuture<VersionInfo> commit;
     try (Connection admin = database.connect();
         Statement statement = admin.createStatement()) {
       // stall the commit after it has written its version row, then kill its connection
@@ -62,7 +62,7 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
     assertThrows(NoSuchVersionException.class, () -> store.readVersion(table, 2));
     assertEquals(kafka(0, 10), store.readLatest(table).state("hot"));
 
-    TableVersion landed =
+    VersionInfo landed =
         store
             .newTransaction(table)
             .idempotencyKey("move:hot:0-10")
@@ -70,7 +70,7 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
             .setSourceState("cold", SourceState.Iceberg.empty(), SourceState.Iceberg.of(42))
             .commit();
     assertEquals(2, landed.version());
-    TableVersion replayed =
+    VersionInfo replayed =
         store
             .newTransaction(table)
             .idempotencyKey("move:hot:0-10")
@@ -86,8 +86,8 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
     while (Instant.now().isBefore(deadline)) {
       try (ResultSet rows =
           statement.executeQuery(
-              "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE"
-                  + " 'INSERT INTO harness_source_states%'")) {
+              "SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND pid <>"
+                  + " pg_backend_pid()")) {
         if (rows.next()) {
           return rows.getInt(1);
         }
