@@ -1,5 +1,6 @@
 package io.dataharness.spark.source;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -19,11 +20,14 @@ import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -244,6 +248,45 @@ class PostgresSourcesTest {
       assertEquals(
           List.of("1|committed|null"),
           asOf(source("orders"), PostgresSources.safeReadTimestamp(connection)));
+    }
+  }
+
+  @Test
+  void aWriterWhoseStartTimeIsHiddenIsWaitedFor() throws Exception {
+    PostgresSources.register(connection, source("orders"), SCHEMA);
+    String suffix = database.name();
+    execute(
+        "CREATE ROLE reader_" + suffix + " LOGIN PASSWORD 'reader'",
+        "CREATE ROLE writer_" + suffix + " LOGIN PASSWORD 'writer'",
+        "GRANT ALL ON SCHEMA public TO writer_" + suffix,
+        "GRANT ALL ON orders, orders_harness_history TO writer_" + suffix);
+    ConnectionConfig unprivileged =
+        new ConnectionConfig(
+            "hot",
+            SourceKind.JDBC,
+            Map.of("url", database.jdbcUrl(), "user", "reader_" + suffix, "password", "reader"));
+    try (Connection writer =
+        java.sql.DriverManager.getConnection(database.jdbcUrl(), "writer_" + suffix, "writer")) {
+      writer.setAutoCommit(false);
+      try (Statement statement = writer.createStatement()) {
+        statement.execute("INSERT INTO orders (id, message) VALUES (1, 'open')");
+      }
+      CompletableFuture<Instant> readTimestamp =
+          CompletableFuture.supplyAsync(() -> PostgresSources.safeReadTimestamp(unprivileged));
+      await()
+          .during(Duration.ofMillis(500))
+          .atMost(Duration.ofSeconds(5))
+          .until(() -> !readTimestamp.isDone());
+      writer.commit();
+
+      Instant afterCommit = readTimestamp.get(10, TimeUnit.SECONDS);
+      assertEquals(List.of("1|open|null"), asOf(source("orders"), afterCommit));
+    } finally {
+      // roles belong to the server, not to the test's database
+      execute(
+          "DROP OWNED BY reader_" + suffix + ", writer_" + suffix,
+          "DROP ROLE reader_" + suffix,
+          "DROP ROLE writer_" + suffix);
     }
   }
 
