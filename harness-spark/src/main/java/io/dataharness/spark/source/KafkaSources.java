@@ -2,9 +2,31 @@ package io.dataharness.spark.source;
 
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceState;
+import io.dataharness.metadata.ValidationException;
 import io.dataharness.spark.ConnectionConfig;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.SortedSet;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.ListOffsetsOptions;
+import org.apache.kafka.clients.admin.ListOffsetsResult.ListOffsetsResultInfo;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.common.IsolationLevel;
+import org.apache.kafka.common.KafkaFuture;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 
 /**
  * Kafka sources: which partitions a source covers, the offsets the topic retains, and the state a
@@ -14,40 +36,336 @@ import java.util.Map;
  * 0,2}; default every partition of the topic), {@code format} ({@code json}, the default and only
  * one supported now), {@code start} ({@code earliest}, the default: the topic's retained messages
  * are part of the table from version 1; or {@code latest}: start empty at the current end).
+ *
+ * <p>End offsets are read with {@code isolation.level=read_committed} (the last stable offset), so
+ * messages of open or aborted transactions of transactional producers never enter a state.
  */
 public final class KafkaSources {
+  /** Source option: the topic. */
+  public static final String TOPIC = "topic";
+
+  /** Source option: a subset of the topic's partitions, such as {@code 0,2}. */
+  public static final String PARTITIONS = "partitions";
+
+  /** Source option: where a newly registered source starts, {@code earliest} or {@code latest}. */
+  public static final String START = "start";
+
+  public static final String START_EARLIEST = "earliest";
+  public static final String START_LATEST = "latest";
+  public static final String START_DEFAULT = START_EARLIEST;
+
+  /**
+   * How long one Kafka call may take unless the connection sets {@code
+   * kafka.default.api.timeout.ms}: long enough for a busy broker, short enough that a wrong address
+   * fails a query quickly.
+   */
+  static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(15);
+
   private KafkaSources() {}
+
+  /** The topic of a kafka source: its required {@code topic} option. */
+  public static String topic(SourceDefinition source) {
+    return source
+        .option(TOPIC)
+        .filter(topic -> !topic.isBlank())
+        .map(String::trim)
+        .orElseThrow(
+            () ->
+                new ValidationException(
+                    "Invalid source '%s': a kafka source needs the option topic (table property"
+                        + " source.%s.topic)",
+                    source.id(), source.id()));
+  }
 
   /** The partitions the source covers: its declared subset, or every partition of the topic. */
   public static List<Integer> partitions(ConnectionConfig connection, SourceDefinition source) {
-    throw new UnsupportedOperationException("TODO");
+    String topic = topic(source);
+    try (TopicClient client = new TopicClient(connection)) {
+      return selectPartitions(source, topic, client.partitions(topic));
+    }
   }
 
   /** The state a newly registered source starts at (see the class documentation). */
   public static SourceState.Kafka initialState(
       ConnectionConfig connection, SourceDefinition source) {
-    throw new UnsupportedOperationException("TODO");
+    String topic = topic(source);
+    String start = source.option(START).orElse(START_DEFAULT).trim().toLowerCase(Locale.ROOT);
+    if (!start.equals(START_EARLIEST) && !start.equals(START_LATEST)) {
+      throw new ValidationException(
+          "Invalid source '%s': start is '%s'; set source.%s.start to earliest (the topic's"
+              + " retained messages are part of the table) or latest (start empty)",
+          source.id(), source.option(START).orElse(""), source.id());
+    }
+    try (TopicClient client = new TopicClient(connection)) {
+      List<Integer> partitions = selectPartitions(source, topic, client.partitions(topic));
+      Map<Integer, Long> ends = client.offsets(topic, partitions, OffsetSpec.latest());
+      Map<Integer, Long> starts =
+          start.equals(START_LATEST)
+              ? ends
+              : client.offsets(topic, partitions, OffsetSpec.earliest());
+      TreeMap<Integer, SourceState.OffsetRange> ranges = new TreeMap<>();
+      for (int partition : partitions) {
+        long end = ends.get(partition);
+        // The last stable offset can lie below the log start offset when records after an open
+        // transaction were deleted; the range is then empty.
+        long begin = Math.min(starts.get(partition), end);
+        ranges.put(partition, new SourceState.OffsetRange(begin, end));
+      }
+      return new SourceState.Kafka(ranges);
+    }
   }
 
   /** The live end offsets (high watermarks; read-committed) of the given partitions. */
   public static Map<Integer, Long> endOffsets(
       ConnectionConfig connection, String topic, List<Integer> partitions) {
-    throw new UnsupportedOperationException("TODO");
+    try (TopicClient client = new TopicClient(connection)) {
+      checkPartitionsExist(topic, partitions, client.partitions(topic), connection);
+      return client.offsets(topic, partitions, OffsetSpec.latest());
+    }
   }
 
   /** The earliest offsets still retained by the broker for the given partitions. */
   public static Map<Integer, Long> earliestOffsets(
       ConnectionConfig connection, String topic, List<Integer> partitions) {
-    throw new UnsupportedOperationException("TODO");
+    try (TopicClient client = new TopicClient(connection)) {
+      checkPartitionsExist(topic, partitions, client.partitions(topic), connection);
+      return client.offsets(topic, partitions, OffsetSpec.earliest());
+    }
   }
 
   /**
    * Fails with a clear error if the broker no longer retains some offsets the state needs
    * (retention deleted them): the message names the table/version description given, the topic, the
    * partition and the missing range, and says how to fix it.
+   *
+   * <p>It also fails if a partition now ends before the state's end (the topic was deleted and
+   * re-created, or an unclean leader election truncated it): those rows are gone too.
    */
   public static void checkRetained(
       ConnectionConfig connection, String topic, SourceState.Kafka state, String describe) {
-    throw new UnsupportedOperationException("TODO");
+    List<Integer> needed = new ArrayList<>();
+    state
+        .partitions()
+        .forEach(
+            (partition, range) -> {
+              if (range.count() > 0) {
+                needed.add(partition);
+              }
+            });
+    if (needed.isEmpty()) {
+      return;
+    }
+    try (TopicClient client = new TopicClient(connection)) {
+      SortedSet<Integer> existing = client.partitions(topic);
+      List<String> problems = new ArrayList<>();
+      List<Integer> present = new ArrayList<>();
+      for (int partition : needed) {
+        if (existing.contains(partition)) {
+          present.add(partition);
+        } else {
+          SourceState.OffsetRange range = state.partition(partition);
+          problems.add(
+              String.format(
+                  "Kafka topic %s has no partition %d any more, so offsets [%d, %d) are gone",
+                  topic, partition, range.start(), range.end()));
+        }
+      }
+      Map<Integer, Long> earliest = client.offsets(topic, present, OffsetSpec.earliest());
+      Map<Integer, Long> latest = client.offsets(topic, present, OffsetSpec.latest());
+      for (int partition : present) {
+        SourceState.OffsetRange range = state.partition(partition);
+        long retainedFrom = earliest.get(partition);
+        long endsAt = latest.get(partition);
+        if (retainedFrom > range.start()) {
+          problems.add(
+              String.format(
+                  "Kafka topic %s partition %d no longer retains offsets [%d, %d) of the range"
+                      + " [%d, %d) the version needs (retention deleted them; earliest retained"
+                      + " offset is %d)",
+                  topic,
+                  partition,
+                  range.start(),
+                  Math.min(retainedFrom, range.end()),
+                  range.start(),
+                  range.end(),
+                  retainedFrom));
+        } else if (endsAt < range.end()) {
+          problems.add(
+              String.format(
+                  "Kafka topic %s partition %d ends at offset %d but the version needs the range"
+                      + " [%d, %d) (was the topic deleted and re-created, or truncated?)",
+                  topic, partition, endsAt, range.start(), range.end()));
+        }
+      }
+      if (!problems.isEmpty()) {
+        throw new SourceUnavailableException(
+            "Cannot read %s: %s. Rows were lost from Kafka before they were moved; restore them"
+                + " or commit a new state that starts at the earliest retained offset",
+            describe, String.join("; ", problems));
+      }
+    }
+  }
+
+  private static List<Integer> selectPartitions(
+      SourceDefinition source, String topic, SortedSet<Integer> existing) {
+    String declared = source.option(PARTITIONS).orElse("").trim();
+    if (declared.isEmpty()) {
+      return List.copyOf(existing);
+    }
+    SortedSet<Integer> selected = new TreeSet<>();
+    for (String part : declared.split(",")) {
+      int partition;
+      try {
+        partition = Integer.parseInt(part.trim());
+      } catch (NumberFormatException e) {
+        throw new ValidationException(
+            "Invalid source '%s': partitions '%s' is not a comma-separated list of partition"
+                + " numbers; set source.%s.partitions like 0,2",
+            source.id(), declared, source.id());
+      }
+      if (!selected.add(partition)) {
+        throw new ValidationException(
+            "Invalid source '%s': partitions '%s' names partition %d twice",
+            source.id(), declared, partition);
+      }
+    }
+    SortedSet<Integer> unknown = new TreeSet<>(selected);
+    unknown.removeAll(existing);
+    if (!unknown.isEmpty()) {
+      throw new ValidationException(
+          "Invalid source '%s': partitions '%s' names %s, which Kafka topic %s does not have (its"
+              + " partitions are %s); fix source.%s.partitions",
+          source.id(), declared, unknown, topic, existing, source.id());
+    }
+    return List.copyOf(selected);
+  }
+
+  private static void checkPartitionsExist(
+      String topic,
+      List<Integer> partitions,
+      SortedSet<Integer> existing,
+      ConnectionConfig connection) {
+    SortedSet<Integer> unknown = new TreeSet<>(partitions);
+    unknown.removeAll(existing);
+    if (!unknown.isEmpty()) {
+      throw new SourceUnavailableException(
+          "Cannot read Kafka topic %s at %s (connection '%s'): it has no partition %s (its"
+              + " partitions are %s)",
+          topic, connection.bootstrapServers(), connection.name(), unknown, existing);
+    }
+  }
+
+  /** One admin client for the calls of one public method, with short timeouts and clear errors. */
+  private static final class TopicClient implements AutoCloseable {
+    private final ConnectionConfig connection;
+    private final Admin admin;
+    private final Duration timeout;
+
+    TopicClient(ConnectionConfig connection) {
+      this.connection = connection;
+      Map<String, Object> properties = new HashMap<>(connection.kafkaClientProperties());
+      properties.putIfAbsent(
+          AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG,
+          String.valueOf(DEFAULT_TIMEOUT.toMillis()));
+      long apiTimeout =
+          Long.parseLong(
+              properties.get(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG).toString());
+      properties.putIfAbsent(
+          AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, String.valueOf(apiTimeout));
+      properties.putIfAbsent(AdminClientConfig.CLIENT_ID_CONFIG, "dataharness-kafka-sources");
+      this.timeout = Duration.ofMillis(apiTimeout);
+      try {
+        this.admin = Admin.create(properties);
+      } catch (RuntimeException e) {
+        throw new SourceUnavailableException(
+            e,
+            "Cannot connect to Kafka at %s (connection '%s'): %s. Check"
+                + " connection.%s.bootstrap-servers and the connection's kafka.* settings",
+            connection.bootstrapServers(),
+            connection.name(),
+            e.getMessage(),
+            connection.name());
+      }
+    }
+
+    SortedSet<Integer> partitions(String topic) {
+      Map<String, TopicDescription> descriptions =
+          await(
+              "describe topic " + topic,
+              topic,
+              admin.describeTopics(List.of(topic)).allTopicNames());
+      SortedSet<Integer> partitions = new TreeSet<>();
+      for (TopicPartitionInfo info : descriptions.get(topic).partitions()) {
+        partitions.add(info.partition());
+      }
+      return partitions;
+    }
+
+    Map<Integer, Long> offsets(String topic, List<Integer> partitions, OffsetSpec spec) {
+      Map<TopicPartition, OffsetSpec> request = new HashMap<>();
+      for (int partition : partitions) {
+        request.put(new TopicPartition(topic, partition), spec);
+      }
+      Map<TopicPartition, ListOffsetsResultInfo> result =
+          await(
+              "list offsets of topic " + topic,
+              topic,
+              admin
+                  .listOffsets(request, new ListOffsetsOptions(IsolationLevel.READ_COMMITTED))
+                  .all());
+      Map<Integer, Long> offsets = new TreeMap<>();
+      result.forEach((partition, info) -> offsets.put(partition.partition(), info.offset()));
+      return offsets;
+    }
+
+    private <T> T await(String action, String topic, KafkaFuture<T> future) {
+      try {
+        // A little longer than the client's own timeout, so that its clearer error wins.
+        return future.get(timeout.toMillis() + 2_000, TimeUnit.MILLISECONDS);
+      } catch (ExecutionException e) {
+        Throwable cause = e.getCause();
+        if (cause instanceof UnknownTopicOrPartitionException) {
+          throw new SourceUnavailableException(
+              cause,
+              "Cannot read Kafka topic %s at %s (connection '%s'): the topic does not exist."
+                  + " Create it, or fix the source's topic option",
+              topic,
+              connection.bootstrapServers(),
+              connection.name());
+        }
+        if (cause instanceof org.apache.kafka.common.errors.TimeoutException) {
+          throw unreachable(action, cause, cause.getMessage());
+        }
+        throw new SourceUnavailableException(
+            cause,
+            "Cannot %s at %s (connection '%s'): %s",
+            action,
+            connection.bootstrapServers(),
+            connection.name(),
+            cause);
+      } catch (TimeoutException e) {
+        throw unreachable(action, e, "no answer within " + timeout.toMillis() + " ms");
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new SourceUnavailableException(e, "Interrupted while trying to %s", action);
+      }
+    }
+
+    private SourceUnavailableException unreachable(String action, Throwable cause, String reason) {
+      return new SourceUnavailableException(
+          cause,
+          "Cannot %s: Kafka at %s (connection '%s') did not answer (%s). Check that the broker"
+              + " runs and is reachable, and check connection.%s.bootstrap-servers",
+          action,
+          connection.bootstrapServers(),
+          connection.name(),
+          reason,
+          connection.name());
+    }
+
+    @Override
+    public void close() {
+      admin.close(Duration.ofSeconds(5));
+    }
   }
 }

@@ -1,15 +1,57 @@
 package io.dataharness.spark.source;
 
+import static io.dataharness.spark.source.PostgresTableName.quote;
+
+import io.dataharness.metadata.Field;
+import io.dataharness.metadata.FieldType;
 import io.dataharness.metadata.Schema;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceState;
+import io.dataharness.metadata.ValidationException;
 import io.dataharness.spark.ConnectionConfig;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
 import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.stream.Collectors;
 
 /**
  * PostgreSQL sources are system-versioned: registering one installs a history table beside it and a
  * PL/pgSQL trigger that keeps every old row image with its validity range, so a scan at a read
  * timestamp returns exactly the rows valid then.
+ *
+ * <p>What registering table {@code s.t} installs (all plain SQL and PL/pgSQL, no extension):
+ *
+ * <ul>
+ *   <li>the system column {@value #VALID_FROM} {@code timestamptz NOT NULL DEFAULT '-infinity'} on
+ *       {@code s.t}: rows that existed before registration are valid from the beginning of time;
+ *   <li>the history table {@code s.t_harness_history}: every column of {@code s.t} plus {@value
+ *       #VALID_TO}, with the index {@code s.t_harness_history_as_of} on ({@value #VALID_TO},
+ *       {@value #VALID_FROM});
+ *   <li>the function {@code s.t_harness_versioning()} and the row trigger {@code
+ *       harness_versioning} ({@code BEFORE INSERT OR UPDATE OR DELETE}, enabled {@code ALWAYS} so
+ *       that it also fires for logical replication): inserts and updates stamp the new image's
+ *       {@value #VALID_FROM} with {@code clock_timestamp()}; updates and deletes copy the old image
+ *       into the history table with {@value #VALID_TO} set to the same clock value.
+ * </ul>
+ *
+ * <p>Registering again is harmless, and is how the trigger and history table follow columns added
+ * to or widened in the table. User columns are never changed.
  */
 public final class PostgresSources {
   /** System column added to a registered table: when its row image became valid. */
@@ -18,31 +60,525 @@ public final class PostgresSources {
   /** Column of the history table: when an old row image stopped being valid. */
   public static final String VALID_TO = "harness_valid_to";
 
+  /** How long {@link #safeReadTimestamp} waits for writers whose start time it may not see. */
+  static final Duration INVISIBLE_WRITER_WAIT = Duration.ofSeconds(30);
+
+  private static final DateTimeFormatter TIMESTAMP_LITERAL =
+      DateTimeFormatter.ofPattern("uuuu-MM-dd HH:mm:ss.SSSSSS").withZone(ZoneOffset.UTC);
+
   private PostgresSources() {}
 
   /**
    * Registers a jdbc source: creates the table from the harness schema if it is missing, installs
    * the history table and trigger (idempotently), and returns the state the source starts at.
+   *
+   * <p>The source option {@code table} is {@code schema.table} or {@code table} (schema {@code
+   * public}), read as PostgreSQL reads names. Everything happens in one database transaction; a
+   * concurrent registration of the same table waits for it.
    */
   public static SourceState.Jdbc register(
       ConnectionConfig connection, SourceDefinition source, Schema schema) {
-    throw new UnsupportedOperationException("TODO");
+    PostgresTableName table = PostgresTableName.of(source);
+    checkNoSystemColumnMapped(source, schema);
+    try (Connection jdbc = connect(connection)) {
+      jdbc.setAutoCommit(false);
+      try {
+        install(jdbc, source, schema, table);
+        jdbc.commit();
+      } catch (SQLException | RuntimeException e) {
+        jdbc.rollback();
+        throw e;
+      }
+    } catch (SQLException e) {
+      throw new SourceUnavailableException(
+          e,
+          "Cannot register source '%s' on PostgreSQL table %s at %s (connection '%s'): %s",
+          source.id(),
+          table,
+          maskedUrl(connection),
+          connection.name(),
+          e.getMessage());
+    }
+    return new SourceState.Jdbc(safeReadTimestamp(connection));
   }
 
   /**
    * The read timestamp a commit may record now: every row image valid at it belongs to a committed
    * transaction, so reads at it never change later.
+   *
+   * <p>It is {@code LEAST(now, start of the oldest other transaction of this database that holds a
+   * transaction id) - 1 microsecond}. The trigger assigns its transaction an id before it reads
+   * {@code clock_timestamp()}, so every clock value a writer stamps is at or after both its {@code
+   * xact_start} and the moment its id became visible in {@code pg_stat_activity}. Reading the clock
+   * first and {@code pg_stat_activity} second (in separate statements, so in that order) therefore
+   * finds every transaction that may still commit a row image stamped before "now"; each of them
+   * started after the returned timestamp, so none of their images are valid at it.
+   *
+   * <p>{@code pg_stat_activity} shows the transaction start of other users' sessions only to
+   * members of {@code pg_read_all_stats} (or superusers). When a transaction holding an id shows no
+   * start time, this method waits (up to 30 s) until it ends instead; grant {@code
+   * pg_read_all_stats} to the connection's user, or use the writers' user, to avoid that wait.
+   * Prepared (two-phase) transactions are not seen at all: a table written by {@code PREPARE
+   * TRANSACTION} is not supported.
    */
   public static Instant safeReadTimestamp(ConnectionConfig connection) {
-    throw new UnsupportedOperationException("TODO");
+    try (Connection jdbc = connect(connection)) {
+      jdbc.setAutoCommit(true);
+      Instant now;
+      try (Statement statement = jdbc.createStatement();
+          ResultSet result = statement.executeQuery("SELECT clock_timestamp()")) {
+        result.next();
+        now = result.getObject(1, OffsetDateTime.class).toInstant();
+      }
+      Instant bound = now;
+      Map<Integer, String> invisibleWriters = new HashMap<>();
+      try (Statement statement = jdbc.createStatement();
+          ResultSet result =
+              statement.executeQuery(
+                  "SELECT pid, backend_xid::text, xact_start FROM pg_stat_activity"
+                      + " WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+                      + " AND datname = current_database()")) {
+        while (result.next()) {
+          OffsetDateTime start = result.getObject(3, OffsetDateTime.class);
+          if (start == null) {
+            invisibleWriters.put(result.getInt(1), result.getString(2));
+          } else if (start.toInstant().isBefore(bound)) {
+            bound = start.toInstant();
+          }
+        }
+      }
+      if (!invisibleWriters.isEmpty()) {
+        awaitEnd(jdbc, connection, invisibleWriters);
+      }
+      return bound.minus(1, ChronoUnit.MICROS).truncatedTo(ChronoUnit.MICROS);
+    } catch (SQLException e) {
+      throw new SourceUnavailableException(
+          e,
+          "Cannot compute a read timestamp on PostgreSQL at %s (connection '%s'): %s",
+          maskedUrl(connection),
+          connection.name(),
+          e.getMessage());
+    }
   }
 
   /**
    * The SQL that returns the source's rows valid at {@code readTimestamp}, with one column per
    * harness field (named by the harness field, read from the mapped source column; a field the
    * source lacks reads as NULL).
+   *
+   * <p>This form has no database access, so it reads every field from its mapped column; use {@link
+   * #asOfQuery(SourceDefinition, Schema, Instant, Set)} with {@link #sourceColumns} when fields may
+   * be missing from the table.
    */
   public static String asOfQuery(SourceDefinition source, Schema schema, Instant readTimestamp) {
-    throw new UnsupportedOperationException("TODO");
+    return asOfQuery(source, schema, readTimestamp, null);
+  }
+
+  /**
+   * Like {@link #asOfQuery(SourceDefinition, Schema, Instant)}, with the source table's columns
+   * known: a field whose mapped column is not among {@code sourceColumns} reads as a typed NULL.
+   *
+   * @param sourceColumns the table's column names, or null to assume every mapped column exists
+   */
+  public static String asOfQuery(
+      SourceDefinition source, Schema schema, Instant readTimestamp, Set<String> sourceColumns) {
+    PostgresTableName table = PostgresTableName.of(source);
+    String selectList =
+        schema.fields().stream()
+            .map(
+                field -> {
+                  String column = source.sourceColumn(field.name());
+                  String value =
+                      sourceColumns == null || sourceColumns.contains(column)
+                          ? quote(column)
+                          : "NULL::" + postgresType(field.type());
+                  return value + " AS " + quote(field.name());
+                })
+            .collect(Collectors.joining(", "));
+    String at = timestampLiteral(readTimestamp);
+    return "SELECT "
+        + selectList
+        + " FROM "
+        + table.qualified()
+        + " WHERE "
+        + quote(VALID_FROM)
+        + " <= "
+        + at
+        + " UNION ALL SELECT "
+        + selectList
+        + " FROM "
+        + table.qualifiedHistory()
+        + " WHERE "
+        + quote(VALID_FROM)
+        + " <= "
+        + at
+        + " AND "
+        + quote(VALID_TO)
+        + " > "
+        + at;
+  }
+
+  /** The user columns of the source's table (without the system column), in table order. */
+  public static List<String> sourceColumns(ConnectionConfig connection, SourceDefinition source) {
+    PostgresTableName table = PostgresTableName.of(source);
+    try (Connection jdbc = connect(connection)) {
+      Map<String, Column> columns = columns(jdbc, table.schema(), table.table());
+      if (columns.isEmpty()) {
+        throw new SourceUnavailableException(
+            "Cannot read source '%s': PostgreSQL table %s does not exist at %s (connection '%s')",
+            source.id(), table, maskedUrl(connection), connection.name());
+      }
+      return columns.keySet().stream().filter(name -> !name.equals(VALID_FROM)).toList();
+    } catch (SQLException e) {
+      throw new SourceUnavailableException(
+          e,
+          "Cannot read the columns of PostgreSQL table %s at %s (connection '%s'): %s",
+          table,
+          maskedUrl(connection),
+          connection.name(),
+          e.getMessage());
+    }
+  }
+
+  /** {@code TIMESTAMPTZ '2026-11-22 10:00:00.123456+00'}: microseconds, UTC. */
+  static String timestampLiteral(Instant instant) {
+    return "TIMESTAMPTZ '"
+        + TIMESTAMP_LITERAL.format(instant.truncatedTo(ChronoUnit.MICROS))
+        + "+00'";
+  }
+
+  /** The PostgreSQL type a harness field type is created as. */
+  static String postgresType(FieldType type) {
+    if (type.isDecimal()) {
+      return "numeric(" + type.precision() + "," + type.scale() + ")";
+    }
+    return switch (type.name()) {
+      case "boolean" -> "boolean";
+      case "int" -> "integer";
+      case "long" -> "bigint";
+      case "float" -> "real";
+      case "double" -> "double precision";
+      case "string" -> "text";
+      case "binary" -> "bytea";
+      case "date" -> "date";
+      case "timestamp" -> "timestamptz";
+      case "timestamp_ntz" -> "timestamp";
+      default -> throw new ValidationException("Unsupported field type '%s' for PostgreSQL", type);
+    };
+  }
+
+  private static void checkNoSystemColumnMapped(SourceDefinition source, Schema schema) {
+    for (Field field : schema.fields()) {
+      String column = source.sourceColumn(field.name());
+      if (column.equals(VALID_FROM) || column.equals(VALID_TO)) {
+        throw new ValidationException(
+            "Invalid source '%s': field '%s' maps to column %s, which the harness keeps for row"
+                + " validity; rename the field or map it to another column",
+            source.id(), field.name(), column);
+      }
+    }
+  }
+
+  private static void install(
+      Connection jdbc, SourceDefinition source, Schema schema, PostgresTableName table)
+      throws SQLException {
+    // Serializes concurrent registrations of the same table (they would race on CREATE ... IF NOT
+    // EXISTS otherwise).
+    try (PreparedStatement lock =
+        jdbc.prepareStatement("SELECT pg_advisory_xact_lock(hashtext(?))")) {
+      lock.setString(1, "dataharness.register " + table.qualified());
+      lock.execute();
+    }
+    Map<String, Column> columns = columns(jdbc, table.schema(), table.table());
+    if (columns.isEmpty()) {
+      execute(jdbc, "CREATE SCHEMA IF NOT EXISTS " + quote(table.schema()));
+      execute(jdbc, createTableSql(source, schema, table));
+      columns = columns(jdbc, table.schema(), table.table());
+    }
+    if (columns.containsKey(VALID_TO)) {
+      throw new ValidationException(
+          "Cannot register source '%s': PostgreSQL table %s has a column %s, a name the harness"
+              + " keeps for its history table; rename that column",
+          source.id(), table, VALID_TO);
+    }
+    Column validFrom = columns.get(VALID_FROM);
+    if (validFrom == null) {
+      // A constant default: PostgreSQL 11+ adds the column without rewriting the table.
+      execute(
+          jdbc,
+          "ALTER TABLE "
+              + table.qualified()
+              + " ADD COLUMN "
+              + quote(VALID_FROM)
+              + " timestamptz NOT NULL DEFAULT '-infinity'");
+      columns = columns(jdbc, table.schema(), table.table());
+    } else if (!validFrom.type().equals("timestamp with time zone")) {
+      throw new ValidationException(
+          "Cannot register source '%s': PostgreSQL table %s has a column %s of type %s, a name the"
+              + " harness keeps for row validity; rename that column",
+          source.id(), table, VALID_FROM, validFrom.type());
+    }
+    List<Column> userColumns =
+        columns.values().stream().filter(column -> !column.name().equals(VALID_FROM)).toList();
+    installHistoryTable(jdbc, table, userColumns);
+    execute(jdbc, triggerFunctionSql(table, userColumns));
+    execute(
+        jdbc,
+        "DROP TRIGGER IF EXISTS " + quote(PostgresTableName.TRIGGER) + " ON " + table.qualified());
+    execute(
+        jdbc,
+        "CREATE TRIGGER "
+            + quote(PostgresTableName.TRIGGER)
+            + " BEFORE INSERT OR UPDATE OR DELETE ON "
+            + table.qualified()
+            + " FOR EACH ROW EXECUTE FUNCTION "
+            + table.qualifiedFunction()
+            + "()");
+    // Also fire when rows arrive through logical replication (session_replication_role = replica):
+    // a change without history would alter what past read timestamps return.
+    execute(
+        jdbc,
+        "ALTER TABLE "
+            + table.qualified()
+            + " ENABLE ALWAYS TRIGGER "
+            + quote(PostgresTableName.TRIGGER));
+  }
+
+  private static String createTableSql(
+      SourceDefinition source, Schema schema, PostgresTableName table) {
+    List<String> definitions = new ArrayList<>();
+    for (Field field : schema.fields()) {
+      definitions.add(
+          quote(source.sourceColumn(field.name()))
+              + " "
+              + postgresType(field.type())
+              + (field.required() ? " NOT NULL" : ""));
+    }
+    return "CREATE TABLE " + table.qualified() + " (" + String.join(", ", definitions) + ")";
+  }
+
+  private static void installHistoryTable(
+      Connection jdbc, PostgresTableName table, List<Column> userColumns) throws SQLException {
+    Map<String, Column> history = columns(jdbc, table.schema(), table.historyTable());
+    if (history.isEmpty()) {
+      List<String> definitions = new ArrayList<>();
+      for (Column column : userColumns) {
+        definitions.add(quote(column.name()) + " " + column.type());
+      }
+      definitions.add(quote(VALID_FROM) + " timestamptz NOT NULL");
+      definitions.add(quote(VALID_TO) + " timestamptz NOT NULL");
+      execute(
+          jdbc,
+          "CREATE TABLE " + table.qualifiedHistory() + " (" + String.join(", ", definitions) + ")");
+    } else {
+      // Follow columns added to or widened in the table since the last registration, so that the
+      // trigger can copy every column of an old image.
+      for (Column column : userColumns) {
+        Column kept = history.get(column.name());
+        if (kept == null) {
+          execute(
+              jdbc,
+              "ALTER TABLE "
+                  + table.qualifiedHistory()
+                  + " ADD COLUMN "
+                  + quote(column.name())
+                  + " "
+                  + column.type());
+        } else if (!kept.type().equals(column.type())) {
+          execute(
+              jdbc,
+              "ALTER TABLE "
+                  + table.qualifiedHistory()
+                  + " ALTER COLUMN "
+                  + quote(column.name())
+                  + " TYPE "
+                  + column.type()
+                  + " USING "
+                  + quote(column.name())
+                  + "::"
+                  + column.type());
+        }
+      }
+    }
+    // As-of reads ask for images with valid_to > T (few, for recent T) and valid_from <= T.
+    execute(
+        jdbc,
+        "CREATE INDEX IF NOT EXISTS "
+            + quote(table.indexName())
+            + " ON "
+            + table.qualifiedHistory()
+            + " ("
+            + quote(VALID_TO)
+            + ", "
+            + quote(VALID_FROM)
+            + ")");
+  }
+
+  /**
+   * The trigger function. It takes a transaction id before reading the clock, so that a writer is
+   * visible to {@link #safeReadTimestamp} before any of its clock values can be below a read
+   * timestamp; it reads the clock once per row, so an update's old image ends exactly when its new
+   * image begins.
+   */
+  static String triggerFunctionSql(PostgresTableName table, List<Column> userColumns) {
+    String columnList =
+        userColumns.stream().map(column -> quote(column.name())).collect(Collectors.joining(", "));
+    String oldValues =
+        userColumns.stream()
+            .map(column -> "OLD." + quote(column.name()))
+            .collect(Collectors.joining(", "));
+    String separator = userColumns.isEmpty() ? "" : ", ";
+    String body =
+        "\nDECLARE\n"
+            + "  changed_at timestamptz;\n"
+            + "BEGIN\n"
+            + "  PERFORM txid_current();\n"
+            + "  changed_at := clock_timestamp();\n"
+            + "  IF TG_OP = 'UPDATE' OR TG_OP = 'DELETE' THEN\n"
+            + "    INSERT INTO "
+            + table.qualifiedHistory()
+            + " ("
+            + columnList
+            + separator
+            + quote(VALID_FROM)
+            + ", "
+            + quote(VALID_TO)
+            + ")\n"
+            + "    VALUES ("
+            + oldValues
+            + separator
+            + "OLD."
+            + quote(VALID_FROM)
+            + ", changed_at);\n"
+            + "  END IF;\n"
+            + "  IF TG_OP = 'DELETE' THEN\n"
+            + "    RETURN OLD;\n"
+            + "  END IF;\n"
+            + "  NEW."
+            + quote(VALID_FROM)
+            + " := changed_at;\n"
+            + "  RETURN NEW;\n"
+            + "END\n";
+    String tag = "$harness$";
+    if (body.contains(tag)) {
+      throw new ValidationException(
+          "Cannot register PostgreSQL table %s: a column name contains %s", table, tag);
+    }
+    return "CREATE OR REPLACE FUNCTION "
+        + table.qualifiedFunction()
+        + "() RETURNS trigger LANGUAGE plpgsql AS "
+        + tag
+        + body
+        + tag;
+  }
+
+  /** A column of a table: its name and its type as {@code format_type} prints it. */
+  record Column(String name, String type) {}
+
+  /** The table's columns in order, or an empty map if the table does not exist. */
+  private static Map<String, Column> columns(Connection jdbc, String schema, String table)
+      throws SQLException {
+    Map<String, Column> columns = new LinkedHashMap<>();
+    try (PreparedStatement statement =
+        jdbc.prepareStatement(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod)"
+                + " FROM pg_attribute a"
+                + " JOIN pg_class c ON c.oid = a.attrelid"
+                + " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                + " WHERE n.nspname = ? AND c.relname = ? AND c.relkind IN ('r', 'p')"
+                + " AND a.attnum > 0 AND NOT a.attisdropped"
+                + " ORDER BY a.attnum")) {
+      statement.setString(1, schema);
+      statement.setString(2, table);
+      try (ResultSet result = statement.executeQuery()) {
+        while (result.next()) {
+          columns.put(result.getString(1), new Column(result.getString(1), result.getString(2)));
+        }
+      }
+    }
+    return columns;
+  }
+
+  private static void awaitEnd(
+      Connection jdbc, ConnectionConfig connection, Map<Integer, String> writers)
+      throws SQLException {
+    long deadline = System.nanoTime() + INVISIBLE_WRITER_WAIT.toNanos();
+    Map<Integer, String> running = new HashMap<>(writers);
+    long pause = 5;
+    while (true) {
+      try (PreparedStatement statement =
+          jdbc.prepareStatement(
+              "SELECT pid, backend_xid::text FROM pg_stat_activity WHERE pid = ANY (?)")) {
+        statement.setArray(1, jdbc.createArrayOf("integer", running.keySet().toArray()));
+        Map<Integer, String> still = new HashMap<>();
+        try (ResultSet result = statement.executeQuery()) {
+          while (result.next()) {
+            int pid = result.getInt(1);
+            if (running.get(pid).equals(result.getString(2))) {
+              still.put(pid, running.get(pid));
+            }
+          }
+        }
+        running = still;
+      }
+      if (running.isEmpty()) {
+        return;
+      }
+      if (System.nanoTime() > deadline) {
+        throw new SourceUnavailableException(
+            "Cannot compute a read timestamp on PostgreSQL at %s (connection '%s'): transactions"
+                + " of backends %s have written for more than %d s and user %s may not see when"
+                + " they started; grant pg_read_all_stats to %s (or connect as the writers' user)",
+            maskedUrl(connection),
+            connection.name(),
+            running.keySet(),
+            INVISIBLE_WRITER_WAIT.toSeconds(),
+            connection.jdbcUser(),
+            connection.jdbcUser());
+      }
+      try {
+        Thread.sleep(pause);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new SourceUnavailableException(e, "Interrupted while computing a read timestamp");
+      }
+      pause = Math.min(pause * 2, 200);
+    }
+  }
+
+  private static void execute(Connection jdbc, String sql) throws SQLException {
+    try (Statement statement = jdbc.createStatement()) {
+      statement.execute(sql);
+    }
+  }
+
+  static Connection connect(ConnectionConfig connection) {
+    Properties properties = new Properties();
+    if (connection.jdbcUser() != null) {
+      properties.setProperty("user", connection.jdbcUser());
+    }
+    if (connection.jdbcPassword() != null) {
+      properties.setProperty("password", connection.jdbcPassword());
+    }
+    properties.setProperty("connectTimeout", "10");
+    properties.setProperty("ApplicationName", "dataharness");
+    try {
+      return DriverManager.getConnection(connection.jdbcUrl(), properties);
+    } catch (SQLException e) {
+      throw new SourceUnavailableException(
+          e,
+          "Cannot connect to PostgreSQL at %s (connection '%s'): %s. Check connection.%s.url,"
+              + " connection.%s.user and connection.%s.password",
+          maskedUrl(connection),
+          connection.name(),
+          e.getMessage(),
+          connection.name(),
+          connection.name(),
+          connection.name());
+    }
+  }
+
+  private static String maskedUrl(ConnectionConfig connection) {
+    return connection.jdbcUrl().replaceAll("(?i)(password=)[^&]*", "$1***");
   }
 }

@@ -3,8 +3,8 @@ package io.dataharness.spark.source;
 import io.dataharness.metadata.HarnessException;
 
 /**
- * A source can no longer serve the state a version needs (Kafka retention deleted offsets, an
- * Iceberg snapshot expired, a table is gone). The scan fails rather than return fewer rows.
+ * A source cannot serve what is asked of it: its system is unreachable, its topic or table is gone,
+ * or it no longer retains the rows a version needs. Nothing was read or changed.
  */
 public class SourceUnavailableException extends HarnessException {
   public SourceUnavailableException(String message, Object... args) {
