@@ -31,6 +31,13 @@ public final class HarnessStoreBenchmark {
     TestingPostgres postgres = TestingPostgres.shared();
     System.out.println("Server: " + postgres.description());
     TestingDatabase database = postgres.createDatabase("harness_bench");
+    // the embedded test server turns synchronous_commit off; measure durable commits, as in
+    // production
+    try (Connection connection = database.connect();
+        Statement statement = connection.createStatement()) {
+      statement.execute("ALTER DATABASE " + database.name() + " SET synchronous_commit = on");
+    }
+    System.out.println("Both arms commit durably (synchronous_commit = on)");
     try (HarnessStore store =
         HarnessStores.open(database.jdbcUrl(), database.user(), database.password(), 20)) {
       TableIdentifier table = createTable(store, "commits", 16);

@@ -77,12 +77,13 @@ public class HarnessCatalog implements TableCatalog, SupportsNamespaces {
     return name;
   }
 
-  HarnessStore store() {
+  /** The metadata store this catalog reads and commits to. */
+  public HarnessStore store() {
     return store;
   }
 
   /** The connection a source refers to. */
-  ConnectionConfig connection(TableIdentifier table, SourceDefinition source) {
+  public ConnectionConfig connection(TableIdentifier table, SourceDefinition source) {
     ConnectionConfig connection = connections.get(source.connection());
     if (connection == null) {
       throw new ValidationException(

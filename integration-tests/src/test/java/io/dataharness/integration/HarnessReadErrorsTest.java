@@ -1,0 +1,183 @@
+package io.dataharness.integration;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.dataharness.metadata.HarnessStore;
+import io.dataharness.metadata.HarnessStores;
+import io.dataharness.metadata.TableIdentifier;
+import io.dataharness.testing.TestingDatabase;
+import io.dataharness.testing.TestingIceberg;
+import io.dataharness.testing.TestingKafka;
+import io.dataharness.testing.TestingSpark;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.UUID;
+import java.util.stream.Collectors;
+import org.apache.iceberg.Table;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * What users see when data cannot be read as recorded: malformed messages, offsets deleted by
+ * retention, expired snapshots; and time travel by timestamp and the metadata tables.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class HarnessReadErrorsTest {
+  private final TestingSpark testingSpark = TestingSpark.shared();
+  private final SparkSession spark = testingSpark.session();
+  private final TestingKafka kafka = TestingKafka.shared();
+  private final String suffix = UUID.randomUUID().toString().substring(0, 8);
+  private final String namespace = "errors_" + suffix;
+  private HarnessStore store;
+
+  @BeforeAll
+  void setUp() {
+    TestingDatabase metadata = testingSpark.metadataDatabase();
+    store = HarnessStores.open(metadata.jdbcUrl(), metadata.user(), metadata.password(), 2);
+    spark.sql("CREATE NAMESPACE harness." + namespace);
+  }
+
+  @AfterAll
+  void closeStore() {
+    store.close();
+  }
+
+  private String kafkaTable(String name, String topic) {
+    String table = "harness." + namespace + "." + name;
+    spark.sql(
+        "CREATE TABLE "
+            + table
+            + " (id BIGINT, message STRING) TBLPROPERTIES ('source.hot.kind' = 'kafka',"
+            + " 'source.hot.connection' = 'kafka', 'source.hot.topic' = '"
+            + topic
+            + "')");
+    return table;
+  }
+
+  private static String messages(Throwable error) {
+    StringBuilder text = new StringBuilder();
+    for (Throwable cause = error; cause != null; cause = cause.getCause()) {
+      text.append(cause.getMessage()).append('\n');
+    }
+    return text.toString();
+  }
+
+  private List<String> rows(org.apache.spark.sql.Dataset<Row> frame) {
+    return frame.collectAsList().stream().map(Row::toString).sorted().collect(Collectors.toList());
+  }
+
+  @Test
+  void malformedMessagesFailFastNamingTopicPartitionAndOffset() {
+    String topic = "malformed_" + suffix;
+    kafka.createTopic(topic, 1);
+    kafka.produceJson(topic, 0, List.of("{\"id\": 1, \"message\": \"ok\"}", "not json"));
+    String table = kafkaTable("malformed", topic);
+    Exception failure = assertThrows(Exception.class, () -> spark.table(table).collectAsList());
+    String text = messages(failure);
+    assertTrue(text.contains("topic " + topic + " partition 0 offset 1"), text);
+    assertTrue(text.contains("kafka.malformed=PERMISSIVE"), text);
+
+    List<String> permissive =
+        rows(
+            spark
+                .read()
+                .option("kafka.malformed", "PERMISSIVE")
+                .table(table)
+                .select("id", "message", "_corrupt_record"));
+    assertEquals(List.of("[1,ok,null]", "[null,null,not json]"), permissive);
+  }
+
+  @Test
+  void offsetsDeletedByRetentionFailTheScanInsteadOfReturningFewerRows() {
+    String topic = "retention_" + suffix;
+    kafka.createTopic(topic, 1);
+    kafka.produceJson(
+        topic, 0, List.of("{\"id\": 1}", "{\"id\": 2}", "{\"id\": 3}", "{\"id\": 4}"));
+    String table = kafkaTable("retention", topic);
+    assertEquals(4, spark.table(table).count());
+    kafka.deleteRecordsBefore(topic, 0, 2);
+    Exception failure = assertThrows(Exception.class, () -> spark.table(table).collectAsList());
+    String text = messages(failure);
+    assertTrue(text.contains(namespace + ".retention at version 1"), text);
+    assertTrue(text.contains("[0, 2)"), text);
+  }
+
+  @Test
+  void anExpiredIcebergSnapshotFailsNamingTableVersionAndSnapshot() {
+    String lake = "iceberg.expire_" + suffix + ".events";
+    spark.sql("CREATE TABLE " + lake + " (id BIGINT, message STRING) USING iceberg");
+    spark.sql("INSERT INTO " + lake + " VALUES (1, 'a')");
+    String table = "harness." + namespace + ".expiring";
+    spark.sql(
+        "CREATE TABLE "
+            + table
+            + " (id BIGINT, message STRING) TBLPROPERTIES ('source.cold.kind' = 'iceberg',"
+            + " 'source.cold.connection' = 'lake', 'source.cold.table' = 'expire_"
+            + suffix
+            + ".events')");
+    assertEquals(1, spark.table(table).count());
+    spark.sql("INSERT INTO " + lake + " VALUES (2, 'b')");
+    Table iceberg =
+        TestingIceberg.shared()
+            .catalog()
+            .loadTable(org.apache.iceberg.catalog.TableIdentifier.of("expire_" + suffix, "events"));
+    long first = iceberg.history().get(0).snapshotId();
+    iceberg.expireSnapshots().expireSnapshotId(first).commit();
+    Exception failure = assertThrows(Exception.class, () -> spark.table(table).collectAsList());
+    String text = messages(failure);
+    assertTrue(text.contains("version 1"), text);
+    assertTrue(text.contains(String.valueOf(first)), text);
+    assertTrue(text.contains("source 'cold'"), text);
+  }
+
+  @Test
+  void timeTravelByTimestampAndMetadataTables() throws Exception {
+    String topic = "travel_" + suffix;
+    kafka.createTopic(topic, 1);
+    kafka.produceJson(topic, 0, List.of("{\"id\": 1}"));
+    String table = kafkaTable("travel", topic);
+    TableIdentifier identifier = TableIdentifier.of(namespace, "travel");
+    Instant afterFirst = store.readLatest(identifier).commit().committedAt();
+    Thread.sleep(20);
+    kafka.produceJson(topic, 0, List.of("{\"id\": 2}"));
+    var lock = store.acquireLock(identifier, "hot", "test-sync", Duration.ofMinutes(1));
+    store
+        .newTransaction(identifier)
+        .operation("sync")
+        .withLock(lock)
+        .setSourceState(
+            "hot",
+            io.dataharness.metadata.SourceState.Kafka.of(
+                java.util.Map.of(0, new io.dataharness.metadata.SourceState.OffsetRange(0, 2))))
+        .summary("rows", "1")
+        .commit();
+    assertEquals(
+        1, spark.sql("SELECT * FROM " + table + " TIMESTAMP AS OF '" + afterFirst + "'").count());
+    assertEquals(2, spark.sql("SELECT * FROM " + table + " VERSION AS OF 2").count());
+    assertEquals(1, spark.read().option("version", "1").table(table).count());
+
+    assertEquals(
+        List.of("[1,create]", "[2,sync]"),
+        rows(spark.sql("SELECT version, operation FROM " + table + ".versions")));
+    assertEquals(
+        List.of("[2,hot,{\"kind\":\"kafka\",\"partitions\":{\"0\":{\"end\":2,\"start\":0}}}]"),
+        rows(
+            spark.sql(
+                "SELECT version, source, state FROM " + table + ".sources WHERE version = 2")));
+    assertEquals(
+        List.of("[2,hot]"),
+        rows(spark.sql("SELECT version, source FROM " + table + ".commits WHERE version = 2")));
+    assertEquals(
+        List.of("[hot,test-sync]"),
+        rows(spark.sql("SELECT source, owner FROM " + table + ".locks")));
+    store.releaseLock(lock);
+    assertEquals(0, spark.sql("SELECT * FROM " + table + ".locks").count());
+  }
+}
