@@ -112,12 +112,13 @@ final class HarnessScan implements Scan, Batch {
               (partition, range) -> {
                 if (range.count() > 0) {
                   planned.add(
-                      new KafkaInputPartition(read, topic, partition, range.start(), range.end()));
+                      KafkaInputPartition.of(
+                          read, columns, topic, partition, range.start(), range.end()));
                 }
               });
       return planned;
     } else if (state instanceof SourceState.Jdbc) {
-      return List.of(new JdbcInputPartition(read, jdbcQueries.query(read)));
+      return List.of(JdbcInputPartition.of(read, jdbcQueries.query(read)));
     } else if (state instanceof SourceState.Iceberg iceberg) {
       if (iceberg.snapshotId().isEmpty()) {
         return List.of();

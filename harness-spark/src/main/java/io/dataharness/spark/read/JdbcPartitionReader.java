@@ -72,14 +72,9 @@ final class JdbcPartitionReader implements PartitionReader<InternalRow> {
             + " FROM ("
             + partition.query()
             + ") harness_source";
-    SourceRead read = partition.read();
     Connection opened = null;
     try {
-      opened =
-          DriverManager.getConnection(
-              read.connection().jdbcUrl(),
-              read.connection().jdbcUser(),
-              read.connection().jdbcPassword());
+      opened = DriverManager.getConnection(partition.url(), partition.user(), partition.password());
       opened.setAutoCommit(false);
       opened.setReadOnly(true);
       this.connection = opened;
@@ -100,8 +95,8 @@ final class JdbcPartitionReader implements PartitionReader<InternalRow> {
       throw new HarnessException(
           e,
           "Cannot read %s: query of %s failed: %s",
-          read.describe(),
-          read.source().option("table").orElse("the jdbc source"),
+          partition.describe(),
+          partition.table(),
           e.getMessage());
     }
   }
@@ -117,14 +112,13 @@ final class JdbcPartitionReader implements PartitionReader<InternalRow> {
         if (resultColumns[i] > 0) {
           values[i] = value(i);
         } else if (columns.name(i).equals(MetadataColumns.SOURCE)) {
-          values[i] = UTF8String.fromString(partition.read().source().id());
+          values[i] = UTF8String.fromString(partition.sourceId());
         }
       }
       current = new GenericInternalRow(values);
       return true;
     } catch (SQLException e) {
-      throw new HarnessException(
-          e, "Cannot read %s: %s", partition.read().describe(), e.getMessage());
+      throw new HarnessException(e, "Cannot read %s: %s", partition.describe(), e.getMessage());
     }
   }
 
@@ -151,7 +145,7 @@ final class JdbcPartitionReader implements PartitionReader<InternalRow> {
       if (!converted.changePrecision(decimalType.precision(), decimalType.scale())) {
         throw new HarnessException(
             "Cannot read %s: value %s of column '%s' does not fit %s",
-            partition.read().describe(), decimal, columns.name(index), decimalType.simpleString());
+            partition.describe(), decimal, columns.name(index), decimalType.simpleString());
       }
       return converted;
     } else if (type instanceof StringType) {

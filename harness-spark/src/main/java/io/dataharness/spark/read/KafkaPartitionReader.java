@@ -51,22 +51,17 @@ final class KafkaPartitionReader implements PartitionReader<InternalRow> {
     this.partition = partition;
     this.columns = columns;
     this.sessionZone = ZoneId.of(sessionZone);
-    this.jsonFields = new String[columns.size()];
-    for (int i = 0; i < columns.size(); i++) {
-      if (!columns.isMetadata(i)) {
-        jsonFields[i] = partition.read().source().sourceColumn(columns.name(i));
-      }
-    }
+    this.jsonFields = partition.jsonFields();
     this.topicPartition = new TopicPartition(partition.topic(), partition.partition());
-    this.consumer = new KafkaConsumer<>(consumerProperties(partition.read()));
+    this.consumer = new KafkaConsumer<>(consumerProperties(partition));
     consumer.assign(List.of(topicPartition));
     consumer.seek(topicPartition, partition.start());
     this.position = partition.start();
   }
 
-  private static Properties consumerProperties(SourceRead read) {
+  private static Properties consumerProperties(KafkaInputPartition partition) {
     Properties properties = new Properties();
-    properties.putAll(read.connection().kafkaClientProperties());
+    properties.putAll(partition.clientProperties());
     properties.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class);
     properties.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class);
     properties.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
@@ -103,7 +98,7 @@ final class KafkaPartitionReader implements PartitionReader<InternalRow> {
             e,
             "Cannot read %s: topic %s partition %d no longer holds offsets [%d, %d) (deleted by"
                 + " retention?); the version's rows are not all available any more",
-            partition.read().describe(),
+            partition.describe(),
             partition.topic(),
             partition.partition(),
             position,
@@ -116,7 +111,7 @@ final class KafkaPartitionReader implements PartitionReader<InternalRow> {
         throw new HarnessException(
             "Cannot read %s: topic %s partition %d returned nothing for %d s at offset %d below the"
                 + " end offset %d (is a transaction still open, or the broker unreachable?)",
-            partition.read().describe(),
+            partition.describe(),
             partition.topic(),
             partition.partition(),
             STALL_TIMEOUT.toSeconds(),
@@ -165,12 +160,12 @@ final class KafkaPartitionReader implements PartitionReader<InternalRow> {
         reason = e.getMessage();
       }
       if (reason != null) {
-        if (partition.read().options().failFast()) {
+        if (partition.failFast()) {
           throw new HarnessException(
               "Cannot read %s: the message at topic %s, partition %d, offset %d is malformed (%s)."
                   + " To read such messages as nulls with the raw value in column %s, set the read"
                   + " option %s=PERMISSIVE",
-              partition.read().describe(),
+              partition.describe(),
               partition.topic(),
               partition.partition(),
               record.offset(),
@@ -194,7 +189,7 @@ final class KafkaPartitionReader implements PartitionReader<InternalRow> {
       String column, ConsumerRecord<byte[], byte[]> record, String corrupt) {
     switch (column) {
       case MetadataColumns.SOURCE:
-        return UTF8String.fromString(partition.read().source().id());
+        return UTF8String.fromString(partition.sourceId());
       case MetadataColumns.KAFKA_PARTITION:
         return record.partition();
       case MetadataColumns.KAFKA_OFFSET:
