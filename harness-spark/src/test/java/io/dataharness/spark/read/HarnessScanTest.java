@@ -262,6 +262,41 @@ class HarnessScanTest {
   }
 
   @Test
+  void failsWhenKafkaNoLongerHoldsOffsetsOfTheVersion() {
+    String topic = topic(1);
+    kafka.produceJson(topic, 0, List.of("{\"id\": 1}", "{\"id\": 2}", "{\"id\": 3}"));
+    kafka.deleteRecordsBefore(topic, 0, 2);
+    String table =
+        register(kafkaRead(topic, SourceState.Kafka.of(Map.of(0, new OffsetRange(0, 3)))));
+
+    String message =
+        messages(
+            assertThrows(
+                Exception.class, () -> spark.sql("SELECT id FROM " + table).collectAsList()));
+    assertTrue(
+        message.contains(
+            "Cannot read source 'hot' (kafka) of logs.events at version 7: topic "
+                + topic
+                + " partition 0 no longer holds offsets [0, 3)"),
+        message);
+  }
+
+  @Test
+  void failsWhenIcebergSnapshotOfTheVersionIsGone() {
+    String table = register(icebergRead(SourceState.Iceberg.of(123456789L)));
+
+    String message =
+        messages(
+            assertThrows(
+                Exception.class, () -> spark.sql("SELECT id FROM " + table).collectAsList()));
+    assertTrue(
+        message.contains(
+            "Cannot read source 'cold' (iceberg) of logs.events at version 7: Iceberg table"
+                + " iceberg.scan_ns.events at snapshot 123456789 is not available"),
+        message);
+  }
+
+  @Test
   void readsJdbcRowsWithTypesAndNulls() {
     String table = register(jdbcRead());
 
