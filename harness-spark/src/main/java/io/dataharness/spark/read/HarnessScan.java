@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.StringJoiner;
 import java.util.stream.Collectors;
+import org.apache.spark.sql.connector.expressions.filter.Predicate;
 import org.apache.spark.sql.connector.read.Batch;
 import org.apache.spark.sql.connector.read.InputPartition;
 import org.apache.spark.sql.connector.read.PartitionReaderFactory;
@@ -28,6 +29,7 @@ final class HarnessScan implements Scan, Batch {
   private final List<SourceRead> skipped;
   private final HarnessScanBuilder.JdbcQueries jdbcQueries;
   private final String sessionTimeZone;
+  private final Predicate[] predicates;
   private InputPartition[] partitions;
 
   HarnessScan(
@@ -38,7 +40,8 @@ final class HarnessScan implements Scan, Batch {
       List<SourceRead> reads,
       List<SourceRead> skipped,
       HarnessScanBuilder.JdbcQueries jdbcQueries,
-      String sessionTimeZone) {
+      String sessionTimeZone,
+      Predicate[] predicates) {
     this.table = table;
     this.version = version;
     this.dataSchema = dataSchema;
@@ -47,6 +50,7 @@ final class HarnessScan implements Scan, Batch {
     this.skipped = skipped;
     this.jdbcQueries = jdbcQueries;
     this.sessionTimeZone = sessionTimeZone;
+    this.predicates = predicates;
   }
 
   @Override
@@ -123,7 +127,8 @@ final class HarnessScan implements Scan, Batch {
       if (iceberg.snapshotId().isEmpty()) {
         return List.of();
       }
-      return IcebergInputPartition.plan(read, iceberg.snapshotId().getAsLong(), columns);
+      return IcebergInputPartition.plan(
+          read, iceberg.snapshotId().getAsLong(), columns, predicates);
     }
     throw new IllegalStateException("Unknown source state " + state);
   }

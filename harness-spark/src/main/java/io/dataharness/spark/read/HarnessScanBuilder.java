@@ -100,7 +100,8 @@ public final class HarnessScanBuilder
         kept,
         skipped,
         jdbcQueries,
-        SQLConf.get().sessionLocalTimeZone());
+        SQLConf.get().sessionLocalTimeZone(),
+        predicates);
   }
 
   private static String postgresAsOfQuery(SourceRead read) {

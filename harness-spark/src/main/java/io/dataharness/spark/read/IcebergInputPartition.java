@@ -16,6 +16,8 @@ import org.apache.spark.sql.connector.catalog.Identifier;
 import org.apache.spark.sql.connector.catalog.SupportsRead;
 import org.apache.spark.sql.connector.catalog.Table;
 import org.apache.spark.sql.connector.catalog.TableCatalog;
+import org.apache.spark.sql.connector.expressions.NamedReference;
+import org.apache.spark.sql.connector.expressions.filter.Predicate;
 import org.apache.spark.sql.connector.read.Batch;
 import org.apache.spark.sql.connector.read.InputPartition;
 import org.apache.spark.sql.connector.read.PartitionReader;
@@ -23,6 +25,7 @@ import org.apache.spark.sql.connector.read.PartitionReaderFactory;
 import org.apache.spark.sql.connector.read.Scan;
 import org.apache.spark.sql.connector.read.ScanBuilder;
 import org.apache.spark.sql.connector.read.SupportsPushDownRequiredColumns;
+import org.apache.spark.sql.connector.read.SupportsPushDownV2Filters;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
@@ -60,7 +63,8 @@ final class IcebergInputPartition implements InputPartition {
   }
 
   /** Plans Iceberg's scan of the source at {@code snapshotId}, row by row. */
-  static List<InputPartition> plan(SourceRead read, long snapshotId, OutputColumns columns) {
+  static List<InputPartition> plan(
+      SourceRead read, long snapshotId, OutputColumns columns, Predicate[] predicates) {
     String tableName =
         read.source()
             .option("table")
@@ -125,6 +129,10 @@ final class IcebergInputPartition implements InputPartition {
             new CaseInsensitiveStringMap(Map.of("vectorization-enabled", "false")));
     if (builder instanceof SupportsPushDownRequiredColumns pruning) {
       pruning.pruneColumns(new StructType(required.toArray(StructField[]::new)));
+    }
+    if (builder instanceof SupportsPushDownV2Filters filters) {
+      // only for Iceberg's file pruning: Spark applies every predicate to the scan's rows anyway
+      filters.pushPredicates(forwardable(read, table.schema(), predicates));
     }
     Scan scan = builder.build();
     StructType icebergSchema = scan.readSchema();
@@ -214,6 +222,29 @@ final class IcebergInputPartition implements InputPartition {
         rows.close();
       }
     };
+  }
+
+  /** Predicates on data columns that Iceberg holds under the same name and type. */
+  private static Predicate[] forwardable(
+      SourceRead read, StructType icebergSchema, Predicate[] predicates) {
+    List<Predicate> forwarded = new ArrayList<>();
+    for (Predicate predicate : predicates) {
+      boolean simple = predicate.references().length > 0;
+      for (NamedReference reference : predicate.references()) {
+        String[] path = reference.fieldNames();
+        StructField harnessField = path.length == 1 ? find(read.schema(), path[0]) : null;
+        StructField icebergField =
+            harnessField == null ? null : find(icebergSchema, harnessField.name());
+        simple &=
+            icebergField != null
+                && read.source().sourceColumn(harnessField.name()).equals(harnessField.name())
+                && icebergField.dataType().equals(harnessField.dataType());
+      }
+      if (simple) {
+        forwarded.add(predicate);
+      }
+    }
+    return forwarded.toArray(Predicate[]::new);
   }
 
   private static boolean readable(DataType icebergType, DataType harnessType) {

@@ -321,6 +321,8 @@ class HarnessScanTest {
             "[20,1.50,ice,2.5,true,2026-03-04,2026-03-04 05:06:07,2026-03-04 05:06:07,7,0.5,aGk=,cold,null]",
             "[21,null,null,null,null,null,null,null,null,null,null,cold,null]"),
         rows("SELECT " + COLUMNS + ", _source, _kafka_partition FROM " + table + " ORDER BY id"));
+    assertEquals(List.of("[21,cold]"), rows("SELECT id, _source FROM " + table + " WHERE id = 21"));
+    assertEquals(List.of("[20]"), rows("SELECT id FROM " + table + " WHERE name = 'ice'"));
     String later = register(icebergRead(SourceState.Iceberg.of(secondSnapshot)));
     assertEquals(
         List.of("[20,ice]", "[21,null]", "[22,after the version]"),
