@@ -1,5 +1,6 @@
 package io.dataharness.spark.read;
 
+import io.dataharness.metadata.Field;
 import io.dataharness.metadata.Schema;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
@@ -14,6 +15,7 @@ import org.apache.spark.sql.connector.read.ScanBuilder;
 import org.apache.spark.sql.connector.read.SupportsPushDownRequiredColumns;
 import org.apache.spark.sql.connector.read.SupportsPushDownV2Filters;
 import org.apache.spark.sql.internal.SQLConf;
+import org.apache.spark.sql.types.Metadata;
 import org.apache.spark.sql.types.StructType;
 
 /**
@@ -106,7 +108,23 @@ public final class HarnessScanBuilder
 
   private static String postgresAsOfQuery(SourceRead read) {
     SourceState.Jdbc state = (SourceState.Jdbc) read.state();
-    Schema schema = new Schema(0, SparkSchemas.fromSpark(read.schema()));
-    return PostgresSources.asOfQuery(read.source(), schema, state.readTimestamp());
+    return PostgresSources.asOfQuery(
+        read.source(), harnessSchema(read.schema()), state.readTimestamp());
+  }
+
+  /** The harness schema of Spark columns, keeping the harness field ids they carry. */
+  static Schema harnessSchema(StructType columns) {
+    List<Field> fields = new ArrayList<>();
+    List<Field> converted = SparkSchemas.fromSpark(columns);
+    for (int i = 0; i < converted.size(); i++) {
+      Field field = converted.get(i);
+      Metadata metadata = columns.fields()[i].metadata();
+      int id =
+          metadata.contains(SparkSchemas.FIELD_ID)
+              ? (int) metadata.getLong(SparkSchemas.FIELD_ID)
+              : field.id();
+      fields.add(new Field(id, field.name(), field.type(), field.required(), field.doc()));
+    }
+    return new Schema(0, fields);
   }
 }

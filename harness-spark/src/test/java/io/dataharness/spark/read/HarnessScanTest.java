@@ -411,6 +411,25 @@ class HarnessScanTest {
         rows("SELECT _kafka_offset, name, _source, id FROM " + table + " ORDER BY id"));
   }
 
+  @Test
+  void keepsHarnessFieldIdsWhenBuildingTheSchemaForJdbcQueries() {
+    StructType columns =
+        io.dataharness.spark.SparkSchemas.toSpark(
+            new io.dataharness.metadata.Schema(
+                3,
+                List.of(
+                    new io.dataharness.metadata.Field(
+                        4, "id", io.dataharness.metadata.FieldType.INT, true, null),
+                    new io.dataharness.metadata.Field(
+                        9, "name", io.dataharness.metadata.FieldType.STRING, false, "who"))));
+
+    assertEquals(
+        List.of(4, 9),
+        HarnessScanBuilder.harnessSchema(columns).fields().stream()
+            .map(io.dataharness.metadata.Field::id)
+            .collect(Collectors.toList()));
+  }
+
   private static final String FULL =
       "{\"id\": 1, \"amount\": 12.34, \"user_name\": \"ann\", \"score\": 1.5, \"ok\": true,"
           + " \"day\": \"2026-01-02\", \"at\": \"2026-01-02T05:04:05.123456+02:00\", \"local\":"
