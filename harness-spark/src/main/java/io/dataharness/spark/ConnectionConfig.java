@@ -115,12 +115,11 @@ public record ConnectionConfig(String name, SourceKind kind, Map<String, String>
   public String toString() {
     Map<String, String> shown = new TreeMap<>(options);
     shown.replaceAll(
-        (key, value) ->
-            key.toLowerCase(Locale.ROOT).contains("password")
-                    || key.toLowerCase(Locale.ROOT).contains("secret")
-                    || key.toLowerCase(Locale.ROOT).contains("jaas")
-                ? "***"
-                : value);
+        (key, value) -> key.toLowerCase(Locale.ROOT).contains("password")
+                || key.toLowerCase(Locale.ROOT).contains("secret")
+                || key.toLowerCase(Locale.ROOT).contains("jaas")
+            ? "***"
+            : value);
     return "connection '" + name + "' (" + kind.id() + ") " + shown;
   }
 }

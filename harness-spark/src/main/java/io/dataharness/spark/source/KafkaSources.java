@@ -42,8 +42,8 @@ public final class KafkaSources {
   }
 
   /**
-   * Fails with a clear error if the broker no longer retains some offsets the state needs
-   * (retention deleted them): the message names the table/version description given, the topic, the
+   * Fails with a clear error if the broker no longer retains some offsets the state needs (retention
+   * deleted them): the message names the table/version description given, the topic, the
    * partition and the missing range, and says how to fix it.
    */
   public static void checkRetained(

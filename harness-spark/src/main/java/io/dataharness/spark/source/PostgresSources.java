@@ -21,8 +21,8 @@ public final class PostgresSources {
   private PostgresSources() {}
 
   /**
-   * Registers a jdbc source: creates the table from the harness schema if it is missing, installs
-   * the history table and trigger (idempotently), and returns the state the source starts at.
+   * Registers a jdbc source: creates the table from the harness schema if it is missing, installs the
+   * history table and trigger (idempotently), and returns the state the source starts at.
    */
   public static SourceState.Jdbc register(
       ConnectionConfig connection, SourceDefinition source, Schema schema) {
