@@ -13,7 +13,7 @@ import scala.runtime.BoxedUnit;
 public class HarnessExtensions implements SparkSessionExtensionsProvider {
   @Override
   public BoxedUnit apply(SparkSessionExtensions extensions) {
-    extensions.injectPostHocResolutionRule(ReplaceHarnessRelations::new);
+    extensions.injectOptimizerRule(ReplaceHarnessRelations::new);
     return BoxedUnit.UNIT;
   }
 }

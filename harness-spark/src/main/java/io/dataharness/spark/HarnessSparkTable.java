@@ -3,6 +3,7 @@ package io.dataharness.spark;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.ValidationException;
+import io.dataharness.spark.read.HarnessScanBuilder;
 import io.dataharness.spark.read.ReadOptions;
 import io.dataharness.spark.read.ReadPlanner;
 import io.dataharness.spark.read.SourceRead;
@@ -151,6 +152,9 @@ public class HarnessSparkTable implements SupportsRead, SupportsMetadataColumns 
 
   @Override
   public ScanBuilder newScanBuilder(CaseInsensitiveStringMap options) {
-    throw new UnsupportedOperationException("fallback scan: merged later");
+    List<SourceRead> reads = plan(options);
+    long read = reads.isEmpty() ? version.version() : reads.get(0).version();
+    StructType dataSchema = reads.isEmpty() ? schema() : reads.get(0).schema();
+    return new HarnessScanBuilder(version.table(), read, dataSchema, reads);
   }
 }

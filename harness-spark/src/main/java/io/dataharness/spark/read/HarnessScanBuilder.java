@@ -1,6 +1,5 @@
 package io.dataharness.spark.read;
 
-import io.dataharness.metadata.Field;
 import io.dataharness.metadata.Schema;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
@@ -15,7 +14,6 @@ import org.apache.spark.sql.connector.read.ScanBuilder;
 import org.apache.spark.sql.connector.read.SupportsPushDownRequiredColumns;
 import org.apache.spark.sql.connector.read.SupportsPushDownV2Filters;
 import org.apache.spark.sql.internal.SQLConf;
-import org.apache.spark.sql.types.Metadata;
 import org.apache.spark.sql.types.StructType;
 
 /**
@@ -92,7 +90,11 @@ public final class HarnessScanBuilder
     List<SourceRead> kept = new ArrayList<>();
     List<SourceRead> skipped = new ArrayList<>();
     for (SourceRead read : reads) {
-      (SourcePruning.mayMatch(read, predicates) ? kept : skipped).add(read);
+      if (SourcePruning.mayMatch(read, predicates)) {
+        kept.add(ReadPlanner.resolve(read));
+      } else {
+        skipped.add(read);
+      }
     }
     return new HarnessScan(
         table,
@@ -114,17 +116,6 @@ public final class HarnessScanBuilder
 
   /** The harness schema of Spark columns, keeping the harness field ids they carry. */
   static Schema harnessSchema(StructType columns) {
-    List<Field> fields = new ArrayList<>();
-    List<Field> converted = SparkSchemas.fromSpark(columns);
-    for (int i = 0; i < converted.size(); i++) {
-      Field field = converted.get(i);
-      Metadata metadata = columns.fields()[i].metadata();
-      int id =
-          metadata.contains(SparkSchemas.FIELD_ID)
-              ? (int) metadata.getLong(SparkSchemas.FIELD_ID)
-              : field.id();
-      fields.add(new Field(id, field.name(), field.type(), field.required(), field.doc()));
-    }
-    return new Schema(0, fields);
+    return new Schema(0, SparkSchemas.fromSparkWithIds(columns));
   }
 }

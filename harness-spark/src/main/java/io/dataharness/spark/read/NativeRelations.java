@@ -22,6 +22,7 @@ import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.catalyst.analysis.AsOfVersion;
+import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
 import org.apache.spark.sql.connector.catalog.Table;
 import org.apache.spark.sql.connector.catalog.TableCatalog;
 import org.apache.spark.sql.execution.datasources.v2.DataSourceV2Relation;
@@ -43,14 +44,22 @@ final class NativeRelations {
 
   private NativeRelations() {}
 
-  static Dataset<Row> dataFrame(SparkSession spark, SourceRead read) {
+  /**
+   * The source's plan, ready to be inserted into a plan under optimization: Kafka and JDBC branches
+   * are already optimized (they hold expressions that only analysis and the first optimizer batch
+   * replace); the Iceberg branch is Iceberg's own relation under a projection, so the optimizer
+   * still pushes filters and column pruning into Iceberg's scan.
+   */
+  static LogicalPlan plan(SparkSession spark, SourceRead read) {
     switch (read.source().kind()) {
       case KAFKA:
-        return kafka(spark, read, (SourceState.Kafka) read.state());
+        return kafka(spark, read, (SourceState.Kafka) read.state())
+            .queryExecution()
+            .optimizedPlan();
       case JDBC:
-        return jdbc(spark, read, (SourceState.Jdbc) read.state());
+        return jdbc(spark, read, (SourceState.Jdbc) read.state()).queryExecution().optimizedPlan();
       default:
-        return iceberg(spark, read, (SourceState.Iceberg) read.state());
+        return iceberg(spark, read, (SourceState.Iceberg) read.state()).queryExecution().analyzed();
     }
   }
 
@@ -165,7 +174,9 @@ final class NativeRelations {
             .option(
                 "query",
                 PostgresSources.asOfQuery(
-                    read.source(), harnessSchema(read), state.readTimestamp()))
+                    read.source(),
+                    HarnessScanBuilder.harnessSchema(read.schema()),
+                    state.readTimestamp()))
             .option("fetchsize", "1000");
     if (read.connection().jdbcUser() != null) {
       reader = reader.option("user", read.connection().jdbcUser());
@@ -179,11 +190,6 @@ final class NativeRelations {
       columns.add(col("`" + field.name() + "`").cast(field.dataType()).as(field.name()));
     }
     return rows.select(withMetadata(read, columns));
-  }
-
-  private static io.dataharness.metadata.Schema harnessSchema(SourceRead read) {
-    return new io.dataharness.metadata.Schema(
-        0, io.dataharness.spark.SparkSchemas.fromSparkWithIds(read.schema()));
   }
 
   private static Dataset<Row> iceberg(

@@ -6,8 +6,6 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
-import org.apache.spark.sql.Dataset;
-import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.catalyst.expressions.Alias;
 import org.apache.spark.sql.catalyst.expressions.Attribute;
@@ -19,8 +17,10 @@ import org.apache.spark.sql.catalyst.plans.logical.Filter;
 import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
 import org.apache.spark.sql.catalyst.plans.logical.Project;
 import org.apache.spark.sql.catalyst.plans.logical.SubqueryAlias;
+import org.apache.spark.sql.catalyst.plans.logical.Union;
 import org.apache.spark.sql.catalyst.rules.Rule;
 import org.apache.spark.sql.execution.datasources.v2.DataSourceV2Relation;
+import org.apache.spark.sql.types.StructType;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import scala.Option;
@@ -29,10 +29,12 @@ import scala.runtime.AbstractPartialFunction;
 
 /**
  * Replaces each harness table relation with a union of its sources' native relations (see {@link
- * NativeRelations}), after analysis so that metadata columns are already resolved. Sources whose
- * partition filter contradicts the query's filters are left out before any is opened. The result
- * keeps the replaced relation's attribute ids, so the rest of the plan is unchanged; the optimizer
- * then pushes filters and column pruning into every branch.
+ * NativeRelations}). It runs as an optimizer rule, after the whole query (including DataFrame
+ * operations that reference metadata columns) was analyzed, and before Spark pushes filters and
+ * column pruning into scans, so every branch gets them. Sources whose partition filter contradicts
+ * the query's filters are left out before any is opened. The result keeps the replaced relation's
+ * attribute ids, so the rest of the plan is unchanged; the optimizer then pushes filters and column
+ * pruning into every branch.
  *
  * <p>Disabled with the session setting {@code spark.dataharness.read.native-union=false}, which
  * leaves the plain DataSource V2 scan in place.
@@ -54,7 +56,7 @@ public final class ReplaceHarnessRelations extends Rule<LogicalPlan> {
     }
     Map<DataSourceV2Relation, List<Expression>> filters = new IdentityHashMap<>();
     collectFilters(plan, filters);
-    return plan.resolveOperatorsUp(
+    return plan.transformUp(
         new AbstractPartialFunction<LogicalPlan, LogicalPlan>() {
           @Override
           public boolean isDefinedAt(LogicalPlan node) {
@@ -107,15 +109,18 @@ public final class ReplaceHarnessRelations extends Rule<LogicalPlan> {
             .filter(read -> SourcePruning.mayMatch(read, conjuncts))
             .map(ReadPlanner::resolve)
             .toList();
-    Dataset<Row> union = null;
+    List<LogicalPlan> branches = new ArrayList<>();
     for (SourceRead read : kept) {
-      Dataset<Row> branch = NativeRelations.dataFrame(session, read);
-      union = union == null ? branch : union.unionAll(branch);
+      branches.add(NativeRelations.plan(session, read));
     }
-    if (union == null) {
-      union =
-          NativeRelations.empty(session, reads.isEmpty() ? table.schema() : reads.get(0).schema());
+    if (branches.isEmpty()) {
+      StructType schema = reads.isEmpty() ? table.schema() : reads.get(0).schema();
+      branches.add(NativeRelations.empty(session, schema).queryExecution().optimizedPlan());
     }
+    LogicalPlan union =
+        branches.size() == 1
+            ? branches.get(0)
+            : new Union(CollectionConverters.asScala(branches).toSeq(), false, false);
     LOG.info(
         "DataHarness reads {} version {} as a union of native relations: {}{}",
         table.identifier(),
@@ -132,9 +137,8 @@ public final class ReplaceHarnessRelations extends Rule<LogicalPlan> {
                     .map(read -> read.source().id())
                     .toList()
                 + ")");
-    LogicalPlan analyzed = union.queryExecution().analyzed();
     List<NamedExpression> output = new ArrayList<>();
-    List<Attribute> unionOutput = CollectionConverters.asJava(analyzed.output());
+    List<Attribute> unionOutput = CollectionConverters.asJava(union.output());
     for (AttributeReference attribute : CollectionConverters.asJava(relation.output())) {
       Attribute source =
           unionOutput.stream()
@@ -160,6 +164,6 @@ public final class ReplaceHarnessRelations extends Rule<LogicalPlan> {
               Option.apply(attribute.metadata()),
               Alias.apply$default$6(value, attribute.name())));
     }
-    return new Project(CollectionConverters.asScala(output).toSeq(), analyzed);
+    return new Project(CollectionConverters.asScala(output).toSeq(), union);
   }
 }

@@ -4,12 +4,12 @@ import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.spark.ConnectionConfig;
-import java.io.Serializable;
 import org.apache.spark.sql.types.StructType;
 
 /**
  * One source of a harness table to read at the state recorded in one version: everything either
- * read path (the native union of the session extension, or the plain DataSource V2 scan) needs.
+ * read path (the native union of the session extension, or the plain DataSource V2 scan) needs. It
+ * lives on the driver; scan partitions carry only the plain values their reader needs.
  *
  * @param table the harness table
  * @param version the version being read
@@ -27,8 +27,7 @@ public record SourceRead(
     SourceState state,
     ConnectionConfig connection,
     StructType schema,
-    ReadOptions options)
-    implements Serializable {
+    ReadOptions options) {
 
   /** "source 'hot' (kafka) of logs.events at version 7", for messages. */
   public String describe() {

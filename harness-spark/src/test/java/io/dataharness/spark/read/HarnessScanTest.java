@@ -275,9 +275,9 @@ class HarnessScanTest {
                 Exception.class, () -> spark.sql("SELECT id FROM " + table).collectAsList()));
     assertTrue(
         message.contains(
-            "Cannot read source 'hot' (kafka) of logs.events at version 7: topic "
+            "Cannot read source 'hot' (kafka) of logs.events at version 7: Kafka topic "
                 + topic
-                + " partition 0 no longer holds offsets [0, 3)"),
+                + " partition 0 no longer retains offsets [0, 2)"),
         message);
   }
 
