@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
 import javax.sql.DataSource;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -409,8 +410,37 @@ final class JdbcHarnessStore implements HarnessStore {
         "read the latest version of " + table,
         connection -> {
           TableRow row = tableRow(connection, table, false);
-          return readVersion(connection, row, row.currentVersion());
+          // one statement, so the version number and the current states are consistent
+          long[] version = {row.currentVersion()};
+          Map<String, SourceDefinition> sources = new TreeMap<>();
+          Map<String, SourceState> states = new TreeMap<>();
+          Jdbc.query(
+              connection,
+              "SELECT t.current_version, s.source_id, s.definition, s.current_state FROM"
+                  + " harness_tables t LEFT JOIN harness_sources s ON s.table_id = t.table_id AND"
+                  + " s.removed_version IS NULL WHERE t.table_id = ?",
+              result -> {
+                version[0] = result.getLong(1);
+                String sourceId = result.getString(2);
+                if (sourceId != null) {
+                  sources.put(sourceId, sourceDefinition(result.getString(3)));
+                  states.put(sourceId, MetadataJson.parseState(result.getString(4)));
+                }
+                return null;
+              },
+              row.tableId());
+          return readVersion(connection, row, version[0], sources, states);
         });
+  }
+
+  /** Parsed source definitions by their JSON: definitions rarely change and tables have many. */
+  private final Map<String, SourceDefinition> definitions = new ConcurrentHashMap<>();
+
+  private SourceDefinition sourceDefinition(String json) {
+    if (definitions.size() > 100_000) {
+      definitions.clear();
+    }
+    return definitions.computeIfAbsent(json, MetadataJson::parseSource);
   }
 
   @Override
@@ -446,6 +476,17 @@ final class JdbcHarnessStore implements HarnessStore {
 
   TableVersion readVersion(Connection connection, TableRow table, long version)
       throws SQLException {
+    return readVersion(connection, table, version, null, null);
+  }
+
+  /** Reads a version; {@code sources} and {@code states}, when given, were already read. */
+  private TableVersion readVersion(
+      Connection connection,
+      TableRow table,
+      long version,
+      Map<String, SourceDefinition> knownSources,
+      Map<String, SourceState> knownStates)
+      throws SQLException {
     record VersionRow(int schemaId, String fields, CommitInfo commit) {}
     VersionRow versionRow =
         Jdbc.queryOne(
@@ -462,22 +503,24 @@ final class JdbcHarnessStore implements HarnessStore {
           "Cannot read version %d of table %s: its versions are 1 to %d",
           version, table.identifier(), table.currentVersion());
     }
-    Map<String, SourceDefinition> sources = new TreeMap<>();
-    Map<String, SourceState> states = new TreeMap<>();
-    Jdbc.query(
-        connection,
-        "SELECT s.source_id, s.definition, (SELECT st.state FROM harness_source_states st WHERE"
-            + " st.table_id = s.table_id AND st.source_id = s.source_id AND st.version <= ? ORDER"
-            + " BY st.version DESC LIMIT 1) AS state FROM harness_sources s WHERE s.table_id = ?"
-            + " AND s.added_version <= ? AND (s.removed_version IS NULL OR s.removed_version > ?)",
-        row -> {
-          sources.put(row.getString(1), MetadataJson.parseSource(row.getString(2)));
-          return states.put(row.getString(1), MetadataJson.parseState(row.getString(3)));
-        },
-        version,
-        table.tableId(),
-        version,
-        version);
+    Map<String, SourceDefinition> sources = knownSources == null ? new TreeMap<>() : knownSources;
+    Map<String, SourceState> states = knownStates == null ? new TreeMap<>() : knownStates;
+    if (knownSources == null) {
+      Jdbc.query(
+          connection,
+          "SELECT s.source_id, s.definition, (SELECT st.state FROM harness_source_states st WHERE"
+              + " st.table_id = s.table_id AND st.source_id = s.source_id AND st.version <= ? ORDER"
+              + " BY st.version DESC LIMIT 1) AS state FROM harness_sources s WHERE s.table_id = ?"
+              + " AND s.added_version <= ? AND (s.removed_version IS NULL OR s.removed_version > ?)",
+          row -> {
+            sources.put(row.getString(1), sourceDefinition(row.getString(2)));
+            return states.put(row.getString(1), MetadataJson.parseState(row.getString(3)));
+          },
+          version,
+          table.tableId(),
+          version,
+          version);
+    }
     Map<String, String> external = new TreeMap<>();
     Jdbc.query(
         connection,
