@@ -1,5 +1,7 @@
 package io.dataharness.spark;
 
+import io.dataharness.metadata.MetadataJson;
+import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.ValidationException;
@@ -68,6 +70,22 @@ public class HarnessSparkTable implements SupportsRead, SupportsMetadataColumns 
         new TreeMap<>(catalog.store().loadTable(version.table()).properties());
     properties.put("harness.version", String.valueOf(version.version()));
     properties.put("harness.schema-id", String.valueOf(version.schema().schemaId()));
+    properties.put("harness.committed-at", String.valueOf(version.commit().committedAt()));
+    version
+        .sourceStates()
+        .forEach(
+            (id, state) -> {
+              SourceDefinition source = version.sources().get(id);
+              properties.put(
+                  "harness.source." + id,
+                  source.kind().id()
+                      + " via connection '"
+                      + source.connection()
+                      + "' "
+                      + source.options()
+                      + ", state "
+                      + MetadataJson.stateJson(state));
+            });
     return properties;
   }
 

@@ -217,6 +217,18 @@ class HarnessReadTest {
   }
 
   @Test
+  void describeExtendedShowsSourcesStatesAndVersion() {
+    String described =
+        spark.sql("DESCRIBE TABLE EXTENDED " + table).collectAsList().stream()
+            .map(Row::toString)
+            .collect(Collectors.joining("\n"));
+    assertTrue(described.contains("harness.version="), described);
+    assertTrue(described.contains("harness.source.hot=kafka via connection 'kafka'"), described);
+    assertTrue(described.contains("\"kind\":\"jdbc\",\"read-timestamp\""), described);
+    assertTrue(described.contains("[id,bigint,"), described);
+  }
+
+  @Test
   void badTablePropertiesAreRefusedWithWhatToSet() {
     Exception unknownConnection =
         assertThrows(
