@@ -52,6 +52,35 @@ final class IcebergStaging {
     return Optional.ofNullable(newest);
   }
 
+  /**
+   * Staged snapshots a harness move of {@code harnessTable} into {@code target} wrote and nobody
+   * published, other than those staged with {@code exceptWapId}.
+   */
+  static java.util.List<Snapshot> unpublished(
+      Table table, TableIdentifier harnessTable, String target, String exceptWapId) {
+    java.util.Set<Long> published = new java.util.HashSet<>();
+    for (SnapshotRef ref : table.refs().values()) {
+      for (Snapshot snapshot = table.snapshot(ref.snapshotId());
+          snapshot != null;
+          snapshot = snapshot.parentId() == null ? null : table.snapshot(snapshot.parentId())) {
+        if (!published.add(snapshot.snapshotId())) {
+          break;
+        }
+      }
+    }
+    java.util.List<Snapshot> unpublished = new java.util.ArrayList<>();
+    for (Snapshot snapshot : table.snapshots()) {
+      Map<String, String> summary = snapshot.summary();
+      if (harnessTable.toString().equals(summary.get(TABLE_PROPERTY))
+          && target.equals(summary.get(TARGET_PROPERTY))
+          && !exceptWapId.equals(summary.get(SnapshotSummary.STAGED_WAP_ID_PROP))
+          && !published.contains(snapshot.snapshotId())) {
+        unpublished.add(snapshot);
+      }
+    }
+    return unpublished;
+  }
+
   static OptionalLong currentSnapshotId(Table table) {
     Snapshot current = table.currentSnapshot();
     return current == null ? OptionalLong.empty() : OptionalLong.of(current.snapshotId());

@@ -215,6 +215,20 @@ public final class PostgresToIcebergMover {
       Optional<Snapshot> pending =
           IcebergStaging.staged(iceberg, wapId)
               .filter(snapshot -> IcebergStaging.isOnTopOfMain(iceberg, snapshot));
+      for (Snapshot stale : IcebergStaging.unpublished(iceberg, table, target.id(), wapId)) {
+        // Not expired automatically: if its run committed its PostgreSQL delete before crashing
+        // and another commit then advanced the read timestamp, this snapshot holds the only copy
+        // of those rows.
+        LOG.warn(
+            "Iceberg table {} has staged snapshot {} (WAP id {}) from an earlier move of {} that"
+                + " was never recorded by a harness version; check whether its rows are still in"
+                + " source '{}' before expiring it",
+            iceberg.name(),
+            stale.snapshotId(),
+            stale.summary().get(org.apache.iceberg.SnapshotSummary.STAGED_WAP_ID_PROP),
+            table,
+            source.id());
+      }
       Bounds bounds =
           pending.map(Bounds::of).orElseGet(() -> Bounds.of(request, Instant.now(), harnessTable));
       String batchQuery =
