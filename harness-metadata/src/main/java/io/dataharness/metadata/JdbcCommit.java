@@ -89,6 +89,39 @@ final class JdbcCommit {
     return store.inTransaction("commit to " + table, this::attempt);
   }
 
+  /**
+   * Writes the commit in the caller's open transaction on the store's database, without committing
+   * it and without retries (the caller owns the transaction, so it rolls back and retries).
+   */
+  VersionInfo runOn(Connection connection) {
+    if (store.dialect() != Dialect.POSTGRESQL) {
+      throw new ValidationException(
+          "Cannot commit to %s inside a caller's database transaction: the %s is not PostgreSQL;"
+              + " only a PostgreSQL store can commit in the database it shares with a jdbc source",
+          table, store.description());
+    }
+    String action = "commit to " + table + " in the caller's transaction";
+    try {
+      if (connection.getAutoCommit()) {
+        throw new ValidationException(
+            "Cannot commit to %s inside a caller's database transaction: the connection has"
+                + " auto-commit on; call setAutoCommit(false) first and commit after this call",
+            table);
+      }
+      String callers = JdbcHarnessStore.databaseIdentity(connection);
+      if (!callers.equals(store.databaseIdentity())) {
+        throw new ValidationException(
+            "Cannot commit to %s inside a caller's database transaction: the connection is to"
+                + " database %s, but the %s is database %s; the harness metadata must live in the"
+                + " same PostgreSQL database",
+            table, callers, store.description(), store.databaseIdentity());
+      }
+      return attempt(connection);
+    } catch (SQLException e) {
+      throw store.unavailable(e, action);
+    }
+  }
+
   private VersionInfo attempt(Connection connection) throws SQLException {
     Locked locked = lockSources(connection);
     if (request.idempotencyKey() != null) {

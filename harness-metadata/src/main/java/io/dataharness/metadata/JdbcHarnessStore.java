@@ -30,6 +30,7 @@ final class JdbcHarnessStore implements HarnessStore {
   private final Dialect dialect;
   private final HikariDataSource dataSource;
   private final String description;
+  private volatile String databaseIdentity;
 
   JdbcHarnessStore(String jdbcUrl, String user, String password, int poolSize) {
     this.dialect = Dialect.forUrl(jdbcUrl);
@@ -78,6 +79,28 @@ final class JdbcHarnessStore implements HarnessStore {
   @Override
   public void close() {
     dataSource.close();
+  }
+
+  /**
+   * Which PostgreSQL database a connection is on: database name, server port and server start time
+   * (host names differ between clients, these do not).
+   */
+  static String databaseIdentity(Connection connection) throws SQLException {
+    return Jdbc.queryOne(
+        connection,
+        "SELECT current_database() || ' (port ' || COALESCE(inet_server_port()::text, 'socket')"
+            + " || ', server started ' || pg_postmaster_start_time()::text || ')'",
+        row -> row.getString(1));
+  }
+
+  /** {@link #databaseIdentity(Connection)} of this store (PostgreSQL only). */
+  String databaseIdentity() {
+    String identity = databaseIdentity;
+    if (identity == null) {
+      identity = read("identify the database", JdbcHarnessStore::databaseIdentity);
+      databaseIdentity = identity;
+    }
+    return identity;
   }
 
   Connection connect() throws SQLException {
@@ -401,7 +424,10 @@ final class JdbcHarnessStore implements HarnessStore {
 
   @Override
   public Transaction newTransaction(TableIdentifier table) {
-    return new Transaction(table, request -> new JdbcCommit(this, request).run());
+    return new Transaction(
+        table,
+        request -> new JdbcCommit(this, request).run(),
+        (request, connection) -> new JdbcCommit(this, request).runOn(connection));
   }
 
   @Override

@@ -1,11 +1,13 @@
 package io.dataharness.metadata;
 
+import java.sql.Connection;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.BiFunction;
 import java.util.function.Function;
 
 /**
@@ -26,6 +28,7 @@ import java.util.function.Function;
 public final class Transaction {
   private final TableIdentifier table;
   private final Function<CommitRequest, VersionInfo> committer;
+  private final BiFunction<CommitRequest, Connection, VersionInfo> connectionCommitter;
   private String operation = "commit";
   private String idempotencyKey;
   private final Map<String, CommitRequest.SourceUpdate> updates = new LinkedHashMap<>();
@@ -39,8 +42,16 @@ public final class Transaction {
   private boolean committed;
 
   Transaction(TableIdentifier table, Function<CommitRequest, VersionInfo> committer) {
+    this(table, committer, null);
+  }
+
+  Transaction(
+      TableIdentifier table,
+      Function<CommitRequest, VersionInfo> committer,
+      BiFunction<CommitRequest, Connection, VersionInfo> connectionCommitter) {
     this.table = table;
     this.committer = committer;
+    this.connectionCommitter = connectionCommitter;
   }
 
   /** What the commit does, recorded in the version ({@code append}, {@code move}, {@code sync}). */
@@ -154,6 +165,38 @@ public final class Transaction {
    * once.
    */
   public VersionInfo commit() {
+    return commitWith(committer::apply);
+  }
+
+  /**
+   * Writes the commit inside the caller's open database transaction, without committing it: the
+   * version lands when, and only if, the caller commits {@code connection}. This lets a writer
+   * change rows of a table in the store's own database and record the new version in one database
+   * transaction (the "basement" setup, where the harness metadata lives beside a jdbc source).
+   *
+   * <p>The connection must be to the store's database (the same server and database; the harness
+   * tables must be visible to its user) with auto-commit off. Everything else works as in {@link
+   * #commit()}: locks are checked, an idempotency key that already produced a version returns that
+   * version. The store does not retry here; after any exception the caller must roll back. The
+   * returned version is only real once the caller's commit succeeds.
+   *
+   * @throws ValidationException if the store cannot commit on a caller's connection (the embedded
+   *     store), or the connection is not to the store's database or has auto-commit on
+   */
+  public VersionInfo commitUsing(Connection connection) {
+    if (connection == null) {
+      throw new ValidationException("Cannot commit to %s: the connection is missing", table);
+    }
+    if (connectionCommitter == null) {
+      throw new ValidationException(
+          "Cannot commit to %s inside a caller's database transaction: this store does not"
+              + " support it; use commit()",
+          table);
+    }
+    return commitWith(request -> connectionCommitter.apply(request, connection));
+  }
+
+  private VersionInfo commitWith(Function<CommitRequest, VersionInfo> how) {
     if (committed) {
       throw new IllegalStateException("Transaction on " + table + " was already committed");
     }
@@ -173,7 +216,7 @@ public final class Transaction {
     if (request.isEmpty()) {
       throw new ValidationException("Cannot commit to %s: the transaction changes nothing", table);
     }
-    VersionInfo version = committer.apply(request);
+    VersionInfo version = how.apply(request);
     committed = true;
     return version;
   }

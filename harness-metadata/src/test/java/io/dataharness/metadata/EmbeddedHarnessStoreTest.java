@@ -1,6 +1,8 @@
 package io.dataharness.metadata;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,5 +28,24 @@ class EmbeddedHarnessStoreTest extends HarnessStoreConformanceTest {
     try (HarnessStore second = HarnessStores.openEmbedded(directory)) {
       assertEquals(store.readLatest(table), second.readLatest(table));
     }
+  }
+
+  @Test
+  void committingInsideACallersDatabaseTransactionIsRefusedClearly() throws Exception {
+    TableIdentifier table = newTable();
+    try (java.sql.Connection connection =
+        java.sql.DriverManager.getConnection("jdbc:h2:mem:caller", "sa", "")) {
+      connection.setAutoCommit(false);
+      ValidationException refused =
+          assertThrows(
+              ValidationException.class,
+              () ->
+                  store
+                      .newTransaction(table)
+                      .setSourceState("hot", kafka(0, 10), kafka(10, 10))
+                      .commitUsing(connection));
+      assertTrue(refused.getMessage().contains("not PostgreSQL"), refused.getMessage());
+    }
+    assertEquals(1, store.loadTable(table).currentVersion());
   }
 }

@@ -81,6 +81,113 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
     assertEquals(2, store.loadTable(table).currentVersion());
   }
 
+  @Test
+  void aCommitInTheCallersRolledBackTransactionLeavesNoVersion() throws Exception {
+    TableIdentifier table = newTable();
+    try (Connection caller = database.connect();
+        Statement statement = caller.createStatement()) {
+      statement.execute("CREATE TABLE basement_rows_rolled_back (id bigint)");
+      caller.setAutoCommit(false);
+      statement.execute("INSERT INTO basement_rows_rolled_back VALUES (1)");
+      VersionInfo pending =
+          store
+              .newTransaction(table)
+              .idempotencyKey("basement:rolled-back")
+              .setSourceState("hot", kafka(0, 10), kafka(10, 10))
+              .commitUsing(caller);
+      assertEquals(2, pending.version());
+      // not visible to others before the caller commits
+      assertEquals(1, store.loadTable(table).currentVersion());
+      caller.rollback();
+      try (ResultSet rows =
+          statement.executeQuery("SELECT count(*) FROM basement_rows_rolled_back")) {
+        rows.next();
+        assertEquals(0, rows.getLong(1));
+      }
+    }
+    assertEquals(1, store.loadTable(table).currentVersion());
+    assertEquals(kafka(0, 10), store.readLatest(table).state("hot"));
+    // the key is free again: a later commit with it lands
+    VersionInfo landed =
+        store
+            .newTransaction(table)
+            .idempotencyKey("basement:rolled-back")
+            .setSourceState("hot", kafka(0, 10), kafka(10, 10))
+            .commit();
+    assertEquals(2, landed.version());
+  }
+
+  @Test
+  void aCommitInTheCallersCommittedTransactionLandsExactlyOnceWithTheCallersRows()
+      throws Exception {
+    TableIdentifier table = newTable();
+    SourceLock lock = store.acquireLock(table, "warm", "basement-mover", Duration.ofMinutes(1));
+    SourceState.Jdbc next = new SourceState.Jdbc(Instant.parse("2026-02-01T00:00:00Z"));
+    VersionInfo first;
+    try (Connection caller = database.connect();
+        Statement statement = caller.createStatement()) {
+      statement.execute("CREATE TABLE basement_rows_committed (id bigint)");
+      caller.setAutoCommit(false);
+      statement.execute("INSERT INTO basement_rows_committed VALUES (1), (2)");
+      first =
+          store
+              .newTransaction(table)
+              .operation("move")
+              .idempotencyKey("basement:committed")
+              .withLock(lock)
+              .setSourceState("warm", next)
+              .commitUsing(caller);
+      caller.commit();
+      // a retry in a new caller transaction replays the version and writes nothing
+      statement.execute("DELETE FROM basement_rows_committed WHERE id = 2");
+      VersionInfo replayed =
+          store
+              .newTransaction(table)
+              .operation("move")
+              .idempotencyKey("basement:committed")
+              .withLock(lock)
+              .setSourceState("warm", next)
+              .commitUsing(caller);
+      caller.commit();
+      assertEquals(first, replayed);
+    }
+    assertEquals(2, first.version());
+    assertEquals(2, store.loadTable(table).currentVersion());
+    assertEquals(next, store.readLatest(table).state("warm"));
+    assertEquals(first, store.readVersion(table, 2).info());
+    store.releaseLock(lock);
+  }
+
+  @Test
+  void aCommitInACallersTransactionNeedsTheStoresDatabaseAndAutoCommitOff() throws Exception {
+    TableIdentifier table = newTable();
+    TestingDatabase other = TestingPostgres.shared().createDatabase("not_the_store");
+    try (Connection elsewhere = other.connect()) {
+      elsewhere.setAutoCommit(false);
+      ValidationException wrongDatabase =
+          assertThrows(
+              ValidationException.class,
+              () ->
+                  store
+                      .newTransaction(table)
+                      .setSourceState("hot", kafka(0, 10), kafka(10, 10))
+                      .commitUsing(elsewhere));
+      assertTrue(wrongDatabase.getMessage().contains(other.name()), wrongDatabase.getMessage());
+    }
+    try (Connection autoCommit = database.connect()) {
+      ValidationException autoCommitOn =
+          assertThrows(
+              ValidationException.class,
+              () ->
+                  store
+                      .newTransaction(table)
+                      .setSourceState("hot", kafka(0, 10), kafka(10, 10))
+                      .commitUsing(autoCommit));
+      assertTrue(autoCommitOn.getMessage().contains("auto-commit"), autoCommitOn.getMessage());
+    }
+    assertEquals(1, store.loadTable(table).currentVersion());
+  }
+
   private static int awaitStalledCommit(Statement statement) throws Exception {
     Instant deadline = Instant.now().plus(Duration.ofSeconds(30));
     while (Instant.now().isBefore(deadline)) {

@@ -49,6 +49,7 @@ public class HarnessCatalog implements TableCatalog, SupportsNamespaces {
   private static final Logger LOG = LoggerFactory.getLogger(HarnessCatalog.class);
 
   private String name;
+  private String metadataUri;
   private HarnessStore store;
   private Map<String, ConnectionConfig> connections;
 
@@ -63,6 +64,7 @@ public class HarnessCatalog implements TableCatalog, SupportsNamespaces {
               + " store)",
           name, name);
     }
+    this.metadataUri = uri;
     this.connections = ConnectionConfig.parseAll(options.asCaseSensitiveMap());
     this.store = StoreCache.open(uri, options.get("user"), options.get("password"));
     LOG.info(
@@ -80,6 +82,11 @@ public class HarnessCatalog implements TableCatalog, SupportsNamespaces {
   /** The metadata store this catalog reads and commits to. */
   public HarnessStore store() {
     return store;
+  }
+
+  /** The JDBC URL of the metadata store (the catalog option {@code uri}). */
+  public String metadataUri() {
+    return metadataUri;
   }
 
   /** The connection a source refers to. */

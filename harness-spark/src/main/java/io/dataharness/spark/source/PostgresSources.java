@@ -122,42 +122,127 @@ public final class PostgresSources {
    * TRANSACTION} is not supported.
    */
   public static Instant safeReadTimestamp(ConnectionConfig connection) {
+    return safeReadTimestamp(connection, null);
+  }
+
+  /**
+   * Like {@link #safeReadTimestamp(ConnectionConfig)}, but not earlier than {@code atLeast}: while
+   * transactions that started before {@code atLeast} still run, it waits for them (up to 30 s). A
+   * mover that deleted rows passes the clock value read after its deletes, so that the deleted row
+   * images are no longer valid at the returned timestamp.
+   */
+  public static Instant safeReadTimestamp(ConnectionConfig connection, Instant atLeast) {
     try (Connection jdbc = connect(connection)) {
       jdbc.setAutoCommit(true);
-      Instant now;
-      try (Statement statement = jdbc.createStatement();
-          ResultSet result = statement.executeQuery("SELECT clock_timestamp()")) {
-        result.next();
-        now = result.getObject(1, OffsetDateTime.class).toInstant();
+      return safeReadTimestamp(jdbc, connection, atLeast);
+    } catch (SQLException e) {
+      throw cannotComputeReadTimestamp(connection, e);
+    }
+  }
+
+  /**
+   * The safe read timestamp computed inside the caller's open transaction on {@code jdbc}, by the
+   * same rule as {@link #safeReadTimestamp(ConnectionConfig)} with the caller's own backend left
+   * out: the timestamp is only recorded if, and when, the caller's transaction commits, so its own
+   * row images count as committed. Used when the harness metadata lives in the same database and a
+   * mover deletes rows and commits the version in one transaction.
+   */
+  public static Instant safeReadTimestampInTransaction(
+      Connection jdbc, ConnectionConfig connection, Instant atLeast) {
+    try {
+      return safeReadTimestamp(jdbc, connection, atLeast);
+    } catch (SQLException e) {
+      throw cannotComputeReadTimestamp(connection, e);
+    }
+  }
+
+  /** The current time of the database server ({@code clock_timestamp()}, not transaction time). */
+  public static Instant clock(Connection jdbc) throws SQLException {
+    try (Statement statement = jdbc.createStatement();
+        ResultSet result = statement.executeQuery("SELECT clock_timestamp()")) {
+      result.next();
+      return result.getObject(1, OffsetDateTime.class).toInstant();
+    }
+  }
+
+  private static SourceUnavailableException cannotComputeReadTimestamp(
+      ConnectionConfig connection, SQLException e) {
+    return new SourceUnavailableException(
+        e,
+        "Cannot compute a read timestamp on PostgreSQL at %s (connection '%s'): %s",
+        maskedUrl(connection),
+        connection.name(),
+        e.getMessage());
+  }
+
+  private static Instant safeReadTimestamp(
+      Connection jdbc, ConnectionConfig connection, Instant atLeast) throws SQLException {
+    long deadline = System.nanoTime() + INVISIBLE_WRITER_WAIT.toNanos();
+    long pause = 5;
+    while (true) {
+      Instant bound = safeReadTimestampOnce(jdbc, connection);
+      if (atLeast == null || !bound.isBefore(atLeast.truncatedTo(ChronoUnit.MICROS))) {
+        return bound;
       }
-      Instant bound = now;
-      Map<Integer, String> invisibleWriters = new HashMap<>();
-      try (Statement statement = jdbc.createStatement();
-          ResultSet result =
-              statement.executeQuery(
-                  "SELECT pid, backend_xid::text, xact_start FROM pg_stat_activity"
-                      + " WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
-                      + " AND datname = current_database()")) {
-        while (result.next()) {
-          OffsetDateTime start = result.getObject(3, OffsetDateTime.class);
-          if (start == null) {
-            invisibleWriters.put(result.getInt(1), result.getString(2));
-          } else if (start.toInstant().isBefore(bound)) {
-            bound = start.toInstant();
-          }
+      if (System.nanoTime() > deadline) {
+        throw new SourceUnavailableException(
+            "Cannot compute a read timestamp on PostgreSQL at %s (connection '%s') at or after %s:"
+                + " transactions that started at %s are still running after %d s; end long"
+                + " transactions on this database",
+            maskedUrl(connection),
+            connection.name(),
+            atLeast,
+            bound.plus(1, ChronoUnit.MICROS),
+            INVISIBLE_WRITER_WAIT.toSeconds());
+      }
+      sleep(pause);
+      pause = Math.min(pause * 2, 200);
+    }
+  }
+
+  private static Instant safeReadTimestampOnce(Connection jdbc, ConnectionConfig connection)
+      throws SQLException {
+    Instant now = clock(jdbc);
+    Instant bound = now;
+    Map<Integer, String> invisibleWriters = new HashMap<>();
+    clearActivitySnapshot(jdbc);
+    try (Statement statement = jdbc.createStatement();
+        ResultSet result =
+            statement.executeQuery(
+                "SELECT pid, backend_xid::text, xact_start FROM pg_stat_activity"
+                    + " WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+                    + " AND datname = current_database()")) {
+      while (result.next()) {
+        OffsetDateTime start = result.getObject(3, OffsetDateTime.class);
+        if (start == null) {
+          invisibleWriters.put(result.getInt(1), result.getString(2));
+        } else if (start.toInstant().isBefore(bound)) {
+          bound = start.toInstant();
         }
       }
-      if (!invisibleWriters.isEmpty()) {
-        awaitEnd(jdbc, connection, invisibleWriters);
-      }
-      return bound.minus(1, ChronoUnit.MICROS).truncatedTo(ChronoUnit.MICROS);
-    } catch (SQLException e) {
-      throw new SourceUnavailableException(
-          e,
-          "Cannot compute a read timestamp on PostgreSQL at %s (connection '%s'): %s",
-          maskedUrl(connection),
-          connection.name(),
-          e.getMessage());
+    }
+    if (!invisibleWriters.isEmpty()) {
+      awaitEnd(jdbc, connection, invisibleWriters);
+    }
+    return bound.minus(1, ChronoUnit.MICROS).truncatedTo(ChronoUnit.MICROS);
+  }
+
+  /**
+   * Inside a transaction PostgreSQL keeps the first view of {@code pg_stat_activity} until the
+   * transaction ends; clearing it makes the next read current (outside one it does nothing).
+   */
+  private static void clearActivitySnapshot(Connection jdbc) throws SQLException {
+    if (!jdbc.getAutoCommit()) {
+      execute(jdbc, "SELECT pg_stat_clear_snapshot()");
+    }
+  }
+
+  private static void sleep(long millis) {
+    try {
+      Thread.sleep(millis);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new SourceUnavailableException(e, "Interrupted while computing a read timestamp");
     }
   }
 
@@ -506,6 +591,7 @@ public final class PostgresSources {
     Map<Integer, String> running = new HashMap<>(writers);
     long pause = 5;
     while (true) {
+      clearActivitySnapshot(jdbc);
       try (PreparedStatement statement =
           jdbc.prepareStatement(
               "SELECT pid, backend_xid::text FROM pg_stat_activity WHERE pid = ANY (?)")) {
@@ -536,12 +622,7 @@ public final class PostgresSources {
             connection.jdbcUser(),
             connection.jdbcUser());
       }
-      try {
-        Thread.sleep(pause);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new SourceUnavailableException(e, "Interrupted while computing a read timestamp");
-      }
+      sleep(pause);
       pause = Math.min(pause * 2, 200);
     }
   }

@@ -1,0 +1,381 @@
+package io.dataharness.spark.jobs;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.dataharness.metadata.SourceState;
+import io.dataharness.metadata.TableIdentifier;
+import io.dataharness.metadata.TableVersion;
+import io.dataharness.spark.HarnessCatalog;
+import io.dataharness.testing.TestingDatabase;
+import io.dataharness.testing.TestingIceberg;
+import io.dataharness.testing.TestingSpark;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.UUID;
+import java.util.stream.LongStream;
+import org.apache.iceberg.Table;
+import org.apache.iceberg.spark.source.SparkTable;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.connector.catalog.Identifier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * Moves of old rows from a system-versioned PostgreSQL source into an Iceberg source, against a
+ * real PostgreSQL server, a real Iceberg catalog and Spark: what moves, what stays, crashes at
+ * every step followed by a retry, and the basement setup where the delete and the version commit
+ * are one database transaction.
+ */
+class PostgresToIcebergMoverTest {
+  private static final List<Long> OLD_IDS = List.of(1L, 2L, 3L, 4L, 5L, 6L);
+  private static final List<Long> ALL_IDS = LongStream.rangeClosed(1, 9).boxed().toList();
+
+  private final TestingSpark testingSpark = TestingSpark.shared();
+  private final SparkSession spark = testingSpark.session();
+
+  @AfterEach
+  void removeCrash() {
+    PostgresToIcebergMover.afterStep = step -> {};
+  }
+
+  /** A harness table with a jdbc source 'warm' (9 rows, ids 1-6 two hours old) and 'cold'. */
+  private final class Fixture {
+    final String catalogName;
+    final String suffix = UUID.randomUUID().toString().substring(0, 8);
+    final String namespace = "moves_" + suffix;
+    final String pgTable = "rows_" + suffix;
+    final String icebergNamespace = "lake_moves_" + suffix;
+    final TableIdentifier identifier = TableIdentifier.of(namespace, "events");
+    final String table;
+
+    Fixture(String catalogName) throws Exception {
+      this.catalogName = catalogName;
+      this.table = catalogName + "." + namespace + ".events";
+      execute(
+          "CREATE TABLE public."
+              + pgTable
+              + " (id bigint PRIMARY KEY, message text, updated_at timestamptz NOT NULL)",
+          "INSERT INTO public."
+              + pgTable
+              + " SELECT g, 'old ' || g, now() - interval '2 hours' FROM generate_series(1, 6) g",
+          "INSERT INTO public."
+              + pgTable
+              + " SELECT g, 'new ' || g, now() FROM generate_series(7, 9) g");
+      spark.sql("CREATE NAMESPACE " + catalogName + "." + namespace);
+      spark.sql(
+          "CREATE TABLE "
+              + table
+              + " (id BIGINT NOT NULL, message STRING, updated_at TIMESTAMP NOT NULL)"
+              + " TBLPROPERTIES ('source.warm.kind' = 'jdbc', 'source.warm.connection' = 'pg',"
+              + " 'source.warm.table' = 'public."
+              + pgTable
+              + "', 'source.cold.kind' = 'iceberg', 'source.cold.connection' = 'lake',"
+              + " 'source.cold.table' = '"
+              + icebergNamespace
+              + ".events', 'primary-key' = 'id', 'ordering-column' = 'updated_at')");
+    }
+
+    HarnessCatalog catalog() {
+      return (HarnessCatalog)
+          ((org.apache.spark.sql.classic.SparkSession) spark)
+              .sessionState()
+              .catalogManager()
+              .catalog(catalogName);
+    }
+
+    MoveResult moveOlderThanAnHour() {
+      return PostgresToIcebergMover.move(
+          spark,
+          catalog(),
+          new MoveRequest(
+              identifier,
+              "warm",
+              "cold",
+              OptionalLong.empty(),
+              Optional.of(Duration.ofHours(1)),
+              "mover-test"));
+    }
+
+    List<Long> unionIds(String versionClause) {
+      return ids("SELECT id FROM " + table + versionClause);
+    }
+
+    List<Long> postgresIds() throws Exception {
+      List<Long> ids = new ArrayList<>();
+      try (Connection connection = testingSpark.sourceDatabase().connect();
+          Statement statement = connection.createStatement();
+          ResultSet rows =
+              statement.executeQuery("SELECT id FROM public." + pgTable + " ORDER BY id")) {
+        while (rows.next()) {
+          ids.add(rows.getLong(1));
+        }
+      }
+      return ids;
+    }
+
+    long historyRows() throws Exception {
+      try (Connection connection = testingSpark.sourceDatabase().connect();
+          Statement statement = connection.createStatement();
+          ResultSet rows =
+              statement.executeQuery(
+                  "SELECT count(*) FROM public." + pgTable + "_harness_history")) {
+        rows.next();
+        return rows.getLong(1);
+      }
+    }
+
+    /** What a plain Iceberg reader sees (main). */
+    List<Long> icebergIds() {
+      return ids(
+          "SELECT id FROM " + TestingIceberg.CATALOG_NAME + "." + icebergNamespace + ".events");
+    }
+
+    Table iceberg() throws Exception {
+      return ((SparkTable)
+              ((org.apache.spark.sql.connector.catalog.TableCatalog)
+                      ((org.apache.spark.sql.classic.SparkSession) spark)
+                          .sessionState()
+                          .catalogManager()
+                          .catalog(TestingIceberg.CATALOG_NAME))
+                  .loadTable(Identifier.of(new String[] {icebergNamespace}, "events")))
+          .table();
+    }
+
+    long stagedSnapshots() throws Exception {
+      Table iceberg = iceberg();
+      iceberg.refresh();
+      long staged = 0;
+      for (org.apache.iceberg.Snapshot snapshot : iceberg.snapshots()) {
+        if (snapshot.summary().containsKey("wap.id")) {
+          staged++;
+        }
+      }
+      return staged;
+    }
+
+    long currentVersion() {
+      return catalog().store().loadTable(identifier).currentVersion();
+    }
+
+    TableVersion latest() {
+      return catalog().store().readLatest(identifier);
+    }
+
+    /** Checks the end state of one finished move of ids 1-6 (and nothing else). */
+    void assertMovedExactlyOnce() throws Exception {
+      assertEquals(List.of(7L, 8L, 9L), postgresIds());
+      assertEquals(OLD_IDS, icebergIds());
+      assertEquals(ALL_IDS, unionIds(""));
+      assertEquals(ALL_IDS, unionIds(" VERSION AS OF 1"));
+      long snapshot = ((SourceState.Iceberg) latest().state("cold")).snapshotId().orElseThrow();
+      Table iceberg = iceberg();
+      iceberg.refresh();
+      assertEquals(snapshot, iceberg.currentSnapshot().snapshotId());
+      assertTrue(
+          iceberg.refs().values().stream()
+              .anyMatch(ref -> ref.isTag() && ref.snapshotId() == snapshot),
+          "the published snapshot is tagged: " + iceberg.refs());
+    }
+  }
+
+  private void execute(String... statements) throws Exception {
+    execute(testingSpark.sourceDatabase(), statements);
+  }
+
+  private static void execute(TestingDatabase database, String... statements) throws Exception {
+    try (Connection connection = database.connect();
+        Statement statement = connection.createStatement()) {
+      for (String sql : statements) {
+        statement.execute(sql);
+      }
+    }
+  }
+
+  private List<Long> ids(String sql) {
+    return spark.sql(sql + " ORDER BY id").collectAsList().stream()
+        .map(row -> row.getLong(0))
+        .toList();
+  }
+
+  @Test
+  void oldRowsLeavePostgresAndAppearInIcebergWhileEveryIdIsReadExactlyOnce() throws Exception {
+    Fixture fixture = new Fixture("harness");
+    assertEquals(ALL_IDS, fixture.unionIds(""));
+
+    MoveResult result = fixture.moveOlderThanAnHour();
+
+    assertEquals(2, result.version());
+    assertEquals(6, result.rowsMoved());
+    assertFalse(result.replayed());
+    fixture.assertMovedExactlyOnce();
+    TableVersion version = fixture.latest();
+    assertEquals("move", version.commit().operation());
+    assertEquals("6", version.commit().summary().get("rows-moved"));
+    assertEquals("false", version.commit().summary().get("basement"));
+    assertTrue(
+        ((SourceState.Jdbc) version.state("warm"))
+            .readTimestamp()
+            .isAfter(
+                ((SourceState.Jdbc)
+                        fixture.catalog().store().readVersion(fixture.identifier, 1).state("warm"))
+                    .readTimestamp()));
+    List<Row> moved =
+        spark
+            .sql("SELECT id, message FROM " + fixture.table + " WHERE _source = 'cold' AND id = 3")
+            .collectAsList();
+    assertEquals("[3,old 3]", moved.get(0).toString());
+  }
+
+  @Test
+  void aRowUpdatedAfterTheReadTimestampKeepsItsNewerImageInPostgres() throws Exception {
+    Fixture fixture = new Fixture("harness");
+    // after version 1's read timestamp: row 2 changes, row 4 is deleted by the application
+    execute(
+        "UPDATE public."
+            + fixture.pgTable
+            + " SET message = 'changed', updated_at = now() WHERE"
+            + " id = 2",
+        "DELETE FROM public." + fixture.pgTable + " WHERE id = 4");
+
+    MoveResult result = fixture.moveOlderThanAnHour();
+
+    assertEquals(6, result.rowsMoved());
+    assertEquals("4", result.summary().get("rows-deleted"));
+    // PostgreSQL keeps the newer image of row 2; Iceberg has the image as of version 1
+    assertEquals(List.of(2L, 7L, 8L, 9L), fixture.postgresIds());
+    assertEquals(OLD_IDS, fixture.icebergIds());
+    List<String> images =
+        spark
+            .sql(
+                "SELECT _source, message FROM "
+                    + fixture.table
+                    + " WHERE id = 2 ORDER BY updated_at DESC")
+            .collectAsList()
+            .stream()
+            .map(Row::toString)
+            .toList();
+    assertEquals(List.of("[warm,changed]", "[cold,old 2]"), images);
+    // version 1 still reads exactly the rows it had
+    assertEquals(ALL_IDS, fixture.unionIds(" VERSION AS OF 1"));
+  }
+
+  @ParameterizedTest
+  @EnumSource(
+      value = PostgresToIcebergMover.Step.class,
+      names = {"STAGED_WRITE", "SOURCE_DELETE", "HARNESS_COMMIT"})
+  void aMoveRetriedAfterACrashMovesEveryRowExactlyOnce(PostgresToIcebergMover.Step crashAfter)
+      throws Exception {
+    Fixture fixture = new Fixture("harness");
+    PostgresToIcebergMover.afterStep =
+        step -> {
+          if (step == crashAfter) {
+            throw new IllegalStateException("simulated crash after " + step);
+          }
+        };
+    IllegalStateException crash =
+        assertThrows(IllegalStateException.class, fixture::moveOlderThanAnHour);
+    assertTrue(crash.getMessage().contains(crashAfter.name()), crash.getMessage());
+    PostgresToIcebergMover.afterStep = step -> {};
+
+    // whatever the crash left, readers of the latest version see every id exactly once
+    assertEquals(ALL_IDS, fixture.unionIds(""));
+    assertEquals(
+        crashAfter == PostgresToIcebergMover.Step.HARNESS_COMMIT ? 2 : 1, fixture.currentVersion());
+    // nothing is visible to plain Iceberg readers before the harness commit is published
+    assertEquals(List.of(), fixture.icebergIds());
+
+    MoveResult retried = fixture.moveOlderThanAnHour();
+
+    assertEquals(2, retried.version());
+    assertEquals(6, retried.rowsMoved());
+    assertEquals(crashAfter == PostgresToIcebergMover.Step.HARNESS_COMMIT, retried.replayed());
+    assertEquals(2, fixture.currentVersion());
+    fixture.assertMovedExactlyOnce();
+    // the retry reused the staged snapshot: no orphaned copy of the batch was written
+    assertEquals(1, fixture.stagedSnapshots());
+  }
+
+  @Test
+  void runningAFinishedMoveAgainMovesNothingAndCommitsNothing() throws Exception {
+    Fixture fixture = new Fixture("harness");
+    MoveResult first = fixture.moveOlderThanAnHour();
+    MoveResult again = fixture.moveOlderThanAnHour();
+
+    assertEquals(first.version(), again.version());
+    assertEquals(0, again.rowsMoved());
+    assertEquals(2, fixture.currentVersion());
+    fixture.assertMovedExactlyOnce();
+    assertEquals(1, fixture.stagedSnapshots());
+  }
+
+  // ---- basement: the metadata in the source's database ----
+
+  private String basementCatalog() {
+    String name = "basement";
+    TestingDatabase database = testingSpark.sourceDatabase();
+    String prefix = "spark.sql.catalog." + name;
+    spark.conf().set(prefix, "io.dataharness.spark.HarnessCatalog");
+    spark.conf().set(prefix + ".uri", database.jdbcUrl());
+    spark.conf().set(prefix + ".user", database.user());
+    spark.conf().set(prefix + ".password", database.password());
+    spark.conf().set(prefix + ".connection.pg.kind", "jdbc");
+    spark.conf().set(prefix + ".connection.pg.url", database.jdbcUrl());
+    spark.conf().set(prefix + ".connection.pg.user", database.user());
+    spark.conf().set(prefix + ".connection.pg.password", database.password());
+    spark.conf().set(prefix + ".connection.lake.kind", "iceberg");
+    spark.conf().set(prefix + ".connection.lake.spark-catalog", TestingIceberg.CATALOG_NAME);
+    return name;
+  }
+
+  @Test
+  void inTheBasementTheDeleteAndTheVersionCommitInOneDatabaseTransaction() throws Exception {
+    Fixture fixture = new Fixture(basementCatalog());
+
+    MoveResult result = fixture.moveOlderThanAnHour();
+
+    assertEquals(2, result.version());
+    assertEquals(6, result.rowsMoved());
+    assertEquals("true", fixture.latest().commit().summary().get("basement"));
+    fixture.assertMovedExactlyOnce();
+  }
+
+  @ParameterizedTest
+  @EnumSource(
+      value = PostgresToIcebergMover.Step.class,
+      names = {"SOURCE_DELETE", "HARNESS_COMMIT_WRITTEN"})
+  void inTheBasementAFailureBetweenDeleteAndCommitLandsNeither(
+      PostgresToIcebergMover.Step failAfter) throws Exception {
+    Fixture fixture = new Fixture(basementCatalog());
+    PostgresToIcebergMover.afterStep =
+        step -> {
+          if (step == failAfter) {
+            throw new IllegalStateException("simulated failure after " + step);
+          }
+        };
+    assertThrows(IllegalStateException.class, fixture::moveOlderThanAnHour);
+    PostgresToIcebergMover.afterStep = step -> {};
+
+    assertEquals(ALL_IDS, fixture.postgresIds());
+    assertEquals(0, fixture.historyRows());
+    assertEquals(1, fixture.currentVersion());
+    assertEquals(ALL_IDS, fixture.unionIds(""));
+    assertEquals(List.of(), fixture.icebergIds());
+
+    MoveResult retried = fixture.moveOlderThanAnHour();
+    assertEquals(2, retried.version());
+    assertEquals(6, retried.rowsMoved());
+    fixture.assertMovedExactlyOnce();
+  }
+}
