@@ -85,8 +85,13 @@ final class JdbcCommit {
   /** The version number, schema and time the commit was given. */
   private record Written(long version, int schemaId, Instant committedAt) {}
 
+  /** Commits in a transaction of its own. */
   VersionInfo run() {
-    return store.inTransaction("commit to " + table, this::attempt);
+    try {
+      return store.inTransaction("commit to " + table, this::attempt);
+    } catch (WrittenThenFailed e) {
+      throw e.getCause();
+    }
   }
 
   /**
@@ -117,12 +122,34 @@ final class JdbcCommit {
             table, callers, store.description(), store.databaseIdentity());
       }
       return attempt(connection);
+    } catch (WrittenThenFailed e) {
+      throw e.getCause();
     } catch (SQLException e) {
       throw store.unavailable(e, action);
     }
   }
 
-  private VersionInfo attempt(Connection connection) throws SQLException {
+  /**
+   * A failure after the commit wrote to the transaction: the transaction must be rolled back (the
+   * cause is what to report).
+   */
+  static final class WrittenThenFailed extends RuntimeException {
+    WrittenThenFailed(HarnessException cause) {
+      super(cause);
+    }
+
+    @Override
+    public synchronized HarnessException getCause() {
+      return (HarnessException) super.getCause();
+    }
+  }
+
+  /**
+   * Runs the commit in {@code connection}'s open transaction. A {@link HarnessException} means the
+   * commit was refused before it wrote anything; {@link WrittenThenFailed} means it wrote and then
+   * failed, so the transaction must be rolled back.
+   */
+  VersionInfo attempt(Connection connection) throws SQLException {
     Locked locked = lockSources(connection);
     if (request.idempotencyKey() != null) {
       VersionInfo replayed = replayed(connection, locked.tableId());
@@ -146,10 +173,11 @@ final class JdbcCommit {
             ? writePostgresql(connection, locked.tableId(), newSchemaId, changesJson)
             : writeStepwise(connection, locked, newSchemaId, changesJson);
     if (written == null) {
-      throw new CommitConflictException(
-          "Cannot change the schema of %s: it changed since it was read (expected schema %d);"
-              + " re-read the table and retry",
-          table, request.schemaChange().expectedSchemaId());
+      throw new WrittenThenFailed(
+          new CommitConflictException(
+              "Cannot change the schema of %s: it changed since it was read (expected schema %d);"
+                  + " re-read the table and retry",
+              table, request.schemaChange().expectedSchemaId()));
     }
     for (Map.Entry<String, SourceDefinition> added : request.addedSources().entrySet()) {
       insertSource(

@@ -422,11 +422,17 @@ final class JdbcHarnessStore implements HarnessStore {
 
   // ---- versions ----
 
+  /** Group commit per table (see {@link CommitBatcher}). */
+  private final Map<TableIdentifier, CommitBatcher> batchers = new ConcurrentHashMap<>();
+
   @Override
   public Transaction newTransaction(TableIdentifier table) {
     return new Transaction(
         table,
-        request -> new JdbcCommit(this, request).run(),
+        request ->
+            batchers
+                .computeIfAbsent(table, key -> new CommitBatcher(this, key))
+                .commit(new JdbcCommit(this, request)),
         (request, connection) -> new JdbcCommit(this, request).runOn(connection));
   }
 
