@@ -20,8 +20,6 @@ import org.apache.spark.sql.connector.catalog.SupportsMetadataColumns;
 import org.apache.spark.sql.connector.catalog.SupportsRead;
 import org.apache.spark.sql.connector.catalog.TableCapability;
 import org.apache.spark.sql.connector.read.ScanBuilder;
-import org.apache.spark.sql.types.DataType;
-import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import org.apache.spark.sql.util.CaseInsensitiveStringMap;
 
@@ -96,28 +94,7 @@ public class HarnessSparkTable implements SupportsRead, SupportsMetadataColumns 
 
   @Override
   public MetadataColumn[] metadataColumns() {
-    return java.util.Arrays.stream(MetadataColumns.SCHEMA.fields())
-        .map(HarnessSparkTable::metadataColumn)
-        .toArray(MetadataColumn[]::new);
-  }
-
-  private static MetadataColumn metadataColumn(StructField field) {
-    return new MetadataColumn() {
-      @Override
-      public String name() {
-        return field.name();
-      }
-
-      @Override
-      public DataType dataType() {
-        return field.dataType();
-      }
-
-      @Override
-      public boolean isNullable() {
-        return field.nullable();
-      }
-    };
+    return MetadataColumns.connectorColumns();
   }
 
   /**

@@ -1,5 +1,6 @@
 package io.dataharness.spark;
 
+import org.apache.spark.sql.connector.catalog.MetadataColumn;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
@@ -33,6 +34,32 @@ public final class MetadataColumns {
           });
 
   private MetadataColumns() {}
+
+  /** The columns as a DataSource V2 table declares them. */
+  public static MetadataColumn[] connectorColumns() {
+    return java.util.Arrays.stream(SCHEMA.fields())
+        .map(MetadataColumns::connectorColumn)
+        .toArray(MetadataColumn[]::new);
+  }
+
+  private static MetadataColumn connectorColumn(StructField field) {
+    return new MetadataColumn() {
+      @Override
+      public String name() {
+        return field.name();
+      }
+
+      @Override
+      public DataType dataType() {
+        return field.dataType();
+      }
+
+      @Override
+      public boolean isNullable() {
+        return field.nullable();
+      }
+    };
+  }
 
   private static StructField field(String name, DataType type, boolean nullable) {
     return new StructField(name, type, nullable, org.apache.spark.sql.types.Metadata.empty());

@@ -568,43 +568,35 @@ public final class PostgresToIcebergMover {
           Instant deletedAt = PostgresSources.clock(jdbc);
           Instant atLeast = deletedAt.isAfter(baseReadTimestamp) ? deletedAt : baseReadTimestamp;
           Instant readTimestamp;
-          VersionInfo version;
           if (basement) {
             afterStep.accept(Step.SOURCE_DELETE);
             readTimestamp =
                 PostgresSources.safeReadTimestampInTransaction(jdbc, connection, atLeast);
-            version =
-                transaction(
-                        source,
-                        target,
-                        readTimestamp,
-                        stagedId,
-                        wapId,
-                        idempotencyKey,
-                        summary,
-                        deleted,
-                        sourceLock,
-                        targetLock)
-                    .commitUsing(jdbc);
-            afterStep.accept(Step.HARNESS_COMMIT_WRITTEN);
-            jdbc.commit();
           } else {
             jdbc.commit();
             afterStep.accept(Step.SOURCE_DELETE);
             readTimestamp = PostgresSources.safeReadTimestamp(connection, atLeast);
-            version =
-                transaction(
-                        source,
-                        target,
-                        readTimestamp,
-                        stagedId,
-                        wapId,
-                        idempotencyKey,
-                        summary,
-                        deleted,
-                        sourceLock,
-                        targetLock)
-                    .commit();
+          }
+          Transaction transaction =
+              transaction(
+                  source,
+                  target,
+                  readTimestamp,
+                  stagedId,
+                  wapId,
+                  idempotencyKey,
+                  summary,
+                  deleted,
+                  sourceLock,
+                  targetLock);
+          VersionInfo version;
+          if (basement) {
+            // the delete and the version commit in one database transaction
+            version = transaction.commitUsing(jdbc);
+            afterStep.accept(Step.HARNESS_COMMIT_WRITTEN);
+            jdbc.commit();
+          } else {
+            version = transaction.commit();
           }
           return new Commit(version, deleted, readTimestamp);
         } catch (SQLException | RuntimeException | Error e) {

@@ -15,8 +15,6 @@ import org.apache.spark.sql.connector.catalog.TableCapability;
 import org.apache.spark.sql.connector.catalog.TableCatalog;
 import org.apache.spark.sql.connector.catalog.TableChange;
 import org.apache.spark.sql.connector.read.ScanBuilder;
-import org.apache.spark.sql.types.DataType;
-import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import org.apache.spark.sql.util.CaseInsensitiveStringMap;
 
@@ -99,28 +97,7 @@ public final class ScanTestCatalog implements TableCatalog {
 
     @Override
     public MetadataColumn[] metadataColumns() {
-      return java.util.Arrays.stream(MetadataColumns.SCHEMA.fields())
-          .map(ScanTestTable::metadataColumn)
-          .toArray(MetadataColumn[]::new);
-    }
-
-    private static MetadataColumn metadataColumn(StructField field) {
-      return new MetadataColumn() {
-        @Override
-        public String name() {
-          return field.name();
-        }
-
-        @Override
-        public DataType dataType() {
-          return field.dataType();
-        }
-
-        @Override
-        public boolean isNullable() {
-          return field.nullable();
-        }
-      };
+      return MetadataColumns.connectorColumns();
     }
   }
 }
