@@ -167,6 +167,7 @@ record KafkaBatch(SortedMap<Integer, SourceState.OffsetRange> ranges) {
       Instant instant) {
     Map<String, Object> properties = new HashMap<>(connection.kafkaClientProperties());
     properties.putIfAbsent(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "15000");
+    properties.putIfAbsent(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "15000");
     properties.putIfAbsent(AdminClientConfig.CLIENT_ID_CONFIG, "dataharness-mover");
     Map<TopicPartition, OffsetSpec> request = new HashMap<>();
     for (int partition : partitions) {
