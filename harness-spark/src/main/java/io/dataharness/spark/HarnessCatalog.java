@@ -22,10 +22,12 @@ import org.apache.spark.sql.catalyst.analysis.TableAlreadyExistsException;
 import org.apache.spark.sql.connector.catalog.Column;
 import org.apache.spark.sql.connector.catalog.Identifier;
 import org.apache.spark.sql.connector.catalog.NamespaceChange;
+import org.apache.spark.sql.connector.catalog.ProcedureCatalog;
 import org.apache.spark.sql.connector.catalog.SupportsNamespaces;
 import org.apache.spark.sql.connector.catalog.Table;
 import org.apache.spark.sql.connector.catalog.TableCatalog;
 import org.apache.spark.sql.connector.catalog.TableChange;
+import org.apache.spark.sql.connector.catalog.procedures.UnboundProcedure;
 import org.apache.spark.sql.connector.expressions.Transform;
 import org.apache.spark.sql.util.CaseInsensitiveStringMap;
 import org.slf4j.Logger;
@@ -45,7 +47,7 @@ import org.slf4j.LoggerFactory;
  * Tables are harness tables; {@code <table>.versions}, {@code .sources}, {@code .commits} and
  * {@code .locks} are their metadata tables.
  */
-public class HarnessCatalog implements TableCatalog, SupportsNamespaces {
+public class HarnessCatalog implements TableCatalog, SupportsNamespaces, ProcedureCatalog {
   private static final Logger LOG = LoggerFactory.getLogger(HarnessCatalog.class);
 
   private String name;
@@ -105,6 +107,18 @@ public class HarnessCatalog implements TableCatalog, SupportsNamespaces {
           source.kind().id());
     }
     return connection;
+  }
+
+  // ---- procedures: CALL <catalog>.system.move(...) / sync(...) ----
+
+  @Override
+  public UnboundProcedure loadProcedure(Identifier identifier) {
+    return io.dataharness.spark.jobs.HarnessProcedures.load(this, identifier);
+  }
+
+  @Override
+  public Identifier[] listProcedures(String[] namespace) {
+    return io.dataharness.spark.jobs.HarnessProcedures.list(namespace);
   }
 
   // ---- namespaces ----

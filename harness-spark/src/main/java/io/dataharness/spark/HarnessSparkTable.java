@@ -18,6 +18,7 @@ import java.util.TreeMap;
 import org.apache.spark.sql.connector.catalog.MetadataColumn;
 import org.apache.spark.sql.connector.catalog.SupportsMetadataColumns;
 import org.apache.spark.sql.connector.catalog.SupportsRead;
+import org.apache.spark.sql.connector.catalog.SupportsWrite;
 import org.apache.spark.sql.connector.catalog.TableCapability;
 import org.apache.spark.sql.connector.read.ScanBuilder;
 import org.apache.spark.sql.types.StructType;
@@ -27,7 +28,7 @@ import org.apache.spark.sql.util.CaseInsensitiveStringMap;
  * A harness table as Spark sees it, fixed to one version: its schema is that version's schema, and
  * every scan reads every source at the state that version records.
  */
-public class HarnessSparkTable implements SupportsRead, SupportsMetadataColumns {
+public class HarnessSparkTable implements SupportsRead, SupportsWrite, SupportsMetadataColumns {
   /** Read option: the version to read. */
   public static final String VERSION_OPTION = "version";
 
@@ -89,7 +90,20 @@ public class HarnessSparkTable implements SupportsRead, SupportsMetadataColumns 
 
   @Override
   public Set<TableCapability> capabilities() {
-    return EnumSet.of(TableCapability.BATCH_READ);
+    Set<TableCapability> capabilities = EnumSet.of(TableCapability.BATCH_READ);
+    if (!timeTravel) {
+      capabilities.addAll(
+          io.dataharness.spark.write.HarnessWrites.capabilities(
+              version, catalog.store().loadTable(version.table())));
+    }
+    return capabilities;
+  }
+
+  /** Appends go to the table's write source and commit one version: see HarnessWrites. */
+  @Override
+  public org.apache.spark.sql.connector.write.WriteBuilder newWriteBuilder(
+      org.apache.spark.sql.connector.write.LogicalWriteInfo info) {
+    return io.dataharness.spark.write.HarnessWrites.builder(catalog, version, info);
   }
 
   @Override

@@ -1,0 +1,191 @@
+package io.dataharness.spark.jobs;
+
+import io.dataharness.metadata.TableIdentifier;
+import io.dataharness.metadata.ValidationException;
+import io.dataharness.spark.HarnessCatalog;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.catalyst.expressions.GenericInternalRow;
+import org.apache.spark.sql.connector.catalog.Identifier;
+import org.apache.spark.sql.connector.catalog.procedures.BoundProcedure;
+import org.apache.spark.sql.connector.catalog.procedures.ProcedureParameter;
+import org.apache.spark.sql.connector.catalog.procedures.UnboundProcedure;
+import org.apache.spark.sql.connector.read.LocalScan;
+import org.apache.spark.sql.connector.read.Scan;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.apache.spark.unsafe.types.UTF8String;
+
+/**
+ * The SQL procedures of a harness catalog, in its namespace {@code system}:
+ *
+ * <ul>
+ *   <li>{@code CALL <catalog>.system.move(table => 'ns.t', source => 'a', target => 'b', max_rows
+ *       => 1000, older_than => '10 minutes')}: one row (version, rows_moved, replayed);
+ *   <li>{@code CALL <catalog>.system.sync(table => 'ns.t')}: one row (version, sources_synced,
+ *       replayed), with replayed always false.
+ * </ul>
+ */
+public final class HarnessProcedures {
+  static final String NAMESPACE = "system";
+
+  private HarnessProcedures() {}
+
+  public static Identifier[] list(String[] namespace) {
+    if (namespace.length != 1 || !namespace[0].equalsIgnoreCase(NAMESPACE)) {
+      return new Identifier[0];
+    }
+    return new Identifier[] {
+      Identifier.of(new String[] {NAMESPACE}, "move"),
+      Identifier.of(new String[] {NAMESPACE}, "sync")
+    };
+  }
+
+  public static UnboundProcedure load(HarnessCatalog catalog, Identifier identifier) {
+    if (identifier.namespace().length == 1
+        && identifier.namespace()[0].equalsIgnoreCase(NAMESPACE)) {
+      switch (identifier.name().toLowerCase(Locale.ROOT)) {
+        case "move":
+          return new Move(catalog);
+        case "sync":
+          return new Sync(catalog);
+        default:
+          break;
+      }
+    }
+    throw new ValidationException(
+        "Unknown procedure %s.%s of catalog %s: it has system.move and system.sync",
+        String.join(".", identifier.namespace()), identifier.name(), catalog.name());
+  }
+
+  private abstract static class Procedure implements UnboundProcedure, BoundProcedure {
+    @Override
+    public BoundProcedure bind(StructType inputType) {
+      return this;
+    }
+
+    @Override
+    public boolean isDeterministic() {
+      return false;
+    }
+
+    static String string(InternalRow input, int ordinal) {
+      return input.isNullAt(ordinal) ? null : input.getUTF8String(ordinal).toString();
+    }
+
+    static Iterator<Scan> result(StructType schema, Object... values) {
+      InternalRow row = new GenericInternalRow(values);
+      LocalScan scan =
+          new LocalScan() {
+            @Override
+            public StructType readSchema() {
+              return schema;
+            }
+
+            @Override
+            public InternalRow[] rows() {
+              return new InternalRow[] {row};
+            }
+          };
+      return List.<Scan>of(scan).iterator();
+    }
+  }
+
+  private static final class Move extends Procedure {
+    private static final StructType OUTPUT =
+        new StructType()
+            .add("version", DataTypes.LongType, false)
+            .add("rows_moved", DataTypes.LongType, false)
+            .add("replayed", DataTypes.BooleanType, false);
+    private final HarnessCatalog catalog;
+
+    Move(HarnessCatalog catalog) {
+      this.catalog = catalog;
+    }
+
+    @Override
+    public String name() {
+      return "move";
+    }
+
+    @Override
+    public String description() {
+      return "Moves one batch of rows of a harness table from one source to another and commits"
+          + " both states in one version";
+    }
+
+    @Override
+    public ProcedureParameter[] parameters() {
+      return new ProcedureParameter[] {
+        ProcedureParameter.in("table", DataTypes.StringType).build(),
+        ProcedureParameter.in("source", DataTypes.StringType).build(),
+        ProcedureParameter.in("target", DataTypes.StringType).build(),
+        ProcedureParameter.in("max_rows", DataTypes.LongType).defaultValue("NULL").build(),
+        ProcedureParameter.in("older_than", DataTypes.StringType).defaultValue("NULL").build(),
+        ProcedureParameter.in("owner", DataTypes.StringType).defaultValue("NULL").build()
+      };
+    }
+
+    @Override
+    public Iterator<Scan> call(InternalRow input) {
+      MoveRequest request =
+          MoveJob.request(
+              string(input, 0),
+              string(input, 1),
+              string(input, 2),
+              input.isNullAt(3) ? null : input.getLong(3),
+              string(input, 4),
+              string(input, 5));
+      MoveResult result = MoveJob.run(SparkSession.active(), catalog, request);
+      return result(OUTPUT, result.version(), result.rowsMoved(), result.replayed());
+    }
+  }
+
+  private static final class Sync extends Procedure {
+    private static final StructType OUTPUT =
+        new StructType()
+            .add("version", DataTypes.LongType, false)
+            .add("sources_synced", DataTypes.IntegerType, false)
+            .add("replayed", DataTypes.BooleanType, false)
+            .add("skipped", DataTypes.StringType, true);
+    private final HarnessCatalog catalog;
+
+    Sync(HarnessCatalog catalog) {
+      this.catalog = catalog;
+    }
+
+    @Override
+    public String name() {
+      return "sync";
+    }
+
+    @Override
+    public String description() {
+      return "Records the Kafka end offsets and PostgreSQL read timestamps of a harness table's"
+          + " sources in one version";
+    }
+
+    @Override
+    public ProcedureParameter[] parameters() {
+      return new ProcedureParameter[] {
+        ProcedureParameter.in("table", DataTypes.StringType).build()
+      };
+    }
+
+    @Override
+    public Iterator<Scan> call(InternalRow input) {
+      SyncResult result = SyncJob.run(catalog, TableIdentifier.parse(string(input, 0)));
+      return result(
+          OUTPUT,
+          result.version(),
+          result.sourcesSynced().size(),
+          false,
+          result.skipped().isEmpty()
+              ? null
+              : UTF8String.fromString(String.join(",", result.skipped())));
+    }
+  }
+}

@@ -1,0 +1,96 @@
+package io.dataharness.spark.jobs;
+
+import io.dataharness.metadata.SourceDefinition;
+import io.dataharness.metadata.SourceKind;
+import io.dataharness.metadata.SourceState;
+import io.dataharness.metadata.TableVersion;
+import io.dataharness.metadata.ValidationException;
+import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.HarnessCatalog;
+import io.dataharness.spark.SparkSchemas;
+import io.dataharness.spark.read.ReadOptions;
+import io.dataharness.spark.read.SourceFrames;
+import io.dataharness.spark.read.SourceRead;
+import io.dataharness.spark.source.KafkaSources;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+
+/** What a move from a Kafka source needs, resolved from one version: sources and connections. */
+record MoveContext(
+    HarnessCatalog catalog,
+    MoveRequest request,
+    TableVersion version,
+    SourceDefinition source,
+    SourceDefinition target,
+    ConnectionConfig sourceConnection,
+    ConnectionConfig targetConnection) {
+
+  static MoveContext resolve(
+      HarnessCatalog catalog, MoveRequest request, TableVersion version, SourceKind targetKind) {
+    SourceDefinition source = version.source(request.source());
+    SourceDefinition target = version.source(request.target());
+    if (source.kind() != SourceKind.KAFKA || target.kind() != targetKind) {
+      throw new ValidationException(
+          "Cannot move rows of %s from '%s' (%s) to '%s' (%s) with this mover: it moves kafka to %s",
+          request.table(),
+          source.id(),
+          source.kind().id(),
+          target.id(),
+          target.kind().id(),
+          targetKind.id());
+    }
+    return new MoveContext(
+        catalog,
+        request,
+        version,
+        source,
+        target,
+        catalog.connection(request.table(), source),
+        catalog.connection(request.table(), target));
+  }
+
+  SourceState.Kafka sourceState() {
+    return (SourceState.Kafka) version.state(source.id());
+  }
+
+  String topic() {
+    return KafkaSources.topic(source);
+  }
+
+  KafkaBatch planBatch() {
+    return KafkaBatch.plan(
+        sourceConnection,
+        topic(),
+        sourceState(),
+        request.maxRows(),
+        request.olderThan() == null ? java.util.Optional.empty() : request.olderThan());
+  }
+
+  /** The batch's rows: harness columns plus the metadata columns, exactly its offsets. */
+  Dataset<Row> read(SparkSession spark, KafkaBatch batch) {
+    SourceRead read =
+        new SourceRead(
+            request.table(),
+            version.version(),
+            source,
+            batch.asState(),
+            sourceConnection,
+            SparkSchemas.toSpark(version.schema()),
+            new ReadOptions(ReadOptions.KafkaReadMode.PINNED, true));
+    return SourceFrames.read(spark, read);
+  }
+
+  String describe(KafkaBatch batch) {
+    return "move "
+        + request.table()
+        + " '"
+        + source.id()
+        + "' -> '"
+        + target.id()
+        + "' from version "
+        + version.version()
+        + " offsets "
+        + batch.describe();
+  }
+}

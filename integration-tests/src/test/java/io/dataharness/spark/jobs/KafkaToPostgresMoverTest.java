@@ -1,0 +1,81 @@
+package io.dataharness.spark.jobs;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.util.List;
+import org.apache.spark.sql.Row;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** Kafka to PostgreSQL upserts by primary key with an ordering column, on real services. */
+class KafkaToPostgresMoverTest {
+
+  @AfterEach
+  void resetCrashPoints() {
+    CrashPoints.hook = point -> {};
+  }
+
+  private static List<String> rows(MoveFixture fixture) {
+    return fixture.rows(
+        "SELECT id, message, version, _source FROM " + fixture.qualified + " ORDER BY id");
+  }
+
+  @Test
+  void upsertsKeepTheNewestImageOfEachKey() {
+    MoveFixture fixture =
+        new MoveFixture(1, ", 'primary-key' = 'id', 'ordering-column' = 'version'");
+    fixture.kafka.produceJson(
+        fixture.topic,
+        0,
+        List.of(
+            MoveFixture.event(1, "a", 1),
+            MoveFixture.event(2, "x", 1),
+            MoveFixture.event(1, "b", 2),
+            MoveFixture.event(3, "newest", 5),
+            MoveFixture.event(3, "older but later", 4)));
+    fixture.spark.sql("CALL harness.system.sync(table => '" + fixture.table + "')").collect();
+    List<Row> result =
+        fixture
+            .spark
+            .sql(
+                "CALL harness.system.move(table => '"
+                    + fixture.table
+                    + "', source => 'hot', target => 'warm')")
+            .collectAsList();
+    assertEquals(3L, result.get(0).getLong(1)); // three keys staged after dedup in the batch
+    assertEquals(false, result.get(0).getBoolean(2));
+    assertEquals(List.of("[1,b,2,warm]", "[2,x,1,warm]", "[3,newest,5,warm]"), rows(fixture));
+
+    // a later message with a newer ordering value wins; an older one loses even if it comes later
+    fixture.kafka.produceJson(
+        fixture.topic, 0, List.of(MoveFixture.event(1, "c", 3), MoveFixture.event(2, "stale", 0)));
+    fixture.spark.sql("CALL harness.system.sync(table => '" + fixture.table + "')").collect();
+    // crash after the PostgreSQL commit, before the harness commit: the rerun re-applies the batch
+    CrashPoints.hook =
+        point -> {
+          if (point.equals(CrashPoints.AFTER_TARGET_WRITE)) {
+            throw new IllegalStateException("injected crash " + point);
+          }
+        };
+    assertThrows(IllegalStateException.class, () -> fixture.move("hot", "warm", null));
+    CrashPoints.hook = point -> {};
+    // the harness still reads the old PostgreSQL state plus the Kafka messages
+    assertEquals(
+        List.of(
+            "[1,b,2,warm]", "[1,c,3,hot]", "[2,stale,0,hot]", "[2,x,1,warm]", "[3,newest,5,warm]"),
+        rows(fixture));
+    MoveResult rerun = fixture.move("hot", "warm", null);
+    assertEquals(2, rerun.rowsMoved());
+    assertEquals(List.of("[1,c,3,warm]", "[2,x,1,warm]", "[3,newest,5,warm]"), rows(fixture));
+    // the version before still reads the old images (system-versioned PostgreSQL)
+    assertEquals(
+        List.of("[1,b,2]"),
+        fixture.rows(
+            "SELECT id, message, version FROM "
+                + fixture.qualified
+                + " VERSION AS OF "
+                + (rerun.version() - 1)
+                + " WHERE id = 1 AND _source = 'warm'"));
+  }
+}

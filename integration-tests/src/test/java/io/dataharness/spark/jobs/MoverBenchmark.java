@@ -1,0 +1,184 @@
+package io.dataharness.spark.jobs;
+
+import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.from_json;
+
+import io.dataharness.testing.TestingKafka;
+import io.dataharness.testing.TestingSpark;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Properties;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * Not a test: mover throughput against a plain Spark batch job doing the same work (read the same
+ * Kafka messages, parse JSON, append to Iceberg), and freshness (produce, then poll a {@code
+ * latest} read of the harness table until the row shows, while a mover runs). Run with {@code
+ * ./mvnw -B -o -Pbench -pl integration-tests -am verify -DskipTests} (messages: {@code
+ * -Dbench.messages=300000}).
+ */
+public final class MoverBenchmark {
+  private MoverBenchmark() {}
+
+  public static void main(String[] args) throws Exception {
+    int messages = Integer.getInteger("bench.messages", 300_000);
+    int samples = Integer.getInteger("bench.samples", 30);
+    SparkSession spark = TestingSpark.shared().session();
+    TestingKafka kafka = TestingKafka.shared();
+
+    // warm-up: the first job in a JVM pays for class loading and code generation
+    run(spark, kafka, 20_000, false);
+    double[] measured = run(spark, kafka, messages, true);
+    double moverRate = measured[0];
+    double plainRate = measured[1];
+
+    double[] freshness = freshness(spark, kafka, samples);
+    System.out.printf(
+        "%nRESULT messages=%d mover=%.0f rows/s plain=%.0f rows/s mover/plain=%.2f%n",
+        messages, moverRate, plainRate, moverRate / plainRate);
+    System.out.printf(
+        "RESULT freshness (produce -> visible in a latest read, mover running) samples=%d"
+            + " p50=%.0f ms p99=%.0f ms max=%.0f ms%n",
+        samples, freshness[0], freshness[1], freshness[2]);
+    System.exit(0);
+  }
+
+  /** Returns {mover rows/s, plain job rows/s}. */
+  private static double[] run(SparkSession spark, TestingKafka kafka, int messages, boolean print)
+      throws Exception {
+    MoveFixture fixture = new MoveFixture(3, "");
+    produce(kafka, fixture.topic, 3, 0, messages);
+    SyncJob.run(fixture.catalog(), fixture.table);
+
+    long start = System.nanoTime();
+    MoveResult result = fixture.move("hot", "cold", null);
+    double moverSeconds = (System.nanoTime() - start) / 1e9;
+    if (result.rowsMoved() != messages) {
+      throw new IllegalStateException("moved " + result.rowsMoved() + " of " + messages);
+    }
+
+    String plainTable = "iceberg.plain_" + fixture.suffix + ".events";
+    spark.sql(
+        "CREATE TABLE "
+            + plainTable
+            + " (id BIGINT NOT NULL, message STRING, version BIGINT) USING iceberg");
+    StructType json =
+        new StructType()
+            .add("id", DataTypes.LongType)
+            .add("message", DataTypes.StringType)
+            .add("version", DataTypes.LongType);
+    start = System.nanoTime();
+    spark
+        .read()
+        .format("kafka")
+        .option("kafka.bootstrap.servers", kafka.bootstrapServers())
+        .option("subscribe", fixture.topic)
+        .option("startingOffsets", "earliest")
+        .option("endingOffsets", "latest")
+        .option("kafka.isolation.level", "read_committed")
+        .load()
+        .select(from_json(col("value").cast("string"), json).as("m"))
+        .select(col("m.id").as("id"), col("m.message"), col("m.version"))
+        .filter(col("id").isNotNull())
+        .writeTo(plainTable)
+        .append();
+    double plainSeconds = (System.nanoTime() - start) / 1e9;
+    long plainRows = spark.table(plainTable).count();
+    if (plainRows != messages) {
+      throw new IllegalStateException("plain job wrote " + plainRows + " of " + messages);
+    }
+    if (print) {
+      System.out.printf(
+          "%nmover: %d rows in %.2f s; plain Spark job: %d rows in %.2f s%n",
+          messages, moverSeconds, messages, plainSeconds);
+    }
+    return new double[] {messages / moverSeconds, messages / plainSeconds};
+  }
+
+  private static double[] freshness(SparkSession spark, TestingKafka kafka, int samples)
+      throws Exception {
+    MoveFixture fixture = new MoveFixture(3, "");
+    produce(kafka, fixture.topic, 3, 0, 10_000);
+    SyncJob.run(fixture.catalog(), fixture.table);
+    AtomicBoolean stop = new AtomicBoolean();
+    ExecutorService pool = Executors.newSingleThreadExecutor();
+    Future<?> mover =
+        pool.submit(
+            () -> {
+              while (!stop.get()) {
+                SyncJob.run(fixture.catalog(), fixture.table);
+                fixture.move("hot", "cold", 5_000L);
+              }
+              return null;
+            });
+    double[] millis = new double[samples];
+    try (KafkaProducer<String, String> producer = producer(kafka)) {
+      for (int i = 0; i < samples; i++) {
+        long id = 1_000_000 + i;
+        long start = System.nanoTime();
+        producer
+            .send(
+                new ProducerRecord<>(fixture.topic, i % 3, null, MoveFixture.event(id, "fresh", 1)))
+            .get();
+        while (spark.sql("SELECT id FROM " + fixture.qualified + " WHERE id = " + id).count()
+            == 0) {
+          // poll until the row is visible
+        }
+        millis[i] = (System.nanoTime() - start) / 1e6;
+      }
+    } finally {
+      stop.set(true);
+      mover.get();
+      pool.shutdown();
+    }
+    List<Long> ids = fixture.ids();
+    if (ids.size() != 10_000 + samples || ids.stream().distinct().count() != ids.size()) {
+      throw new IllegalStateException("freshness table reads " + ids.size() + " rows");
+    }
+    Arrays.sort(millis);
+    return new double[] {
+      millis[samples / 2],
+      millis[Math.min(samples - 1, (int) Math.ceil(samples * 0.99) - 1)],
+      millis[samples - 1]
+    };
+  }
+
+  private static void produce(TestingKafka kafka, String topic, int partitions, long from, long to)
+      throws Exception {
+    try (KafkaProducer<String, String> producer = producer(kafka)) {
+      List<java.util.concurrent.Future<?>> sent = new ArrayList<>();
+      for (long id = from; id < to; id++) {
+        sent.add(
+            producer.send(
+                new ProducerRecord<>(
+                    topic, (int) (id % partitions), null, MoveFixture.event(id, "m" + id, 1))));
+      }
+      producer.flush();
+      for (var future : sent) {
+        future.get();
+      }
+    }
+  }
+
+  private static KafkaProducer<String, String> producer(TestingKafka kafka) {
+    Properties properties = new Properties();
+    properties.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+    properties.put(ProducerConfig.ACKS_CONFIG, "all");
+    properties.put(ProducerConfig.LINGER_MS_CONFIG, "10");
+    properties.put(ProducerConfig.BATCH_SIZE_CONFIG, "262144");
+    properties.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+    properties.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+    return new KafkaProducer<>(properties);
+  }
+}
