@@ -51,15 +51,21 @@ final class NativeRelations {
    * still pushes filters and column pruning into Iceberg's scan.
    */
   static LogicalPlan plan(SparkSession spark, SourceRead read) {
+    Dataset<Row> frame = dataFrame(spark, read);
+    return read.source().kind() == io.dataharness.metadata.SourceKind.ICEBERG
+        ? frame.queryExecution().analyzed()
+        : frame.queryExecution().optimizedPlan();
+  }
+
+  /** The source as a DataFrame of the standard shape. */
+  static Dataset<Row> dataFrame(SparkSession spark, SourceRead read) {
     switch (read.source().kind()) {
       case KAFKA:
-        return kafka(spark, read, (SourceState.Kafka) read.state())
-            .queryExecution()
-            .optimizedPlan();
+        return kafka(spark, read, (SourceState.Kafka) read.state());
       case JDBC:
-        return jdbc(spark, read, (SourceState.Jdbc) read.state()).queryExecution().optimizedPlan();
+        return jdbc(spark, read, (SourceState.Jdbc) read.state());
       default:
-        return iceberg(spark, read, (SourceState.Iceberg) read.state()).queryExecution().analyzed();
+        return iceberg(spark, read, (SourceState.Iceberg) read.state());
     }
   }
 
