@@ -218,6 +218,19 @@ public class HarnessCatalog implements TableCatalog, SupportsNamespaces, Procedu
     if (table.isPresent() && store.tableExists(table.get())) {
       return new HarnessSparkTable(this, store.readLatest(table.get()), false);
     }
+    if (identifier.namespace().length == 2 && identifier.name().equalsIgnoreCase("latest")) {
+      TableIdentifier base =
+          TableIdentifier.of(identifier.namespace()[0], identifier.namespace()[1]);
+      if (store.tableExists(base)) {
+        if (store.loadTable(base).primaryKey().isEmpty()) {
+          throw new ValidationException(
+              "Cannot read %s.latest: table %s has no primary key; declare TBLPROPERTIES"
+                  + " ('primary-key' = '<columns>')",
+              base, base);
+        }
+        return new HarnessSparkTable(this, store.readLatest(base), false).latestImages();
+      }
+    }
     Optional<Table> metadataTable = HarnessMetadataTables.load(this, identifier);
     if (metadataTable.isPresent()) {
       return metadataTable.get();

@@ -38,11 +38,36 @@ public class HarnessSparkTable implements SupportsRead, SupportsWrite, SupportsM
   private final HarnessCatalog catalog;
   private final TableVersion version;
   private final boolean timeTravel;
+  private final boolean latestImages;
 
   HarnessSparkTable(HarnessCatalog catalog, TableVersion version, boolean timeTravel) {
+    this(catalog, version, timeTravel, false);
+  }
+
+  private HarnessSparkTable(
+      HarnessCatalog catalog, TableVersion version, boolean timeTravel, boolean latestImages) {
     this.catalog = catalog;
     this.version = version;
     this.timeTravel = timeTravel;
+    this.latestImages = latestImages;
+  }
+
+  /**
+   * The dedup view {@code <table>.latest}: the latest image of each primary key, by the ordering
+   * column, then by source precedence.
+   */
+  HarnessSparkTable latestImages() {
+    return new HarnessSparkTable(catalog, version, timeTravel, true);
+  }
+
+  /** True for the dedup view {@code <table>.latest}. */
+  public boolean isLatestImages() {
+    return latestImages;
+  }
+
+  /** The table's layout (primary key, ordering column, properties) as it is now. */
+  public io.dataharness.metadata.HarnessTable definition() {
+    return catalog.store().loadTable(version.table());
   }
 
   public TableVersion tableVersion() {
@@ -55,7 +80,7 @@ public class HarnessSparkTable implements SupportsRead, SupportsWrite, SupportsM
 
   @Override
   public String name() {
-    return catalog.name() + "." + version.table();
+    return catalog.name() + "." + version.table() + (latestImages ? ".latest" : "");
   }
 
   @Override
@@ -91,7 +116,7 @@ public class HarnessSparkTable implements SupportsRead, SupportsWrite, SupportsM
   @Override
   public Set<TableCapability> capabilities() {
     Set<TableCapability> capabilities = EnumSet.of(TableCapability.BATCH_READ);
-    if (!timeTravel) {
+    if (!timeTravel && !latestImages) {
       capabilities.addAll(
           io.dataharness.spark.write.HarnessWrites.capabilities(
               version, catalog.store().loadTable(version.table())));
@@ -161,6 +186,13 @@ public class HarnessSparkTable implements SupportsRead, SupportsWrite, SupportsM
 
   @Override
   public ScanBuilder newScanBuilder(CaseInsensitiveStringMap options) {
+    if (latestImages) {
+      throw new ValidationException(
+          "Cannot read %s without the DataHarness session extension: the dedup view is planned as a"
+              + " window over the native union. Put the harness jar on the driver class path when"
+              + " the session starts, and keep spark.dataharness.read.native-union=true",
+          name());
+    }
     List<SourceRead> reads = plan(options);
     long read = reads.isEmpty() ? version.version() : reads.get(0).version();
     StructType dataSchema = reads.isEmpty() ? schema() : reads.get(0).schema();

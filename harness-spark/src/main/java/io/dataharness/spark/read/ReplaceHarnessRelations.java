@@ -121,6 +121,9 @@ public final class ReplaceHarnessRelations extends Rule<LogicalPlan> {
         branches.size() == 1
             ? branches.get(0)
             : new Union(CollectionConverters.asScala(branches).toSeq(), false, false);
+    if (table.isLatestImages()) {
+      union = LatestImages.plan(session, table, union, reads);
+    }
     LOG.info(
         "DataHarness reads {} version {} as a union of native relations: {}{}",
         table.identifier(),
