@@ -62,15 +62,24 @@ import org.slf4j.LoggerFactory;
  *   <li>MERGE the batch by primary key into Iceberg as a staged snapshot (write-audit-publish),
  *       invisible to Iceberg readers; a retry finds the staged snapshot by its WAP id and reuses
  *       it;
+ *   <li>commit a {@code move-intent} version that changes no state but records the move as pending
+ *       (external state {@code pending-move.<source>}, see {@link PendingMoves}): from now on no
+ *       writer may advance the source's read timestamp, and a retry completes exactly this move;
  *   <li>delete the batch's rows from PostgreSQL where the current image is still the one moved
  *       (rows updated since T_V keep their newer image), and commit;
  *   <li>T' = a safe read timestamp after the deletes; one harness commit records T' and the staged
- *       snapshot, with an idempotency key derived from the table, sources, T_V and the bounds;
+ *       snapshot and removes the pending marker, with an idempotency key derived from the table,
+ *       sources, T_V and the bounds;
  *   <li>publish the snapshot (fast-forward {@code main}) and tag it so snapshot expiry keeps it.
  * </ol>
  *
- * <p>When the harness metadata lives in the source's PostgreSQL database (the "basement"), steps 5
- * and 6 are one database transaction: the deletes and the version land together or not at all.
+ * <p>A run that finds a pending move of its source in the latest version (a crashed run's)
+ * completes that move, whatever versions of other sources came in between, instead of starting a
+ * new batch.
+ *
+ * <p>When the harness metadata lives in the source's PostgreSQL database (the "basement"), the
+ * delete and the move's version are one database transaction: they land together or not at all, so
+ * no intent is recorded.
  */
 public final class PostgresToIcebergMover {
   private static final Logger LOG = LoggerFactory.getLogger(PostgresToIcebergMover.class);
@@ -82,6 +91,8 @@ public final class PostgresToIcebergMover {
   enum Step {
     /** The batch is in Iceberg as a staged snapshot. */
     STAGED_WRITE,
+    /** The harness version recording the move as pending is committed; PostgreSQL is untouched. */
+    INTENT_COMMIT,
     /**
      * The moved rows are deleted from PostgreSQL: committed, or in basement mode still inside the
      * transaction that will also write the version.
@@ -131,7 +142,9 @@ public final class PostgresToIcebergMover {
       TableVersion definitions = store.readLatest(table);
       SourceDefinition source = definitions.source(request.source());
       SourceDefinition target = definitions.source(request.target());
-      checkRequest(harnessTable, source, target);
+      // a pending move carries its own bounds: completing it needs none
+      checkRequest(
+          harnessTable, source, target, PendingMoves.find(definitions, source.id()).isEmpty());
       String owner =
           request.owner() == null || request.owner().isBlank()
               ? "move-" + UUID.randomUUID()
@@ -140,7 +153,7 @@ public final class PostgresToIcebergMover {
       try {
         SourceLock targetLock = store.acquireLock(table, target.id(), owner, LEASE);
         try {
-          return underLocks(harnessTable, source, target, sourceLock, targetLock);
+          return underLocks(harnessTable, source, target, new Locks(sourceLock, targetLock));
         } finally {
           store.releaseLock(targetLock);
         }
@@ -151,7 +164,10 @@ public final class PostgresToIcebergMover {
     }
 
     private void checkRequest(
-        HarnessTable harnessTable, SourceDefinition source, SourceDefinition target) {
+        HarnessTable harnessTable,
+        SourceDefinition source,
+        SourceDefinition target,
+        boolean needsBounds) {
       if (source.kind() != SourceKind.JDBC || target.kind() != SourceKind.ICEBERG) {
         throw new ValidationException(
             "Cannot move %s from '%s' (%s) to '%s' (%s) with the PostgreSQL to Iceberg mover: it"
@@ -165,7 +181,7 @@ public final class PostgresToIcebergMover {
                 + " property 'primary-key'",
             table, source.id(), target.id());
       }
-      if (request.olderThan().isEmpty() && request.maxRows().isEmpty()) {
+      if (needsBounds && request.olderThan().isEmpty() && request.maxRows().isEmpty()) {
         throw new ValidationException(
             "Cannot move %s from '%s' to '%s': give older_than (an age bound) or max_rows, or both",
             table, source.id(), target.id());
@@ -181,7 +197,7 @@ public final class PostgresToIcebergMover {
               "Invalid older_than %s for the move of %s: use a positive interval",
               request.olderThan().get(), table);
         }
-        if (harnessTable.orderingColumn().isEmpty()) {
+        if (needsBounds && harnessTable.orderingColumn().isEmpty()) {
           throw new ValidationException(
               "Cannot move rows of %s older than %s: the table has no ordering column to measure"
                   + " age by; set the table property 'ordering-column', or move by max_rows",
@@ -190,17 +206,35 @@ public final class PostgresToIcebergMover {
       }
     }
 
+    /** The move's fenced locks on its two sources. */
+    private record Locks(SourceLock source, SourceLock target) {}
+
+    /** One batch, as defined at its base version, and where it was staged. */
+    private record Batch(
+        long baseVersion,
+        Instant readTimestamp,
+        Bounds bounds,
+        String query,
+        long rows,
+        long stagedId,
+        String wapId,
+        String idempotencyKey,
+        String description) {}
+
     private MoveResult underLocks(
-        HarnessTable harnessTable,
-        SourceDefinition source,
-        SourceDefinition target,
-        SourceLock sourceLock,
-        SourceLock targetLock) {
+        HarnessTable harnessTable, SourceDefinition source, SourceDefinition target, Locks locks) {
       TableVersion base = store.readLatest(table);
-      Instant baseReadTimestamp = ((SourceState.Jdbc) base.state(source.id())).readTimestamp();
       ConnectionConfig sourceConnection = catalog.connection(table, source);
       ConnectionConfig targetConnection = catalog.connection(table, target);
       org.apache.iceberg.Table iceberg = icebergTable(targetConnection, target);
+      Optional<PendingMoves.PendingMove> intent = PendingMoves.find(base, source.id());
+      if (intent.isPresent()) {
+        return completePending(
+            harnessTable, base, intent.get(), source, target, sourceConnection, iceberg, locks);
+      }
+      // a move from another source into the target would publish on top of this one's snapshot
+      PendingMoves.refuseIfPending(base, target.id(), "move rows into");
+      Instant baseReadTimestamp = ((SourceState.Jdbc) base.state(source.id())).readTimestamp();
       describe(
           "move %s '%s' -> '%s': version %d, reconciling Iceberg",
           table, source.id(), target.id(), base.version());
@@ -216,9 +250,8 @@ public final class PostgresToIcebergMover {
           IcebergStaging.staged(iceberg, wapId)
               .filter(snapshot -> IcebergStaging.isOnTopOfMain(iceberg, snapshot));
       for (Snapshot stale : IcebergStaging.unpublished(iceberg, table, target.id(), wapId)) {
-        // Not expired automatically: if its run committed its PostgreSQL delete before crashing
-        // and another commit then advanced the read timestamp, this snapshot holds the only copy
-        // of those rows.
+        // Not expired automatically: it may hold the only copy of rows a run deleted from
+        // PostgreSQL (a pending move recorded in the harness names its snapshot, see PendingMoves)
         LOG.warn(
             "Iceberg table {} has staged snapshot {} (WAP id {}) from an earlier move of {} that"
                 + " was never recorded by a harness version; check whether its rows are still in"
@@ -231,28 +264,10 @@ public final class PostgresToIcebergMover {
       }
       Bounds bounds =
           pending.map(Bounds::of).orElseGet(() -> Bounds.of(request, Instant.now(), harnessTable));
-      String batchQuery =
-          PostgresMoves.batchQuery(
-              sourceConnection,
-              source,
-              base.schema(),
-              baseReadTimestamp,
-              harnessTable.orderingColumn().orElse(null),
-              bounds.olderThan(),
-              harnessTable.primaryKey(),
-              bounds.maxRows());
+      String batchQuery = batchQuery(harnessTable, base, source, sourceConnection, bounds);
       long rows = count(sourceConnection, batchQuery);
       String describeBatch =
-          String.format(
-              "move %s '%s' -> '%s' from version %d (read timestamp %s): %d rows%s%s",
-              table,
-              source.id(),
-              target.id(),
-              base.version(),
-              baseReadTimestamp,
-              rows,
-              bounds.olderThan() == null ? "" : " older than " + bounds.olderThan(),
-              bounds.maxRows().isPresent() ? ", at most " + bounds.maxRows().getAsLong() : "");
+          describeBatch(source, target, base.version(), baseReadTimestamp, rows, bounds);
       if (rows == 0 && pending.isEmpty()) {
         LOG.info("Nothing to {}", describeBatch);
         return new MoveResult(base.version(), 0, false, Map.of("rows-moved", "0"));
@@ -296,61 +311,296 @@ public final class PostgresToIcebergMover {
               + (bounds.olderThan() == null ? "-" : bounds.olderThan().toString())
               + ":"
               + (bounds.maxRows().isPresent() ? bounds.maxRows().getAsLong() : "-");
+      Batch batch =
+          new Batch(
+              base.version(),
+              baseReadTimestamp,
+              bounds,
+              batchQuery,
+              rows,
+              stagedId,
+              wapId,
+              idempotencyKey,
+              describeBatch);
+      boolean basement =
+          DatabaseAddress.sameDatabase(catalog.metadataUri(), sourceConnection.jdbcUrl());
+      boolean intentRecorded = false;
+      if (!basement) {
+        // From the delete on, the rows are only in the staged snapshot until the move commits: a
+        // version recording that first keeps other writers from advancing the read timestamp past
+        // the delete, and tells a retry which batch to complete (in the basement the delete and
+        // the commit are one database transaction, so there is nothing to protect)
+        recordIntent(
+            base,
+            source,
+            target,
+            batch,
+            ((SourceState.Iceberg) base.state(target.id())).snapshotId(),
+            locks);
+        intentRecorded = true;
+        afterStep.accept(Step.INTENT_COMMIT);
+      }
+      return finish(
+          base,
+          source,
+          target,
+          sourceConnection,
+          iceberg,
+          batch,
+          basement,
+          intentRecorded,
+          baseReadTimestamp,
+          false,
+          locks);
+    }
+
+    /**
+     * Completes the move a crashed run recorded as pending: the same batch (defined at the recorded
+     * read timestamp and bounds), the same staged snapshot, the same idempotency key. The delete
+     * finds the rows already gone (or deletes the rest), and the commit removes the marker.
+     */
+    private MoveResult completePending(
+        HarnessTable harnessTable,
+        TableVersion latest,
+        PendingMoves.PendingMove move,
+        SourceDefinition source,
+        SourceDefinition target,
+        ConnectionConfig sourceConnection,
+        org.apache.iceberg.Table iceberg,
+        Locks locks) {
+      if (!move.target().equals(target.id())) {
+        throw new ValidationException(
+            "Cannot move %s from '%s' to '%s': a move from '%s' to '%s' is pending since version"
+                + " %d; complete it first: %s",
+            table,
+            source.id(),
+            target.id(),
+            source.id(),
+            move.target(),
+            move.baseVersion(),
+            move.resumeCall(latest));
+      }
+      OptionalLong recordedTarget = ((SourceState.Iceberg) latest.state(target.id())).snapshotId();
+      Snapshot staged = iceberg.snapshot(move.stagedSnapshotId());
+      if (!recordedTarget.equals(move.targetSnapshotId())
+          || staged == null
+          || !IcebergStaging.isOnTopOfMain(iceberg, staged)) {
+        throw new HarnessException(
+            "Cannot complete the pending move of %s from '%s' to '%s' (from version %d): its rows"
+                + " are deleted from '%s' and held by staged Iceberg snapshot %d of %s (WAP id"
+                + " %s), which %s. Version %d records snapshot %s for '%s'; Iceberg main is at %s."
+                + " Bring the rows back by hand (cherry-pick the staged snapshot onto main and"
+                + " commit its id), then remove external state '%s'",
+            table,
+            source.id(),
+            target.id(),
+            move.baseVersion(),
+            source.id(),
+            move.stagedSnapshotId(),
+            iceberg.name(),
+            move.wapId(),
+            staged == null ? "no longer exists" : "is no longer on top of the recorded snapshot",
+            latest.version(),
+            recordedTarget.isPresent() ? String.valueOf(recordedTarget.getAsLong()) : "(none)",
+            target.id(),
+            IcebergStaging.currentSnapshotId(iceberg),
+            move.key());
+      }
+      Bounds bounds = new Bounds(move.olderThan().orElse(null), move.maxRows());
+      TableVersion base = store.readVersion(table, move.baseVersion());
+      String batchQuery = batchQuery(harnessTable, base, source, sourceConnection, bounds);
+      long rows = count(sourceConnection, batchQuery);
+      String describeBatch =
+          describeBatch(source, target, move.baseVersion(), move.readTimestamp(), rows, bounds);
+      LOG.info(
+          "Completing the pending move recorded at version {} of {} (staged Iceberg snapshot {},"
+              + " owner {}): {}",
+          move.baseVersion(),
+          table,
+          move.stagedSnapshotId(),
+          move.owner(),
+          describeBatch);
+      Batch batch =
+          new Batch(
+              move.baseVersion(),
+              move.readTimestamp(),
+              bounds,
+              batchQuery,
+              rows,
+              move.stagedSnapshotId(),
+              move.wapId(),
+              move.idempotencyKey(),
+              describeBatch);
+      Instant latestReadTimestamp = ((SourceState.Jdbc) latest.state(source.id())).readTimestamp();
+      boolean basement =
+          DatabaseAddress.sameDatabase(catalog.metadataUri(), sourceConnection.jdbcUrl());
+      return finish(
+          latest,
+          source,
+          target,
+          sourceConnection,
+          iceberg,
+          batch,
+          basement,
+          true,
+          latestReadTimestamp,
+          true,
+          locks);
+    }
+
+    /** Commits a version that records the move as pending before its rows leave PostgreSQL. */
+    private void recordIntent(
+        TableVersion base,
+        SourceDefinition source,
+        SourceDefinition target,
+        Batch batch,
+        OptionalLong targetSnapshotId,
+        Locks locks) {
+      PendingMoves.PendingMove move =
+          new PendingMoves.PendingMove(
+              source.id(),
+              target.id(),
+              batch.baseVersion(),
+              batch.stagedId(),
+              targetSnapshotId,
+              batch.wapId(),
+              batch.readTimestamp(),
+              Optional.ofNullable(batch.bounds().olderThan()),
+              batch.bounds().maxRows(),
+              batch.idempotencyKey(),
+              locks.source().owner(),
+              catalog.name());
+      describe("%s: recording the move as pending", batch.description());
+      // both states stay as they are: setting them presents and checks both fenced locks
+      VersionInfo version =
+          store
+              .newTransaction(table)
+              .operation("move-intent")
+              .idempotencyKey(batch.idempotencyKey() + ":intent")
+              .withLock(locks.source())
+              .withLock(locks.target())
+              .setSourceState(source.id(), base.state(source.id()))
+              .setSourceState(target.id(), base.state(target.id()))
+              .setExternalState(move.key(), move.toJson())
+              .summary("pending-move", move.key())
+              .summary("source", source.id())
+              .summary("target", target.id())
+              .summary("rows-to-move", String.valueOf(batch.rows()))
+              .summary("snapshot-id", String.valueOf(batch.stagedId()))
+              .commit();
+      LOG.info(
+          "Recorded the move of {} rows of {} from '{}' to '{}' as pending in version {}",
+          batch.rows(),
+          table,
+          source.id(),
+          target.id(),
+          version.version());
+    }
+
+    /** Deletes the batch from PostgreSQL, commits the move, and publishes the snapshot. */
+    private MoveResult finish(
+        TableVersion base,
+        SourceDefinition source,
+        SourceDefinition target,
+        ConnectionConfig sourceConnection,
+        org.apache.iceberg.Table iceberg,
+        Batch batch,
+        boolean basement,
+        boolean intentRecorded,
+        Instant notBefore,
+        boolean resumed,
+        Locks locks) {
       Map<String, String> summary = new LinkedHashMap<>();
       summary.put("source", source.id());
       summary.put("target", target.id());
-      summary.put("rows-moved", String.valueOf(rows));
-      summary.put("source-read-timestamp", baseReadTimestamp.toString());
-      if (bounds.olderThan() != null) {
-        summary.put("older-than", bounds.olderThan().toString());
+      summary.put("rows-moved", String.valueOf(batch.rows()));
+      summary.put("source-read-timestamp", batch.readTimestamp().toString());
+      if (batch.bounds().olderThan() != null) {
+        summary.put("older-than", batch.bounds().olderThan().toString());
       }
-      if (bounds.maxRows().isPresent()) {
-        summary.put("max-rows", String.valueOf(bounds.maxRows().getAsLong()));
+      if (batch.bounds().maxRows().isPresent()) {
+        summary.put("max-rows", String.valueOf(batch.bounds().maxRows().getAsLong()));
       }
-      summary.put("snapshot-id", String.valueOf(stagedId));
-      boolean basement =
-          DatabaseAddress.sameDatabase(catalog.metadataUri(), sourceConnection.jdbcUrl());
+      summary.put("snapshot-id", String.valueOf(batch.stagedId()));
       summary.put("basement", String.valueOf(basement));
+      if (resumed) {
+        summary.put("resumed-from-version", String.valueOf(batch.baseVersion()));
+      }
 
-      describe("%s: deleting moved rows from PostgreSQL and committing", describeBatch);
+      describe("%s: deleting moved rows from PostgreSQL and committing", batch.description());
       Commit commit =
           deleteAndCommit(
               sourceConnection,
               source,
               target,
-              batchQuery,
-              baseReadTimestamp,
-              stagedId,
-              wapId,
-              idempotencyKey,
+              batch,
+              notBefore,
               summary,
               basement,
-              sourceLock,
-              targetLock);
+              intentRecorded,
+              locks);
       afterStep.accept(Step.HARNESS_COMMIT);
 
       long version = commit.version().version();
       describe(
-          "%s: publishing Iceberg snapshot %d as version %d", describeBatch, stagedId, version);
-      IcebergStaging.publish(iceberg, stagedId, tag(version), table);
+          "%s: publishing Iceberg snapshot %d as version %d",
+          batch.description(), batch.stagedId(), version);
+      IcebergStaging.publish(iceberg, batch.stagedId(), tag(version), table);
       boolean replayed = version <= base.version();
       LOG.info(
           "Moved {} rows of {} from '{}' to '{}' as version {} ({} rows deleted from PostgreSQL,"
-              + " read timestamp {} -> {}, Iceberg snapshot {}{}{})",
-          rows,
+              + " read timestamp {} -> {}, Iceberg snapshot {}{}{}{})",
+          batch.rows(),
           table,
           source.id(),
           target.id(),
           version,
           commit.deleted(),
-          baseReadTimestamp,
+          batch.readTimestamp(),
           commit.readTimestamp(),
-          stagedId,
+          batch.stagedId(),
           basement ? ", one database transaction with the metadata" : "",
+          resumed ? ", completing the pending move of version " + batch.baseVersion() : "",
           replayed ? ", replayed" : "");
       Map<String, String> resultSummary = new LinkedHashMap<>(summary);
       resultSummary.put("rows-deleted", String.valueOf(commit.deleted()));
-      return new MoveResult(version, rows, replayed, resultSummary);
+      return new MoveResult(version, batch.rows(), replayed, resultSummary);
+    }
+
+    private String batchQuery(
+        HarnessTable harnessTable,
+        TableVersion base,
+        SourceDefinition source,
+        ConnectionConfig sourceConnection,
+        Bounds bounds) {
+      return PostgresMoves.batchQuery(
+          sourceConnection,
+          source,
+          base.schema(),
+          ((SourceState.Jdbc) base.state(source.id())).readTimestamp(),
+          harnessTable.orderingColumn().orElse(null),
+          bounds.olderThan(),
+          harnessTable.primaryKey(),
+          bounds.maxRows());
+    }
+
+    private String describeBatch(
+        SourceDefinition source,
+        SourceDefinition target,
+        long baseVersion,
+        Instant readTimestamp,
+        long rows,
+        Bounds bounds) {
+      return String.format(
+          "move %s '%s' -> '%s' from version %d (read timestamp %s): %d rows%s%s",
+          table,
+          source.id(),
+          target.id(),
+          baseVersion,
+          readTimestamp,
+          rows,
+          bounds.olderThan() == null ? "" : " older than " + bounds.olderThan(),
+          bounds.maxRows().isPresent() ? ", at most " + bounds.maxRows().getAsLong() : "");
     }
 
     /**
@@ -550,23 +800,27 @@ public final class PostgresToIcebergMover {
         ConnectionConfig connection,
         SourceDefinition source,
         SourceDefinition target,
-        String batchQuery,
-        Instant baseReadTimestamp,
-        long stagedId,
-        String wapId,
-        String idempotencyKey,
+        Batch batch,
+        Instant notBefore,
         Map<String, String> summary,
         boolean basement,
-        SourceLock sourceLock,
-        SourceLock targetLock) {
+        boolean intentRecorded,
+        Locks locks) {
       try (Connection jdbc = PostgresMoves.connect(connection)) {
         jdbc.setAutoCommit(false);
         try {
           long deleted =
               PostgresMoves.deleteMoved(
-                  jdbc, source, batchQuery, store.loadTable(table).primaryKey(), baseReadTimestamp);
+                  jdbc,
+                  source,
+                  batch.query(),
+                  store.loadTable(table).primaryKey(),
+                  batch.readTimestamp());
           Instant deletedAt = PostgresSources.clock(jdbc);
-          Instant atLeast = deletedAt.isAfter(baseReadTimestamp) ? deletedAt : baseReadTimestamp;
+          Instant atLeast = deletedAt.isAfter(notBefore) ? deletedAt : notBefore;
+          if (batch.readTimestamp().isAfter(atLeast)) {
+            atLeast = batch.readTimestamp();
+          }
           Instant readTimestamp;
           if (basement) {
             afterStep.accept(Step.SOURCE_DELETE);
@@ -578,17 +832,24 @@ public final class PostgresToIcebergMover {
             readTimestamp = PostgresSources.safeReadTimestamp(connection, atLeast);
           }
           Transaction transaction =
-              transaction(
-                  source,
-                  target,
-                  readTimestamp,
-                  stagedId,
-                  wapId,
-                  idempotencyKey,
-                  summary,
-                  deleted,
-                  sourceLock,
-                  targetLock);
+              store
+                  .newTransaction(table)
+                  .operation("move")
+                  .idempotencyKey(batch.idempotencyKey())
+                  .withLock(locks.source())
+                  .withLock(locks.target())
+                  .setSourceState(source.id(), new SourceState.Jdbc(readTimestamp))
+                  .setSourceState(target.id(), SourceState.Iceberg.of(batch.stagedId()))
+                  .externalIds(
+                      target.id(),
+                      Map.of(
+                          "snapshot-id", String.valueOf(batch.stagedId()), "wap-id", batch.wapId()))
+                  .externalIds(source.id(), Map.of("rows-deleted", String.valueOf(deleted)));
+          if (intentRecorded) {
+            // the move is recorded: it is no longer pending
+            transaction.setExternalState(PendingMoves.key(source.id()), null);
+          }
+          summary.forEach(transaction::summary);
           VersionInfo version;
           if (basement) {
             // the delete and the version commit in one database transaction
@@ -615,33 +876,6 @@ public final class PostgresToIcebergMover {
             source.id(),
             e.getMessage());
       }
-    }
-
-    private Transaction transaction(
-        SourceDefinition source,
-        SourceDefinition target,
-        Instant readTimestamp,
-        long stagedId,
-        String wapId,
-        String idempotencyKey,
-        Map<String, String> summary,
-        long deleted,
-        SourceLock sourceLock,
-        SourceLock targetLock) {
-      Transaction transaction =
-          store
-              .newTransaction(table)
-              .operation("move")
-              .idempotencyKey(idempotencyKey)
-              .withLock(sourceLock)
-              .withLock(targetLock)
-              .setSourceState(source.id(), new SourceState.Jdbc(readTimestamp))
-              .setSourceState(target.id(), SourceState.Iceberg.of(stagedId))
-              .externalIds(
-                  target.id(), Map.of("snapshot-id", String.valueOf(stagedId), "wap-id", wapId))
-              .externalIds(source.id(), Map.of("rows-deleted", String.valueOf(deleted)));
-      summary.forEach(transaction::summary);
-      return transaction;
     }
 
     private void describe(String format, Object... arguments) {

@@ -5,6 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.dataharness.metadata.CommitConflictException;
+import io.dataharness.metadata.HarnessStore;
+import io.dataharness.metadata.SourceLock;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
@@ -16,6 +19,7 @@ import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.Statement;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -216,12 +220,17 @@ class PostgresToIcebergMoverTest {
 
     MoveResult result = fixture.moveOlderThanAnHour();
 
-    assertEquals(2, result.version());
+    // version 2 records the move as pending before the delete, version 3 records the move
+    assertEquals(3, result.version());
     assertEquals(6, result.rowsMoved());
     assertFalse(result.replayed());
     fixture.assertMovedExactlyOnce();
     TableVersion version = fixture.latest();
     assertEquals("move", version.commit().operation());
+    assertEquals(
+        "move-intent",
+        fixture.catalog().store().readVersion(fixture.identifier, 2).commit().operation());
+    assertTrue(PendingMoves.find(version, "warm").isEmpty());
     assertEquals("6", version.commit().summary().get("rows-moved"));
     assertEquals("false", version.commit().summary().get("basement"));
     assertTrue(
@@ -274,7 +283,7 @@ class PostgresToIcebergMoverTest {
   @ParameterizedTest
   @EnumSource(
       value = PostgresToIcebergMover.Step.class,
-      names = {"STAGED_WRITE", "SOURCE_DELETE", "HARNESS_COMMIT"})
+      names = {"STAGED_WRITE", "INTENT_COMMIT", "SOURCE_DELETE", "HARNESS_COMMIT"})
   void aMoveRetriedAfterACrashMovesEveryRowExactlyOnce(PostgresToIcebergMover.Step crashAfter)
       throws Exception {
     Fixture fixture = new Fixture("harness");
@@ -292,16 +301,22 @@ class PostgresToIcebergMoverTest {
     // whatever the crash left, readers of the latest version see every id exactly once
     assertEquals(ALL_IDS, fixture.unionIds(""));
     assertEquals(
-        crashAfter == PostgresToIcebergMover.Step.HARNESS_COMMIT ? 2 : 1, fixture.currentVersion());
+        switch (crashAfter) {
+          case STAGED_WRITE -> 1;
+          case HARNESS_COMMIT -> 3;
+          default -> 2; // the intent is recorded
+        },
+        fixture.currentVersion());
     // nothing is visible to plain Iceberg readers before the harness commit is published
     assertEquals(List.of(), fixture.icebergIds());
 
     MoveResult retried = fixture.moveOlderThanAnHour();
 
-    assertEquals(2, retried.version());
+    assertEquals(3, retried.version());
     assertEquals(6, retried.rowsMoved());
     assertEquals(crashAfter == PostgresToIcebergMover.Step.HARNESS_COMMIT, retried.replayed());
-    assertEquals(2, fixture.currentVersion());
+    assertEquals(3, fixture.currentVersion());
+    assertTrue(PendingMoves.find(fixture.latest(), "warm").isEmpty());
     fixture.assertMovedExactlyOnce();
     // the retry reused the staged snapshot: no orphaned copy of the batch was written
     assertEquals(1, fixture.stagedSnapshots());
@@ -315,9 +330,193 @@ class PostgresToIcebergMoverTest {
 
     assertEquals(first.version(), again.version());
     assertEquals(0, again.rowsMoved());
-    assertEquals(2, fixture.currentVersion());
+    assertEquals(3, fixture.currentVersion());
     fixture.assertMovedExactlyOnce();
     assertEquals(1, fixture.stagedSnapshots());
+  }
+
+  // ---- a crash after the delete: the pending move holds the source until a retry completes it
+  // ----
+
+  /** Runs the move and crashes it right after its PostgreSQL delete committed. */
+  private static void crashAfterTheDelete(Fixture fixture) {
+    PostgresToIcebergMover.afterStep =
+        step -> {
+          if (step == PostgresToIcebergMover.Step.SOURCE_DELETE) {
+            throw new IllegalStateException("simulated crash after " + step);
+          }
+        };
+    assertThrows(IllegalStateException.class, fixture::moveOlderThanAnHour);
+    PostgresToIcebergMover.afterStep = step -> {};
+  }
+
+  @Test
+  void aMoveThatCrashedAfterItsDeleteHoldsTheSourceUntilARetryCompletesIt() throws Exception {
+    Fixture fixture = new Fixture("harness");
+    HarnessStore store = fixture.catalog().store();
+    crashAfterTheDelete(fixture);
+
+    // the rows left PostgreSQL; version 2 records the move as pending and moves no read timestamp
+    assertEquals(List.of(7L, 8L, 9L), fixture.postgresIds());
+    TableVersion intent = fixture.latest();
+    assertEquals(2, intent.version());
+    assertEquals("move-intent", intent.commit().operation());
+    assertEquals(store.readVersion(fixture.identifier, 1).sourceStates(), intent.sourceStates());
+    assertTrue(
+        intent.externalState().containsKey("pending-move.warm"), intent.externalState().toString());
+    PendingMoves.PendingMove move = PendingMoves.find(intent, "warm").orElseThrow();
+    assertEquals("cold", move.target());
+    assertEquals(1, move.baseVersion());
+    assertEquals(((SourceState.Jdbc) intent.state("warm")).readTimestamp(), move.readTimestamp());
+    Table iceberg = fixture.iceberg();
+    iceberg.refresh();
+    assertEquals(move.wapId(), iceberg.snapshot(move.stagedSnapshotId()).summary().get("wap.id"));
+    List<String> versions =
+        spark
+            .sql(
+                "SELECT version, operation, summary['pending-move'] FROM "
+                    + fixture.table
+                    + ".versions ORDER BY version")
+            .collectAsList()
+            .stream()
+            .map(Row::toString)
+            .toList();
+    assertEquals(List.of("[1,create,null]", "[2,move-intent,pending-move.warm]"), versions);
+    // readers still see every id once: the read timestamp is before the delete
+    assertEquals(ALL_IDS, fixture.unionIds(""));
+
+    // a writer that would advance the read timestamp (a sync job) checks first and is refused
+    SourceLock lock =
+        store.acquireLock(fixture.identifier, "warm", "competing-sync", Duration.ofMinutes(1));
+    try {
+      TableVersion latest = store.readLatest(fixture.identifier);
+      CommitConflictException refused =
+          assertThrows(
+              CommitConflictException.class,
+              () -> {
+                PendingMoves.refuseIfPending(latest, "warm", "advance the read timestamp of");
+                store
+                    .newTransaction(fixture.identifier)
+                    .operation("sync")
+                    .withLock(lock)
+                    .setSourceState("warm", new SourceState.Jdbc(Instant.now()))
+                    .commit();
+              });
+      assertEquals(
+          "Cannot advance the read timestamp of source 'warm' of "
+              + fixture.identifier
+              + ": a move to 'cold' is pending since version 1 (staged Iceberg snapshot "
+              + move.stagedSnapshotId()
+              + "; the moved rows are deleted from 'warm' but no version records them in 'cold'"
+              + " yet); run the move job again to complete it: CALL harness.system.move(table =>"
+              + " '"
+              + fixture.identifier
+              + "', source => 'warm', target => 'cold')",
+          refused.getMessage());
+      // the target is held too: a write there would leave the staged snapshot off main
+      CommitConflictException target =
+          assertThrows(
+              CommitConflictException.class,
+              () -> PendingMoves.refuseIfPending(latest, "cold", "append to"));
+      assertTrue(
+          target.getMessage().contains("a move from 'warm' into it is pending"),
+          target.getMessage());
+    } finally {
+      store.releaseLock(lock);
+    }
+    assertEquals(2, fixture.currentVersion());
+    // writers of other sources go on (here one recording external state, as a Kafka consumer does)
+    store
+        .newTransaction(fixture.identifier)
+        .operation("offsets")
+        .setExternalState("consumer.offsets", "{\"0\": 42}")
+        .commit();
+    assertEquals(3, fixture.currentVersion());
+
+    // the retry needs no bounds: it completes the recorded batch, not a new one
+    MoveResult completed =
+        PostgresToIcebergMover.move(
+            spark,
+            fixture.catalog(),
+            new MoveRequest(
+                fixture.identifier,
+                "warm",
+                "cold",
+                OptionalLong.empty(),
+                Optional.empty(),
+                "retry"));
+
+    assertEquals(4, completed.version());
+    assertEquals(6, completed.rowsMoved());
+    assertFalse(completed.replayed());
+    assertEquals("1", completed.summary().get("resumed-from-version"));
+    assertEquals("0", completed.summary().get("rows-deleted"));
+    TableVersion done = fixture.latest();
+    assertEquals("move", done.commit().operation());
+    assertEquals(move.idempotencyKey(), done.commit().idempotencyKey());
+    assertFalse(
+        done.externalState().containsKey("pending-move.warm"), done.externalState().toString());
+    assertEquals("{\"0\": 42}", done.externalState().get("consumer.offsets"));
+    assertTrue(PendingMoves.find(done, "warm").isEmpty());
+    PendingMoves.refuseIfPending(done, "warm", "advance the read timestamp of");
+    fixture.assertMovedExactlyOnce();
+    for (long version = 1; version <= 4; version++) {
+      assertEquals(ALL_IDS, fixture.unionIds(" VERSION AS OF " + version), "version " + version);
+    }
+    assertEquals(1, fixture.stagedSnapshots());
+    // and a further run starts a new batch (there is nothing older than an hour left)
+    assertEquals(0, fixture.moveOlderThanAnHour().rowsMoved());
+    assertEquals(4, fixture.currentVersion());
+  }
+
+  /**
+   * The store does not enforce the pending move: a writer using the plain Java API that skips
+   * {@link PendingMoves#refuseIfPending} commits, and its version misses the moved rows (they are
+   * in neither PostgreSQL at its read timestamp nor the Iceberg snapshot it records) until the move
+   * completes. This is why every writer that advances a jdbc source's read timestamp must call it.
+   */
+  @Test
+  void aRawCommitThatSkipsTheCheckMissesTheMovedRowsUntilTheRetryCompletesTheMove()
+      throws Exception {
+    Fixture fixture = new Fixture("harness");
+    HarnessStore store = fixture.catalog().store();
+    crashAfterTheDelete(fixture);
+
+    Instant now;
+    try (Connection connection = testingSpark.sourceDatabase().connect();
+        Statement statement = connection.createStatement();
+        ResultSet rows = statement.executeQuery("SELECT clock_timestamp()")) {
+      rows.next();
+      now = rows.getTimestamp(1).toInstant();
+    }
+    SourceLock lock =
+        store.acquireLock(fixture.identifier, "warm", "raw-writer", Duration.ofMinutes(1));
+    long raw;
+    try {
+      raw =
+          store
+              .newTransaction(fixture.identifier)
+              .operation("sync")
+              .withLock(lock)
+              .setSourceState("warm", new SourceState.Jdbc(now))
+              .commit()
+              .version();
+    } finally {
+      store.releaseLock(lock);
+    }
+    assertEquals(3, raw);
+    // the hazard the check exists for: ids 1-6 are read nowhere at that version
+    assertEquals(List.of(7L, 8L, 9L), fixture.unionIds(" VERSION AS OF 3"));
+    // the marker is still there, so the retry completes the move and heals the latest version
+    assertTrue(PendingMoves.find(fixture.latest(), "warm").isPresent());
+
+    MoveResult completed = fixture.moveOlderThanAnHour();
+
+    assertEquals(4, completed.version());
+    assertEquals(6, completed.rowsMoved());
+    fixture.assertMovedExactlyOnce();
+    assertTrue(PendingMoves.find(fixture.latest(), "warm").isEmpty());
+    assertFalse(((SourceState.Jdbc) fixture.latest().state("warm")).readTimestamp().isBefore(now));
   }
 
   // ---- basement: the metadata in the source's database ----
