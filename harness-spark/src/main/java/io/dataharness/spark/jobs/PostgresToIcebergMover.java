@@ -250,8 +250,9 @@ public final class PostgresToIcebergMover {
           IcebergStaging.staged(iceberg, wapId)
               .filter(snapshot -> IcebergStaging.isOnTopOfMain(iceberg, snapshot));
       for (Snapshot stale : IcebergStaging.unpublished(iceberg, table, target.id(), wapId)) {
-        // Not expired automatically: it may hold the only copy of rows a run deleted from
-        // PostgreSQL (a pending move recorded in the harness names its snapshot, see PendingMoves)
+        // A run that crashed before recording its intent (its rows are still in PostgreSQL; a
+        // run that deleted them is completed through its pending move above). Not expired
+        // automatically: a run of an older harness may have deleted its rows without an intent.
         LOG.warn(
             "Iceberg table {} has staged snapshot {} (WAP id {}) from an earlier move of {} that"
                 + " was never recorded by a harness version; check whether its rows are still in"
