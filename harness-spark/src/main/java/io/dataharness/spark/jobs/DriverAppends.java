@@ -92,6 +92,7 @@ public final class DriverAppends {
     try (MoveLocks locks =
         MoveLocks.acquire(store, table, "append-" + writeId, MoveLocks.DEFAULT_LEASE, sourceId)) {
       TableVersion version = store.readLatest(table);
+      PendingMoves.refuseIfPending(version, sourceId, "append to");
       SourceDefinition source = version.source(sourceId);
       var connection = catalog.connection(table, source);
       String key = "append:" + table + ":" + sourceId + ":" + writeId;

@@ -72,6 +72,7 @@ public final class KafkaToPostgresMover {
             request.source(),
             request.target())) {
       TableVersion version = store.readLatest(request.table());
+      PendingMoves.refuseIfPending(version, request.target(), "upsert into");
       MoveContext context = MoveContext.resolve(catalog, request, version, SourceKind.JDBC);
       KafkaBatch batch = context.planBatch();
       if (batch.isEmpty()) {
