@@ -33,6 +33,7 @@ def spark_session(app_name):
     builder = (SparkSession.builder.master("local[2]").appName(app_name)
                .config("spark.jars", spark_jars())
                .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.shuffle.partitions", "4")
                .config("spark.driver.host", "localhost")
                .config("spark.driver.bindAddress", "127.0.0.1")
