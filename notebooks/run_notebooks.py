@@ -4,6 +4,7 @@
     python3 run_notebooks.py --jars-dir target/spark-jars \
         --services-classpath ../harness-quickstart/target --work-dir target
     python3 run_notebooks.py --strip        # remove outputs from the notebooks (before committing)
+    python3 run_notebooks.py --venv-only    # only create target/venv (for Jupyter)
 
 Run by `./mvnw -B verify` (module `notebooks`, integration-test phase). It creates a venv under
 the work directory with the pinned requirements.txt, checks that the committed notebooks carry no
@@ -146,6 +147,8 @@ def execute(paths, services_json, jars_dir):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--strip", action="store_true", help="strip outputs and exit")
+    parser.add_argument("--venv-only", action="store_true",
+                        help="create target/venv with requirements.txt and exit")
     parser.add_argument("--jars-dir", default=os.path.join(HERE, "target", "spark-jars"))
     parser.add_argument("--services-classpath",
                         default=os.path.join(HERE, "..", "harness-quickstart", "target"))
@@ -155,6 +158,9 @@ def main():
     work_dir = os.path.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)
     ensure_venv(work_dir)
+    if args.venv_only:
+        print(f"venv ready: {sys.prefix}")
+        return
     paths = [os.path.abspath(p) for p in args.notebook] or notebooks()
     if args.strip:
         strip(paths)
