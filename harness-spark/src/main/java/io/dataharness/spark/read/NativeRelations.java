@@ -183,6 +183,9 @@ final class NativeRelations {
                     read.source(),
                     HarnessScanBuilder.harnessSchema(read.schema()),
                     state.readTimestamp()))
+            // named so that Spark loads the driver from spark.jars: DriverManager alone does not
+            // see drivers of the jars added at run time ("No suitable driver")
+            .option("driver", "org.postgresql.Driver")
             .option("fetchsize", "1000");
     if (read.connection().jdbcUser() != null) {
       reader = reader.option("user", read.connection().jdbcUser());
