@@ -43,29 +43,18 @@ def spark_session(app_name):
     return builder.getOrCreate()
 
 
-# ---------------------------------------------------------------------------------------------
-# MOVER STEP (for the lead): once CALL harness.system.move / sync are merged, Movers runs them
-# (it detects the procedures); until then it runs the quick start's interim stand-ins, which
-# commit through the Java store API. After the merge these two functions can become plain
-#   spark.sql(f"CALL harness.system.move(table => '{table}', source => '{source}', "
-#             f"target => '{target}', max_rows => {max_rows})")
-#   spark.sql(f"CALL harness.system.sync(table => '{table}')")
-# ---------------------------------------------------------------------------------------------
-def _movers(spark):
-    return spark.sparkContext._jvm.io.dataharness.quickstart.Movers
-
-
 def move(spark, table, source, target, max_rows):
     """Moves at most max_rows rows of harness table `table` (namespace.name) from source to target."""
-    movers = _movers(spark)
-    print("mover:", movers.movePath(spark._jsparkSession, "harness"))
-    result = movers.move(spark._jsparkSession, "harness", table, source, target, max_rows)
-    print(f"moved {result.rowsMoved()} rows {source} -> {target}; version {result.version()}")
-    return result.version()
+    row = spark.sql(
+        f"CALL harness.system.move(table => '{table}', source => '{source}', "
+        f"target => '{target}', max_rows => {max_rows})"
+    ).collect()[0]
+    print(f"moved {row['rows_moved']} rows {source} -> {target}; version {row['version']}")
+    return row["version"]
 
 
 def sync(spark, table):
     """Records the sources' current ends (Kafka end offsets, PostgreSQL read timestamp)."""
-    version = _movers(spark).sync(spark._jsparkSession, "harness", table)
-    print(f"synced: version {version}")
-    return version
+    row = spark.sql(f"CALL harness.system.sync(table => '{table}')").collect()[0]
+    print(f"synced: version {row['version']}")
+    return row["version"]

@@ -236,9 +236,8 @@ public final class QuickStart {
   }
 
   /**
-   * THE MOVER STEP. It runs {@code CALL harness.system.move(table => 'quickstart.events', source =>
-   * 'hot', target => 'cold', max_rows => N)} once that procedure is merged, and the quick start's
-   * interim mover until then (see {@link Movers}).
+   * The mover step: {@code CALL harness.system.move(table => 'quickstart.events', source => 'hot',
+   * target => 'cold', max_rows => N)}.
    */
   private MoveResult runMover(String source, String target, long maxRows) {
     return Movers.move(spark, "harness", TABLE_NAME, source, target, maxRows);
