@@ -106,6 +106,26 @@ public record ConnectionConfig(String name, SourceKind kind, Map<String, String>
     return options.get("password");
   }
 
+  /**
+   * The options of Spark's JDBC reader and writer for this connection: url, user, password, and the
+   * driver class, named so that Spark loads it from {@code spark.jars} too (DriverManager alone
+   * does not see drivers of jars added at run time).
+   */
+  public Map<String, String> sparkJdbcOptions() {
+    Map<String, String> jdbc = new TreeMap<>();
+    jdbc.put("url", jdbcUrl());
+    if (jdbcUrl().startsWith("jdbc:postgresql:")) {
+      jdbc.put("driver", "org.postgresql.Driver");
+    }
+    if (jdbcUser() != null) {
+      jdbc.put("user", jdbcUser());
+    }
+    if (jdbcPassword() != null) {
+      jdbc.put("password", jdbcPassword());
+    }
+    return jdbc;
+  }
+
   public String sparkCatalog() {
     return options.get("spark-catalog");
   }

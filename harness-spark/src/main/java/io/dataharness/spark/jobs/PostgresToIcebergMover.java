@@ -704,15 +704,9 @@ public final class PostgresToIcebergMover {
           session
               .read()
               .format("jdbc")
-              .option("url", sourceConnection.jdbcUrl())
+              .options(sourceConnection.sparkJdbcOptions())
               .option("query", batchQuery)
               .option("fetchsize", "1000");
-      if (sourceConnection.jdbcUser() != null) {
-        reader = reader.option("user", sourceConnection.jdbcUser());
-      }
-      if (sourceConnection.jdbcPassword() != null) {
-        reader = reader.option("password", sourceConnection.jdbcPassword());
-      }
       Dataset<Row> rows = reader.load();
       List<Column> columns = new ArrayList<>();
       List<String> targetColumns = new ArrayList<>();

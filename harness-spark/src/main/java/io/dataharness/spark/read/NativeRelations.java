@@ -176,23 +176,14 @@ final class NativeRelations {
         spark
             .read()
             .format("jdbc")
-            .option("url", read.connection().jdbcUrl())
+            .options(read.connection().sparkJdbcOptions())
             .option(
                 "query",
                 PostgresSources.asOfQuery(
                     read.source(),
                     HarnessScanBuilder.harnessSchema(read.schema()),
                     state.readTimestamp()))
-            // named so that Spark loads the driver from spark.jars: DriverManager alone does not
-            // see drivers of the jars added at run time ("No suitable driver")
-            .option("driver", "org.postgresql.Driver")
             .option("fetchsize", "1000");
-    if (read.connection().jdbcUser() != null) {
-      reader = reader.option("user", read.connection().jdbcUser());
-    }
-    if (read.connection().jdbcPassword() != null) {
-      reader = reader.option("password", read.connection().jdbcPassword());
-    }
     Dataset<Row> rows = reader.load();
     List<Column> columns = new ArrayList<>();
     for (StructField field : read.schema().fields()) {

@@ -119,16 +119,10 @@ public final class PostgresUpserts {
             .write()
             .format("jdbc")
             .mode(SaveMode.Append)
-            .option("url", connection.jdbcUrl())
+            .options(connection.sparkJdbcOptions())
             .option("dbtable", qualifiedStage)
             .option("batchsize", "5000")
             .option("isolationLevel", "READ_COMMITTED");
-    if (connection.jdbcUser() != null) {
-      writer = writer.option("user", connection.jdbcUser());
-    }
-    if (connection.jdbcPassword() != null) {
-      writer = writer.option("password", connection.jdbcPassword());
-    }
     writer.save();
     return merge(connection, source, table, qualifiedStage, columns, keyColumns, ordering);
   }
