@@ -217,6 +217,32 @@ class HarnessReadTest {
   }
 
   @Test
+  void aHarnessReadCanBeWrittenToAnotherTable() throws Exception {
+    String copy = "iceberg.lake_" + suffix + ".copy";
+    spark.sql(
+        "CREATE TABLE "
+            + copy
+            + " (id BIGINT, message STRING, region STRING, amount DOUBLE) USING"
+            + " iceberg");
+    spark.sql(
+        "INSERT INTO "
+            + copy
+            + " SELECT id, message, region, amount FROM "
+            + table
+            + " VERSION AS OF 1");
+    spark.read().option("version", "1").table(table).where("region = 'us'").writeTo(copy).append();
+    spark
+        .sql(
+            "SELECT id, message, region, amount FROM "
+                + table
+                + " VERSION AS OF 1 WHERE _source"
+                + " = 'hot'")
+        .writeTo(copy)
+        .append();
+    assertEquals(8 + 4 + 4, spark.table(copy).count());
+  }
+
+  @Test
   void describeExtendedShowsSourcesStatesAndVersion() {
     String described =
         spark.sql("DESCRIBE TABLE EXTENDED " + table).collectAsList().stream()
