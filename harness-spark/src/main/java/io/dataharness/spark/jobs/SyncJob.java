@@ -14,13 +14,11 @@ import io.dataharness.spark.HarnessCatalog;
 import io.dataharness.spark.source.KafkaSources;
 import io.dataharness.spark.source.PostgresSources;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeMap;
 import org.apache.spark.sql.SparkSession;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -119,23 +117,8 @@ public final class SyncJob {
       ConnectionConfig connection, SourceDefinition source, SourceState recorded) {
     switch (source.kind()) {
       case KAFKA -> {
-        SourceState.Kafka kafka = (SourceState.Kafka) recorded;
-        Map<Integer, Long> live =
-            KafkaSources.endOffsets(
-                connection,
-                KafkaSources.topic(source),
-                new ArrayList<>(kafka.partitions().keySet()));
-        Map<Integer, SourceState.OffsetRange> ranges = new TreeMap<>();
-        kafka
-            .partitions()
-            .forEach(
-                (partition, range) ->
-                    ranges.put(
-                        partition,
-                        new SourceState.OffsetRange(
-                            range.start(),
-                            Math.max(range.end(), live.getOrDefault(partition, range.end())))));
-        return SourceState.Kafka.of(ranges);
+        return KafkaSources.withLiveEnds(
+            connection, KafkaSources.topic(source), (SourceState.Kafka) recorded);
       }
       case JDBC -> {
         SourceState.Jdbc jdbc = (SourceState.Jdbc) recorded;

@@ -10,7 +10,6 @@ import io.dataharness.spark.source.KafkaSources;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import java.util.function.BiFunction;
 import org.apache.spark.sql.types.StructType;
 
@@ -52,20 +51,7 @@ public final class ReadPlanner {
     String topic = read.source().option("topic").orElseThrow();
     SourceState.Kafka resolved = kafka;
     if (read.options().kafkaReadMode() == ReadOptions.KafkaReadMode.LATEST) {
-      Map<Integer, Long> live =
-          KafkaSources.endOffsets(
-              read.connection(), topic, new ArrayList<>(kafka.partitions().keySet()));
-      Map<Integer, SourceState.OffsetRange> ranges = new TreeMap<>();
-      kafka
-          .partitions()
-          .forEach(
-              (partition, range) ->
-                  ranges.put(
-                      partition,
-                      new SourceState.OffsetRange(
-                          range.start(),
-                          Math.max(range.end(), live.getOrDefault(partition, range.end())))));
-      resolved = SourceState.Kafka.of(ranges);
+      resolved = KafkaSources.withLiveEnds(read.connection(), topic, kafka);
     }
     KafkaSources.checkRetained(read.connection(), topic, resolved, read.describe());
     return new SourceRead(

@@ -368,4 +368,25 @@ public final class KafkaSources {
       admin.close(Duration.ofSeconds(5));
     }
   }
+
+  /**
+   * The state with each partition's end raised to the live end offset (read-committed); starts and
+   * ends never move backwards.
+   */
+  public static SourceState.Kafka withLiveEnds(
+      ConnectionConfig connection, String topic, SourceState.Kafka state) {
+    Map<Integer, Long> live =
+        endOffsets(connection, topic, new java.util.ArrayList<>(state.partitions().keySet()));
+    Map<Integer, SourceState.OffsetRange> ranges = new java.util.TreeMap<>();
+    state
+        .partitions()
+        .forEach(
+            (partition, range) ->
+                ranges.put(
+                    partition,
+                    new SourceState.OffsetRange(
+                        range.start(),
+                        Math.max(range.end(), live.getOrDefault(partition, range.end())))));
+    return SourceState.Kafka.of(ranges);
+  }
 }
