@@ -76,13 +76,7 @@ public final class KafkaToPostgresMover {
       MoveContext context = MoveContext.resolve(catalog, request, version, SourceKind.JDBC);
       KafkaBatch batch = context.planBatch();
       if (batch.isEmpty()) {
-        LOG.info(
-            "Nothing to move in {} from '{}' to '{}' at version {}",
-            request.table(),
-            request.source(),
-            request.target(),
-            version.version());
-        return new MoveResult(version.version(), 0, false, Map.of());
+        return context.nothingToMove();
       }
       String key =
           batch.idempotencyKey("move", request.table(), request.source(), request.target());

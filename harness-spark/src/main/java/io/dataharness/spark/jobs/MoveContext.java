@@ -81,6 +81,18 @@ record MoveContext(
     return SourceFrames.read(spark, read);
   }
 
+  /** The result of a move that found nothing to move at this version (logged). */
+  MoveResult nothingToMove() {
+    org.slf4j.LoggerFactory.getLogger(MoveContext.class)
+        .info(
+            "Nothing to move in {} from '{}' to '{}' at version {}",
+            request.table(),
+            request.source(),
+            request.target(),
+            version.version());
+    return new MoveResult(version.version(), 0, false, java.util.Map.of());
+  }
+
   String describe(KafkaBatch batch) {
     return "move "
         + request.table()
