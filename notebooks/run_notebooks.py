@@ -124,6 +124,7 @@ def execute(paths, services_json, jars_dir):
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ["DATAHARNESS_SERVICES"] = services_json
     os.environ["DATAHARNESS_JARS"] = jars_dir
     failures = []
