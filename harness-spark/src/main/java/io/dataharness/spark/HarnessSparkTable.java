@@ -67,8 +67,14 @@ public class HarnessSparkTable implements SupportsRead, SupportsWrite, SupportsM
 
   /** The table's layout (primary key, ordering column, properties) as it is now. */
   public io.dataharness.metadata.HarnessTable definition() {
-    return catalog.store().loadTable(version.table());
+    // Spark asks for capabilities and properties several times while planning one query
+    if (definition == null) {
+      definition = catalog.store().loadTable(version.table());
+    }
+    return definition;
   }
+
+  private io.dataharness.metadata.HarnessTable definition;
 
   public TableVersion tableVersion() {
     return version;
@@ -90,8 +96,7 @@ public class HarnessSparkTable implements SupportsRead, SupportsWrite, SupportsM
 
   @Override
   public Map<String, String> properties() {
-    Map<String, String> properties =
-        new TreeMap<>(catalog.store().loadTable(version.table()).properties());
+    Map<String, String> properties = new TreeMap<>(definition().properties());
     properties.put("harness.version", String.valueOf(version.version()));
     properties.put("harness.schema-id", String.valueOf(version.schema().schemaId()));
     properties.put("harness.committed-at", String.valueOf(version.commit().committedAt()));
@@ -118,8 +123,7 @@ public class HarnessSparkTable implements SupportsRead, SupportsWrite, SupportsM
     Set<TableCapability> capabilities = EnumSet.of(TableCapability.BATCH_READ);
     if (!timeTravel && !latestImages) {
       capabilities.addAll(
-          io.dataharness.spark.write.HarnessWrites.capabilities(
-              version, catalog.store().loadTable(version.table())));
+          io.dataharness.spark.write.HarnessWrites.capabilities(version, definition()));
     }
     return capabilities;
   }

@@ -42,14 +42,7 @@ public final class KafkaToIcebergMover {
 
   public static MoveResult move(SparkSession spark, HarnessCatalog catalog, MoveRequest request) {
     HarnessStore store = catalog.store();
-    try (MoveLocks locks =
-        MoveLocks.acquire(
-            store,
-            request.table(),
-            request.owner(),
-            MoveLocks.DEFAULT_LEASE,
-            request.source(),
-            request.target())) {
+    try (MoveLocks locks = MoveLocks.forMove(store, request)) {
       TableVersion version = store.readLatest(request.table());
       MoveContext context = MoveContext.resolve(catalog, request, version, SourceKind.ICEBERG);
       SourceState.Iceberg recorded = (SourceState.Iceberg) version.state(request.target());

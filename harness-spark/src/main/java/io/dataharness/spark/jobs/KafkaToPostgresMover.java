@@ -63,14 +63,7 @@ public final class KafkaToPostgresMover {
               + " of a key is newer)",
           request.table(), request.source(), request.target());
     }
-    try (MoveLocks locks =
-        MoveLocks.acquire(
-            store,
-            request.table(),
-            request.owner(),
-            MoveLocks.DEFAULT_LEASE,
-            request.source(),
-            request.target())) {
+    try (MoveLocks locks = MoveLocks.forMove(store, request)) {
       TableVersion version = store.readLatest(request.table());
       PendingMoves.refuseIfPending(version, request.target(), "upsert into");
       MoveContext context = MoveContext.resolve(catalog, request, version, SourceKind.JDBC);

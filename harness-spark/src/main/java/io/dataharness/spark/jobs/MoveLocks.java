@@ -38,6 +38,12 @@ final class MoveLocks implements AutoCloseable {
    *
    * @throws io.dataharness.metadata.LockHeldException if another owner holds one of them
    */
+  /** The locks of a move: its source and target, for the request's owner. */
+  static MoveLocks forMove(HarnessStore store, MoveRequest request) {
+    return acquire(
+        store, request.table(), request.owner(), DEFAULT_LEASE, request.source(), request.target());
+  }
+
   static MoveLocks acquire(
       HarnessStore store, TableIdentifier table, String owner, Duration lease, String... sources) {
     MoveLocks held = new MoveLocks(store, lease);
