@@ -26,7 +26,9 @@ import org.apache.spark.unsafe.types.UTF8String;
  *   <li>{@code CALL <catalog>.system.move(table => 'ns.t', source => 'a', target => 'b', max_rows
  *       => 1000, older_than => '10 minutes')}: one row (version, rows_moved, replayed);
  *   <li>{@code CALL <catalog>.system.sync(table => 'ns.t')}: one row (version, sources_synced,
- *       replayed), with replayed always false.
+ *       replayed), with replayed always false;
+ *   <li>{@code CALL <catalog>.system.audit(table => 'ns.t')}: one row per violation (check,
+ *       severity, source, versions, detail), see {@link AuditProcedure}.
  * </ul>
  */
 public final class HarnessProcedures {
@@ -40,7 +42,8 @@ public final class HarnessProcedures {
     }
     return new Identifier[] {
       Identifier.of(new String[] {NAMESPACE}, "move"),
-      Identifier.of(new String[] {NAMESPACE}, "sync")
+      Identifier.of(new String[] {NAMESPACE}, "sync"),
+      Identifier.of(new String[] {NAMESPACE}, AuditProcedure.NAME)
     };
   }
 
@@ -52,6 +55,8 @@ public final class HarnessProcedures {
           return new Move(catalog);
         case "sync":
           return new Sync(catalog);
+        case AuditProcedure.NAME:
+          return new AuditProcedure(catalog);
         default:
           break;
       }
