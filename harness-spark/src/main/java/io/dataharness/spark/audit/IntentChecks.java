@@ -67,8 +67,8 @@ final class IntentChecks {
               List.of(intent.openedVersion(), latest.version()),
               String.format(
                   "Intent '%s' (%s by '%s' on sources %s) opened at version %d (%s) is still open"
-                      + " at version %d, %d s later, and nobody holds a lock on its sources:"
-                      + " interrupted writer: rerun %s to complete it",
+                      + " at version %d, longer than a lease (%s), and nobody holds a lock on its"
+                      + " sources: interrupted writer: rerun %s to complete it",
                   intent.id(),
                   intent.kind(),
                   intent.owner(),
@@ -76,7 +76,7 @@ final class IntentChecks {
                   intent.openedVersion(),
                   intent.openedAt(),
                   latest.version(),
-                  age.toSeconds(),
+                  lease,
                   intent.completion())));
     }
     return violations;
