@@ -37,7 +37,9 @@ public enum Check {
   /** One image of a primary key is visible in a PostgreSQL and an Iceberg source at a version. */
   DUPLICATE_ACROSS_SOURCES("duplicate-across-sources", Severity.ERROR),
   /** A write-ahead intent is open, older than a lease, and nobody holds its sources' locks. */
-  INTERRUPTED_WRITER("interrupted-writer", Severity.ERROR);
+  INTERRUPTED_WRITER("interrupted-writer", Severity.ERROR),
+  /** A source's own records could not be read (topic or table gone, system unreachable). */
+  SOURCE_UNAVAILABLE("source-unavailable", Severity.ERROR);
 
   /** How bad a violation is. */
   public enum Severity {

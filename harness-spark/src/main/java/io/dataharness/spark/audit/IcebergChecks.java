@@ -1,5 +1,6 @@
 package io.dataharness.spark.audit;
 
+import io.dataharness.metadata.HarnessException;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
@@ -73,7 +74,13 @@ final class IcebergChecks {
   }
 
   private void checkSource(String source, SourceDefinition definition) {
-    Table iceberg = load(definition);
+    Table iceberg;
+    try {
+      iceberg = load(definition);
+    } catch (HarnessException e) {
+      violations.add(Violation.unavailable(source, versions.get(versions.size() - 1).version(), e));
+      return;
+    }
     // snapshot id -> the versions recording it; the version that introduced it
     Map<Long, List<Long>> recordedBy = new TreeMap<>();
     Map<Long, Long> introducedBy = new TreeMap<>();

@@ -1,6 +1,7 @@
 package io.dataharness.spark.audit;
 
 import io.dataharness.metadata.CommitInfo;
+import io.dataharness.metadata.HarnessException;
 import io.dataharness.metadata.SourceChange;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceState;
@@ -295,11 +296,18 @@ final class KafkaChecks {
       }
       String source = entry.getKey();
       SourceDefinition definition = latest.source(source);
-      ConnectionConfig connection = connections.apply(definition);
       String topic = KafkaSources.topic(definition);
       List<Integer> partitions = new ArrayList<>(kafka.partitions().keySet());
-      Map<Integer, Long> ends = KafkaSources.endOffsets(connection, topic, partitions);
-      Map<Integer, Long> earliest = KafkaSources.earliestOffsets(connection, topic, partitions);
+      Map<Integer, Long> ends;
+      Map<Integer, Long> earliest;
+      try {
+        ConnectionConfig connection = connections.apply(definition);
+        ends = KafkaSources.endOffsets(connection, topic, partitions);
+        earliest = KafkaSources.earliestOffsets(connection, topic, partitions);
+      } catch (HarnessException e) {
+        violations.add(Violation.unavailable(source, latest.version(), e));
+        continue;
+      }
       kafka
           .partitions()
           .forEach(

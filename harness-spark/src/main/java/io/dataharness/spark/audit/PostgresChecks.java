@@ -10,6 +10,7 @@ import io.dataharness.metadata.TableVersion;
 import io.dataharness.spark.ConnectionConfig;
 import io.dataharness.spark.source.IcebergSources;
 import io.dataharness.spark.source.PostgresHistoryAudit;
+import io.dataharness.spark.source.SourceUnavailableException;
 import java.math.BigDecimal;
 import java.time.Instant;
 import java.time.OffsetDateTime;
@@ -85,6 +86,9 @@ final class PostgresChecks {
               PostgresHistoryAudit.open(connections.apply(source), source)) {
             checkOverlaps(id, source, history);
             checkDuplicates(id, source, history);
+          } catch (SourceUnavailableException e) {
+            violations.add(
+                Violation.unavailable(id, versions.get(versions.size() - 1).version(), e));
           }
         });
     return violations;

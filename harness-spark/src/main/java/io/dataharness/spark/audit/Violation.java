@@ -19,6 +19,15 @@ public record Violation(Check check, String source, List<Long> versions, String 
     versions = List.copyOf(new TreeSet<>(versions == null ? List.of() : versions));
   }
 
+  /** A source whose own records the audit could not read, so its checks did not run. */
+  static Violation unavailable(String source, long version, RuntimeException cause) {
+    return new Violation(
+        Check.SOURCE_UNAVAILABLE,
+        source,
+        List.of(version),
+        "Cannot check source '" + source + "' against its own records: " + cause.getMessage());
+  }
+
   public Check.Severity severity() {
     return check.severity();
   }

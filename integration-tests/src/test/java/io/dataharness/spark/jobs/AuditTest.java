@@ -278,6 +278,38 @@ class AuditTest {
     assertEquals(detail, violation.get("detail").asText());
   }
 
+  @Test
+  void sourcesWhoseOwnRecordsAreGoneAreNamedAndTheOtherChecksStillRun() throws Exception {
+    MoveFixture fixture = new MoveFixture(1, PRIMARY_KEY);
+    fixture.produce(0, 10);
+    long synced = sync(fixture);
+    fixture.spark.sql("DROP TABLE " + fixture.icebergTable);
+    postgres("DROP TABLE " + fixture.pgTable + "_harness_history");
+    HarnessStore store = fixture.catalog().store();
+    // and a Kafka range gap, which is still found
+    long gap =
+        store
+            .newTransaction(fixture.table)
+            .operation("move")
+            .setSourceState("hot", store.readLatest(fixture.table).state("hot"), kafka(4, 10))
+            .commit()
+            .version();
+
+    List<Row> rows = audit(fixture, null);
+    assertEquals(Set.of("source-unavailable", "kafka-range-gap"), checks(rows), rows.toString());
+    List<Row> unavailable =
+        rows.stream().filter(row -> row.getString(0).equals("source-unavailable")).toList();
+    assertEquals(
+        Set.of("cold", "warm"),
+        unavailable.stream().map(row -> row.getString(2)).collect(Collectors.toSet()),
+        rows.toString());
+    for (Row row : unavailable) {
+      assertEquals(List.of(gap), versions(row));
+      assertTrue(row.getString(4).startsWith("Cannot check source '"), row.getString(4));
+    }
+    assertEquals(List.of(synced, gap), versions(only(rows, "kafka-range-gap")));
+  }
+
   // ---------------------------------------------------------------------------------------------
 
   private static long sync(MoveFixture fixture) {
