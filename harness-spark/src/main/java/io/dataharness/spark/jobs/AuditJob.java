@@ -6,6 +6,7 @@ import io.dataharness.spark.audit.AuditReport;
 import io.dataharness.spark.audit.Auditor;
 import io.dataharness.spark.audit.OpenIntents;
 import io.dataharness.spark.audit.Violation;
+import java.io.PrintStream;
 import java.time.Duration;
 import java.util.Set;
 import org.apache.spark.sql.SparkSession;
@@ -44,6 +45,11 @@ public final class AuditJob {
 
   /** Entry point of {@code spark-submit --class io.dataharness.spark.jobs.AuditJob}. */
   public static void main(String[] args) {
+    main(args, System.out);
+  }
+
+  /** Runs the job with its options, printing to {@code out}: the result JSON is the last line. */
+  static void main(String[] args, PrintStream out) {
     JobArguments arguments =
         JobArguments.parse("AuditJob", args, Set.of("table", "catalog", "lease"));
     TableIdentifier table = TableIdentifier.parse(arguments.required("table"));
@@ -53,7 +59,7 @@ public final class AuditJob {
         JobArguments.catalog(spark, arguments.optional("catalog").orElse("harness"));
     AuditReport report = run(spark, catalog, table, lease);
     for (Violation violation : report.violations()) {
-      System.out.println(
+      out.println(
           violation.severity().id()
               + " "
               + violation.check().id()
@@ -64,6 +70,7 @@ public final class AuditJob {
               + ": "
               + violation.detail());
     }
-    System.out.println(report.toJson());
+    out.println(report.toJson());
+    out.flush();
   }
 }

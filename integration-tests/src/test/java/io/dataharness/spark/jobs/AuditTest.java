@@ -402,13 +402,9 @@ class AuditTest {
 
   /** Runs the job's main and returns its last stdout line, parsed. */
   private static JsonNode runJob(String... args) throws Exception {
-    PrintStream original = System.out;
     ByteArrayOutputStream captured = new ByteArrayOutputStream();
-    try (PrintStream capture = new PrintStream(captured, true, StandardCharsets.UTF_8)) {
-      System.setOut(capture);
-      AuditJob.main(args);
-    } finally {
-      System.setOut(original);
+    try (PrintStream out = new PrintStream(captured, true, StandardCharsets.UTF_8)) {
+      AuditJob.main(args, out);
     }
     String[] lines = captured.toString(StandardCharsets.UTF_8).strip().split("\n");
     return new ObjectMapper().readTree(lines[lines.length - 1]);
