@@ -1,7 +1,6 @@
 package io.dataharness.spark.audit;
 
 import static org.apache.spark.sql.functions.col;
-import static org.apache.spark.sql.functions.lit;
 
 import io.dataharness.metadata.HarnessTable;
 import io.dataharness.metadata.SourceDefinition;
@@ -19,8 +18,6 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
-import java.util.TreeMap;
 import java.util.function.Function;
 import java.util.stream.Collectors;
 import org.apache.spark.sql.Column;
@@ -40,11 +37,11 @@ import org.apache.spark.sql.connector.catalog.Identifier;
  * read the whole table).
  */
 final class PostgresChecks {
+  private static final org.slf4j.Logger LOG =
+      org.slf4j.LoggerFactory.getLogger(PostgresChecks.class);
+
   /** At most this many overlaps or duplicate candidates are read per source and version. */
   static final int LIMIT = 10_000;
-
-  /** Keys per Iceberg lookup query. */
-  private static final int LOOKUP_CHUNK = 500;
 
   private static final int REPORTED_KEYS = 20;
 
@@ -147,6 +144,9 @@ final class PostgresChecks {
   /** A version's state pair: the PostgreSQL read timestamp and an Iceberg snapshot. */
   private record Pair(String icebergSource, Instant readTimestamp, long snapshotId) {}
 
+  /** An Iceberg source's snapshot. */
+  private record Snapshot(String icebergSource, long snapshotId) {}
+
   private void checkDuplicates(String id, SourceDefinition source, PostgresHistoryAudit history) {
     // versions that show the same pair of states are checked once
     Map<Pair, List<Long>> pairs = new LinkedHashMap<>();
@@ -171,60 +171,99 @@ final class PostgresChecks {
               });
     }
     String ordering = table.orderingColumn().orElse(null);
-    for (Map.Entry<Pair, List<Long>> entry : pairs.entrySet()) {
-      Pair pair = entry.getKey();
+    // the candidates of every pair, grouped by snapshot: one Iceberg lookup per snapshot
+    Map<Snapshot, Map<Pair, List<PostgresHistoryAudit.Image>>> bySnapshot = new LinkedHashMap<>();
+    for (Pair pair : pairs.keySet()) {
       List<PostgresHistoryAudit.Image> candidates =
           history.imagesEndedAfter(
               keyColumns(source),
               ordering == null ? null : source.sourceColumn(ordering),
               pair.readTimestamp(),
               LIMIT);
-      if (candidates.isEmpty()) {
-        continue;
+      if (candidates.size() >= LIMIT) {
+        LOG.warn(
+            "Audit of {}: only the first {} PostgreSQL images of source '{}' visible at {} are"
+                + " checked for duplicates in Iceberg source '{}'",
+            table.identifier(),
+            LIMIT,
+            id,
+            pair.readTimestamp(),
+            pair.icebergSource());
       }
-      SourceDefinition iceberg = icebergSources.get(pair.icebergSource());
-      List<String> duplicates = duplicates(iceberg, pair.snapshotId(), candidates, ordering);
-      if (duplicates.isEmpty()) {
-        continue;
+      if (!candidates.isEmpty()) {
+        bySnapshot
+            .computeIfAbsent(
+                new Snapshot(pair.icebergSource(), pair.snapshotId()), k -> new LinkedHashMap<>())
+            .put(pair, candidates);
       }
-      violations.add(
-          new Violation(
-              Check.DUPLICATE_ACROSS_SOURCES,
-              id + "," + pair.icebergSource(),
-              entry.getValue(),
-              String.format(
-                  "%d keys have the same image in PostgreSQL source '%s' at read timestamp %s and"
-                      + " in Iceberg source '%s' at snapshot %d, so versions %s show them twice:"
-                      + " %s%s. A commit recorded the Iceberg snapshot holding moved rows without"
-                      + " advancing the PostgreSQL read timestamp past their delete",
-                  duplicates.size(),
-                  id,
-                  pair.readTimestamp(),
-                  pair.icebergSource(),
-                  pair.snapshotId(),
-                  entry.getValue(),
-                  String.join(
-                      ", ", duplicates.subList(0, Math.min(REPORTED_KEYS, duplicates.size()))),
-                  duplicates.size() > REPORTED_KEYS ? ", ..." : "")));
     }
+    bySnapshot.forEach(
+        (snapshot, candidatesByPair) -> {
+          SourceDefinition iceberg = icebergSources.get(snapshot.icebergSource());
+          Map<String, PostgresHistoryAudit.Image> keys = new LinkedHashMap<>();
+          candidatesByPair
+              .values()
+              .forEach(list -> list.forEach(i -> keys.put(canonical(i.key()), i)));
+          Map<String, List<String>> found =
+              lookup(iceberg, snapshot.snapshotId(), keys.values(), ordering);
+          candidatesByPair.forEach(
+              (pair, candidates) -> {
+                List<String> duplicates = new ArrayList<>();
+                for (PostgresHistoryAudit.Image image : candidates) {
+                  List<String> orderings = found.get(canonical(image.key()));
+                  if (orderings != null
+                      && (ordering == null || orderings.contains(canonical(image.ordering())))) {
+                    duplicates.add(
+                        describeKey(image.key().stream().map(String::valueOf).toList())
+                            + (ordering == null
+                                ? ""
+                                : " (" + ordering + " " + image.ordering() + ")"));
+                  }
+                }
+                if (!duplicates.isEmpty()) {
+                  report(id, pair, pairs.get(pair), duplicates);
+                }
+              });
+        });
   }
 
-  /** The candidates whose image (key and ordering value) is in the Iceberg snapshot. */
-  private List<String> duplicates(
+  private void report(String id, Pair pair, List<Long> seenBy, List<String> duplicates) {
+    violations.add(
+        new Violation(
+            Check.DUPLICATE_ACROSS_SOURCES,
+            id + "," + pair.icebergSource(),
+            seenBy,
+            String.format(
+                "%s the same image in PostgreSQL source '%s' at read timestamp %s and in"
+                    + " Iceberg source '%s' at snapshot %d, so versions %s show it twice:"
+                    + " %s%s. A commit recorded the Iceberg snapshot holding moved rows without"
+                    + " advancing the PostgreSQL read timestamp past their delete",
+                duplicates.size() == 1 ? "1 key has" : duplicates.size() + " keys have",
+                id,
+                pair.readTimestamp(),
+                pair.icebergSource(),
+                pair.snapshotId(),
+                seenBy,
+                String.join(
+                    ", ", duplicates.subList(0, Math.min(REPORTED_KEYS, duplicates.size()))),
+                duplicates.size() > REPORTED_KEYS ? ", ..." : "")));
+  }
+
+  /**
+   * The candidates' keys found in the Iceberg snapshot, each with the ordering values of its rows
+   * there (one Spark query, filtered by the first key column so Iceberg prunes files).
+   */
+  private Map<String, List<String>> lookup(
       SourceDefinition iceberg,
       long snapshotId,
-      List<PostgresHistoryAudit.Image> candidates,
+      java.util.Collection<PostgresHistoryAudit.Image> candidates,
       String ordering) {
     List<String> keyColumns = keyColumns(iceberg);
     String orderingColumn = ordering == null ? null : iceberg.sourceColumn(ordering);
-    Map<String, PostgresHistoryAudit.Image> byKey = new TreeMap<>();
-    for (PostgresHistoryAudit.Image image : candidates) {
-      byKey.put(canonical(image.key()), image);
-    }
     ConnectionConfig connection = connections.apply(iceberg);
     Identifier identifier = IcebergSources.identifier(iceberg);
     if (!snapshotExists(connection, identifier, snapshotId)) {
-      return List.of(); // reported by the Iceberg checks
+      return Map.of(); // reported by the Iceberg checks
     }
     String name =
         quote(connection.sparkCatalog())
@@ -239,34 +278,23 @@ final class PostgresChecks {
     if (orderingColumn != null) {
       select.add(col(quote(orderingColumn)));
     }
-    List<String> found = new ArrayList<>();
-    List<PostgresHistoryAudit.Image> all = new ArrayList<>(byKey.values());
-    for (int from = 0; from < all.size(); from += LOOKUP_CHUNK) {
-      List<PostgresHistoryAudit.Image> chunk =
-          all.subList(from, Math.min(all.size(), from + LOOKUP_CHUNK));
-      Column filter = keyFilter(keyColumns, chunk);
-      List<Row> rows =
-          spark
-              .sql("SELECT * FROM " + name + " VERSION AS OF " + snapshotId)
-              .filter(filter)
-              .select(select.toArray(Column[]::new))
-              .collectAsList();
-      for (Row row : rows) {
-        List<Object> key = new ArrayList<>();
-        for (int i = 0; i < keyColumns.size(); i++) {
-          key.add(row.get(i));
-        }
-        PostgresHistoryAudit.Image image = byKey.get(canonical(key));
-        if (image == null) {
-          continue;
-        }
-        if (orderingColumn == null
-            || Objects.equals(canonical(image.ordering()), canonical(row.get(keyColumns.size())))) {
-          found.add(
-              describeKey(key.stream().map(String::valueOf).toList())
-                  + (orderingColumn == null ? "" : " (" + ordering + " " + image.ordering() + ")"));
-        }
+    Object[] firstKeys =
+        candidates.stream().map(image -> sparkValue(image.key().get(0))).distinct().toArray();
+    List<Row> rows =
+        spark
+            .sql("SELECT * FROM " + name + " VERSION AS OF " + snapshotId)
+            .filter(col(quote(keyColumns.get(0))).isin(firstKeys))
+            .select(select.toArray(Column[]::new))
+            .collectAsList();
+    Map<String, List<String>> found = new HashMap<>();
+    for (Row row : rows) {
+      List<Object> key = new ArrayList<>();
+      for (int i = 0; i < keyColumns.size(); i++) {
+        key.add(row.get(i));
       }
+      found
+          .computeIfAbsent(canonical(key), k -> new ArrayList<>())
+          .add(orderingColumn == null ? "" : canonical(row.get(keyColumns.size())));
     }
     return found;
   }
@@ -282,22 +310,6 @@ final class PostgresChecks {
     } catch (org.apache.spark.sql.catalyst.analysis.NoSuchTableException e) {
       return false;
     }
-  }
-
-  private static Column keyFilter(List<String> keyColumns, List<PostgresHistoryAudit.Image> chunk) {
-    if (keyColumns.size() == 1) {
-      return col(quote(keyColumns.get(0)))
-          .isin(chunk.stream().map(image -> sparkValue(image.key().get(0))).toArray());
-    }
-    Column any = lit(false);
-    for (PostgresHistoryAudit.Image image : chunk) {
-      Column all = lit(true);
-      for (int i = 0; i < keyColumns.size(); i++) {
-        all = all.and(col(quote(keyColumns.get(i))).equalTo(lit(sparkValue(image.key().get(i)))));
-      }
-      any = any.or(all);
-    }
-    return any;
   }
 
   /** A JDBC value as a Spark literal value. */

@@ -209,7 +209,7 @@ class AuditTest {
     assertEquals("warm,cold", duplicate.getString(2));
     assertEquals(List.of(duplicated), versions(duplicate));
     String detail = duplicate.getString(4);
-    assertTrue(detail.startsWith("1 keys") && detail.contains("(id=1)"), detail);
+    assertTrue(detail.startsWith("1 key has") && detail.contains("(id=1)"), detail);
     assertFalse(detail.contains("id=2"), detail);
     Row overlap = only(rows, "postgres-overlapping-images");
     assertEquals("warm", overlap.getString(2));
