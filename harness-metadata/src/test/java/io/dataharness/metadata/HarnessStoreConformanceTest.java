@@ -1,5 +1,6 @@
 package io.dataharness.metadata;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -24,6 +25,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.Timeout;
 
 /**
  * The contract every {@link HarnessStore} implementation must meet. Each store's test class extends
@@ -34,7 +36,7 @@ public abstract class HarnessStoreConformanceTest {
   protected HarnessStore store;
   private final AtomicInteger tableSequence = new AtomicInteger();
 
-  /** Opens a new, empty store. */
+  /** Opens a new, empty store (each call another one). */
   protected abstract HarnessStore openStore();
 
   @BeforeAll
@@ -979,5 +981,140 @@ public abstract class HarnessStoreConformanceTest {
                 .commit());
     store.releaseLock(cold);
     assertEquals(2, store.loadTable(table).currentVersion());
+  }
+
+  // ---- lease keepers ----
+
+  private boolean competingAcquireFails(TableIdentifier table, String source) {
+    try {
+      store.releaseLock(store.acquireLock(table, source, "competitor", Duration.ofSeconds(1)));
+      return false;
+    } catch (LockHeldException e) {
+      return true;
+    }
+  }
+
+  @Test
+  @Timeout(60)
+  void aLeaseKeeperHoldsShortLeasesForAsLongAsItRunsAndReleasesThemOnClose() {
+    TableIdentifier table = newTable();
+    LeaseKeeper keeper =
+        LeaseKeeper.acquire(
+            store,
+            table,
+            "mover-1",
+            Duration.ofSeconds(2),
+            Duration.ofMillis(500),
+            List.of("hot", "cold"));
+    try (keeper) {
+      assertEquals(
+          List.of("cold", "hot"), keeper.locks().stream().map(SourceLock::sourceId).toList());
+      long token = keeper.lock("hot").fencingToken();
+      // for two and a half leases, nobody else gets either lock
+      await()
+          .during(Duration.ofSeconds(5))
+          .atMost(Duration.ofSeconds(30))
+          .pollInterval(Duration.ofMillis(200))
+          .until(() -> competingAcquireFails(table, "hot") && competingAcquireFails(table, "cold"));
+      keeper.checkHeld();
+      assertEquals(token, keeper.lock("hot").fencingToken()); // renewal keeps the token
+      TableVersion moved =
+          commitAndRead(
+              keeper.present(store.newTransaction(table)).setSourceState("hot", kafka(0, 11)),
+              table);
+      assertEquals(kafka(0, 11), moved.state("hot"));
+      assertThrows(ValidationException.class, () -> keeper.lock("warm"));
+    }
+    assertFalse(competingAcquireFails(table, "hot"));
+    assertFalse(competingAcquireFails(table, "cold"));
+    keeper.close(); // idempotent
+    assertThrows(StaleLockException.class, keeper::checkHeld);
+  }
+
+  @Test
+  @Timeout(60)
+  void aLeaseKeeperWhoseLockWasBrokenReportsItLostAndItsCommitIsFenced() {
+    TableIdentifier table = newTable();
+    try (LeaseKeeper keeper =
+        LeaseKeeper.acquire(
+            store,
+            table,
+            "mover-1",
+            Duration.ofSeconds(10),
+            Duration.ofMillis(200),
+            List.of("hot", "cold"))) {
+      SourceLock hot = keeper.lock("hot");
+      assertEquals(
+          Optional.of(hot.fencingToken()),
+          store.breakLock(table, "hot").map(SourceLock::fencingToken));
+      // a commit racing the renewal thread is fenced by the store
+      StaleLockException fenced =
+          assertThrows(
+              StaleLockException.class,
+              () ->
+                  store
+                      .newTransaction(table)
+                      .withLock(hot)
+                      .setSourceState("hot", kafka(0, 11))
+                      .commit());
+      assertTrue(fenced.getMessage().contains("fencing token"), fenced.getMessage());
+      await()
+          .atMost(Duration.ofSeconds(30))
+          .untilAsserted(() -> assertThrows(StaleLockException.class, keeper::checkHeld));
+      StaleLockException lost =
+          assertThrows(StaleLockException.class, () -> keeper.present(store.newTransaction(table)));
+      assertTrue(lost.getMessage().contains("source 'hot'"), lost.getMessage());
+      assertTrue(lost.getMessage().contains("mover-1"), lost.getMessage());
+    }
+    // closing released the lock that was still held, and left the broken one alone
+    assertEquals(List.of(), store.listLocks(table));
+    assertEquals(1, store.loadTable(table).currentVersion());
+  }
+
+  @Test
+  @Timeout(60)
+  void aLeaseKeeperThatCannotReachTheStoreIsLostOnceItsLeaseWouldHaveRunOut() {
+    HarnessStore other = openStore();
+    other.createNamespace("logs", Map.of());
+    TableIdentifier table = TableIdentifier.of("logs", "unreachable");
+    other.createTable(definition(table));
+    try (LeaseKeeper keeper =
+        LeaseKeeper.acquire(
+            other,
+            table,
+            "mover-1",
+            Duration.ofSeconds(2),
+            Duration.ofMillis(200),
+            List.of("hot"))) {
+      keeper.checkHeld();
+      other.close(); // every renewal now fails to reach the store
+      await()
+          .atMost(Duration.ofSeconds(30))
+          .untilAsserted(() -> assertThrows(StaleLockException.class, keeper::checkHeld));
+      StaleLockException lost = assertThrows(StaleLockException.class, keeper::checkHeld);
+      assertTrue(lost.getMessage().contains("source 'hot'"), lost.getMessage());
+    }
+  }
+
+  @Test
+  void aLeaseKeeperAcquiresAllItsLocksOrNone() {
+    TableIdentifier table = newTable();
+    // taken in source id order: cold and hot, then warm is held
+    SourceLock warm = store.acquireLock(table, "warm", "someone", Duration.ofMinutes(1));
+    assertThrows(
+        LockHeldException.class,
+        () -> LeaseKeeper.acquire(store, table, "mover-1", List.of("warm", "cold", "hot")));
+    assertEquals(List.of(warm), store.listLocks(table));
+    store.releaseLock(warm);
+    assertThrows(
+        ValidationException.class,
+        () ->
+            LeaseKeeper.acquire(
+                store,
+                table,
+                "mover-1",
+                Duration.ofSeconds(1),
+                Duration.ofSeconds(1),
+                List.of("hot")));
   }
 }

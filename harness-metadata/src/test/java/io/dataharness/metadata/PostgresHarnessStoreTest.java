@@ -24,8 +24,11 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
 
   @Override
   protected HarnessStore openStore() {
-    database = TestingPostgres.shared().createDatabase("harness_store");
-    return HarnessStores.open(database.jdbcUrl(), database.user(), database.password());
+    TestingDatabase created = TestingPostgres.shared().createDatabase("harness_store");
+    if (database == null) {
+      database = created; // the database of the store the tests share
+    }
+    return HarnessStores.open(created.jdbcUrl(), created.user(), created.password());
   }
 
   @Test
