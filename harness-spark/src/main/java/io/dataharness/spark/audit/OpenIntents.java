@@ -5,8 +5,8 @@ import java.util.List;
 
 /**
  * Reads the write-ahead intents open at a version. One implementation per way writers record
- * intents: today the {@code pending-move.<source>} external state keys of jdbc to iceberg moves;
- * with the store's intent model, {@code TableVersion.openIntents()}.
+ * intents: the store's intent model ({@link StoreIntents}), and the {@code pending-move.<source>}
+ * external state keys of jdbc to iceberg moves that do not run on the write protocol yet.
  */
 @FunctionalInterface
 public interface OpenIntents {

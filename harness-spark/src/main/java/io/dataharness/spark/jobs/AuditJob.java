@@ -5,6 +5,7 @@ import io.dataharness.spark.HarnessCatalog;
 import io.dataharness.spark.audit.AuditReport;
 import io.dataharness.spark.audit.Auditor;
 import io.dataharness.spark.audit.OpenIntents;
+import io.dataharness.spark.audit.StoreIntents;
 import io.dataharness.spark.audit.Violation;
 import java.io.PrintStream;
 import java.time.Duration;
@@ -24,14 +25,12 @@ public final class AuditJob {
   private AuditJob() {}
 
   /**
-   * The write-ahead intents writers record today. When the store's intent model lands, this is
-   * where it switches over: {@code (latest, history) -> latest.openIntents().stream().map(intent ->
-   * new OpenIntent(intent.id(), intent.kind(), intent.owner(), intent.sources(),
-   * intent.openedVersion(), intent.openedAt(), "the " + intent.kind() + " job")).toList()}, plus
-   * the pending moves while older versions still hold them.
+   * The write-ahead intents writers record: the store's intents ({@link StoreIntents}), and the
+   * pending moves of jdbc to iceberg moves, which record theirs as external state keys until they
+   * run on the write protocol ({@link PendingMoveIntents}).
    */
   static OpenIntents intents() {
-    return new PendingMoveIntents();
+    return StoreIntents.both(new StoreIntents(), new PendingMoveIntents());
   }
 
   /** Audits one table. */

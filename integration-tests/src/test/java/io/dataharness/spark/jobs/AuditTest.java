@@ -279,6 +279,37 @@ class AuditTest {
   }
 
   @Test
+  void anOpenStoreIntentOfAKilledWriterIsAnInterruptedWriter() {
+    MoveFixture fixture = new MoveFixture(1, PRIMARY_KEY);
+    HarnessStore store = fixture.catalog().store();
+    // a writer opens a write-ahead intent under its lock...
+    SourceLock lock =
+        store.acquireLock(fixture.table, "warm", "killed-appender", Duration.ofMinutes(5));
+    long opened =
+        store
+            .newTransaction(fixture.table)
+            .operation("intent")
+            .withLock(lock)
+            .openIntent("append-1", "append", List.of("warm"), "{\"append\": \"k1\"}")
+            .commit()
+            .version();
+    // ...and while it holds the lock it is running, whatever the intent's age
+    assertEquals(List.of(), audit(fixture, "0 seconds"));
+    // it is killed; an operator breaks its lock
+    assertTrue(store.breakLock(fixture.table, "warm").isPresent());
+
+    List<Row> rows = audit(fixture, "0 seconds");
+    assertEquals(Set.of("interrupted-writer"), checks(rows), rows.toString());
+    Row row = only(rows, "interrupted-writer");
+    assertEquals("warm", row.getString(2));
+    assertEquals(List.of(opened), versions(row));
+    String detail = row.getString(4);
+    assertTrue(detail.startsWith("Intent 'append-1' (append by 'killed-appender'"), detail);
+    assertTrue(
+        detail.contains("interrupted writer: rerun the append job on sources [warm]"), detail);
+  }
+
+  @Test
   void sourcesWhoseOwnRecordsAreGoneAreNamedAndTheOtherChecksStillRun() throws Exception {
     MoveFixture fixture = new MoveFixture(1, PRIMARY_KEY);
     fixture.produce(0, 10);
