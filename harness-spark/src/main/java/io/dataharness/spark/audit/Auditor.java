@@ -2,6 +2,7 @@ package io.dataharness.spark.audit;
 
 import io.dataharness.metadata.HarnessStore;
 import io.dataharness.metadata.HarnessTable;
+import io.dataharness.metadata.LeaseKeeper;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
@@ -46,8 +47,11 @@ import org.slf4j.LoggerFactory;
 public final class Auditor {
   private static final Logger LOG = LoggerFactory.getLogger(Auditor.class);
 
-  /** The age after which an open intent whose sources nobody holds counts as interrupted. */
-  public static final Duration DEFAULT_LEASE = Duration.ofSeconds(30);
+  /**
+   * The age after which an open intent whose sources nobody holds counts as interrupted: the lease
+   * writers take their locks for ({@link LeaseKeeper#DEFAULT_LEASE}).
+   */
+  public static final Duration DEFAULT_LEASE = LeaseKeeper.DEFAULT_LEASE;
 
   private static final int HISTORY_PAGE = 500;
 
