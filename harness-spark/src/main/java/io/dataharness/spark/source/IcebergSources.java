@@ -118,10 +118,41 @@ public final class IcebergSources {
   /**
    * Loads the source's table at a snapshot, failing with an error naming the table, version, source
    * and snapshot when the snapshot is gone (expired).
+   *
+   * <p>A long-lived session's Spark catalog may hold the table's metadata from before another
+   * process committed the snapshot (Iceberg's {@code CachingCatalog} expires a table only after it
+   * was not accessed for a while, so a busy table is never reloaded). A snapshot the loaded table
+   * does not know is therefore looked up again after invalidating the catalog's cached table, and
+   * only called expired if the reloaded table does not know it either.
    */
   public static Table loadAt(
       TableCatalog catalog, SourceDefinition source, long snapshotId, String describe) {
     Identifier identifier = identifier(source);
+    try {
+      return loadSnapshot(catalog, identifier, snapshotId, describe);
+    } catch (RuntimeException unknown) {
+      catalog.invalidateTable(identifier);
+      try {
+        return loadSnapshot(catalog, identifier, snapshotId, describe);
+      } catch (RuntimeException e) {
+        if (e instanceof SourceUnavailableException gone) {
+          throw gone;
+        }
+        throw new SourceUnavailableException(
+            e,
+            "Cannot read %s: Iceberg table %s no longer has snapshot %d (expired?); versions that"
+                + " reference it cannot be read. Protect snapshots that retained harness versions"
+                + " need from expiry, or read a later version (%s)",
+            describe,
+            identifier,
+            snapshotId,
+            e.getMessage());
+      }
+    }
+  }
+
+  private static Table loadSnapshot(
+      TableCatalog catalog, Identifier identifier, long snapshotId, String describe) {
     try {
       return catalog.loadTable(identifier, String.valueOf(snapshotId));
     } catch (NoSuchTableException e) {
@@ -130,16 +161,6 @@ public final class IcebergSources {
           "Cannot read %s: Iceberg table %s no longer exists; restore it or remove the source",
           describe,
           identifier);
-    } catch (RuntimeException e) {
-      throw new SourceUnavailableException(
-          e,
-          "Cannot read %s: Iceberg table %s no longer has snapshot %d (expired?); versions that"
-              + " reference it cannot be read. Protect snapshots that retained harness versions"
-              + " need from expiry, or read a later version (%s)",
-          describe,
-          identifier,
-          snapshotId,
-          e.getMessage());
     }
   }
 }
