@@ -14,6 +14,7 @@ import io.dataharness.testing.TestingDatabase;
 import io.dataharness.testing.TestingIceberg;
 import io.dataharness.testing.TestingSpark;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.UUID;
 import java.util.function.Supplier;
@@ -193,5 +194,49 @@ class LongLivedSessionReadTest {
     assertTrue(text.contains(lakeNamespace + "." + name), text);
     assertTrue(text.contains("no longer has snapshot " + first), text);
     assertTrue(text.contains("Protect snapshots"), text);
+  }
+
+  @ParameterizedTest(name = "native union {0}")
+  @ValueSource(booleans = {true, false})
+  void timeTravelByTimestampAndTheSourcesTableSeeAnotherProcessCommit(boolean nativeUnion) {
+    String name = nativeUnion ? "travel_native" : "travel_scan";
+    String table = createTable(name);
+    TableIdentifier identifier = TableIdentifier.of(namespace, name);
+    Instant first = store.readLatest(identifier).commit().committedAt();
+    assertEquals(List.of(1L, 2L), read(nativeUnion, () -> ids(reader.table(table))));
+
+    VersionInfo second = appendElsewhere(name, 3);
+    Instant secondAt = second.commit().committedAt();
+    assertEquals(
+        List.of(1L, 2L, 3L),
+        read(
+            nativeUnion,
+            () ->
+                ids(
+                    reader.sql(
+                        "SELECT id FROM " + table + " TIMESTAMP AS OF '" + secondAt + "'"))));
+    assertEquals(
+        List.of(1L, 2L),
+        read(
+            nativeUnion,
+            () -> ids(reader.sql("SELECT id FROM " + table + " TIMESTAMP AS OF '" + first + "'"))));
+    long snapshot = icebergTable(name).currentSnapshot().snapshotId();
+    assertEquals(
+        List.of(
+            "[1,"
+                + ((SourceState.Iceberg) store.readVersion(identifier, 1).state("cold"))
+                    .snapshotId()
+                    .getAsLong()
+                + "]",
+            "[2," + snapshot + "]"),
+        reader
+            .sql(
+                "SELECT version, get_json_object(state, '$.snapshot-id') FROM "
+                    + table
+                    + ".sources WHERE source = 'cold' ORDER BY version")
+            .collectAsList()
+            .stream()
+            .map(Row::toString)
+            .toList());
   }
 }
