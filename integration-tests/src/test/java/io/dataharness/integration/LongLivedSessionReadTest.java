@@ -25,6 +25,7 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -238,5 +239,28 @@ class LongLivedSessionReadTest {
             .stream()
             .map(Row::toString)
             .toList());
+  }
+
+  @Test
+  void aSourceRegisteredInTheSessionStartsAtTheSnapshotAnotherProcessCommitted() {
+    String name = "registered";
+    String lake = lakeNamespace + "." + name;
+    writer.sql("CREATE TABLE iceberg." + lake + " (id BIGINT, message STRING) USING iceberg");
+    writer.sql("INSERT INTO iceberg." + lake + " VALUES (1, 'a')");
+    assertEquals(1L, reader.table("iceberg." + lake).count());
+    writer.sql("INSERT INTO iceberg." + lake + " VALUES (2, 'b')");
+
+    String table = "harness." + namespace + "." + name;
+    reader.sql(
+        "CREATE TABLE "
+            + table
+            + " (id BIGINT, message STRING) TBLPROPERTIES ('source.cold.kind' = 'iceberg',"
+            + " 'source.cold.connection' = 'lake', 'source.cold.table' = '"
+            + lake
+            + "')");
+    assertEquals(
+        SourceState.Iceberg.of(icebergTable(name).currentSnapshot().snapshotId()),
+        store.readLatest(TableIdentifier.of(namespace, name)).state("cold"));
+    assertEquals(List.of(1L, 2L), ids(reader.table(table)));
   }
 }

@@ -67,12 +67,16 @@ public final class IcebergSources {
 
   /**
    * Registers an iceberg source: creates the table from the harness schema if it is missing, and
-   * returns its current snapshot (or empty) as the first state.
+   * returns its current snapshot (or empty) as the first state, reloaded from the Iceberg catalog
+   * (a long-lived session's Spark catalog may cache the table from before another process wrote to
+   * it).
    */
   public static SourceState.Iceberg register(
       SparkSession spark, ConnectionConfig connection, SourceDefinition source, Schema schema) {
     TableCatalog catalog = catalog(spark, connection);
     Identifier identifier = identifier(source);
+    // the first state is the table's current snapshot, not the one a cached table last saw
+    catalog.invalidateTable(identifier);
     try {
       return currentState(catalog.loadTable(identifier));
     } catch (NoSuchTableException missing) {
