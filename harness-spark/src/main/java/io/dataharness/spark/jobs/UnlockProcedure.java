@@ -20,7 +20,7 @@ import org.apache.spark.unsafe.types.UTF8String;
 /**
  * {@code CALL <catalog>.system.unlock(table => 'ns.t', source => 'id')}: for operators, breaks a
  * source's lock through {@link HarnessStore#breakLock}, so a rerun does not wait for the lease of a
- * holder known to be dead. The old holder is fenced: its commits, renewals and releases fail.
+ * holder known to be dead. The old holder is fenced: its commits and renewals fail.
  */
 final class UnlockProcedure extends HarnessProcedures.Procedure {
   static final String NAME = "unlock";
