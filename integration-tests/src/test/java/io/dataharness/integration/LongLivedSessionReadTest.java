@@ -199,6 +199,30 @@ class LongLivedSessionReadTest {
 
   @ParameterizedTest(name = "native union {0}")
   @ValueSource(booleans = {true, false})
+  void aSnapshotExpiredAfterTheSessionLoadedItFailsTheSameWay(boolean nativeUnion) {
+    String name = nativeUnion ? "expired_known_native" : "expired_known_scan";
+    String table = createTable(name);
+    long first = icebergTable(name).currentSnapshot().snapshotId();
+    appendElsewhere(name, 3);
+    // the session's cached table now knows both snapshots
+    assertEquals(List.of(1L, 2L, 3L), read(nativeUnion, () -> ids(reader.table(table))));
+    assertEquals(
+        List.of(1L, 2L),
+        read(nativeUnion, () -> ids(reader.sql("SELECT id FROM " + table + " VERSION AS OF 1"))));
+
+    icebergTable(name).expireSnapshots().expireSnapshotId(first).commit();
+    String query = "SELECT id FROM " + table + " VERSION AS OF 1";
+    Exception failure =
+        assertThrows(
+            Exception.class, () -> read(nativeUnion, () -> reader.sql(query).collectAsList()));
+    String text = messages(failure);
+    assertTrue(text.contains(namespace + "." + name + " at version 1"), text);
+    assertTrue(text.contains("no longer has snapshot " + first), text);
+    assertEquals(List.of(1L, 2L, 3L), read(nativeUnion, () -> ids(reader.table(table))));
+  }
+
+  @ParameterizedTest(name = "native union {0}")
+  @ValueSource(booleans = {true, false})
   void timeTravelByTimestampAndTheSourcesTableSeeAnotherProcessCommit(boolean nativeUnion) {
     String name = nativeUnion ? "travel_native" : "travel_scan";
     String table = createTable(name);

@@ -124,35 +124,60 @@ public final class IcebergSources {
    * and snapshot when the snapshot is gone (expired).
    *
    * <p>A long-lived session's Spark catalog may hold the table's metadata from before another
-   * process committed the snapshot (Iceberg's {@code CachingCatalog} expires a table only after it
-   * was not accessed for a while, so a busy table is never reloaded). A snapshot the loaded table
-   * does not know is therefore looked up again after invalidating the catalog's cached table, and
-   * only called expired if the reloaded table does not know it either.
+   * process changed it (Iceberg's {@code CachingCatalog} expires a table only after it was not
+   * accessed for a while, so a busy table is never reloaded): the snapshot may be unknown to it
+   * (committed since), or known although another process expired it since. Either way the table is
+   * loaded again after invalidating the catalog's cached table, and the snapshot is only called
+   * expired if the reloaded table does not have it either. Telling an expired snapshot from a
+   * stored one costs one existence check of its manifest list.
    */
   public static Table loadAt(
       TableCatalog catalog, SourceDefinition source, long snapshotId, String describe) {
     Identifier identifier = identifier(source);
     try {
-      return loadSnapshot(catalog, identifier, snapshotId, describe);
-    } catch (RuntimeException unknown) {
-      catalog.invalidateTable(identifier);
-      try {
-        return loadSnapshot(catalog, identifier, snapshotId, describe);
-      } catch (RuntimeException e) {
-        if (e instanceof SourceUnavailableException gone) {
-          throw gone;
-        }
-        throw new SourceUnavailableException(
-            e,
-            "Cannot read %s: Iceberg table %s no longer has snapshot %d (expired?); versions that"
-                + " reference it cannot be read. Protect snapshots that retained harness versions"
-                + " need from expiry, or read a later version (%s)",
-            describe,
-            identifier,
-            snapshotId,
-            e.getMessage());
+      Table table = loadSnapshot(catalog, identifier, snapshotId, describe);
+      if (missingManifestList(table, snapshotId) == null) {
+        return table;
       }
+    } catch (RuntimeException unknown) {
+      // not in the loaded table's metadata: look again below
     }
+    catalog.invalidateTable(identifier);
+    RuntimeException failure;
+    try {
+      Table table = loadSnapshot(catalog, identifier, snapshotId, describe);
+      String missing = missingManifestList(table, snapshotId);
+      if (missing == null) {
+        return table;
+      }
+      failure = new IllegalStateException("its manifest list " + missing + " does not exist");
+    } catch (SourceUnavailableException gone) {
+      throw gone;
+    } catch (RuntimeException e) {
+      failure = e;
+    }
+    throw new SourceUnavailableException(
+        failure,
+        "Cannot read %s: Iceberg table %s no longer has snapshot %d (expired?); versions that"
+            + " reference it cannot be read. Protect snapshots that retained harness versions"
+            + " need from expiry, or read a later version (%s)",
+        describe,
+        identifier,
+        snapshotId,
+        failure.getMessage());
+  }
+
+  /** The manifest list of the snapshot if it no longer exists (the snapshot expired), or null. */
+  private static String missingManifestList(Table table, long snapshotId) {
+    if (!(table instanceof SparkTable sparkTable)) {
+      return null;
+    }
+    Snapshot snapshot = sparkTable.table().snapshot(snapshotId);
+    String location = snapshot == null ? null : snapshot.manifestListLocation();
+    if (location == null || sparkTable.table().io().newInputFile(location).exists()) {
+      return null;
+    }
+    return location;
   }
 
   private static Table loadSnapshot(
