@@ -105,24 +105,24 @@ final class CommitBatcher {
       if (!mine.done) {
         lead();
       }
+      if (mine.alone) {
+        return commit.run();
+      }
+      if (mine.error instanceof RuntimeException e) {
+        throw e;
+      }
+      if (mine.error instanceof Error e) {
+        throw e;
+      }
+      if (mine.error != null) {
+        throw new MetadataStoreException(mine.error, "Cannot commit to %s", table);
+      }
+      return mine.result;
     } finally {
       if (interrupted) {
-        Thread.currentThread().interrupt();
+        Thread.currentThread().interrupt(); // kept, once the commit has an outcome
       }
     }
-    if (mine.alone) {
-      return commit.run();
-    }
-    if (mine.error instanceof RuntimeException e) {
-      throw e;
-    }
-    if (mine.error instanceof Error e) {
-      throw e;
-    }
-    if (mine.error != null) {
-      throw new MetadataStoreException(mine.error, "Cannot commit to %s", table);
-    }
-    return mine.result;
   }
 
   /** How many commits wait for a leader (for tests). */

@@ -18,5 +18,7 @@ CREATE TABLE harness_intents (
   completed_version BIGINT,
   PRIMARY KEY (table_id, intent_id)
 );
+-- readers look for the intents open at a version: few are open, many were completed
+CREATE INDEX harness_intents_completed ON harness_intents (table_id, completed_version);
 
 ALTER TABLE harness_sources ADD COLUMN intent_id VARCHAR(256);
