@@ -26,7 +26,9 @@ import org.apache.spark.unsafe.types.UTF8String;
  *   <li>{@code CALL <catalog>.system.move(table => 'ns.t', source => 'a', target => 'b', max_rows
  *       => 1000, older_than => '10 minutes')}: one row (version, rows_moved, replayed);
  *   <li>{@code CALL <catalog>.system.sync(table => 'ns.t')}: one row (version, sources_synced,
- *       replayed), with replayed always false.
+ *       replayed), with replayed always false;
+ *   <li>{@code CALL <catalog>.system.unlock(table => 'ns.t', source => 'id')}: one row (table,
+ *       source, previous_owner, previous_fencing_token, was_held); see {@link UnlockProcedure}.
  * </ul>
  */
 public final class HarnessProcedures {
@@ -40,7 +42,8 @@ public final class HarnessProcedures {
     }
     return new Identifier[] {
       Identifier.of(new String[] {NAMESPACE}, "move"),
-      Identifier.of(new String[] {NAMESPACE}, "sync")
+      Identifier.of(new String[] {NAMESPACE}, "sync"),
+      Identifier.of(new String[] {NAMESPACE}, UnlockProcedure.NAME)
     };
   }
 
@@ -52,16 +55,18 @@ public final class HarnessProcedures {
           return new Move(catalog);
         case "sync":
           return new Sync(catalog);
+        case UnlockProcedure.NAME:
+          return new UnlockProcedure(catalog.store());
         default:
           break;
       }
     }
     throw new ValidationException(
-        "Unknown procedure %s.%s of catalog %s: it has system.move and system.sync",
+        "Unknown procedure %s.%s of catalog %s: it has system.move, system.sync and system.unlock",
         String.join(".", identifier.namespace()), identifier.name(), catalog.name());
   }
 
-  private abstract static class Procedure implements UnboundProcedure, BoundProcedure {
+  abstract static class Procedure implements UnboundProcedure, BoundProcedure {
     @Override
     public BoundProcedure bind(StructType inputType) {
       return this;
