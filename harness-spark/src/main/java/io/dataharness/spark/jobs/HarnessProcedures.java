@@ -28,7 +28,9 @@ import org.apache.spark.unsafe.types.UTF8String;
  *   <li>{@code CALL <catalog>.system.sync(table => 'ns.t')}: one row (version, sources_synced,
  *       replayed), with replayed always false;
  *   <li>{@code CALL <catalog>.system.unlock(table => 'ns.t', source => 'id')}: one row (table,
- *       source, previous_owner, previous_fencing_token, was_held); see {@link UnlockProcedure}.
+ *       source, previous_owner, previous_fencing_token, was_held); see {@link UnlockProcedure};
+ *   <li>{@code CALL <catalog>.system.audit(table => 'ns.t')}: one row per violation (check,
+ *       severity, source, versions, detail), see {@link AuditProcedure}.
  * </ul>
  */
 public final class HarnessProcedures {
@@ -43,7 +45,8 @@ public final class HarnessProcedures {
     return new Identifier[] {
       Identifier.of(new String[] {NAMESPACE}, "move"),
       Identifier.of(new String[] {NAMESPACE}, "sync"),
-      Identifier.of(new String[] {NAMESPACE}, UnlockProcedure.NAME)
+      Identifier.of(new String[] {NAMESPACE}, UnlockProcedure.NAME),
+      Identifier.of(new String[] {NAMESPACE}, AuditProcedure.NAME)
     };
   }
 
@@ -57,12 +60,15 @@ public final class HarnessProcedures {
           return new Sync(catalog);
         case UnlockProcedure.NAME:
           return new UnlockProcedure(catalog.store());
+        case AuditProcedure.NAME:
+          return new AuditProcedure(catalog);
         default:
           break;
       }
     }
     throw new ValidationException(
-        "Unknown procedure %s.%s of catalog %s: it has system.move, system.sync and system.unlock",
+        "Unknown procedure %s.%s of catalog %s: it has system.move, system.sync, system.unlock and"
+            + " system.audit",
         String.join(".", identifier.namespace()), identifier.name(), catalog.name());
   }
 
