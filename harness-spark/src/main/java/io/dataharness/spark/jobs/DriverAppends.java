@@ -106,12 +106,7 @@ public final class DriverAppends {
               rows.withColumn(PostgresUpserts.SEQUENCE, monotonically_increasing_id()),
               key);
       SourceState.Jdbc recorded = (SourceState.Jdbc) version.state(sourceId);
-      SourceState.Jdbc next =
-          new SourceState.Jdbc(
-              PostgresUpserts.readTimestampCovering(
-                  connection,
-                  recorded.readTimestamp(),
-                  KafkaToPostgresMover.READ_TIMESTAMP_TIMEOUT));
+      SourceState.Jdbc next = PostgresUpserts.stateCovering(connection, source, recorded);
       VersionInfo committed =
           locks
               .present(
