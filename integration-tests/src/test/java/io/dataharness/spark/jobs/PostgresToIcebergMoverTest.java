@@ -65,6 +65,10 @@ class PostgresToIcebergMoverTest {
     final String table;
 
     Fixture(String catalogName) throws Exception {
+      this(catalogName, true);
+    }
+
+    Fixture(String catalogName, boolean orderingColumn) throws Exception {
       this.catalogName = catalogName;
       this.table = catalogName + "." + namespace + ".events";
       execute(
@@ -88,7 +92,9 @@ class PostgresToIcebergMoverTest {
               + "', 'source.cold.kind' = 'iceberg', 'source.cold.connection' = 'lake',"
               + " 'source.cold.table' = '"
               + icebergNamespace
-              + ".events', 'primary-key' = 'id', 'ordering-column' = 'updated_at')");
+              + ".events', 'primary-key' = 'id'"
+              + (orderingColumn ? ", 'ordering-column' = 'updated_at'" : "")
+              + ")");
     }
 
     HarnessCatalog catalog() {
@@ -362,6 +368,48 @@ class PostgresToIcebergMoverTest {
     // Iceberg on its own holds one image per key too
     assertEquals(OLD_IDS, fixture.icebergIds());
     assertEquals(List.of(7L, 8L, 9L), fixture.postgresIds());
+  }
+
+  /**
+   * Without an ordering column the moved PostgreSQL image replaces every Iceberg image of its key.
+   */
+  @Test
+  void withoutAnOrderingColumnTheMovedImageIsTheOneThatRemains() throws Exception {
+    Fixture fixture = new Fixture("harness", false);
+    spark.sql(
+        "INSERT INTO "
+            + fixture.lakeTable()
+            + " VALUES (1, 'kafka 1a', current_timestamp()),"
+            + " (1, 'kafka 1b', current_timestamp() + INTERVAL 1 HOUR),"
+            + " (8, 'kafka 8', current_timestamp())");
+    fixture.recordIcebergMain();
+
+    MoveResult result =
+        PostgresToIcebergMover.move(
+            spark,
+            fixture.catalog(),
+            new MoveRequest(
+                fixture.identifier,
+                "warm",
+                "cold",
+                OptionalLong.of(6),
+                Optional.empty(),
+                "mover-test"));
+
+    assertEquals(6, result.rowsMoved());
+    assertEquals(
+        List.of(
+            "[1,cold,old 1]",
+            "[2,cold,old 2]",
+            "[3,cold,old 3]",
+            "[4,cold,old 4]",
+            "[5,cold,old 5]",
+            "[6,cold,old 6]",
+            "[7,warm,new 7]",
+            "[8,cold,kafka 8]",
+            "[8,warm,new 8]",
+            "[9,warm,new 9]"),
+        fixture.images(""));
   }
 
   /**
