@@ -70,6 +70,7 @@ public final class OrdersConsumer {
 
       // 3. write to the source (upserts are idempotent, so a replayed batch does no harm)
       Instant readTimestamp;
+      String snapshot;
       try (Connection postgres = DriverManager.getConnection(pgUrl)) {
         postgres.setAutoCommit(false);
         try (PreparedStatement upsert =
@@ -85,12 +86,14 @@ public final class OrdersConsumer {
           upsert.executeBatch();
         }
         postgres.commit();
-        // this consumer is the source's only writer while it holds the lock, so every row image
-        // it wrote is valid at a clock reading taken after its commit
+        // a snapshot taken after the commit shows every committed transaction whole (this one
+        // and the application's), and none in part; the clock reading is kept with it
         try (Statement statement = postgres.createStatement();
-            ResultSet now = statement.executeQuery("SELECT clock_timestamp()")) {
+            ResultSet now =
+                statement.executeQuery("SELECT clock_timestamp(), pg_current_snapshot()::text")) {
           now.next();
           readTimestamp = now.getObject(1, OffsetDateTime.class).toInstant();
+          snapshot = now.getString(2);
         }
       }
 
@@ -101,7 +104,7 @@ public final class OrdersConsumer {
               .newTransaction(TABLE)
               .operation("upsert")
               .withLock(lock)
-              .setSourceState(SOURCE, new SourceState.Jdbc(readTimestamp))
+              .setSourceState(SOURCE, new SourceState.Jdbc(readTimestamp, snapshot))
               .setExternalState(OFFSETS_KEY, newOffsets)
               .idempotencyKey("orders-consumer:" + topic + ":" + newOffsets)
               .summary("rows-upserted", String.valueOf(batch.count()))

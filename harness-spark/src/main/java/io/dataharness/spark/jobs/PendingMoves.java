@@ -13,26 +13,27 @@ import java.util.Optional;
 import java.util.OptionalLong;
 
 /**
- * Moves out of a jdbc source that deleted their rows from the database but have not yet recorded
- * the move in a harness version.
+ * Moves out of a jdbc source that may have deleted their rows from the database but have not yet
+ * recorded the move in a harness version.
  *
- * <p>A PostgreSQL to Iceberg move deletes the moved rows from PostgreSQL (committed) before its
- * harness commit records the new read timestamp together with the Iceberg snapshot that holds the
- * rows. Before deleting, it commits a {@code move-intent} version that sets the external state key
- * {@code pending-move.<source id>} to a description of the move (see {@link PendingMove}); the
- * move's own commit removes the key. While the key is set, the moved rows are only in the staged
- * Iceberg snapshot, which no version records yet: a version that advanced the source's read
- * timestamp past the delete would lose them from the union. So <strong>every writer that advances a
- * jdbc source's read timestamp (or changes the state of the move's target) must call {@link
- * #refuseIfPending} on the latest version before it commits</strong>: the sync job, the Kafka to
- * PostgreSQL mover, appends, and writers using the plain Java API. The store does not enforce it: a
- * raw commit that skips the check is accepted, and its version misses the moved rows until the move
- * completes. Running the move again completes the pending move (same batch, same staged snapshot)
- * and removes the key.
+ * <p>A PostgreSQL to Iceberg move deletes its batch from PostgreSQL (committed) before it stages
+ * the deleted images in Iceberg and its harness commit records the new read timestamp together with
+ * the Iceberg snapshot that holds the rows. Before deleting, it commits a {@code move-intent}
+ * version that sets the external state key {@code pending-move.<source id>} to a description of the
+ * move (see {@link PendingMove}); the move's own commit removes the key. While the key is set, the
+ * moved rows are only in PostgreSQL's history table (and perhaps a staged Iceberg snapshot), which
+ * no version records in Iceberg yet: a version that advanced the source's read timestamp past the
+ * delete would lose them from the union. So <strong>every writer that advances a jdbc source's read
+ * timestamp (or changes the state of the move's target) must call {@link #refuseIfPending} on the
+ * latest version before it commits</strong>: the sync job, the Kafka to PostgreSQL mover, appends,
+ * and writers using the plain Java API. The store does not enforce it: a raw commit that skips the
+ * check is accepted, and its version misses the moved rows until the move completes. Running the
+ * move again completes the pending move (same batch, same staged snapshot) and removes the key.
  *
- * <p>An operator who must abandon a pending move (its staged snapshot was lost) checks that its
- * rows are still in PostgreSQL or Iceberg, then commits {@code
- * setExternalState("pending-move.<source id>", null)}.
+ * <p>An operator who must abandon a pending move checks that its rows are still in PostgreSQL or
+ * Iceberg (its delete's images are in the history table, by the transaction id recorded in {@code
+ * harness_moves} for its intent id), then commits {@code setExternalState("pending-move.<source
+ * id>", null)}.
  */
 public final class PendingMoves {
   /** The external state key prefix; the key is followed by the jdbc source's id. */
@@ -47,11 +48,11 @@ public final class PendingMoves {
    *
    * @param source the jdbc source the rows leave
    * @param target the iceberg source the rows go to
-   * @param baseVersion the version the move read its batch from
-   * @param stagedSnapshotId the staged Iceberg snapshot holding the batch
-   * @param targetSnapshotId the target's snapshot at {@code baseVersion} (the staged one's parent)
-   * @param wapId the staged snapshot's write-audit-publish id
-   * @param readTimestamp the source's read timestamp at {@code baseVersion} (defines the batch)
+   * @param baseVersion the version the move planned its batch at
+   * @param intentId the move's id: its row in PostgreSQL's {@code harness_moves} table tells
+   *     whether its delete committed
+   * @param targetSnapshotId the target's snapshot at {@code baseVersion}
+   * @param readTimestamp the source's read timestamp at {@code baseVersion}
    * @param olderThan the batch's age bound, if any
    * @param maxRows the batch's row bound, if any
    * @param idempotencyKey the key the move's own commit uses
@@ -62,9 +63,8 @@ public final class PendingMoves {
       String source,
       String target,
       long baseVersion,
-      long stagedSnapshotId,
+      String intentId,
       OptionalLong targetSnapshotId,
-      String wapId,
       Instant readTimestamp,
       Optional<Instant> olderThan,
       OptionalLong maxRows,
@@ -83,13 +83,12 @@ public final class PendingMoves {
       node.put("source", source);
       node.put("target", target);
       node.put("base-version", baseVersion);
-      node.put("staged-snapshot-id", stagedSnapshotId);
+      node.put("intent-id", intentId);
       if (targetSnapshotId.isPresent()) {
         node.put("target-snapshot-id", targetSnapshotId.getAsLong());
       } else {
         node.putNull("target-snapshot-id");
       }
-      node.put("wap-id", wapId);
       node.put("read-timestamp", readTimestamp.toString());
       olderThan.ifPresentOrElse(
           bound -> node.put("older-than", bound.toString()), () -> node.putNull("older-than"));
@@ -115,9 +114,8 @@ public final class PendingMoves {
             node.get("source").asText(),
             node.get("target").asText(),
             node.get("base-version").asLong(),
-            node.get("staged-snapshot-id").asLong(),
+            node.get("intent-id").asText(),
             optionalLong(node, "target-snapshot-id"),
-            node.get("wap-id").asText(),
             Instant.parse(node.get("read-timestamp").asText()),
             node.hasNonNull("older-than")
                 ? Optional.of(Instant.parse(node.get("older-than").asText()))
@@ -172,15 +170,15 @@ public final class PendingMoves {
     if (out.isPresent()) {
       PendingMove move = out.get();
       throw new CommitConflictException(
-          "Cannot %s source '%s' of %s: a move to '%s' is pending since version %d (staged"
-              + " Iceberg snapshot %d; the moved rows are deleted from '%s' but no version records"
-              + " them in '%s' yet); run the move job again to complete it: %s",
+          "Cannot %s source '%s' of %s: a move to '%s' is pending since version %d (intent %s;"
+              + " the moved rows may be deleted from '%s' but no version records them in '%s'"
+              + " yet); run the move job again to complete it: %s",
           action,
           sourceId,
           version.table(),
           move.target(),
           move.baseVersion(),
-          move.stagedSnapshotId(),
+          move.intentId(),
           sourceId,
           move.target(),
           move.resumeCall(version));
@@ -193,14 +191,13 @@ public final class PendingMoves {
       if (move.target().equals(sourceId)) {
         throw new CommitConflictException(
             "Cannot %s source '%s' of %s: a move from '%s' into it is pending since version %d"
-                + " (staged Iceberg snapshot %d, on top of the snapshot that version records);"
-                + " run the move job again to complete it: %s",
+                + " (intent %s); run the move job again to complete it: %s",
             action,
             sourceId,
             version.table(),
             move.source(),
             move.baseVersion(),
-            move.stagedSnapshotId(),
+            move.intentId(),
             move.resumeCall(version));
       }
     }

@@ -65,6 +65,10 @@ class PostgresToIcebergMoverTest {
     final String table;
 
     Fixture(String catalogName) throws Exception {
+      this(catalogName, true);
+    }
+
+    Fixture(String catalogName, boolean orderingColumn) throws Exception {
       this.catalogName = catalogName;
       this.table = catalogName + "." + namespace + ".events";
       execute(
@@ -88,7 +92,9 @@ class PostgresToIcebergMoverTest {
               + "', 'source.cold.kind' = 'iceberg', 'source.cold.connection' = 'lake',"
               + " 'source.cold.table' = '"
               + icebergNamespace
-              + ".events', 'primary-key' = 'id', 'ordering-column' = 'updated_at')");
+              + ".events', 'primary-key' = 'id'"
+              + (orderingColumn ? ", 'ordering-column' = 'updated_at'" : "")
+              + ")");
     }
 
     HarnessCatalog catalog() {
@@ -129,6 +135,17 @@ class PostgresToIcebergMoverTest {
       return ids;
     }
 
+    /** The rows PostgreSQL records as deleted by the move of {@code intentId}, or -1. */
+    long recordedDelete(String intentId) throws Exception {
+      try (Connection connection = testingSpark.sourceDatabase().connect();
+          Statement statement = connection.createStatement();
+          ResultSet rows =
+              statement.executeQuery(
+                  "SELECT rows FROM public.harness_moves WHERE intent_id = '" + intentId + "'")) {
+        return rows.next() ? rows.getLong(1) : -1;
+      }
+    }
+
     long historyRows() throws Exception {
       try (Connection connection = testingSpark.sourceDatabase().connect();
           Statement statement = connection.createStatement();
@@ -138,6 +155,38 @@ class PostgresToIcebergMoverTest {
         rows.next();
         return rows.getLong(1);
       }
+    }
+
+    /** The Iceberg table of source 'cold', for Spark SQL. */
+    String lakeTable() {
+      return TestingIceberg.CATALOG_NAME + "." + icebergNamespace + ".events";
+    }
+
+    /** Records Iceberg's main in a new version (as a Kafka to Iceberg move would). */
+    void recordIcebergMain() throws Exception {
+      Table iceberg = iceberg();
+      iceberg.refresh();
+      TableVersion latest = latest();
+      catalog()
+          .store()
+          .newTransaction(identifier)
+          .operation("append")
+          .setSourceState(
+              "cold",
+              latest.state("cold"),
+              SourceState.Iceberg.of(iceberg.currentSnapshot().snapshotId()))
+          .commit();
+    }
+
+    /** Every row of the union as [id,_source,message], by id and message. */
+    List<String> images(String versionClause) {
+      return spark
+          .sql(
+              "SELECT id, _source, message FROM " + table + versionClause + " ORDER BY id, message")
+          .collectAsList()
+          .stream()
+          .map(Row::toString)
+          .toList();
     }
 
     /** What a plain Iceberg reader sees (main). */
@@ -162,7 +211,7 @@ class PostgresToIcebergMoverTest {
       iceberg.refresh();
       long staged = 0;
       for (org.apache.iceberg.Snapshot snapshot : iceberg.snapshots()) {
-        if (snapshot.summary().containsKey("wap.id")) {
+        if (snapshot.summary().containsKey("harness.idempotency-key")) {
           staged++;
         }
       }
@@ -248,7 +297,8 @@ class PostgresToIcebergMoverTest {
   }
 
   @Test
-  void aRowUpdatedAfterTheReadTimestampKeepsItsNewerImageInPostgres() throws Exception {
+  void aRowUpdatedOrDeletedAfterTheReadTimestampIsNeitherDuplicatedNorBroughtBack()
+      throws Exception {
     Fixture fixture = new Fixture("harness");
     // after version 1's read timestamp: row 2 changes, row 4 is deleted by the application
     execute(
@@ -260,11 +310,11 @@ class PostgresToIcebergMoverTest {
 
     MoveResult result = fixture.moveOlderThanAnHour();
 
-    assertEquals(6, result.rowsMoved());
+    // row 2 is young now and stays; row 4 is gone: what the delete removed is what moved
+    assertEquals(4, result.rowsMoved());
     assertEquals("4", result.summary().get("rows-deleted"));
-    // PostgreSQL keeps the newer image of row 2; Iceberg has the image as of version 1
     assertEquals(List.of(2L, 7L, 8L, 9L), fixture.postgresIds());
-    assertEquals(OLD_IDS, fixture.icebergIds());
+    assertEquals(List.of(1L, 3L, 5L, 6L), fixture.icebergIds());
     List<String> images =
         spark
             .sql(
@@ -275,9 +325,143 @@ class PostgresToIcebergMoverTest {
             .stream()
             .map(Row::toString)
             .toList();
-    assertEquals(List.of("[warm,changed]", "[cold,old 2]"), images);
+    assertEquals(List.of("[warm,changed]"), images);
     // version 1 still reads exactly the rows it had
     assertEquals(ALL_IDS, fixture.unionIds(" VERSION AS OF 1"));
+  }
+
+  /**
+   * Iceberg may already hold images of a key (from a Kafka source, several per key): the ordering
+   * column decides which single image of the key remains after the move, whichever source it came
+   * from.
+   */
+  @Test
+  void theOrderingColumnDecidesWhichImageOfAKeyRemainsAndEachKeyKeepsOneImage() throws Exception {
+    Fixture fixture = new Fixture("harness");
+    // images that came from Kafka: id 1 twice, both older than PostgreSQL's; id 2 newer than
+    // PostgreSQL's; id 3 once older and once newer
+    spark.sql(
+        "INSERT INTO "
+            + fixture.lakeTable()
+            + " VALUES (1, 'kafka 1a', current_timestamp() - INTERVAL 4 HOURS),"
+            + " (1, 'kafka 1b', current_timestamp() - INTERVAL 3 HOURS),"
+            + " (2, 'kafka 2 newer', current_timestamp() - INTERVAL 30 MINUTES),"
+            + " (3, 'kafka 3 older', current_timestamp() - INTERVAL 3 HOURS),"
+            + " (3, 'kafka 3 newer', current_timestamp() - INTERVAL 90 MINUTES)");
+    fixture.recordIcebergMain();
+
+    MoveResult result = fixture.moveOlderThanAnHour();
+
+    assertEquals(6, result.rowsMoved());
+    assertEquals(
+        List.of(
+            "[1,cold,old 1]",
+            "[2,cold,kafka 2 newer]",
+            "[3,cold,kafka 3 newer]",
+            "[4,cold,old 4]",
+            "[5,cold,old 5]",
+            "[6,cold,old 6]",
+            "[7,warm,new 7]",
+            "[8,warm,new 8]",
+            "[9,warm,new 9]"),
+        fixture.images(""));
+    // Iceberg on its own holds one image per key too
+    assertEquals(OLD_IDS, fixture.icebergIds());
+    assertEquals(List.of(7L, 8L, 9L), fixture.postgresIds());
+  }
+
+  /**
+   * Without an ordering column the moved PostgreSQL image replaces every Iceberg image of its key.
+   */
+  @Test
+  void withoutAnOrderingColumnTheMovedImageIsTheOneThatRemains() throws Exception {
+    Fixture fixture = new Fixture("harness", false);
+    spark.sql(
+        "INSERT INTO "
+            + fixture.lakeTable()
+            + " VALUES (1, 'kafka 1a', current_timestamp()),"
+            + " (1, 'kafka 1b', current_timestamp() + INTERVAL 1 HOUR),"
+            + " (8, 'kafka 8', current_timestamp())");
+    fixture.recordIcebergMain();
+
+    MoveResult result =
+        PostgresToIcebergMover.move(
+            spark,
+            fixture.catalog(),
+            new MoveRequest(
+                fixture.identifier,
+                "warm",
+                "cold",
+                OptionalLong.of(6),
+                Optional.empty(),
+                "mover-test"));
+
+    assertEquals(6, result.rowsMoved());
+    assertEquals(
+        List.of(
+            "[1,cold,old 1]",
+            "[2,cold,old 2]",
+            "[3,cold,old 3]",
+            "[4,cold,old 4]",
+            "[5,cold,old 5]",
+            "[6,cold,old 6]",
+            "[7,warm,new 7]",
+            "[8,cold,kafka 8]",
+            "[8,warm,new 8]",
+            "[9,warm,new 9]"),
+        fixture.images(""));
+  }
+
+  /**
+   * The application keeps changing PostgreSQL rows before and while the move runs: whatever the
+   * move deletes from PostgreSQL is what reaches Iceberg, with its newest image; a row the
+   * application deleted stays deleted, and no version shows a key twice.
+   */
+  @Test
+  void applicationChangesBeforeAndDuringTheMoveAreNeitherDuplicatedNorReverted() throws Exception {
+    Fixture fixture = new Fixture("harness");
+    // after version 1's read timestamp: row 2 gets a new (young) image, row 4 is deleted
+    execute(
+        "UPDATE public."
+            + fixture.pgTable
+            + " SET message = 'changed 2', updated_at = now()"
+            + " WHERE id = 2",
+        "DELETE FROM public." + fixture.pgTable + " WHERE id = 4");
+    // while the move runs, after it recorded its intent: row 3 gets a new image that is still
+    // old enough to move, row 5 is deleted
+    PostgresToIcebergMover.afterStep =
+        step -> {
+          if (step == PostgresToIcebergMover.Step.INTENT_COMMIT) {
+            try {
+              execute(
+                  "UPDATE public." + fixture.pgTable + " SET message = 'changed 3' WHERE id = 3",
+                  "DELETE FROM public." + fixture.pgTable + " WHERE id = 5");
+            } catch (Exception e) {
+              throw new IllegalStateException(e);
+            }
+          }
+        };
+
+    MoveResult result = fixture.moveOlderThanAnHour();
+
+    assertEquals(3, result.rowsMoved());
+    assertEquals(List.of(2L, 7L, 8L, 9L), fixture.postgresIds());
+    assertEquals(List.of(1L, 3L, 6L), fixture.icebergIds());
+    assertEquals(
+        List.of(
+            "[1,cold,old 1]",
+            "[2,warm,changed 2]",
+            "[3,cold,changed 3]",
+            "[6,cold,old 6]",
+            "[7,warm,new 7]",
+            "[8,warm,new 8]",
+            "[9,warm,new 9]"),
+        fixture.images(""));
+    for (long version = 1; version <= fixture.currentVersion(); version++) {
+      List<Long> ids = fixture.unionIds(" VERSION AS OF " + version);
+      assertEquals(
+          ids.stream().distinct().toList(), ids, "version " + version + " shows a key twice");
+    }
   }
 
   @ParameterizedTest
@@ -302,7 +486,6 @@ class PostgresToIcebergMoverTest {
     assertEquals(ALL_IDS, fixture.unionIds(""));
     assertEquals(
         switch (crashAfter) {
-          case STAGED_WRITE -> 1;
           case HARNESS_COMMIT -> 3;
           default -> 2; // the intent is recorded
         },
@@ -368,9 +551,8 @@ class PostgresToIcebergMoverTest {
     assertEquals("cold", move.target());
     assertEquals(1, move.baseVersion());
     assertEquals(((SourceState.Jdbc) intent.state("warm")).readTimestamp(), move.readTimestamp());
-    Table iceberg = fixture.iceberg();
-    iceberg.refresh();
-    assertEquals(move.wapId(), iceberg.snapshot(move.stagedSnapshotId()).summary().get("wap.id"));
+    // PostgreSQL records the committed delete of the move's intent
+    assertEquals(6, fixture.recordedDelete(move.intentId()));
     List<String> versions =
         spark
             .sql(
@@ -405,10 +587,11 @@ class PostgresToIcebergMoverTest {
       assertEquals(
           "Cannot advance the read timestamp of source 'warm' of "
               + fixture.identifier
-              + ": a move to 'cold' is pending since version 1 (staged Iceberg snapshot "
-              + move.stagedSnapshotId()
-              + "; the moved rows are deleted from 'warm' but no version records them in 'cold'"
-              + " yet); run the move job again to complete it: CALL harness.system.move(table =>"
+              + ": a move to 'cold' is pending since version 1 (intent "
+              + move.intentId()
+              + "; the moved rows may be deleted from 'warm' but no version records them in"
+              + " 'cold' yet); run the move job again to complete it: CALL"
+              + " harness.system.move(table =>"
               + " '"
               + fixture.identifier
               + "', source => 'warm', target => 'cold')",
@@ -450,7 +633,7 @@ class PostgresToIcebergMoverTest {
     assertEquals(6, completed.rowsMoved());
     assertFalse(completed.replayed());
     assertEquals("1", completed.summary().get("resumed-from-version"));
-    assertEquals("0", completed.summary().get("rows-deleted"));
+    assertEquals("6", completed.summary().get("rows-deleted"));
     TableVersion done = fixture.latest();
     assertEquals("move", done.commit().operation());
     assertEquals(move.idempotencyKey(), done.commit().idempotencyKey());
@@ -544,7 +727,8 @@ class PostgresToIcebergMoverTest {
 
     MoveResult result = fixture.moveOlderThanAnHour();
 
-    assertEquals(2, result.version());
+    // version 2 is the intent, committed with the delete; version 3 the move
+    assertEquals(3, result.version());
     assertEquals(6, result.rowsMoved());
     assertEquals("true", fixture.latest().commit().summary().get("basement"));
     fixture.assertMovedExactlyOnce();
@@ -573,7 +757,7 @@ class PostgresToIcebergMoverTest {
     assertEquals(List.of(), fixture.icebergIds());
 
     MoveResult retried = fixture.moveOlderThanAnHour();
-    assertEquals(2, retried.version());
+    assertEquals(3, retried.version());
     assertEquals(6, retried.rowsMoved());
     fixture.assertMovedExactlyOnce();
   }
