@@ -6,38 +6,33 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.dataharness.metadata.CommitConflictException;
 import io.dataharness.metadata.HarnessException;
+import io.dataharness.metadata.Intent;
 import io.dataharness.metadata.TableVersion;
 import java.time.Instant;
-import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
 
 /**
  * Moves out of a jdbc source that may have deleted their rows from the database but have not yet
- * recorded the move in a harness version.
+ * recorded the move in a harness version: the store's open intents of kind {@value #KIND} whose
+ * payload is a {@link PendingMove}.
  *
  * <p>A PostgreSQL to Iceberg move deletes its batch from PostgreSQL (committed) before it stages
- * the deleted images in Iceberg and its harness commit records the new read timestamp together with
- * the Iceberg snapshot that holds the rows. Before deleting, it commits a {@code move-intent}
- * version that sets the external state key {@code pending-move.<source id>} to a description of the
- * move (see {@link PendingMove}); the move's own commit removes the key. While the key is set, the
- * moved rows are only in PostgreSQL's history table (and perhaps a staged Iceberg snapshot), which
- * no version records in Iceberg yet: a version that advanced the source's read timestamp past the
- * delete would lose them from the union. So <strong>every writer that advances a jdbc source's read
- * timestamp (or changes the state of the move's target) must call {@link #refuseIfPending} on the
- * latest version before it commits</strong>: the sync job, the Kafka to PostgreSQL mover, appends,
- * and writers using the plain Java API. The store does not enforce it: a raw commit that skips the
- * check is accepted, and its version misses the moved rows until the move completes. Running the
- * move again completes the pending move (same batch, same staged snapshot) and removes the key.
+ * the deleted images in Iceberg and its harness commit records the new PostgreSQL state together
+ * with the Iceberg snapshot that holds the rows. Before deleting, it commits a {@code move-intent}
+ * version that opens a store intent on both sources (see {@link io.dataharness.metadata.Intent});
+ * the move's own commit completes it. While it is open the store refuses every other writer's
+ * commit to either source (a version that advanced the source past the delete would lose the rows),
+ * and running the move again completes exactly that batch.
  *
  * <p>An operator who must abandon a pending move checks that its rows are still in PostgreSQL or
  * Iceberg (its delete's images are in the history table, by the transaction id recorded in {@code
- * harness_moves} for its intent id), then commits {@code setExternalState("pending-move.<source
- * id>", null)}.
+ * harness_moves} for its intent id), then commits {@code completeIntent(<intent id>)} under the
+ * sources' locks.
  */
 public final class PendingMoves {
-  /** The external state key prefix; the key is followed by the jdbc source's id. */
-  public static final String KEY_PREFIX = "pending-move.";
+  /** The kind of the store intents that record pending moves. */
+  public static final String KIND = "move";
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -72,12 +67,7 @@ public final class PendingMoves {
       String owner,
       String catalog) {
 
-    /** The external state key holding this move. */
-    public String key() {
-      return PendingMoves.key(source);
-    }
-
-    /** The external state value: JSON. */
+    /** The intent's payload: JSON. */
     public String toJson() {
       ObjectNode node = JSON.createObjectNode();
       node.put("source", source);
@@ -107,7 +97,7 @@ public final class PendingMoves {
       }
     }
 
-    static PendingMove parse(TableVersion version, String key, String json) {
+    static PendingMove parse(TableVersion version, String intentId, String json) {
       try {
         JsonNode node = JSON.readTree(json);
         return new PendingMove(
@@ -126,9 +116,9 @@ public final class PendingMoves {
             node.path("catalog").asText("harness"));
       } catch (JsonProcessingException | RuntimeException e) {
         throw new HarnessException(
-            "Cannot read the pending move of %s at version %d: external state '%s' is not a"
+            "Cannot read the pending move of %s at version %d: the payload of intent '%s' is not a"
                 + " pending move (%s): %s",
-            version.table(), version.version(), key, e.getMessage(), json);
+            version.table(), version.version(), intentId, e.getMessage(), json);
       }
     }
 
@@ -146,60 +136,51 @@ public final class PendingMoves {
     }
   }
 
-  /** The external state key of a pending move out of {@code sourceId}. */
-  public static String key(String sourceId) {
-    return KEY_PREFIX + sourceId;
-  }
-
   /** The pending move out of {@code sourceId} at {@code version}, if any. */
   public static Optional<PendingMove> find(TableVersion version, String sourceId) {
-    String key = key(sourceId);
-    String json = version.externalState().get(key);
-    return json == null ? Optional.empty() : Optional.of(PendingMove.parse(version, key, json));
+    for (Intent intent : version.openIntents()) {
+      if (isPendingMove(intent)
+          && intent.covers(sourceId)
+          && intent.sources().indexOf(sourceId) >= 0
+          && sourceId.equals(parse(version, intent).source())) {
+        return Optional.of(parse(version, intent));
+      }
+    }
+    return Optional.empty();
+  }
+
+  private static boolean isPendingMove(Intent intent) {
+    return KIND.equals(intent.kind())
+        && intent.payload() != null
+        && intent.payload().contains("\"intent-id\"");
+  }
+
+  private static PendingMove parse(TableVersion version, Intent intent) {
+    return PendingMove.parse(version, intent.id(), intent.payload());
   }
 
   /**
-   * Refuses a change of {@code sourceId} while a move out of it, or into it, is pending at {@code
-   * version} (call it with the latest version, before writing to the source and before committing).
+   * Refuses a change of {@code sourceId} while an open intent covers it at {@code version} (call it
+   * with the latest version before writing to the source: the store would refuse the commit anyway,
+   * but only after the write).
    *
    * @param action what the caller was about to do, e.g. {@code "advance the read timestamp of"}
-   * @throws CommitConflictException naming the pending move and how to complete it
+   * @throws CommitConflictException naming the intent and how to complete it
    */
   public static void refuseIfPending(TableVersion version, String sourceId, String action) {
-    Optional<PendingMove> out = find(version, sourceId);
-    if (out.isPresent()) {
-      PendingMove move = out.get();
-      throw new CommitConflictException(
-          "Cannot %s source '%s' of %s: a move to '%s' is pending since version %d (intent %s;"
-              + " the moved rows may be deleted from '%s' but no version records them in '%s'"
-              + " yet); run the move job again to complete it: %s",
-          action,
-          sourceId,
-          version.table(),
-          move.target(),
-          move.baseVersion(),
-          move.intentId(),
-          sourceId,
-          move.target(),
-          move.resumeCall(version));
-    }
-    for (Map.Entry<String, String> entry : version.externalState().entrySet()) {
-      if (!entry.getKey().startsWith(KEY_PREFIX)) {
+    for (Intent intent : version.openIntents()) {
+      if (!intent.covers(sourceId)) {
         continue;
       }
-      PendingMove move = PendingMove.parse(version, entry.getKey(), entry.getValue());
-      if (move.target().equals(sourceId)) {
-        throw new CommitConflictException(
-            "Cannot %s source '%s' of %s: a move from '%s' into it is pending since version %d"
-                + " (intent %s); run the move job again to complete it: %s",
-            action,
-            sourceId,
-            version.table(),
-            move.source(),
-            move.baseVersion(),
-            move.intentId(),
-            move.resumeCall(version));
-      }
+      String resume =
+          isPendingMove(intent)
+              ? "run the move job again to complete it: "
+                  + parse(version, intent).resumeCall(version)
+              : "rerun the job that opened it (" + intent.kind() + ") to complete it";
+      throw new CommitConflictException(
+          "Cannot %s source '%s' of %s: the open intent %s covers it (a write whose side effects"
+              + " no version records yet); %s",
+          action, sourceId, version.table(), intent.describe(), resume);
     }
   }
 }

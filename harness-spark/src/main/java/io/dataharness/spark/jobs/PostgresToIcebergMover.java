@@ -5,6 +5,7 @@ import static org.apache.spark.sql.functions.col;
 import io.dataharness.metadata.Field;
 import io.dataharness.metadata.HarnessStore;
 import io.dataharness.metadata.HarnessTable;
+import io.dataharness.metadata.LeaseKeeper;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.SourceState;
@@ -22,7 +23,6 @@ import io.dataharness.spark.source.SourceUnavailableException;
 import io.dataharness.spark.write.IcebergStaging;
 import java.sql.Connection;
 import java.sql.SQLException;
-import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
@@ -76,9 +76,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class PostgresToIcebergMover {
   private static final Logger LOG = LoggerFactory.getLogger(PostgresToIcebergMover.class);
-
-  /** How long the move holds its locks; a move that takes longer fails its harness commit. */
-  static final Duration LEASE = Duration.ofMinutes(15);
 
   /** Column of the MERGE source telling a matching row from an inserting one. */
   private static final String ROLE = "__harness_role";
@@ -151,7 +148,7 @@ public final class PostgresToIcebergMover {
     private ConnectionConfig sourceConnection;
     private ConnectionConfig targetConnection;
     private boolean basement;
-    private MoveLocks locks;
+    private LeaseKeeper locks;
     private String owner;
 
     Run(SparkSession spark, HarnessCatalog catalog, MoveRequest request) {
@@ -176,8 +173,14 @@ public final class PostgresToIcebergMover {
       sourceConnection = catalog.connection(table, source);
       targetConnection = catalog.connection(table, target);
       basement = DatabaseAddress.sameDatabase(catalog.metadataUri(), sourceConnection.jdbcUrl());
-      try (MoveLocks held =
-          MoveLocks.acquire(store, table, owner, LEASE, source.id(), target.id())) {
+      try (LeaseKeeper held =
+          LeaseKeeper.acquire(
+              store,
+              table,
+              owner,
+              LeaseKeeper.DEFAULT_LEASE,
+              LeaseKeeper.DEFAULT_RENEW_EVERY,
+              List.of(source.id(), target.id()))) {
         locks = held;
         return underLocks();
       } finally {
@@ -314,8 +317,8 @@ public final class PostgresToIcebergMover {
           .idempotencyKey(move.idempotencyKey() + ":intent")
           .setSourceState(source.id(), base.state(source.id()))
           .setSourceState(target.id(), base.state(target.id()))
-          .setExternalState(move.key(), move.toJson())
-          .summary("pending-move", move.key())
+          .openIntent(
+              move.intentId(), PendingMoves.KIND, List.of(source.id(), target.id()), move.toJson())
           .summary("source", source.id())
           .summary("target", target.id())
           .summary("intent-id", move.intentId());
@@ -481,7 +484,7 @@ public final class PostgresToIcebergMover {
               .idempotencyKey(move.idempotencyKey())
               .setSourceState(source.id(), nextSource)
               .setSourceState(target.id(), nextTarget)
-              .setExternalState(move.key(), null)
+              .completeIntent(move.intentId())
               .externalIds(source.id(), Map.of("rows-deleted", String.valueOf(deleted.rows())));
       staged.ifPresent(
           s ->

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.dataharness.metadata.CommitConflictException;
 import io.dataharness.metadata.HarnessStore;
+import io.dataharness.metadata.IntentPendingException;
 import io.dataharness.metadata.SourceLock;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
@@ -545,8 +546,7 @@ class PostgresToIcebergMoverTest {
     assertEquals(2, intent.version());
     assertEquals("move-intent", intent.commit().operation());
     assertEquals(store.readVersion(fixture.identifier, 1).sourceStates(), intent.sourceStates());
-    assertTrue(
-        intent.externalState().containsKey("pending-move.warm"), intent.externalState().toString());
+    assertEquals(1, intent.openIntents().size(), intent.openIntents().toString());
     PendingMoves.PendingMove move = PendingMoves.find(intent, "warm").orElseThrow();
     assertEquals("cold", move.target());
     assertEquals(1, move.baseVersion());
@@ -556,14 +556,14 @@ class PostgresToIcebergMoverTest {
     List<String> versions =
         spark
             .sql(
-                "SELECT version, operation, summary['pending-move'] FROM "
+                "SELECT version, operation, summary['intent'] FROM "
                     + fixture.table
                     + ".versions ORDER BY version")
             .collectAsList()
             .stream()
             .map(Row::toString)
             .toList();
-    assertEquals(List.of("[1,create,null]", "[2,move-intent,pending-move.warm]"), versions);
+    assertEquals(List.of("[1,create,null]", "[2,move-intent," + move.intentId() + "]"), versions);
     // readers still see every id once: the read timestamp is before the delete
     assertEquals(ALL_IDS, fixture.unionIds(""));
 
@@ -572,38 +572,37 @@ class PostgresToIcebergMoverTest {
         store.acquireLock(fixture.identifier, "warm", "competing-sync", Duration.ofMinutes(1));
     try {
       TableVersion latest = store.readLatest(fixture.identifier);
-      CommitConflictException refused =
+      // the store refuses it even if the writer does not check first
+      IntentPendingException refused =
+          assertThrows(
+              IntentPendingException.class,
+              () ->
+                  store
+                      .newTransaction(fixture.identifier)
+                      .operation("sync")
+                      .withLock(lock)
+                      .setSourceState("warm", new SourceState.Jdbc(Instant.now()))
+                      .commit());
+      assertTrue(refused.getMessage().contains(move.intentId()), refused.getMessage());
+      // a writer that checks first learns how to complete the move before it writes anything
+      CommitConflictException checked =
           assertThrows(
               CommitConflictException.class,
-              () -> {
-                PendingMoves.refuseIfPending(latest, "warm", "advance the read timestamp of");
-                store
-                    .newTransaction(fixture.identifier)
-                    .operation("sync")
-                    .withLock(lock)
-                    .setSourceState("warm", new SourceState.Jdbc(Instant.now()))
-                    .commit();
-              });
-      assertEquals(
-          "Cannot advance the read timestamp of source 'warm' of "
-              + fixture.identifier
-              + ": a move to 'cold' is pending since version 1 (intent "
-              + move.intentId()
-              + "; the moved rows may be deleted from 'warm' but no version records them in"
-              + " 'cold' yet); run the move job again to complete it: CALL"
-              + " harness.system.move(table =>"
-              + " '"
-              + fixture.identifier
-              + "', source => 'warm', target => 'cold')",
-          refused.getMessage());
+              () -> PendingMoves.refuseIfPending(latest, "warm", "advance the read timestamp of"));
+      assertTrue(
+          checked
+              .getMessage()
+              .contains(
+                  "run the move job again to complete it: CALL harness.system.move(table => '"
+                      + fixture.identifier
+                      + "', source => 'warm', target => 'cold')"),
+          checked.getMessage());
       // the target is held too: a write there would leave the staged snapshot off main
       CommitConflictException target =
           assertThrows(
               CommitConflictException.class,
               () -> PendingMoves.refuseIfPending(latest, "cold", "append to"));
-      assertTrue(
-          target.getMessage().contains("a move from 'warm' into it is pending"),
-          target.getMessage());
+      assertTrue(target.getMessage().contains(move.intentId()), target.getMessage());
     } finally {
       store.releaseLock(lock);
     }
@@ -637,8 +636,7 @@ class PostgresToIcebergMoverTest {
     TableVersion done = fixture.latest();
     assertEquals("move", done.commit().operation());
     assertEquals(move.idempotencyKey(), done.commit().idempotencyKey());
-    assertFalse(
-        done.externalState().containsKey("pending-move.warm"), done.externalState().toString());
+    assertTrue(done.openIntents().isEmpty(), done.openIntents().toString());
     assertEquals("{\"0\": 42}", done.externalState().get("consumer.offsets"));
     assertTrue(PendingMoves.find(done, "warm").isEmpty());
     PendingMoves.refuseIfPending(done, "warm", "advance the read timestamp of");
@@ -653,17 +651,16 @@ class PostgresToIcebergMoverTest {
   }
 
   /**
-   * The store does not enforce the pending move: a writer using the plain Java API that skips
-   * {@link PendingMoves#refuseIfPending} commits, and its version misses the moved rows (they are
-   * in neither PostgreSQL at its read timestamp nor the Iceberg snapshot it records) until the move
-   * completes. This is why every writer that advances a jdbc source's read timestamp must call it.
+   * The store enforces the pending move: a writer using the plain Java API that would advance the
+   * source's read timestamp (and so lose the moved rows from the union) is refused, naming the
+   * intent, and the retry of the move completes it.
    */
   @Test
-  void aRawCommitThatSkipsTheCheckMissesTheMovedRowsUntilTheRetryCompletesTheMove()
-      throws Exception {
+  void aRawCommitIsRefusedByTheStoreUntilTheRetryCompletesTheMove() throws Exception {
     Fixture fixture = new Fixture("harness");
     HarnessStore store = fixture.catalog().store();
     crashAfterTheDelete(fixture);
+    String intentId = PendingMoves.find(fixture.latest(), "warm").orElseThrow().intentId();
 
     Instant now;
     try (Connection connection = testingSpark.sourceDatabase().connect();
@@ -674,28 +671,29 @@ class PostgresToIcebergMoverTest {
     }
     SourceLock lock =
         store.acquireLock(fixture.identifier, "warm", "raw-writer", Duration.ofMinutes(1));
-    long raw;
     try {
-      raw =
-          store
-              .newTransaction(fixture.identifier)
-              .operation("sync")
-              .withLock(lock)
-              .setSourceState("warm", new SourceState.Jdbc(now))
-              .commit()
-              .version();
+      IntentPendingException refused =
+          assertThrows(
+              IntentPendingException.class,
+              () ->
+                  store
+                      .newTransaction(fixture.identifier)
+                      .operation("sync")
+                      .withLock(lock)
+                      .setSourceState("warm", new SourceState.Jdbc(now))
+                      .commit());
+      assertTrue(refused.getMessage().contains(intentId), refused.getMessage());
     } finally {
       store.releaseLock(lock);
     }
-    assertEquals(3, raw);
-    // the hazard the check exists for: ids 1-6 are read nowhere at that version
-    assertEquals(List.of(7L, 8L, 9L), fixture.unionIds(" VERSION AS OF 3"));
-    // the marker is still there, so the retry completes the move and heals the latest version
-    assertTrue(PendingMoves.find(fixture.latest(), "warm").isPresent());
+    assertEquals(2, fixture.currentVersion());
+    for (long version = 1; version <= 2; version++) {
+      assertEquals(ALL_IDS, fixture.unionIds(" VERSION AS OF " + version), "version " + version);
+    }
 
     MoveResult completed = fixture.moveOlderThanAnHour();
 
-    assertEquals(4, completed.version());
+    assertEquals(3, completed.version());
     assertEquals(6, completed.rowsMoved());
     fixture.assertMovedExactlyOnce();
     assertTrue(PendingMoves.find(fixture.latest(), "warm").isEmpty());
