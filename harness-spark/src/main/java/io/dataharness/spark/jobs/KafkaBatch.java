@@ -24,8 +24,9 @@ import org.apache.kafka.common.TopicPartition;
 
 /**
  * The Kafka offsets one move takes out of a Kafka source: per partition {@code [start, end')} with
- * {@code start} the source's recorded start and {@code end'} at most its recorded end, bounded by a
- * row budget and an age. Only offsets the harness already recorded move: rows a reader can see.
+ * {@code start} the source's recorded start and {@code end'} at most the end of the state it is
+ * planned from (the live end, see {@link MoveContext#sourceState}), bounded by a row budget and an
+ * age. The move's version records that end, so every offset it takes is one its version shows.
  *
  * @param ranges the partitions the batch takes rows from (non-empty ranges only)
  */
@@ -69,10 +70,53 @@ record KafkaBatch(SortedMap<Integer, SourceState.OffsetRange> ranges) {
 
   /**
    * The idempotency key of moving this batch: the same batch of the same source to the same target
-   * always gets the same key, and two different batches never do (starts only move forward).
+   * always gets the same key, and two different batches never do (starts only move forward). Its
+   * size does not grow with the partitions: a readable prefix (operation, table, sources; cut at
+   * {@value #KEY_PREFIX_LIMIT} characters) and the SHA-256 of the canonical batch description.
    */
   String idempotencyKey(String operation, TableIdentifier table, String source, String target) {
-    return operation + ":" + table + ":" + source + "->" + target + ":" + describe();
+    String canonical = String.join("\n", operation, table.toString(), source, target, describe());
+    String prefix = operation + ":" + table + ":" + source + "->" + target;
+    if (prefix.length() > KEY_PREFIX_LIMIT) {
+      prefix = prefix.substring(0, KEY_PREFIX_LIMIT);
+    }
+    return prefix + ":sha256:" + sha256(canonical);
+  }
+
+  /** The longest readable prefix of an idempotency key (the whole key stays under 300). */
+  static final int KEY_PREFIX_LIMIT = 200;
+
+  // TODO(metadata): use IdempotencyKeys.of(...) from harness-metadata once it is on main
+  private static String sha256(String text) {
+    try {
+      return java.util.HexFormat.of()
+          .formatHex(
+              java.security.MessageDigest.getInstance("SHA-256")
+                  .digest(text.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException("Every Java runtime has SHA-256", e);
+    }
+  }
+
+  /** Parses {@link #describe()}: {@code 0:[10,20) 1:[5,9)}. */
+  static KafkaBatch parse(String described) {
+    TreeMap<Integer, SourceState.OffsetRange> ranges = new TreeMap<>();
+    for (String part : described.trim().split(" ")) {
+      if (part.isEmpty()) {
+        continue;
+      }
+      java.util.regex.Matcher matcher =
+          java.util.regex.Pattern.compile("(\\d+):\\[(\\d+),(\\d+)\\)").matcher(part);
+      if (!matcher.matches()) {
+        throw new IllegalArgumentException(
+            "Cannot parse Kafka offset ranges '" + described + "': '" + part + "' is not p:[s,e)");
+      }
+      ranges.put(
+          Integer.parseInt(matcher.group(1)),
+          new SourceState.OffsetRange(
+              Long.parseLong(matcher.group(2)), Long.parseLong(matcher.group(3))));
+    }
+    return new KafkaBatch(ranges);
   }
 
   /** True when every range of the batch lies below the state's starts: it was moved already. */
