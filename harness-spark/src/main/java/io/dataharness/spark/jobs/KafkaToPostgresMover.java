@@ -3,11 +3,13 @@ package io.dataharness.spark.jobs;
 import static org.apache.spark.sql.functions.col;
 import static org.apache.spark.sql.functions.row_number;
 
+import io.dataharness.metadata.HarnessException;
 import io.dataharness.metadata.HarnessStore;
 import io.dataharness.metadata.HarnessTable;
 import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableVersion;
+import io.dataharness.metadata.Transaction;
 import io.dataharness.metadata.ValidationException;
 import io.dataharness.metadata.VersionInfo;
 import io.dataharness.spark.HarnessCatalog;
@@ -18,6 +20,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -34,16 +37,21 @@ import org.slf4j.LoggerFactory;
  *
  * <ol>
  *   <li>lock both sources and read the latest version; pick the batch as {@link
- *       KafkaToIcebergMover} does;
+ *       KafkaToIcebergMover} does, up to the live end of the topic;
+ *   <li>commit a {@code move-intent} version that records the batch as a pending upsert ({@link
+ *       PendingUpserts}): from now on no sync, append or other move advances the PostgreSQL source
+ *       or moves these offsets elsewhere;
  *   <li>keep the latest image per key within the batch, and upsert the batch in <b>one</b>
  *       PostgreSQL transaction ({@link PostgresUpserts}), which commits;
  *   <li>take a read timestamp that shows that transaction, then one harness commit: Kafka start
- *       advanced past the batch, the PostgreSQL read timestamp advanced, idempotency key from the
- *       offsets.
+ *       advanced past the batch (end: the live end read), the PostgreSQL read timestamp advanced,
+ *       the pending upsert removed, idempotency key from the offsets.
  * </ol>
  *
- * A crash before the harness commit leaves the batch in Kafka's range: the rerun moves the same
- * batch again, and re-applying the same upserts changes nothing, so no row is lost or duplicated.
+ * A crash after the intent leaves the batch in Kafka's range and the PostgreSQL read timestamp
+ * where it was, whatever runs meanwhile: the rerun completes exactly the recorded batch (same
+ * offsets, same key), and re-applying the same upserts changes nothing, so no version shows a row
+ * twice and none is lost.
  */
 public final class KafkaToPostgresMover {
   private static final Logger LOG = LoggerFactory.getLogger(KafkaToPostgresMover.class);
@@ -65,18 +73,46 @@ public final class KafkaToPostgresMover {
     }
     try (MoveLocks locks = MoveLocks.forMove(store, request)) {
       TableVersion version = store.readLatest(request.table());
-      PendingMoves.refuseIfPending(version, request.target(), "upsert into");
-      MoveContext context = MoveContext.resolve(catalog, request, version, SourceKind.JDBC);
-      KafkaBatch batch = context.planBatch();
-      if (batch.isEmpty()) {
-        return context.nothingToMove();
+      Optional<PendingUpserts.PendingUpsert> pending =
+          PendingUpserts.into(version, request.target());
+      if (pending.isPresent() && !pending.get().source().equals(request.source())) {
+        PendingUpserts.refuseIfPending(version, request.target(), "upsert into");
       }
-      String key =
-          batch.idempotencyKey("move", request.table(), request.source(), request.target());
+      if (pending.isEmpty()) {
+        PendingMoves.refuseIfPending(version, request.target(), "upsert into");
+      }
+      MoveContext context = MoveContext.resolve(catalog, request, version, SourceKind.JDBC);
+      KafkaBatch batch;
+      String key;
+      if (pending.isPresent()) {
+        batch = pending.get().batch();
+        key = pending.get().idempotencyKey();
+        checkStillPending(version, context, pending.get());
+        LOG.info(
+            "Completing the upsert of {} from '{}' offsets {} into '{}' recorded as pending at"
+                + " version {}",
+            request.table(),
+            request.source(),
+            batch.describe(),
+            request.target(),
+            pending.get().baseVersion());
+      } else {
+        batch = context.planBatch();
+        if (batch.isEmpty()) {
+          return context.nothingToMove();
+        }
+        key = batch.idempotencyKey("move", request.table(), request.source(), request.target());
+      }
+      // validated before any side effect: the store rejects a malformed key
+      Transaction transaction =
+          store.newTransaction(request.table()).operation("move").idempotencyKey(key);
       String description = context.describe(batch);
       LOG.info("Starting {}", description);
       spark.sparkContext().setJobDescription("DataHarness " + description);
       try {
+        if (pending.isEmpty()) {
+          recordIntent(store, locks, context, batch, key);
+        }
         StructType schema = SparkSchemas.toSpark(version.schema());
         Dataset<Row> latest =
             latestPerKey(
@@ -104,16 +140,13 @@ public final class KafkaToPostgresMover {
             KafkaToIcebergMover.summary(request, batch, outcome.stagedRows(), -1);
         summary.put("inserted", String.valueOf(outcome.insertedRows()));
         summary.put("updated", String.valueOf(outcome.updatedRows()));
-        var transaction =
-            store
-                .newTransaction(request.table())
-                .operation("move")
-                .idempotencyKey(key)
-                .setSourceState(request.source(), batch.advance(context.sourceState()))
-                .setSourceState(request.target(), next)
-                .externalIds(request.source(), Map.of("offsets", batch.describe()))
-                .externalIds(
-                    request.target(), Map.of("read-timestamp", next.readTimestamp().toString()));
+        transaction
+            .setSourceState(request.source(), batch.advance(context.sourceState()))
+            .setSourceState(request.target(), next)
+            .setExternalState(PendingUpserts.key(request.target()), null)
+            .externalIds(request.source(), Map.of("offsets", batch.describe()))
+            .externalIds(
+                request.target(), Map.of("read-timestamp", next.readTimestamp().toString()));
         summary.forEach(transaction::summary);
         VersionInfo committed = locks.present(transaction).commit();
         boolean replayed = committed.version() <= version.version();
@@ -133,6 +166,73 @@ public final class KafkaToPostgresMover {
         return new MoveResult(committed.version(), outcome.stagedRows(), replayed, summary);
       } finally {
         spark.sparkContext().setJobDescription(null);
+      }
+    }
+  }
+
+  /**
+   * Commits a version that records the batch as a pending upsert before any row reaches PostgreSQL
+   * (a write-ahead intent; see {@link PendingUpserts}).
+   */
+  private static void recordIntent(
+      HarnessStore store, MoveLocks locks, MoveContext context, KafkaBatch batch, String key) {
+    MoveRequest request = context.request();
+    PendingUpserts.PendingUpsert intent =
+        new PendingUpserts.PendingUpsert(
+            request.source(),
+            request.target(),
+            context.version().version(),
+            batch,
+            key,
+            request.owner(),
+            context.catalog().name());
+    Transaction transaction =
+        store
+            .newTransaction(request.table())
+            .operation("move-intent")
+            .idempotencyKey("intent:" + key)
+            .setExternalState(intent.key(), intent.toJson())
+            .summary("source", request.source())
+            .summary("target", request.target())
+            .summary("ranges", batch.describe())
+            .summary("pending-upsert", intent.key());
+    VersionInfo recorded = locks.present(transaction).commit();
+    LOG.info(
+        "Recorded the upsert of {} from '{}' offsets {} into '{}' as pending in version {}",
+        request.table(),
+        request.source(),
+        batch.describe(),
+        request.target(),
+        recorded.version());
+  }
+
+  /**
+   * Fails if the Kafka source no longer starts where the pending batch starts: a writer that did
+   * not check for the pending upsert moved those offsets; completing it would duplicate rows.
+   */
+  private static void checkStillPending(
+      TableVersion version, MoveContext context, PendingUpserts.PendingUpsert pending) {
+    for (var range : pending.batch().ranges().entrySet()) {
+      SourceState.OffsetRange now = context.sourceState().partition(range.getKey());
+      if (now == null
+          || now.start() != range.getValue().start()
+          || now.end() < range.getValue().end()) {
+        throw new HarnessException(
+            "Cannot complete the pending upsert of %s from '%s' offsets %s into '%s' (recorded at"
+                + " version %d): at version %d source '%s' partition %d holds %s instead; another"
+                + " writer changed it without completing the upsert. Check that the rows of the"
+                + " batch are in PostgreSQL or Kafka exactly once, then commit"
+                + " setExternalState(\"%s\", null) to abandon it",
+            version.table(),
+            pending.source(),
+            pending.batch().describe(),
+            pending.target(),
+            pending.baseVersion(),
+            version.version(),
+            pending.source(),
+            range.getKey(),
+            now == null ? "nothing" : "[" + now.start() + "," + now.end() + ")",
+            pending.key());
       }
     }
   }

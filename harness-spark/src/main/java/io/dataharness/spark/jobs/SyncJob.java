@@ -27,7 +27,8 @@ import org.slf4j.LoggerFactory;
  * The sync job: records what sources hold now, in one commit (operation {@code sync}): each Kafka
  * source's live end offsets (read committed) become its {@code end}, each PostgreSQL source's read
  * timestamp advances to {@link PostgresSources#safeReadTimestamp}. Iceberg sources change only
- * through harness writes.
+ * through harness writes. A Kafka source without an explicit {@code partitions} option also gains
+ * the partitions added to its topic since the last version, from their earliest offset.
  *
  * <p>The commit compares each state with the one read (compare-and-set) and retries on a conflict.
  * A source another job holds locked (a mover) is retried for a while and then left out of this
@@ -58,6 +59,16 @@ public final class SyncJob {
           // a crashed move's rows are only in its staged snapshot: advancing would hide them
           LOG.warn(
               "Sync of {} skips source '{}': a move out of it is pending; run the move job again",
+              table,
+              entry.getKey());
+          skipped.add(entry.getKey());
+          continue;
+        }
+        if (PendingUpserts.into(version, entry.getKey()).isPresent()) {
+          // a crashed Kafka to PostgreSQL move's rows may be upserted already while the Kafka
+          // range still holds them: advancing the read timestamp would show them twice
+          LOG.warn(
+              "Sync of {} skips source '{}': an upsert into it is pending; run the move job again",
               table,
               entry.getKey());
           skipped.add(entry.getKey());
@@ -117,8 +128,7 @@ public final class SyncJob {
       ConnectionConfig connection, SourceDefinition source, SourceState recorded) {
     switch (source.kind()) {
       case KAFKA -> {
-        return KafkaSources.withLiveEnds(
-            connection, KafkaSources.topic(source), (SourceState.Kafka) recorded);
+        return KafkaSources.liveState(connection, source, (SourceState.Kafka) recorded);
       }
       case JDBC -> {
         SourceState.Jdbc jdbc = (SourceState.Jdbc) recorded;
