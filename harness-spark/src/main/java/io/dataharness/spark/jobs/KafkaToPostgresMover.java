@@ -191,6 +191,9 @@ public final class KafkaToPostgresMover {
             .newTransaction(request.table())
             .operation("move-intent")
             .idempotencyKey("intent:" + key)
+            // unchanged states, so that the commit checks (and needs) the locks of both sources
+            .setSourceState(request.source(), context.version().state(request.source()))
+            .setSourceState(request.target(), context.version().state(request.target()))
             .setExternalState(intent.key(), intent.toJson())
             .summary("source", request.source())
             .summary("target", request.target())
