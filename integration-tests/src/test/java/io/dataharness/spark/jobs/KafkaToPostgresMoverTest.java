@@ -88,8 +88,10 @@ class KafkaToPostgresMoverTest {
     MoveFixture fixture =
         new MoveFixture(2, ", 'primary-key' = 'id', 'ordering-column' = 'version'");
     fixture.produce(0, 100);
+    fixture.spark.sql("CALL harness.system.sync(table => '" + fixture.table + "')").collect();
     assertEquals(40, fixture.move("hot", "warm", 40L).rowsMoved());
     fixture.produce(100, 150);
+    fixture.spark.sql("CALL harness.system.sync(table => '" + fixture.table + "')").collect();
     CrashPoints.hook =
         point -> {
           if (point.equals(CrashPoints.AFTER_TARGET_WRITE)) {
@@ -99,20 +101,20 @@ class KafkaToPostgresMoverTest {
     assertThrows(IllegalStateException.class, () -> fixture.move("hot", "warm", null));
     CrashPoints.hook = point -> {};
     TableVersion intent = fixture.catalog().store().readLatest(fixture.table);
-    assertEquals("move-intent", intent.commit().operation());
-    String pendingRanges = intent.commit().summary().get("ranges");
 
     // what runs before the rerun cannot expose the upserted rows a second time
     fixture.spark.sql("CALL harness.system.sync(table => '" + fixture.table + "')").collect();
     fixture.produce(150, 170);
     fixture.spark.sql("CALL harness.system.sync(table => '" + fixture.table + "')").collect();
+    TableVersion synced = fixture.catalog().store().readLatest(fixture.table);
+    assertEquals(MoveFixture.range(0, 170), fixture.idsAt(synced.version()));
+    assertEquals(intent.state("warm"), synced.state("warm"));
+    assertEquals("move-intent", intent.commit().operation());
+    String pendingRanges = intent.commit().summary().get("ranges");
     CommitConflictException elsewhere =
         assertThrows(CommitConflictException.class, () -> fixture.move("hot", "cold", null));
     assertTrue(elsewhere.getMessage().contains("pending"), elsewhere.getMessage());
     assertThrows(CommitConflictException.class, () -> fixture.move("warm", "cold", 1000L));
-    TableVersion synced = fixture.catalog().store().readLatest(fixture.table);
-    assertEquals(intent.state("warm"), synced.state("warm"));
-    assertEquals(MoveFixture.range(0, 170), fixture.idsAt(synced.version()));
 
     // the rerun completes exactly the recorded batch, not what arrived since
     MoveResult rerun = fixture.move("hot", "warm", null);
