@@ -222,6 +222,28 @@ public final class MetadataJson {
   }
 
   /** SHA-256 of the canonical JSON of a value (maps with sorted keys). */
+  static String listJson(List<String> values) {
+    return write(values);
+  }
+
+  static List<String> parseList(String json) {
+    List<String> values = new ArrayList<>();
+    read(json).forEach(node -> values.add(node.asText()));
+    return values;
+  }
+
+  static String tokensJson(Map<String, Long> tokens) {
+    return write(new TreeMap<>(tokens));
+  }
+
+  static Map<String, Long> parseTokens(String json) {
+    Map<String, Long> tokens = new TreeMap<>();
+    read(json)
+        .fields()
+        .forEachRemaining(entry -> tokens.put(entry.getKey(), entry.getValue().asLong()));
+    return tokens;
+  }
+
   static String hash(Object value) {
     try {
       byte[] digest = MessageDigest.getInstance("SHA-256").digest(write(value).getBytes(UTF8));
