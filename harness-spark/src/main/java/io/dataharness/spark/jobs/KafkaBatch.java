@@ -1,5 +1,6 @@
 package io.dataharness.spark.jobs;
 
+import io.dataharness.metadata.IdempotencyKeys;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.spark.ConnectionConfig;
@@ -71,31 +72,11 @@ record KafkaBatch(SortedMap<Integer, SourceState.OffsetRange> ranges) {
   /**
    * The idempotency key of moving this batch: the same batch of the same source to the same target
    * always gets the same key, and two different batches never do (starts only move forward). Its
-   * size does not grow with the partitions: a readable prefix (operation, table, sources; cut at
-   * {@value #KEY_PREFIX_LIMIT} characters) and the SHA-256 of the canonical batch description.
+   * size does not grow with the partitions: a readable prefix (operation, table, sources) and the
+   * SHA-256 of the batch description ({@link IdempotencyKeys#of}).
    */
   String idempotencyKey(String operation, TableIdentifier table, String source, String target) {
-    String canonical = String.join("\n", operation, table.toString(), source, target, describe());
-    String prefix = operation + ":" + table + ":" + source + "->" + target;
-    if (prefix.length() > KEY_PREFIX_LIMIT) {
-      prefix = prefix.substring(0, KEY_PREFIX_LIMIT);
-    }
-    return prefix + ":sha256:" + sha256(canonical);
-  }
-
-  /** The longest readable prefix of an idempotency key (the whole key stays under 300). */
-  static final int KEY_PREFIX_LIMIT = 200;
-
-  // TODO(metadata): use IdempotencyKeys.of(...) from harness-metadata once it is on main
-  private static String sha256(String text) {
-    try {
-      return java.util.HexFormat.of()
-          .formatHex(
-              java.security.MessageDigest.getInstance("SHA-256")
-                  .digest(text.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
-    } catch (java.security.NoSuchAlgorithmException e) {
-      throw new IllegalStateException("Every Java runtime has SHA-256", e);
-    }
+    return IdempotencyKeys.of(operation + ":" + table + ":" + source + "->" + target, describe());
   }
 
   /** Parses {@link #describe()}: {@code 0:[10,20) 1:[5,9)}. */

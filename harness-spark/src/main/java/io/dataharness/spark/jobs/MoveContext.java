@@ -49,9 +49,6 @@ record MoveContext(
           target.kind().id(),
           targetKind.id());
     }
-    // an upsert out of this Kafka source into another target is pending: moving its offsets
-    // elsewhere would duplicate them once that upsert is recorded
-    PendingUpserts.refuseMovesOutOf(version, source.id(), target.id());
     ConnectionConfig sourceConnection = catalog.connection(request.table(), source);
     return new MoveContext(
         catalog,

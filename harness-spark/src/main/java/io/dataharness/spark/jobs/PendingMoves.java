@@ -163,7 +163,6 @@ public final class PendingMoves {
   /**
    * Refuses a change of {@code sourceId} while a move out of it, or into it, is pending at {@code
    * version} (call it with the latest version, before writing to the source and before committing).
-   * This includes a pending Kafka to PostgreSQL upsert into it ({@link PendingUpserts}).
    *
    * @param action what the caller was about to do, e.g. {@code "advance the read timestamp of"}
    * @throws CommitConflictException naming the pending move and how to complete it
@@ -205,6 +204,5 @@ public final class PendingMoves {
             move.resumeCall(version));
       }
     }
-    PendingUpserts.refuseIfPending(version, sourceId, action);
   }
 }

@@ -227,8 +227,6 @@ public final class PostgresToIcebergMover {
       ConnectionConfig sourceConnection = catalog.connection(table, source);
       ConnectionConfig targetConnection = catalog.connection(table, target);
       org.apache.iceberg.Table iceberg = icebergTable(targetConnection, target);
-      // a Kafka to PostgreSQL upsert into the source is pending: moving its rows would expose them
-      PendingUpserts.refuseIfPending(base, source.id(), "move rows out of");
       Optional<PendingMoves.PendingMove> intent = PendingMoves.find(base, source.id());
       if (intent.isPresent()) {
         return completePending(

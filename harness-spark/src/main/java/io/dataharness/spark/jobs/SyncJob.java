@@ -64,13 +64,19 @@ public final class SyncJob {
           skipped.add(entry.getKey());
           continue;
         }
-        if (PendingUpserts.into(version, entry.getKey()).isPresent()) {
-          // a crashed Kafka to PostgreSQL move's rows may be upserted already while the Kafka
-          // range still holds them: advancing the read timestamp would show them twice
+        if (version.openIntent(entry.getKey()).isPresent()) {
+          // a writer's side effects (rows upserted into PostgreSQL) may not be recorded yet: the
+          // store refuses to change the source until that writer's rerun completes its intent
+          var intent = version.openIntent(entry.getKey()).get();
           LOG.warn(
-              "Sync of {} skips source '{}': an upsert into it is pending; run the move job again",
+              "Sync of {} skips source '{}': intent '{}' ({}, owner '{}', since version {}) is"
+                  + " open on it; run that job again to complete it",
               table,
-              entry.getKey());
+              entry.getKey(),
+              intent.id(),
+              intent.kind(),
+              intent.owner(),
+              intent.openedVersion());
           skipped.add(entry.getKey());
           continue;
         }
