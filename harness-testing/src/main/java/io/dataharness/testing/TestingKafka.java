@@ -63,8 +63,19 @@ public final class TestingKafka implements AutoCloseable {
     this.producer = new KafkaProducer<>(producerProperties(bootstrapServers));
   }
 
-  /** The broker shared by every test in this JVM, started on first call. */
+  /**
+   * The broker shared by every test in this JVM, started on first call.
+   *
+   * @throws IllegalStateException if the in-process broker hit a fatal fault (it asked to halt the
+   *     JVM): later tests fail with that fault rather than with a broken broker
+   */
   public static synchronized TestingKafka shared() {
+    InProcessKafkaBroker.haltRequest()
+        .ifPresent(
+            request -> {
+              throw new IllegalStateException(
+                  "Cannot use the in-process Kafka broker: " + request.getMessage(), request);
+            });
     return SHARED.get();
   }
 
