@@ -292,7 +292,7 @@ class HarnessScanTest {
     assertTrue(
         message.contains(
             "Cannot read source 'cold' (iceberg) of logs.events at version 7: Iceberg table"
-                + " iceberg.scan_ns.events at snapshot 123456789 is not available"),
+                + " scan_ns.events no longer has snapshot 123456789 (expired?)"),
         message);
   }
 
