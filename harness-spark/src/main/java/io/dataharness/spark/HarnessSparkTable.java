@@ -5,6 +5,8 @@ import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.ValidationException;
+import io.dataharness.spark.conf.MetadataColumns;
+import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.read.HarnessScanBuilder;
 import io.dataharness.spark.read.ReadOptions;
 import io.dataharness.spark.read.ReadPlanner;
