@@ -7,7 +7,6 @@ import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.ValidationException;
 import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.conf.TableProperties;
-import io.dataharness.spark.jobs.DriverAppends;
 import java.util.EnumSet;
 import java.util.Optional;
 import java.util.Set;

@@ -1,4 +1,4 @@
-package io.dataharness.spark.jobs;
+package io.dataharness.spark.write;
 
 import static org.apache.spark.sql.functions.monotonically_increasing_id;
 
@@ -19,7 +19,6 @@ import io.dataharness.spark.source.PostgresUpserts;
 import io.dataharness.spark.txn.WriteOutcome;
 import io.dataharness.spark.txn.WriteProtocol;
 import io.dataharness.spark.txn.Writer;
-import io.dataharness.spark.write.IcebergStaging;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
