@@ -8,7 +8,7 @@ import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.ValidationException;
 import io.dataharness.metadata.VersionInfo;
-import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.conf.ConnectionConfig;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;

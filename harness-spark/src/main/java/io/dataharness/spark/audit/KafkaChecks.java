@@ -7,7 +7,7 @@ import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.SourceState.OffsetRange;
 import io.dataharness.metadata.TableVersion;
-import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.source.KafkaSources;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

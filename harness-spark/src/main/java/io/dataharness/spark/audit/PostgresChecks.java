@@ -6,7 +6,7 @@ import io.dataharness.metadata.HarnessTable;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableVersion;
-import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.source.IcebergSources;
 import io.dataharness.spark.source.PostgresHistoryAudit;
 import io.dataharness.spark.source.SourceUnavailableException;

@@ -1,12 +1,12 @@
 package io.dataharness.spark.jobs;
 
 import io.dataharness.metadata.TableIdentifier;
-import io.dataharness.spark.HarnessCatalog;
 import io.dataharness.spark.audit.AuditReport;
 import io.dataharness.spark.audit.Auditor;
 import io.dataharness.spark.audit.OpenIntents;
 import io.dataharness.spark.audit.StoreIntents;
 import io.dataharness.spark.audit.Violation;
+import io.dataharness.spark.conf.HarnessContext;
 import java.io.PrintStream;
 import java.time.Duration;
 import java.util.Set;
@@ -31,7 +31,7 @@ public final class AuditJob {
 
   /** Audits one table. */
   public static AuditReport run(
-      SparkSession spark, HarnessCatalog catalog, TableIdentifier table, Duration lease) {
+      SparkSession spark, HarnessContext catalog, TableIdentifier table, Duration lease) {
     return new Auditor(
             spark, catalog.store(), source -> catalog.connection(table, source), intents())
         .lease(lease == null ? Auditor.DEFAULT_LEASE : lease)
@@ -50,7 +50,7 @@ public final class AuditJob {
     TableIdentifier table = TableIdentifier.parse(arguments.required("table"));
     Duration lease = arguments.optional("lease").map(JobArguments::interval).orElse(null);
     SparkSession spark = SparkSession.builder().appName("DataHarness audit").getOrCreate();
-    HarnessCatalog catalog =
+    HarnessContext catalog =
         JobArguments.catalog(spark, arguments.optional("catalog").orElse("harness"));
     AuditReport report = run(spark, catalog, table, lease);
     for (Violation violation : report.violations()) {

@@ -1,9 +1,9 @@
 package io.dataharness.spark.jobs;
 
 import io.dataharness.metadata.TableIdentifier;
-import io.dataharness.spark.HarnessCatalog;
 import io.dataharness.spark.audit.AuditReport;
 import io.dataharness.spark.audit.Violation;
+import io.dataharness.spark.conf.HarnessContext;
 import java.util.Iterator;
 import java.util.List;
 import org.apache.spark.sql.SparkSession;
@@ -34,9 +34,9 @@ final class AuditProcedure implements UnboundProcedure, BoundProcedure {
           .add("versions", DataTypes.createArrayType(DataTypes.LongType, false), false)
           .add("detail", DataTypes.StringType, false);
 
-  private final HarnessCatalog catalog;
+  private final HarnessContext catalog;
 
-  AuditProcedure(HarnessCatalog catalog) {
+  AuditProcedure(HarnessContext catalog) {
     this.catalog = catalog;
   }
 

@@ -2,7 +2,7 @@ package io.dataharness.spark.jobs;
 
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.ValidationException;
-import io.dataharness.spark.HarnessCatalog;
+import io.dataharness.spark.conf.HarnessContext;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
@@ -50,7 +50,7 @@ public final class HarnessProcedures {
     };
   }
 
-  public static UnboundProcedure load(HarnessCatalog catalog, Identifier identifier) {
+  public static UnboundProcedure load(HarnessContext catalog, Identifier identifier) {
     if (identifier.namespace().length == 1
         && identifier.namespace()[0].equalsIgnoreCase(NAMESPACE)) {
       switch (identifier.name().toLowerCase(Locale.ROOT)) {
@@ -111,9 +111,9 @@ public final class HarnessProcedures {
             .add("version", DataTypes.LongType, false)
             .add("rows_moved", DataTypes.LongType, false)
             .add("replayed", DataTypes.BooleanType, false);
-    private final HarnessCatalog catalog;
+    private final HarnessContext catalog;
 
-    Move(HarnessCatalog catalog) {
+    Move(HarnessContext catalog) {
       this.catalog = catalog;
     }
 
@@ -162,9 +162,9 @@ public final class HarnessProcedures {
             .add("sources_synced", DataTypes.IntegerType, false)
             .add("replayed", DataTypes.BooleanType, false)
             .add("skipped", DataTypes.StringType, true);
-    private final HarnessCatalog catalog;
+    private final HarnessContext catalog;
 
-    Sync(HarnessCatalog catalog) {
+    Sync(HarnessContext catalog) {
       this.catalog = catalog;
     }
 

@@ -3,7 +3,7 @@ package io.dataharness.spark.jobs;
 import io.dataharness.metadata.IdempotencyKeys;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
-import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.source.SourceUnavailableException;
 import java.time.Duration;
 import java.time.Instant;

@@ -7,8 +7,8 @@ import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.Transaction;
 import io.dataharness.metadata.VersionInfo;
-import io.dataharness.spark.HarnessCatalog;
-import io.dataharness.spark.SparkSchemas;
+import io.dataharness.spark.conf.HarnessContext;
+import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.txn.WriteOutcome;
 import io.dataharness.spark.txn.WriteProtocol;
 import io.dataharness.spark.txn.Writer;
@@ -43,7 +43,7 @@ public final class KafkaToIcebergMover {
 
   private KafkaToIcebergMover() {}
 
-  public static MoveResult move(SparkSession spark, HarnessCatalog catalog, MoveRequest request) {
+  public static MoveResult move(SparkSession spark, HarnessContext catalog, MoveRequest request) {
     MoveWriter writer = new MoveWriter(spark, catalog, request);
     spark
         .sparkContext()
@@ -85,11 +85,11 @@ public final class KafkaToIcebergMover {
 
   private static final class MoveWriter implements Writer<Batch, IcebergStaging.Staged> {
     private final SparkSession spark;
-    private final HarnessCatalog catalog;
+    private final HarnessContext catalog;
     private final MoveRequest request;
     private IcebergStaging staging;
 
-    MoveWriter(SparkSession spark, HarnessCatalog catalog, MoveRequest request) {
+    MoveWriter(SparkSession spark, HarnessContext catalog, MoveRequest request) {
       this.spark = spark;
       this.catalog = catalog;
       this.request = request;

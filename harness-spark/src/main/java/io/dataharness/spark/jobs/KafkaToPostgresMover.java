@@ -17,9 +17,9 @@ import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.Transaction;
 import io.dataharness.metadata.ValidationException;
 import io.dataharness.metadata.VersionInfo;
-import io.dataharness.spark.HarnessCatalog;
-import io.dataharness.spark.MetadataColumns;
-import io.dataharness.spark.SparkSchemas;
+import io.dataharness.spark.conf.HarnessContext;
+import io.dataharness.spark.conf.MetadataColumns;
+import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.source.PostgresUpserts;
 import io.dataharness.spark.txn.WriteOutcome;
 import io.dataharness.spark.txn.WriteProtocol;
@@ -69,7 +69,7 @@ public final class KafkaToPostgresMover {
 
   private KafkaToPostgresMover() {}
 
-  public static MoveResult move(SparkSession spark, HarnessCatalog catalog, MoveRequest request) {
+  public static MoveResult move(SparkSession spark, HarnessContext catalog, MoveRequest request) {
     HarnessTable table = catalog.store().loadTable(request.table());
     if (table.primaryKey().isEmpty()) {
       throw new ValidationException(
@@ -122,12 +122,12 @@ public final class KafkaToPostgresMover {
 
   private static final class UpsertWriter implements Writer<Batch, Staged> {
     private final SparkSession spark;
-    private final HarnessCatalog catalog;
+    private final HarnessContext catalog;
     private final MoveRequest request;
     private final HarnessTable table;
 
     UpsertWriter(
-        SparkSession spark, HarnessCatalog catalog, MoveRequest request, HarnessTable table) {
+        SparkSession spark, HarnessContext catalog, MoveRequest request, HarnessTable table) {
       this.spark = spark;
       this.catalog = catalog;
       this.request = request;

@@ -5,9 +5,9 @@ import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.ValidationException;
-import io.dataharness.spark.ConnectionConfig;
-import io.dataharness.spark.HarnessCatalog;
-import io.dataharness.spark.SparkSchemas;
+import io.dataharness.spark.conf.ConnectionConfig;
+import io.dataharness.spark.conf.HarnessContext;
+import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.read.ReadOptions;
 import io.dataharness.spark.read.SourceFrames;
 import io.dataharness.spark.read.SourceRead;
@@ -26,7 +26,7 @@ import org.apache.spark.sql.SparkSession;
  *     prior sync and records that end in its own version
  */
 record MoveContext(
-    HarnessCatalog catalog,
+    HarnessContext catalog,
     MoveRequest request,
     TableVersion version,
     SourceDefinition source,
@@ -36,7 +36,7 @@ record MoveContext(
     SourceState.Kafka sourceState) {
 
   static MoveContext resolve(
-      HarnessCatalog catalog, MoveRequest request, TableVersion version, SourceKind targetKind) {
+      HarnessContext catalog, MoveRequest request, TableVersion version, SourceKind targetKind) {
     SourceDefinition source = version.source(request.source());
     SourceDefinition target = version.source(request.target());
     if (source.kind() != SourceKind.KAFKA || target.kind() != targetKind) {

@@ -14,9 +14,9 @@ import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.Transaction;
 import io.dataharness.metadata.ValidationException;
 import io.dataharness.metadata.VersionInfo;
-import io.dataharness.spark.ConnectionConfig;
-import io.dataharness.spark.HarnessCatalog;
-import io.dataharness.spark.SparkSchemas;
+import io.dataharness.spark.conf.ConnectionConfig;
+import io.dataharness.spark.conf.HarnessContext;
+import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.source.PostgresMoves;
 import io.dataharness.spark.source.PostgresSources;
 import io.dataharness.spark.source.SourceUnavailableException;
@@ -110,7 +110,7 @@ public final class PostgresToIcebergMover {
    * @return the version that recorded the move (or the latest version when nothing was older than
    *     the bound), the rows moved, and whether the batch had already been committed
    */
-  public static MoveResult move(SparkSession spark, HarnessCatalog catalog, MoveRequest request) {
+  public static MoveResult move(SparkSession spark, HarnessContext catalog, MoveRequest request) {
     return new Run(spark, catalog, request).run();
   }
 
@@ -138,7 +138,7 @@ public final class PostgresToIcebergMover {
   /** One execution of a move. */
   private static final class Run {
     private final SparkSession spark;
-    private final HarnessCatalog catalog;
+    private final HarnessContext catalog;
     private final MoveRequest request;
     private final HarnessStore store;
     private final TableIdentifier table;
@@ -151,7 +151,7 @@ public final class PostgresToIcebergMover {
     private LeaseKeeper locks;
     private String owner;
 
-    Run(SparkSession spark, HarnessCatalog catalog, MoveRequest request) {
+    Run(SparkSession spark, HarnessContext catalog, MoveRequest request) {
       this.spark = spark;
       this.catalog = catalog;
       this.request = request;

@@ -9,8 +9,8 @@ import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.Transaction;
 import io.dataharness.metadata.VersionInfo;
-import io.dataharness.spark.ConnectionConfig;
-import io.dataharness.spark.HarnessCatalog;
+import io.dataharness.spark.conf.ConnectionConfig;
+import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.source.KafkaSources;
 import io.dataharness.spark.source.PostgresSources;
 import java.time.Duration;
@@ -44,7 +44,7 @@ public final class SyncJob {
 
   private SyncJob() {}
 
-  public static SyncResult run(HarnessCatalog catalog, TableIdentifier table) {
+  public static SyncResult run(HarnessContext catalog, TableIdentifier table) {
     HarnessStore store = catalog.store();
     Set<String> skipped = new HashSet<>();
     long lockedSince = -1;
@@ -164,7 +164,7 @@ public final class SyncJob {
   public static void main(String[] args) {
     JobArguments arguments = JobArguments.parse("SyncJob", args, Set.of("table", "catalog"));
     SparkSession spark = SparkSession.builder().appName("DataHarness sync").getOrCreate();
-    HarnessCatalog catalog =
+    HarnessContext catalog =
         JobArguments.catalog(spark, arguments.optional("catalog").orElse("harness"));
     TableIdentifier table = TableIdentifier.parse(arguments.required("table"));
     SyncResult result = run(catalog, table);

@@ -3,7 +3,7 @@ package io.dataharness.spark.read;
 import io.dataharness.metadata.Schema;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
-import io.dataharness.spark.SparkSchemas;
+import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.source.PostgresSources;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,7 +1,7 @@
 package io.dataharness.spark.read;
 
 import io.dataharness.metadata.HarnessException;
-import io.dataharness.spark.MetadataColumns;
+import io.dataharness.spark.conf.MetadataColumns;
 import io.dataharness.spark.source.IcebergSources;
 import java.io.IOException;
 import java.util.ArrayList;

@@ -3,7 +3,7 @@ package io.dataharness.spark.source;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.ValidationException;
-import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.conf.ConnectionConfig;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;

@@ -5,7 +5,7 @@ import static io.dataharness.spark.source.PostgresSources.VALID_TO;
 import static io.dataharness.spark.source.PostgresTableName.quote;
 
 import io.dataharness.metadata.SourceDefinition;
-import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.conf.ConnectionConfig;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;

@@ -4,7 +4,7 @@ import io.dataharness.metadata.HarnessException;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
-import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.source.IcebergSources;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;

@@ -7,8 +7,8 @@ import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.VersionInfo;
-import io.dataharness.spark.ConnectionConfig;
-import io.dataharness.spark.HarnessCatalog;
+import io.dataharness.spark.conf.ConnectionConfig;
+import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.source.KafkaSources;
 import java.io.Serializable;
 import java.util.ArrayList;
@@ -70,7 +70,7 @@ final class KafkaAppendWrite implements Write, BatchWrite {
   /** Kafka's default producer transaction timeout: an abandoned transaction ends by then. */
   static final long STABLE_OFFSET_TIMEOUT_DEFAULT = 60_000;
 
-  private final HarnessCatalog catalog;
+  private final HarnessContext catalog;
   private final TableIdentifier table;
   private final SourceDefinition source;
   private final ConnectionConfig connection;
@@ -79,7 +79,7 @@ final class KafkaAppendWrite implements Write, BatchWrite {
   private final List<Integer> partitions;
 
   KafkaAppendWrite(
-      HarnessCatalog catalog,
+      HarnessContext catalog,
       TableVersion version,
       SourceDefinition source,
       List<String> primaryKey,

@@ -10,7 +10,7 @@ import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.SourceState.OffsetRange;
 import io.dataharness.metadata.ValidationException;
-import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.testing.TestingKafka;
 import java.time.Duration;
 import java.util.HashMap;

@@ -13,7 +13,7 @@ import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.ValidationException;
-import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.testing.TestingDatabase;
 import io.dataharness.testing.TestingPostgres;
 import java.sql.Connection;

@@ -1,7 +1,7 @@
 package io.dataharness.spark.jobs;
 
 import io.dataharness.metadata.TableIdentifier;
-import io.dataharness.spark.HarnessCatalog;
+import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.testing.TestingKafka;
 import io.dataharness.testing.TestingSpark;
 import java.util.ArrayList;
@@ -48,7 +48,7 @@ final class MoveFixture {
             + ")");
   }
 
-  HarnessCatalog catalog() {
+  HarnessContext catalog() {
     return JobArguments.catalog(spark, "harness");
   }
 

@@ -1,4 +1,4 @@
-package io.dataharness.spark.jobs;
+package io.dataharness.spark.write;
 
 import static org.apache.spark.sql.functions.monotonically_increasing_id;
 
@@ -13,13 +13,12 @@ import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.Transaction;
 import io.dataharness.metadata.VersionInfo;
-import io.dataharness.spark.HarnessCatalog;
-import io.dataharness.spark.SparkSchemas;
+import io.dataharness.spark.conf.HarnessContext;
+import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.source.PostgresUpserts;
 import io.dataharness.spark.txn.WriteOutcome;
 import io.dataharness.spark.txn.WriteProtocol;
 import io.dataharness.spark.txn.Writer;
-import io.dataharness.spark.write.IcebergStaging;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -50,7 +49,7 @@ public final class DriverAppends {
 
   /** Appends rows (harness columns) to an Iceberg source; returns the version committed. */
   public static long appendToIceberg(
-      HarnessCatalog catalog,
+      HarnessContext catalog,
       TableIdentifier table,
       String sourceId,
       Dataset<Row> rows,
@@ -74,7 +73,7 @@ public final class DriverAppends {
    * table has one, plain inserts otherwise; returns the version committed.
    */
   public static long appendToPostgres(
-      HarnessCatalog catalog,
+      HarnessContext catalog,
       TableIdentifier table,
       String sourceId,
       Dataset<Row> rows,
@@ -93,14 +92,14 @@ public final class DriverAppends {
 
   /** What the appends have in common: one source, one key per write. */
   private abstract static class Append<B, S> implements Writer<B, S> {
-    final HarnessCatalog catalog;
+    final HarnessContext catalog;
     final TableIdentifier table;
     final String sourceId;
     final Dataset<Row> rows;
     final String key;
 
     Append(
-        HarnessCatalog catalog,
+        HarnessContext catalog,
         TableIdentifier table,
         String sourceId,
         Dataset<Row> rows,
@@ -128,7 +127,7 @@ public final class DriverAppends {
     private IcebergStaging staging;
 
     IcebergAppend(
-        HarnessCatalog catalog,
+        HarnessContext catalog,
         TableIdentifier table,
         String sourceId,
         Dataset<Row> rows,
@@ -200,7 +199,7 @@ public final class DriverAppends {
 
   private static final class PostgresAppend extends Append<PostgresBatch, PostgresUpserts.Outcome> {
     PostgresAppend(
-        HarnessCatalog catalog,
+        HarnessContext catalog,
         TableIdentifier table,
         String sourceId,
         Dataset<Row> rows,
