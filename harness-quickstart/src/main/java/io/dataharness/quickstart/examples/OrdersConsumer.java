@@ -94,7 +94,9 @@ public final class OrdersConsumer {
     String intentId;
     if (open.isPresent()) {
       Intent intent = open.get();
-      if (!intent.kind().equals(INTENT_KIND) || !topic.equals(field(intent.payload(), "topic"))) {
+      if (!intent.kind().equals(INTENT_KIND)
+          || !WRITER.equals(field(intent.payload(), "writer"))
+          || !topic.equals(field(intent.payload(), "topic"))) {
         throw new IntentPendingException(
             intent,
             "Cannot upsert orders from topic '%s' into source '%s' of %s: the open intent %s covers"

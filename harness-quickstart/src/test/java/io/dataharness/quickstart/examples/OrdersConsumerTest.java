@@ -140,6 +140,26 @@ class OrdersConsumerTest {
       expected.putAll(statuses(1, 6, "shipped"));
       assertEquals(expected, rows(pgUrl));
       assertTrue(store.readLatest(TABLE).openIntents().isEmpty());
+
+      // 5. another kind of writer's open intent: the consumer refuses to touch the source, naming
+      // it, until that intent is completed (here abandoned by an operator under the lock)
+      try (LeaseKeeper mover = LeaseKeeper.acquire(store, TABLE, "mover", List.of("recent"))) {
+        mover
+            .present(store.newTransaction(TABLE))
+            .openIntent("move-1", "move", List.of("recent"), "{}")
+            .commit();
+      }
+      produce(7, 7, "shipped");
+      try (LeaseKeeper locks = LeaseKeeper.acquire(store, TABLE, "consumer-b", List.of("recent"))) {
+        IntentPendingException refused =
+            assertThrows(
+                IntentPendingException.class,
+                () -> OrdersConsumer.runBatch(store, locks, consumer, topic, pgUrl));
+        assertEquals("move-1", refused.intent().id());
+        locks.present(store.newTransaction(TABLE)).completeIntent("move-1").commit();
+        runUntil(store, locks, consumer, pgUrl, Map.of(0, 8L, 1, 9L));
+      }
+      assertEquals("shipped", rows(pgUrl).get(7L));
     }
   }
 
