@@ -109,7 +109,7 @@ public class HarnessCatalog implements TableCatalog, SupportsNamespaces, Procedu
     return connection;
   }
 
-  // ---- procedures: CALL <catalog>.system.move(...) / sync(...) ----
+  // ---- procedures: CALL <catalog>.system.move(...) / sync(...) / unlock(...) ----
 
   @Override
   public UnboundProcedure loadProcedure(Identifier identifier) {

@@ -26,7 +26,11 @@ import org.apache.spark.unsafe.types.UTF8String;
  *   <li>{@code CALL <catalog>.system.move(table => 'ns.t', source => 'a', target => 'b', max_rows
  *       => 1000, older_than => '10 minutes')}: one row (version, rows_moved, replayed);
  *   <li>{@code CALL <catalog>.system.sync(table => 'ns.t')}: one row (version, sources_synced,
- *       replayed), with replayed always false.
+ *       replayed), with replayed always false;
+ *   <li>{@code CALL <catalog>.system.unlock(table => 'ns.t', source => 'id')}: one row (table,
+ *       source, previous_owner, previous_fencing_token, was_held); see {@link UnlockProcedure};
+ *   <li>{@code CALL <catalog>.system.audit(table => 'ns.t')}: one row per violation (check,
+ *       severity, source, versions, detail), see {@link AuditProcedure}.
  * </ul>
  */
 public final class HarnessProcedures {
@@ -40,7 +44,9 @@ public final class HarnessProcedures {
     }
     return new Identifier[] {
       Identifier.of(new String[] {NAMESPACE}, "move"),
-      Identifier.of(new String[] {NAMESPACE}, "sync")
+      Identifier.of(new String[] {NAMESPACE}, "sync"),
+      Identifier.of(new String[] {NAMESPACE}, UnlockProcedure.NAME),
+      Identifier.of(new String[] {NAMESPACE}, AuditProcedure.NAME)
     };
   }
 
@@ -52,16 +58,21 @@ public final class HarnessProcedures {
           return new Move(catalog);
         case "sync":
           return new Sync(catalog);
+        case UnlockProcedure.NAME:
+          return new UnlockProcedure(catalog.store());
+        case AuditProcedure.NAME:
+          return new AuditProcedure(catalog);
         default:
           break;
       }
     }
     throw new ValidationException(
-        "Unknown procedure %s.%s of catalog %s: it has system.move and system.sync",
+        "Unknown procedure %s.%s of catalog %s: it has system.move, system.sync, system.unlock and"
+            + " system.audit",
         String.join(".", identifier.namespace()), identifier.name(), catalog.name());
   }
 
-  private abstract static class Procedure implements UnboundProcedure, BoundProcedure {
+  abstract static class Procedure implements UnboundProcedure, BoundProcedure {
     @Override
     public BoundProcedure bind(StructType inputType) {
       return this;
