@@ -436,6 +436,25 @@ public abstract class HarnessStoreConformanceTest {
   }
 
   @Test
+  void aJdbcStateKeepsItsPostgresSnapshotAndAStateWithoutOneReadsAsBefore() {
+    TableIdentifier table = newTable();
+    SourceState.Jdbc created = (SourceState.Jdbc) store.readLatest(table).state("warm");
+    assertTrue(created.pgSnapshot().isEmpty());
+    SourceState.Jdbc withSnapshot =
+        new SourceState.Jdbc(Instant.parse("2026-01-02T00:00:00.123456Z"), "1000:1004:1001,1003");
+
+    TableVersion version =
+        commitAndRead(
+            store.newTransaction(table).setSourceState("warm", created, withSnapshot), table);
+
+    assertEquals(withSnapshot, version.state("warm"));
+    assertEquals(created, store.readVersion(table, 1).state("warm"));
+    assertThrows(
+        ValidationException.class,
+        () -> new SourceState.Jdbc(Instant.EPOCH, "1000:1004'; DROP TABLE x; --"));
+  }
+
+  @Test
   void compatibleSchemaChangesCommitANewSchemaIdAndIncompatibleOnesChangeNothing() {
     TableIdentifier table = newTable();
     List<Field> widened =

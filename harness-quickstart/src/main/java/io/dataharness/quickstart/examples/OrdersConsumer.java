@@ -1,6 +1,5 @@
 package io.dataharness.quickstart.examples;
 
-import io.dataharness.metadata.CommitConflictException;
 import io.dataharness.metadata.HarnessStore;
 import io.dataharness.metadata.HarnessStores;
 import io.dataharness.metadata.IdempotencyKeys;
@@ -21,7 +20,6 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
-import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.List;
@@ -40,8 +38,9 @@ import org.apache.kafka.common.serialization.StringDeserializer;
 /**
  * A plain Kafka consumer (no Spark) that takes part in a harness table through the Java API of
  * {@code harness-metadata}: it upserts order messages into the table's PostgreSQL source {@code
- * recent} and commits, per batch, the source's new read timestamp together with its own consumer
- * offsets (external state). It follows the write protocol every harness writer follows:
+ * recent} and commits, per batch, the source's new state (a PostgreSQL snapshot and read timestamp)
+ * together with its own consumer offsets (external state). It follows the write protocol every
+ * harness writer follows:
  *
  * <ol>
  *   <li>fenced locks on the sources it changes, held by a {@link LeaseKeeper} (30 s leases renewed
@@ -65,7 +64,6 @@ public final class OrdersConsumer {
   private static final String OFFSETS_KEY = "orders-consumer/offsets";
   private static final String INTENT_KIND = "upsert";
   private static final String WRITER = "orders-consumer";
-  private static final String PENDING_MOVE_KEY = "pending-move." + SOURCE;
   private static final Duration REDO_TIMEOUT = Duration.ofSeconds(30);
 
   private OrdersConsumer() {}
@@ -86,7 +84,6 @@ public final class OrdersConsumer {
       throws SQLException {
     // 2. resume: the offsets live in the harness version; an open intent is an unfinished batch
     TableVersion latest = store.readLatest(TABLE);
-    refuseIfMovePending(latest);
     Optional<Intent> open = latest.openIntent(SOURCE);
     Map<Integer, Long> from;
     Map<Integer, Long> to;
@@ -139,14 +136,14 @@ public final class OrdersConsumer {
 
     // 4. side effect: upserts by key, so redoing a batch does no harm
     locks.checkHeld();
-    Instant readTimestamp = upsert(pgUrl, records);
+    SourceState.Jdbc state = upsert(pgUrl, records);
 
     // 5. commit the new state and offsets, completing the intent, idempotently
     VersionInfo version =
         locks
             .present(store.newTransaction(TABLE))
             .operation("upsert")
-            .setSourceState(SOURCE, new SourceState.Jdbc(readTimestamp))
+            .setSourceState(SOURCE, state)
             .setExternalState(OFFSETS_KEY, formatOffsets(to))
             .completeIntent(intentId)
             .idempotencyKey(
@@ -158,24 +155,11 @@ public final class OrdersConsumer {
   }
 
   /**
-   * Interim: a jdbc to Iceberg move still records its pending move as external state {@code
-   * pending-move.<source>}, which the store does not enforce (store intents are; see {@code
-   * docs/non-spark-writers.md}). While it is set, the moved rows are only in a staged Iceberg
-   * snapshot, and advancing the read timestamp would hide them.
+   * Upserts the records and returns the source's state after them: a PostgreSQL snapshot taken
+   * after the commit (it shows this transaction and every other committed one whole, and none in
+   * part) with the clock reading taken with it.
    */
-  private static void refuseIfMovePending(TableVersion latest) {
-    String pending = latest.externalState().get(PENDING_MOVE_KEY);
-    if (pending != null) {
-      throw new CommitConflictException(
-          "Cannot upsert orders into source '%s' of %s at version %d: a jdbc to Iceberg move of"
-              + " the source is pending (%s = %s); run that move again so that it completes, then"
-              + " restart this consumer",
-          SOURCE, TABLE, latest.version(), PENDING_MOVE_KEY, pending);
-    }
-  }
-
-  /** Upserts the records and returns a read timestamp at which every image written is valid. */
-  private static Instant upsert(String pgUrl, List<ConsumerRecord<String, String>> records)
+  private static SourceState.Jdbc upsert(String pgUrl, List<ConsumerRecord<String, String>> records)
       throws SQLException {
     try (Connection postgres = DriverManager.getConnection(pgUrl)) {
       postgres.setAutoCommit(false);
@@ -191,12 +175,12 @@ public final class OrdersConsumer {
         upsert.executeBatch();
       }
       postgres.commit();
-      // this consumer is the source's only writer while it holds the lock, so every row image it
-      // wrote is valid at a clock reading taken after its commit
       try (Statement statement = postgres.createStatement();
-          ResultSet now = statement.executeQuery("SELECT clock_timestamp()")) {
+          ResultSet now =
+              statement.executeQuery("SELECT clock_timestamp(), pg_current_snapshot()::text")) {
         now.next();
-        return now.getObject(1, OffsetDateTime.class).toInstant();
+        return new SourceState.Jdbc(
+            now.getObject(1, OffsetDateTime.class).toInstant(), now.getString(2));
       }
     }
   }

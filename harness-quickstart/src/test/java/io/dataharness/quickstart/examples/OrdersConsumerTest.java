@@ -88,8 +88,9 @@ class OrdersConsumerTest {
       assertEquals(statuses(1, 10, "new"), rows(pgUrl));
       TableVersion consumed = store.readLatest(TABLE);
       assertTrue(consumed.openIntents().isEmpty());
-      assertTrue(
-          ((SourceState.Jdbc) consumed.state("recent")).readTimestamp().isAfter(Instant.EPOCH));
+      SourceState.Jdbc state = (SourceState.Jdbc) consumed.state("recent");
+      assertTrue(state.readTimestamp().isAfter(Instant.EPOCH));
+      assertTrue(state.pgSnapshot().isPresent());
 
       // 2. a run stops after recording its intent, before its upserts and commit (a bad URL here)
       produce(1, 4, "shipped");

@@ -2,7 +2,6 @@ package io.dataharness.spark.audit;
 
 import io.dataharness.metadata.Intent;
 import io.dataharness.metadata.TableVersion;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -31,14 +30,5 @@ public final class StoreIntents implements OpenIntents {
             + " (payload "
             + intent.payload()
             + ")");
-  }
-
-  /** The intents of both readers: for example the store's and older writers' own records. */
-  public static OpenIntents both(OpenIntents first, OpenIntents second) {
-    return (latest, history) -> {
-      List<OpenIntent> all = new ArrayList<>(first.open(latest, history));
-      all.addAll(second.open(latest, history));
-      return all;
-    };
   }
 }

@@ -24,13 +24,9 @@ import org.apache.spark.sql.SparkSession;
 public final class AuditJob {
   private AuditJob() {}
 
-  /**
-   * The write-ahead intents writers record: the store's intents ({@link StoreIntents}), and the
-   * pending moves of jdbc to iceberg moves, which record theirs as external state keys until they
-   * run on the write protocol ({@link PendingMoveIntents}).
-   */
+  /** The write-ahead intents writers record: the store's intents. */
   static OpenIntents intents() {
-    return StoreIntents.both(new StoreIntents(), new PendingMoveIntents());
+    return new StoreIntents();
   }
 
   /** Audits one table. */

@@ -273,12 +273,7 @@ public final class DriverAppends {
       SourceState.Jdbc recorded = (SourceState.Jdbc) batch.version().state(sourceId);
       SourceState.Jdbc next;
       try {
-        next =
-            new SourceState.Jdbc(
-                PostgresUpserts.readTimestampCovering(
-                    catalog.connection(table, source),
-                    recorded.readTimestamp(),
-                    KafkaToPostgresMover.READ_TIMESTAMP_TIMEOUT));
+        next = PostgresUpserts.stateCovering(catalog.connection(table, source), source, recorded);
       } catch (RuntimeException e) {
         throw new HarnessException(
             e,

@@ -14,7 +14,6 @@ import io.dataharness.spark.HarnessCatalog;
 import io.dataharness.spark.MetadataColumns;
 import io.dataharness.spark.SparkSchemas;
 import io.dataharness.spark.source.PostgresUpserts;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -47,9 +46,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class KafkaToPostgresMover {
   private static final Logger LOG = LoggerFactory.getLogger(KafkaToPostgresMover.class);
-
-  /** How long to wait for older PostgreSQL transactions before the read timestamp can advance. */
-  static final Duration READ_TIMESTAMP_TIMEOUT = Duration.ofSeconds(60);
 
   private KafkaToPostgresMover() {}
 
@@ -97,9 +93,7 @@ public final class KafkaToPostgresMover {
         CrashPoints.reach(CrashPoints.AFTER_TARGET_WRITE);
         SourceState.Jdbc recorded = (SourceState.Jdbc) version.state(request.target());
         SourceState.Jdbc next =
-            new SourceState.Jdbc(
-                PostgresUpserts.readTimestampCovering(
-                    context.targetConnection(), recorded.readTimestamp(), READ_TIMESTAMP_TIMEOUT));
+            PostgresUpserts.stateCovering(context.targetConnection(), context.target(), recorded);
         Map<String, String> summary =
             KafkaToIcebergMover.summary(request, batch, outcome.stagedRows(), -1);
         summary.put("inserted", String.valueOf(outcome.insertedRows()));

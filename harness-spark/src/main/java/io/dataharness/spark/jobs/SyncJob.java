@@ -122,8 +122,8 @@ public final class SyncJob {
       }
       case JDBC -> {
         SourceState.Jdbc jdbc = (SourceState.Jdbc) recorded;
-        var safe = PostgresSources.safeReadTimestamp(connection);
-        return safe.isAfter(jdbc.readTimestamp()) ? new SourceState.Jdbc(safe) : jdbc;
+        SourceState.Jdbc next = PostgresSources.currentState(connection, source, jdbc);
+        return next.readTimestamp().isAfter(jdbc.readTimestamp()) ? next : jdbc;
       }
       default -> {
         return recorded;

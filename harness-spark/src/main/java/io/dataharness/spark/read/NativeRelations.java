@@ -180,9 +180,7 @@ final class NativeRelations {
             .option(
                 "query",
                 PostgresSources.asOfQuery(
-                    read.source(),
-                    HarnessScanBuilder.harnessSchema(read.schema()),
-                    state.readTimestamp()))
+                    read.source(), HarnessScanBuilder.harnessSchema(read.schema()), state))
             .option("fetchsize", "1000");
     Dataset<Row> rows = reader.load();
     List<Column> columns = new ArrayList<>();

@@ -9,8 +9,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dataharness.metadata.HarnessStore;
 import io.dataharness.metadata.SourceLock;
 import io.dataharness.metadata.SourceState;
-import io.dataharness.metadata.TableVersion;
-import io.dataharness.metadata.VersionInfo;
 import io.dataharness.testing.TestingSpark;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -20,8 +18,6 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
-import java.util.OptionalLong;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.stream.Collectors;
@@ -218,64 +214,6 @@ class AuditTest {
     List<Long> seeing = versions(overlap);
     assertEquals(synced, seeing.get(0));
     assertEquals(fixed, seeing.get(seeing.size() - 1));
-  }
-
-  @Test
-  void anOldOpenIntentWithNoLiveLockHolderIsAnInterruptedWriter() throws Exception {
-    MoveFixture fixture = new MoveFixture(1, PRIMARY_KEY);
-    long synced = sync(fixture);
-    HarnessStore store = fixture.catalog().store();
-    TableVersion base = store.readLatest(fixture.table);
-    // a jdbc -> iceberg move recorded its intent, then its process died
-    PendingMoves.PendingMove move =
-        new PendingMoves.PendingMove(
-            "warm",
-            "cold",
-            synced,
-            123L,
-            OptionalLong.empty(),
-            "wap-test",
-            ((SourceState.Jdbc) base.state("warm")).readTimestamp(),
-            Optional.empty(),
-            OptionalLong.of(10),
-            "move:test",
-            "killed-mover",
-            "harness");
-    VersionInfo intent =
-        store
-            .newTransaction(fixture.table)
-            .operation("move-intent")
-            .setExternalState(move.key(), move.toJson())
-            .commit();
-
-    // younger than the lease: the writer may still be running
-    assertEquals(List.of(), audit(fixture, "1 hour"));
-    // a live holder of one of its locks (a rerun completing it): not interrupted
-    SourceLock held = store.acquireLock(fixture.table, "cold", "rerun", Duration.ofMinutes(5));
-    assertEquals(List.of(), audit(fixture, "0 seconds"));
-    store.releaseLock(held);
-
-    List<Row> rows = audit(fixture, "0 seconds");
-    assertEquals(Set.of("interrupted-writer"), checks(rows), rows.toString());
-    Row row = only(rows, "interrupted-writer");
-    assertEquals("error", row.getString(1));
-    assertEquals("warm,cold", row.getString(2));
-    assertEquals(List.of(intent.version()), versions(row));
-    String detail = row.getString(4);
-    assertTrue(detail.contains("killed-mover"), detail);
-    assertTrue(
-        detail.contains(
-            "interrupted writer: rerun the move job (CALL harness.system.move(table => '"
-                + fixture.table
-                + "', source => 'warm', target => 'cold'))"),
-        detail);
-
-    JsonNode result = runJob("--table", fixture.table.toString(), "--lease", "0 seconds");
-    assertEquals(1, result.get("errors").asLong());
-    JsonNode violation = result.get("violations").get(0);
-    assertEquals("interrupted-writer", violation.get("check").asText());
-    assertEquals(intent.version(), violation.get("versions").get(0).asLong());
-    assertEquals(detail, violation.get("detail").asText());
   }
 
   @Test
