@@ -16,7 +16,15 @@ import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 
-/** What a move from a Kafka source needs, resolved from one version: sources and connections. */
+/**
+ * What a move from a Kafka source needs, resolved from one version: sources, connections and the
+ * Kafka source's state as it is now.
+ *
+ * @param sourceState the Kafka source's state the move starts from: the version's state with each
+ *     end raised to the live end (the last stable offset) and the partitions added to the topic
+ *     since (see {@link KafkaSources#liveState}), so a move takes what is in the topic without a
+ *     prior sync and records that end in its own version
+ */
 record MoveContext(
     HarnessCatalog catalog,
     MoveRequest request,
@@ -24,7 +32,8 @@ record MoveContext(
     SourceDefinition source,
     SourceDefinition target,
     ConnectionConfig sourceConnection,
-    ConnectionConfig targetConnection) {
+    ConnectionConfig targetConnection,
+    SourceState.Kafka sourceState) {
 
   static MoveContext resolve(
       HarnessCatalog catalog, MoveRequest request, TableVersion version, SourceKind targetKind) {
@@ -40,18 +49,17 @@ record MoveContext(
           target.kind().id(),
           targetKind.id());
     }
+    ConnectionConfig sourceConnection = catalog.connection(request.table(), source);
     return new MoveContext(
         catalog,
         request,
         version,
         source,
         target,
-        catalog.connection(request.table(), source),
-        catalog.connection(request.table(), target));
-  }
-
-  SourceState.Kafka sourceState() {
-    return (SourceState.Kafka) version.state(source.id());
+        sourceConnection,
+        catalog.connection(request.table(), target),
+        KafkaSources.liveState(
+            sourceConnection, source, (SourceState.Kafka) version.state(source.id())));
   }
 
   String topic() {

@@ -113,6 +113,17 @@ final class MoveFixture {
     return ids;
   }
 
+  /** Every id the harness table returns at {@code version}, sorted, duplicates kept. */
+  List<Long> idsAt(long version) {
+    return ids("SELECT id FROM " + qualified + " VERSION AS OF " + version);
+  }
+
+  /** The state of the Kafka source {@code hot} at {@code version}. */
+  io.dataharness.metadata.SourceState.Kafka kafkaState(long version) {
+    return (io.dataharness.metadata.SourceState.Kafka)
+        catalog().store().readVersion(table, version).state("hot");
+  }
+
   /** Rows on the Iceberg table's main branch, as plain Iceberg readers see them. */
   long icebergMainCount() {
     return spark.sql("SELECT count(*) FROM " + icebergTable).collectAsList().get(0).getLong(0);

@@ -556,7 +556,7 @@ class PostgresToIcebergMoverTest {
     List<String> versions =
         spark
             .sql(
-                "SELECT version, operation, summary['intent'] FROM "
+                "SELECT version, operation, summary['intent-id'] FROM "
                     + fixture.table
                     + ".versions ORDER BY version")
             .collectAsList()
