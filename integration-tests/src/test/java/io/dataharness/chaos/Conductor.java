@@ -1,0 +1,306 @@
+package io.dataharness.chaos;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Runs the job processes of a chaos run: {@link ChaosSettings#maxProcesses} slots, each launching
+ * one job at a time (a seeded choice of kind), killing it with SIGKILL at a seeded moment with the
+ * configured probability, and after a kill rerunning the same kind, unkilled, until a rerun
+ * succeeds. For every kill it records how long the reruns were refused because a lock was held
+ * (until the first rerun that got past its locks started) and until a rerun finished.
+ */
+final class Conductor {
+  /** A job stuck this long is killed (and counted as hung). */
+  private static final long HUNG_MILLIS = TimeUnit.MINUTES.toMillis(8);
+
+  private final ChaosEnvironment environment;
+  private final Ledger ledger;
+  private final ChaosSettings settings;
+  private final Path logs;
+  private final AtomicInteger runs = new AtomicInteger();
+  private final AtomicInteger appendBatches = new AtomicInteger();
+
+  /** Kills whose reruns had not succeeded when the chaos phase ended. */
+  private final List<Kill> pendingAtStop = new CopyOnWriteArrayList<>();
+
+  final List<Kill> kills = new CopyOnWriteArrayList<>();
+  final Map<JobKind, AtomicLong> launched = counters();
+  final Map<JobKind, AtomicLong> succeeded = counters();
+  final Map<JobKind, AtomicLong> refused = counters();
+  final Map<JobKind, AtomicLong> failed = counters();
+  final Map<JobKind, AtomicLong> rowsMoved = counters();
+  final Map<String, Long> failureMessages = new ConcurrentHashMap<>();
+  final AtomicLong hung = new AtomicLong();
+
+  /** Moves of the final phase that did not succeed before the settle timeout. */
+  final List<String> unsettled = new CopyOnWriteArrayList<>();
+
+  Conductor(ChaosEnvironment environment, Ledger ledger, ChaosSettings settings, Path logs) {
+    this.environment = environment;
+    this.ledger = ledger;
+    this.settings = settings;
+    this.logs = logs;
+  }
+
+  /** A job killed with SIGKILL, and what it cost its reruns. */
+  static final class Kill {
+    final JobKind kind;
+    final String run;
+    final long killedNanos = System.nanoTime();
+    final long ranMillis;
+    volatile long refusedAttempts;
+    volatile long otherFailures;
+
+    /** From the kill until the first rerun that was not refused for a held lock started. */
+    volatile Long blockedMillis;
+
+    /** From the kill until a rerun succeeded. */
+    volatile Long doneMillis;
+
+    Kill(JobKind kind, String run, long ranMillis) {
+      this.kind = kind;
+      this.run = run;
+      this.ranMillis = ranMillis;
+    }
+
+    long sinceKillMillis(long nanos) {
+      return TimeUnit.NANOSECONDS.toMillis(nanos - killedNanos);
+    }
+  }
+
+  enum Status {
+    SUCCEEDED,
+    LOCK_HELD,
+    FAILED,
+    KILLED
+  }
+
+  record Attempt(JobKind kind, Status status, long startedNanos, long ranMillis, String error) {}
+
+  /** One slot's loop until {@code stop}: the chaos phase. */
+  void runSlot(int slot, AtomicBoolean stop) {
+    Random random = new Random(settings.seed() * 1_000 + slot);
+    Kill pending = null;
+    while (!stop.get()) {
+      JobKind kind = pending != null ? pending.kind : pick(random);
+      boolean kill = random.nextDouble() < settings.killProbability();
+      long killAfterMillis = 1_000 + random.nextInt(29_000);
+      Attempt attempt = run(kind, pending == null && kill ? killAfterMillis : -1);
+      pending = account(pending, attempt);
+      Pause.millis(pauseAfter(attempt));
+    }
+    if (pending != null) {
+      pendingAtStop.add(pending);
+    }
+  }
+
+  /**
+   * The final phase: reruns of kills still pending, then each move once, without kills, each
+   * retried while refused until it succeeds or the settle timeout passes; {@code beforeMove} runs
+   * before every attempt (the test syncs there).
+   */
+  void settle(Runnable beforeMove) {
+    long deadline = System.nanoTime() + settings.settleTimeout().toNanos();
+    List<Kill> reruns = new ArrayList<>(pendingAtStop);
+    for (Kill kill : reruns) {
+      runUntilDone(kill.kind, kill, deadline, beforeMove);
+    }
+    for (JobKind kind : JobKind.MOVES) {
+      runUntilDone(kind, null, deadline, beforeMove);
+    }
+  }
+
+  private void runUntilDone(JobKind kind, Kill pending, long deadline, Runnable beforeMove) {
+    while (true) {
+      beforeMove.run();
+      Attempt attempt = run(kind, -1);
+      Kill stillPending = account(pending, attempt);
+      if (attempt.status() == Status.SUCCEEDED) {
+        return;
+      }
+      if (System.nanoTime() > deadline) {
+        unsettled.add(
+            kind
+                + (pending != null ? " (rerun of killed " + pending.run + ")" : "")
+                + ": last attempt "
+                + attempt.status()
+                + " "
+                + ChaosReport.shorten(attempt.error()));
+        return;
+      }
+      pending = stillPending;
+      Pause.millis(pauseAfter(attempt));
+    }
+  }
+
+  private Kill account(Kill pending, Attempt attempt) {
+    JobKind kind = attempt.kind();
+    long now = System.nanoTime();
+    switch (attempt.status()) {
+      case KILLED -> {
+        Kill kill = new Kill(kind, attempt.error(), attempt.ranMillis());
+        kills.add(kill);
+        return kill;
+      }
+      case SUCCEEDED -> {
+        succeeded.get(kind).incrementAndGet();
+        if (pending != null) {
+          if (pending.blockedMillis == null) {
+            pending.blockedMillis = pending.sinceKillMillis(attempt.startedNanos());
+          }
+          pending.doneMillis = pending.sinceKillMillis(now);
+        }
+        return null;
+      }
+      case LOCK_HELD -> {
+        refused.get(kind).incrementAndGet();
+        if (pending != null) {
+          pending.refusedAttempts++;
+        }
+        return pending;
+      }
+      default -> {
+        failed.get(kind).incrementAndGet();
+        failureMessages.merge(kind + ": " + ChaosReport.shorten(attempt.error()), 1L, Long::sum);
+        if (pending != null) {
+          pending.otherFailures++;
+          if (pending.blockedMillis == null) {
+            pending.blockedMillis = pending.sinceKillMillis(attempt.startedNanos());
+          }
+        }
+        return pending;
+      }
+    }
+  }
+
+  private static long pauseAfter(Attempt attempt) {
+    return switch (attempt.status()) {
+      case LOCK_HELD -> 3_000;
+      case FAILED -> 2_000;
+      default -> 500;
+    };
+  }
+
+  private static JobKind pick(Random random) {
+    int choice = random.nextInt(10);
+    if (choice < 3) {
+      return JobKind.KAFKA_TO_POSTGRES;
+    }
+    if (choice < 6) {
+      return JobKind.POSTGRES_TO_ICEBERG;
+    }
+    if (choice < 8) {
+      return JobKind.KAFKA_TO_ICEBERG;
+    }
+    return JobKind.KAFKA_APPEND;
+  }
+
+  /** Runs one job process; kills it after {@code killAfterMillis} if that is not negative. */
+  private Attempt run(JobKind kind, long killAfterMillis) {
+    String name = String.format("run%03d-%s", runs.incrementAndGet(), kind.name().toLowerCase());
+    List<String> arguments = new ArrayList<>();
+    Ledger.Append append = null;
+    if (kind == JobKind.KAFKA_APPEND) {
+      long from = Ledger.APPEND_IDS + appendBatches.getAndIncrement() * 1_000L;
+      append = new Ledger.Append(from, from + 200 + (runs.get() * 7919L) % 800);
+      ledger.appends.add(append);
+      arguments.addAll(
+          List.of(
+              "append",
+              "--table",
+              environment.table.toString(),
+              "--from",
+              String.valueOf(append.from),
+              "--to",
+              String.valueOf(append.to)));
+    } else {
+      arguments.addAll(
+          List.of(
+              "move",
+              "--table",
+              environment.table.toString(),
+              "--source",
+              kind.source,
+              "--target",
+              kind.target,
+              "--max-rows",
+              String.valueOf(kind.maxRows),
+              "--owner",
+              "chaos-" + name));
+    }
+    launched.get(kind).incrementAndGet();
+    JobProcess process =
+        JobProcess.start(name, logs, environment.jobSparkConf("chaos " + name), arguments);
+    try {
+      boolean ended;
+      if (killAfterMillis >= 0) {
+        ended = process.waitFor(killAfterMillis, TimeUnit.MILLISECONDS);
+        if (!ended) {
+          process.kill();
+          if (append != null) {
+            append.outcome = Ledger.Outcome.KILLED;
+          }
+          return new Attempt(
+              kind, Status.KILLED, process.startedNanos, process.elapsedMillis(), name);
+        }
+      } else {
+        ended = process.waitFor(HUNG_MILLIS, TimeUnit.MILLISECONDS);
+        if (!ended) {
+          hung.incrementAndGet();
+          process.kill();
+          if (append != null) {
+            append.outcome = Ledger.Outcome.KILLED;
+          }
+          return new Attempt(
+              kind,
+              Status.FAILED,
+              process.startedNanos,
+              process.elapsedMillis(),
+              "hung for " + HUNG_MILLIS + " ms, killed (" + name + ")");
+        }
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("Interrupted while running " + name, e);
+    }
+    int exit = process.exitValue();
+    Status status =
+        exit == 0
+            ? Status.SUCCEEDED
+            : exit == ChaosJobMain.LOCK_HELD ? Status.LOCK_HELD : Status.FAILED;
+    if (append != null) {
+      append.outcome = exit == 0 ? Ledger.Outcome.SUCCEEDED : Ledger.Outcome.FAILED;
+    }
+    if (status == Status.SUCCEEDED) {
+      process.rowsMoved().ifPresent(rows -> rowsMoved.get(kind).addAndGet(rows));
+      if (kind == JobKind.KAFKA_APPEND) {
+        rowsMoved.get(kind).addAndGet(append.to - append.from);
+      }
+    }
+    return new Attempt(
+        kind,
+        status,
+        process.startedNanos,
+        process.elapsedMillis(),
+        status == Status.SUCCEEDED ? "" : process.error() + " (" + name + ")");
+  }
+
+  private static Map<JobKind, AtomicLong> counters() {
+    Map<JobKind, AtomicLong> counters = new EnumMap<>(JobKind.class);
+    for (JobKind kind : JobKind.values()) {
+      counters.put(kind, new AtomicLong());
+    }
+    return counters;
+  }
+}
