@@ -24,18 +24,20 @@ import org.apache.spark.sql.SparkSession;
  * {@code updated_at} and the sources {@code hot} (Kafka, the write source), {@code warm}
  * (PostgreSQL) and {@code cold} (Iceberg).
  *
- * <p>The test JVM's long-lived session gets two harness catalogs over the same store: {@code chaos}
- * reads Iceberg through a caching Iceberg catalog, as a notebook or Thrift server would (the reader
- * thread uses it); {@code chaos_check} reads Iceberg through the non-caching {@code iceberg}
- * catalog (the final verification uses it, so it sees what is stored).
+ * <p>The test JVM gets two sessions with a harness catalog over the same store: the reader's
+ * long-lived session {@link #readerSession} (catalog {@link #READ_CATALOG}) whose Iceberg catalog
+ * caches tables, as Spark's default does for a notebook or a Thrift server; and the shared test
+ * session (catalog {@link #CHECK_CATALOG}), whose Iceberg catalog does not cache, for the final
+ * verification, so it sees what is stored. Both Iceberg catalogs are named {@code iceberg}: the
+ * Iceberg JDBC catalog keeps tables per catalog name.
  */
 final class ChaosEnvironment {
   static final int PARTITIONS = 3;
   static final String READ_CATALOG = "chaos";
   static final String CHECK_CATALOG = "chaos_check";
-  static final String CACHING_ICEBERG_CATALOG = "chaos_lake";
 
   final SparkSession spark = TestingSpark.shared().session();
+  final SparkSession readerSession = spark.newSession();
   final TestingKafka kafka = TestingKafka.shared();
   final TestingIceberg iceberg = TestingIceberg.shared();
   final TestingDatabase storeDatabase;
@@ -60,21 +62,18 @@ final class ChaosEnvironment {
       throw new UncheckedIOException(e);
     }
     kafka.createTopic(topic, PARTITIONS);
-    String icebergPrefix = "spark.sql.catalog." + CACHING_ICEBERG_CATALOG;
-    spark.conf().set(icebergPrefix, "org.apache.iceberg.spark.SparkCatalog");
-    iceberg
-        .catalogProperties()
-        .forEach((key, value) -> spark.conf().set(icebergPrefix + "." + key, value));
-    harnessOptions(CACHING_ICEBERG_CATALOG)
+    readerSession.conf().set("spark.sql.catalog.iceberg.cache-enabled", "true");
+    harnessOptions()
         .forEach(
-            (key, value) -> spark.conf().set("spark.sql.catalog." + READ_CATALOG + key, value));
-    harnessOptions(TestingIceberg.CATALOG_NAME)
+            (key, value) ->
+                readerSession.conf().set("spark.sql.catalog." + READ_CATALOG + key, value));
+    harnessOptions()
         .forEach(
             (key, value) -> spark.conf().set("spark.sql.catalog." + CHECK_CATALOG + key, value));
-    spark.sql("CREATE NAMESPACE " + READ_CATALOG + "." + namespace);
+    spark.sql("CREATE NAMESPACE " + CHECK_CATALOG + "." + namespace);
     spark.sql(
         "CREATE TABLE "
-            + qualified(READ_CATALOG)
+            + qualified(CHECK_CATALOG)
             + " (id BIGINT NOT NULL, message STRING, updated_at TIMESTAMP NOT NULL) TBLPROPERTIES ("
             + "'source.hot.kind' = 'kafka', 'source.hot.connection' = 'kafka',"
             + " 'source.hot.topic' = '"
@@ -91,9 +90,10 @@ final class ChaosEnvironment {
 
   /**
    * Options of a harness catalog over this run's store and sources (keys start with a dot, or are
-   * empty for the catalog class itself), its Iceberg connection through the given Spark catalog.
+   * empty for the catalog class itself), its Iceberg connection through the Spark catalog {@code
+   * iceberg}.
    */
-  Map<String, String> harnessOptions(String icebergCatalog) {
+  Map<String, String> harnessOptions() {
     Map<String, String> options = new LinkedHashMap<>();
     options.put("", HarnessCatalog.class.getName());
     options.put(".uri", storeDatabase.jdbcUrl());
@@ -106,7 +106,7 @@ final class ChaosEnvironment {
     options.put(".connection.pg.user", sourceDatabase.user());
     options.put(".connection.pg.password", sourceDatabase.password());
     options.put(".connection.lake.kind", "iceberg");
-    options.put(".connection.lake.spark-catalog", icebergCatalog);
+    options.put(".connection.lake.spark-catalog", TestingIceberg.CATALOG_NAME);
     return options;
   }
 
@@ -133,8 +133,7 @@ final class ChaosEnvironment {
     iceberg
         .catalogProperties()
         .forEach((key, value) -> conf.put("spark.sql.catalog.iceberg." + key, value));
-    harnessOptions(TestingIceberg.CATALOG_NAME)
-        .forEach((key, value) -> conf.put("spark.sql.catalog.harness" + key, value));
+    harnessOptions().forEach((key, value) -> conf.put("spark.sql.catalog.harness" + key, value));
     return conf;
   }
 
@@ -143,7 +142,7 @@ final class ChaosEnvironment {
   }
 
   HarnessStore store() {
-    return catalog(READ_CATALOG).store();
+    return catalog(CHECK_CATALOG).store();
   }
 
   HarnessCatalog catalog(String name) {

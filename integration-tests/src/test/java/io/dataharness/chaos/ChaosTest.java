@@ -49,14 +49,14 @@ class ChaosTest {
 
     Reader reader =
         new Reader(
-            environment.spark,
+            environment.readerSession,
             environment.qualified(ChaosEnvironment.READ_CATALOG),
             () -> environment.store().readLatest(environment.table).version(),
             seed + 3,
             stopWorkload);
     Background background =
         new Background(
-            environment.spark,
+            environment.readerSession,
             ChaosEnvironment.READ_CATALOG,
             environment.table.toString(),
             environment.storeDatabase,

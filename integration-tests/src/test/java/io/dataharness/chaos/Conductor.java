@@ -43,6 +43,9 @@ final class Conductor {
   final Map<String, Long> failureMessages = new ConcurrentHashMap<>();
   final AtomicLong hung = new AtomicLong();
 
+  /** A running average of how long a successful run of each kind takes, from JVM start. */
+  private final Map<JobKind, AtomicLong> typicalMillis = counters(30_000);
+
   /** Moves of the final phase that did not succeed before the settle timeout. */
   final List<String> unsettled = new CopyOnWriteArrayList<>();
 
@@ -95,7 +98,10 @@ final class Conductor {
     while (!stop.get()) {
       JobKind kind = pending != null ? pending.kind : pick(random);
       boolean kill = random.nextDouble() < settings.killProbability();
-      long killAfterMillis = 1_000 + random.nextInt(29_000);
+      // a seeded point of the job's expected run time, so kills hit every phase however loaded
+      // the machine is: from JVM start to shortly after a typical run ends
+      double moment = 0.1 + random.nextDouble();
+      long killAfterMillis = (long) (moment * typicalMillis.get(kind).get());
       Attempt attempt = run(kind, pending == null && kill ? killAfterMillis : -1);
       pending = account(pending, attempt);
       Pause.millis(pauseAfter(attempt));
@@ -155,6 +161,7 @@ final class Conductor {
       }
       case SUCCEEDED -> {
         succeeded.get(kind).incrementAndGet();
+        typicalMillis.get(kind).getAndUpdate(typical -> (typical * 3 + attempt.ranMillis()) / 4);
         if (pending != null) {
           if (pending.blockedMillis == null) {
             pending.blockedMillis = pending.sinceKillMillis(attempt.startedNanos());
@@ -297,9 +304,13 @@ final class Conductor {
   }
 
   private static Map<JobKind, AtomicLong> counters() {
+    return counters(0);
+  }
+
+  private static Map<JobKind, AtomicLong> counters(long initial) {
     Map<JobKind, AtomicLong> counters = new EnumMap<>(JobKind.class);
     for (JobKind kind : JobKind.values()) {
-      counters.put(kind, new AtomicLong());
+      counters.put(kind, new AtomicLong(initial));
     }
     return counters;
   }

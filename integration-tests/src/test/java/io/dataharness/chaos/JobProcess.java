@@ -56,11 +56,12 @@ final class JobProcess {
       Files.write(argumentFile, lines, StandardCharsets.UTF_8);
       Path log = directory.resolve(name + ".log");
       String java = ProcessHandle.current().info().command().orElse("java");
-      Process process =
+      ProcessBuilder builder =
           new ProcessBuilder(java, "@" + argumentFile)
               .redirectErrorStream(true)
-              .redirectOutput(log.toFile())
-              .start();
+              .redirectOutput(log.toFile());
+      builder.environment().put("SPARK_LOCAL_IP", "127.0.0.1");
+      Process process = builder.start();
       return new JobProcess(name, log, process);
     } catch (IOException e) {
       throw new UncheckedIOException("Cannot start job process " + name, e);
