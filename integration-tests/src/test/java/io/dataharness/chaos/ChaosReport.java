@@ -1,7 +1,6 @@
 package io.dataharness.chaos;
 
 import java.util.Map;
-import java.util.Optional;
 import java.util.stream.Collectors;
 
 /** The text a chaos run prints: one summary line, then the details behind each number. */
@@ -16,12 +15,9 @@ final class ChaosReport {
     return single.length() > 240 ? single.substring(0, 237) + "..." : single;
   }
 
-  /** The worst time from a kill until a rerun got past its locks, over kills whose rerun did. */
-  static Optional<Long> worstBlockedMillis(Conductor conductor) {
-    return conductor.kills.stream()
-        .map(kill -> kill.blockedMillis)
-        .filter(millis -> millis != null)
-        .max(Long::compare);
+  /** The worst time from a kill until its locks last refused another run. */
+  static long worstBlockedMillis(Conductor conductor) {
+    return conductor.kills.stream().mapToLong(kill -> kill.blockedMillis).max().orElse(0);
   }
 
   static String summary(
@@ -31,22 +27,19 @@ final class ChaosReport {
       Reader reader,
       Verification.Findings findings,
       long endNanos) {
-    long unresolved = conductor.kills.stream().filter(kill -> kill.blockedMillis == null).count();
-    long unresolvedSince =
-        conductor.kills.stream()
-            .filter(kill -> kill.blockedMillis == null)
-            .mapToLong(kill -> kill.sinceKillMillis(endNanos))
-            .max()
-            .orElse(0);
+    long neverRerun = conductor.kills.stream().filter(kill -> kill.doneMillis == null).count();
     String blocked =
-        worstBlockedMillis(conductor).map(millis -> seconds(millis)).orElse("-")
-            + (unresolved > 0
-                ? " (and "
-                    + unresolved
-                    + " kills never unblocked, the oldest for "
-                    + seconds(unresolvedSince)
-                    + ")"
-                : "");
+        seconds(worstBlockedMillis(conductor))
+            + ", worst until a rerun succeeded="
+            + conductor.kills.stream()
+                .filter(kill -> kill.doneMillis != null)
+                .mapToLong(kill -> kill.doneMillis)
+                .max()
+                .stream()
+                .mapToObj(ChaosReport::seconds)
+                .findFirst()
+                .orElse("-")
+            + (neverRerun > 0 ? " (" + neverRerun + " kills without a successful rerun)" : "");
     return "CHAOS RESULT seed="
         + settings.seed()
         + " duration="
@@ -87,7 +80,7 @@ final class ChaosReport {
         + reader.failures.get()
         + " failed; kills="
         + conductor.kills.size()
-        + ", worst rerun blocked="
+        + ", worst blocked by a killed job's locks="
         + blocked;
   }
 
@@ -135,17 +128,15 @@ final class ChaosReport {
     for (Conductor.Kill kill : conductor.kills) {
       line(
           text,
-          "kill %s (%s) after %s: reruns refused %d times, failed otherwise %d times; blocked %s,"
-              + " done after %s",
+          "kill %s (%s) %s after start: its locks refused %d later runs, the last %s after the"
+              + " kill; a rerun succeeded %s (%d reruns failed otherwise)",
           kill.run,
           kill.kind,
           seconds(kill.ranMillis),
-          kill.refusedAttempts,
-          kill.otherFailures,
-          kill.blockedMillis == null
-              ? "until the end (" + seconds(kill.sinceKillMillis(endNanos)) + "+)"
-              : seconds(kill.blockedMillis),
-          kill.doneMillis == null ? "never" : seconds(kill.doneMillis));
+          kill.blockedAttempts,
+          seconds(kill.blockedMillis),
+          kill.doneMillis == null ? "never" : seconds(kill.doneMillis) + " after the kill",
+          kill.otherFailures);
     }
     conductor.unsettled.forEach(move -> line(text, "final move not completed: %s", move));
     line(

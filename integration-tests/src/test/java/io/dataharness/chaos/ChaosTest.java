@@ -93,13 +93,14 @@ class ChaosTest {
     while (System.nanoTime() < endOfChaos && crashed.isEmpty()) {
       Thread.sleep(1_000);
     }
+    // the jobs running now finish (or are killed as planned) while the workload goes on
     stopJobs.set(true);
+    for (Thread thread : slots) {
+      thread.join();
+    }
     stopWorkload.set(true);
     for (Thread thread : workload) {
       thread.join(TimeUnit.MINUTES.toMillis(2));
-    }
-    for (Thread thread : slots) {
-      thread.join();
     }
     assertEquals(Map.of(), crashed, "workload threads that crashed");
 

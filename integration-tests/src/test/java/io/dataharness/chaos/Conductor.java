@@ -12,13 +12,15 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * Runs the job processes of a chaos run: {@link ChaosSettings#maxProcesses} slots, each launching
  * one job at a time (a seeded choice of kind), killing it with SIGKILL at a seeded moment with the
  * configured probability, and after a kill rerunning the same kind, unkilled, until a rerun
- * succeeds. For every kill it records how long the reruns were refused because a lock was held
- * (until the first rerun that got past its locks started) and until a rerun finished.
+ * succeeds. For every kill it records how long the killed job's locks kept refusing other runs (see
+ * {@link Kill}) and how long until a rerun succeeded.
  */
 final class Conductor {
   /** A job stuck this long is killed (and counted as hung). */
@@ -33,6 +35,8 @@ final class Conductor {
 
   /** Kills whose reruns had not succeeded when the chaos phase ended. */
   private final List<Kill> pendingAtStop = new CopyOnWriteArrayList<>();
+
+  private final Map<String, Kill> killsByRun = new ConcurrentHashMap<>();
 
   final List<Kill> kills = new CopyOnWriteArrayList<>();
   final Map<JobKind, AtomicLong> launched = counters();
@@ -56,19 +60,27 @@ final class Conductor {
     this.logs = logs;
   }
 
-  /** A job killed with SIGKILL, and what it cost its reruns. */
+  /**
+   * A job killed with SIGKILL, and what it cost: every later attempt (of any slot) refused or
+   * failed with an error that names the killed job's owner ({@code chaos-<run>}, the owner of its
+   * locks) is evidence that its locks still blocked work at that moment.
+   */
   static final class Kill {
     final JobKind kind;
     final String run;
     final long killedNanos = System.nanoTime();
     final long ranMillis;
-    volatile long refusedAttempts;
+
+    /** Attempts refused or failed naming the killed job. */
+    volatile long blockedAttempts;
+
+    /** Reruns that failed for another reason. */
     volatile long otherFailures;
 
-    /** From the kill until the first rerun that was not refused for a held lock started. */
-    volatile Long blockedMillis;
+    /** From the kill until the end of the last attempt that the killed job's locks refused. */
+    volatile long blockedMillis;
 
-    /** From the kill until a rerun succeeded. */
+    /** From the kill until a rerun of the same kind succeeded; null while none did. */
     volatile Long doneMillis;
 
     Kill(JobKind kind, String run, long ranMillis) {
@@ -89,7 +101,11 @@ final class Conductor {
     KILLED
   }
 
-  record Attempt(JobKind kind, Status status, long startedNanos, long ranMillis, String error) {}
+  record Attempt(
+      JobKind kind, String run, Status status, long startedNanos, long ranMillis, String error) {}
+
+  /** A job's owner name in an error message: {@code 'chaos-run007-kafka_to_iceberg'}. */
+  private static final Pattern OWNER = Pattern.compile("'chaos-(run\\d+-[a-z_]+)'");
 
   /** One slot's loop until {@code stop}: the chaos phase. */
   void runSlot(int slot, AtomicBoolean stop) {
@@ -153,38 +169,43 @@ final class Conductor {
   private Kill account(Kill pending, Attempt attempt) {
     JobKind kind = attempt.kind();
     long now = System.nanoTime();
+    if (attempt.status() == Status.LOCK_HELD || attempt.status() == Status.FAILED) {
+      Matcher owners = OWNER.matcher(attempt.error());
+      while (owners.find()) {
+        Kill blocker = killsByRun.get(owners.group(1));
+        if (blocker != null) {
+          blocker.blockedAttempts++;
+          blocker.blockedMillis = Math.max(blocker.blockedMillis, blocker.sinceKillMillis(now));
+        }
+      }
+    }
     switch (attempt.status()) {
       case KILLED -> {
-        Kill kill = new Kill(kind, attempt.error(), attempt.ranMillis());
+        Kill kill = new Kill(kind, attempt.run(), attempt.ranMillis());
         kills.add(kill);
+        killsByRun.put(kill.run, kill);
         return kill;
       }
       case SUCCEEDED -> {
         succeeded.get(kind).incrementAndGet();
         typicalMillis.get(kind).getAndUpdate(typical -> (typical * 3 + attempt.ranMillis()) / 4);
         if (pending != null) {
-          if (pending.blockedMillis == null) {
-            pending.blockedMillis = pending.sinceKillMillis(attempt.startedNanos());
-          }
           pending.doneMillis = pending.sinceKillMillis(now);
         }
         return null;
       }
       case LOCK_HELD -> {
         refused.get(kind).incrementAndGet();
-        if (pending != null) {
-          pending.refusedAttempts++;
-        }
         return pending;
       }
       default -> {
         failed.get(kind).incrementAndGet();
-        failureMessages.merge(kind + ": " + ChaosReport.shorten(attempt.error()), 1L, Long::sum);
+        failureMessages.merge(
+            kind + ": " + ChaosReport.shorten(attempt.error().replaceAll("run\\d+", "runN")),
+            1L,
+            Long::sum);
         if (pending != null) {
           pending.otherFailures++;
-          if (pending.blockedMillis == null) {
-            pending.blockedMillis = pending.sinceKillMillis(attempt.startedNanos());
-          }
         }
         return pending;
       }
@@ -259,7 +280,7 @@ final class Conductor {
             append.outcome = Ledger.Outcome.KILLED;
           }
           return new Attempt(
-              kind, Status.KILLED, process.startedNanos, process.elapsedMillis(), name);
+              kind, name, Status.KILLED, process.startedNanos, process.elapsedMillis(), "");
         }
       } else {
         ended = process.waitFor(HUNG_MILLIS, TimeUnit.MILLISECONDS);
@@ -271,6 +292,7 @@ final class Conductor {
           }
           return new Attempt(
               kind,
+              name,
               Status.FAILED,
               process.startedNanos,
               process.elapsedMillis(),
@@ -297,6 +319,7 @@ final class Conductor {
     }
     return new Attempt(
         kind,
+        name,
         status,
         process.startedNanos,
         process.elapsedMillis(),
