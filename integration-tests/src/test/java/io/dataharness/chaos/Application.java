@@ -42,6 +42,7 @@ final class Application implements Runnable {
       try (Connection connection = database.connect()) {
         while (!stop.get()) {
           operate(connection);
+          ledger.lastApplicationWrite = Instant.now();
           Pause.millis(20 + random.nextInt(60));
         }
       } catch (SQLException e) {

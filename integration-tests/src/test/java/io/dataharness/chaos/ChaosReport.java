@@ -169,6 +169,8 @@ final class ChaosReport {
         compact(findings.duplicatesByVersion));
     findings.unreadableVersions.forEach(
         (version, message) -> line(text, "  version %d unreadable: %s", version, message));
+    findings.staleSources.forEach(
+        stale -> line(text, "latest version is behind its source: %s", stale));
     line(
         text,
         "latest version %d: %d rows, %d expected; gaps %d %s (first: %s); unknown rows %d",

@@ -89,7 +89,8 @@ class ChaosTest {
       slots.add(start("chaos-slot-" + slot, () -> conductor.runSlot(number, stopJobs), crashed));
     }
 
-    long endOfChaos = System.nanoTime() + settings.duration().toNanos();
+    long startNanos = System.nanoTime();
+    long endOfChaos = startNanos + settings.duration().toNanos();
     while (System.nanoTime() < endOfChaos && crashed.isEmpty()) {
       Thread.sleep(1_000);
     }
@@ -104,14 +105,22 @@ class ChaosTest {
     }
     assertEquals(Map.of(), crashed, "workload threads that crashed");
 
+    long settleNanos = System.nanoTime();
     conductor.settle(background::sync);
     background.sync();
     long endNanos = System.nanoTime();
 
     Verification.Findings findings = Verification.run(environment, ledger);
+    String phases =
+        String.format(
+            "phases: chaos (until the last chaos job ended) %s, final moves %s, verification %s",
+            ChaosReport.seconds(TimeUnit.NANOSECONDS.toMillis(settleNanos - startNanos)),
+            ChaosReport.seconds(TimeUnit.NANOSECONDS.toMillis(endNanos - settleNanos)),
+            ChaosReport.seconds(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - endNanos)));
     String summary = ChaosReport.summary(settings, ledger, conductor, reader, findings, endNanos);
     String details =
         ChaosReport.details(environment, ledger, conductor, reader, background, findings, endNanos);
+    details += phases + "\n";
     System.out.println(details);
     System.out.println(summary);
     Files.writeString(

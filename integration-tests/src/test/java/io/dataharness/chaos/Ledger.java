@@ -1,5 +1,6 @@
 package io.dataharness.chaos;
 
+import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -35,6 +36,9 @@ final class Ledger {
   final AtomicLong applicationMisses = new AtomicLong();
 
   final AtomicLong applicationErrors = new AtomicLong();
+
+  /** When PostgreSQL acknowledged the application's last write. */
+  volatile Instant lastApplicationWrite = Instant.EPOCH;
 
   final List<Append> appends = new CopyOnWriteArrayList<>();
 

@@ -1,16 +1,24 @@
 package io.dataharness.chaos;
 
+import io.dataharness.metadata.SourceState;
+import io.dataharness.metadata.TableVersion;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
 import java.util.Set;
 import java.util.TreeMap;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 
@@ -55,6 +63,9 @@ final class Verification {
     long icebergDuplicates;
     long postgresRows;
     long inPostgresAndIceberg;
+
+    /** Sources whose state in the latest version is behind what they hold (sync skipped them). */
+    final List<String> staleSources = new ArrayList<>();
   }
 
   private record Image(String message, long updatedAtMicros) {}
@@ -88,6 +99,7 @@ final class Verification {
       }
     }
 
+    checkStaleness(environment, ledger, findings);
     Map<Long, List<Image>> latest = new HashMap<>();
     for (Row row :
         spark
@@ -218,6 +230,48 @@ final class Verification {
       }
     }
     return findings;
+  }
+
+  /**
+   * Whether the latest version covers what the sources hold: Kafka's committed end offsets and the
+   * application's last write. When it does not (a sync skipped a locked source), gaps, lost updates
+   * and deleted rows coming back in the latest version may come from that alone.
+   */
+  private static void checkStaleness(
+      ChaosEnvironment environment, Ledger ledger, Findings findings) {
+    TableVersion version = environment.store().readLatest(environment.table);
+    SourceState.Kafka hot = (SourceState.Kafka) version.state("hot");
+    Properties properties = new Properties();
+    properties.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, environment.kafka.bootstrapServers());
+    properties.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    Map<Integer, Long> committedEnds = new TreeMap<>();
+    try (KafkaConsumer<byte[], byte[]> consumer =
+        new KafkaConsumer<>(properties, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+      List<TopicPartition> partitions = new ArrayList<>();
+      for (int partition = 0; partition < ChaosEnvironment.PARTITIONS; partition++) {
+        partitions.add(new TopicPartition(environment.topic, partition));
+      }
+      consumer
+          .endOffsets(partitions)
+          .forEach((partition, end) -> committedEnds.put(partition.partition(), end));
+    }
+    Map<Integer, Long> recordedEnds = new TreeMap<>();
+    hot.partitions().forEach((partition, range) -> recordedEnds.put(partition, range.end()));
+    if (!recordedEnds.equals(committedEnds)) {
+      findings.staleSources.add(
+          "hot records end offsets "
+              + recordedEnds
+              + ", Kafka's committed ends are "
+              + committedEnds);
+    }
+    Instant readTimestamp = ((SourceState.Jdbc) version.state("warm")).readTimestamp();
+    if (readTimestamp.isBefore(ledger.lastApplicationWrite)) {
+      findings.staleSources.add(
+          "warm records read timestamp "
+              + readTimestamp
+              + ", before the application's last write at "
+              + ledger.lastApplicationWrite);
+    }
   }
 
   /** Ids [from, to) that were not deleted must be in the latest version. */
