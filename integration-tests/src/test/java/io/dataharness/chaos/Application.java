@@ -104,20 +104,24 @@ final class Application implements Runnable {
     }
   }
 
-  /** A row now in PostgreSQL at a seeded position: the first id at or after a random pivot. */
+  /** A row now in PostgreSQL, at a seeded position in id order (uniform over its rows). */
   private long pickRow(Connection connection) throws SQLException {
-    long pivot =
-        random.nextBoolean()
-            ? (long) (random.nextDouble() * Math.max(1, ledger.produced.get()))
-            : Ledger.APPLICATION_IDS
-                + (long) (random.nextDouble() * Math.max(1, ledger.applicationInserts.get()));
+    long rows;
+    try (PreparedStatement count = connection.prepareStatement("SELECT count(*) FROM " + table);
+        ResultSet result = count.executeQuery()) {
+      result.next();
+      rows = result.getLong(1);
+    }
+    long offset = (long) (random.nextDouble() * rows);
+    if (rows == 0) {
+      return -1;
+    }
     try (PreparedStatement select =
-        connection.prepareStatement(
-            "SELECT id FROM " + table + " WHERE id >= ? ORDER BY id LIMIT 1")) {
-      select.setLong(1, pivot);
-      try (ResultSet rows = select.executeQuery()) {
-        if (rows.next()) {
-          long id = rows.getLong(1);
+        connection.prepareStatement("SELECT id FROM " + table + " ORDER BY id OFFSET ? LIMIT 1")) {
+      select.setLong(1, offset);
+      try (ResultSet result = select.executeQuery()) {
+        if (result.next()) {
+          long id = result.getLong(1);
           return ledger.deleted.contains(id) ? -1 : id;
         }
       }

@@ -2,6 +2,7 @@ package io.dataharness.chaos;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
@@ -24,7 +25,7 @@ import java.util.regex.Pattern;
  */
 final class Conductor {
   /** A job stuck this long is killed (and counted as hung). */
-  private static final long HUNG_MILLIS = TimeUnit.MINUTES.toMillis(8);
+  private static final long HUNG_MILLIS = TimeUnit.MINUTES.toMillis(20);
 
   private final ChaosEnvironment environment;
   private final Ledger ledger;
@@ -47,8 +48,11 @@ final class Conductor {
   final Map<String, Long> failureMessages = new ConcurrentHashMap<>();
   final AtomicLong hung = new AtomicLong();
 
-  /** A running average of how long a successful run of each kind takes, from JVM start. */
-  private final Map<JobKind, AtomicLong> typicalMillis = counters(30_000);
+  /**
+   * A running average of how long the work of a successful run of each kind takes, from its session
+   * being up until it exits.
+   */
+  private final Map<JobKind, AtomicLong> typicalWorkMillis = counters(20_000);
 
   /** Moves of the final phase that did not succeed before the settle timeout. */
   final List<String> unsettled = new CopyOnWriteArrayList<>();
@@ -70,6 +74,7 @@ final class Conductor {
     final String run;
     final long killedNanos = System.nanoTime();
     final long ranMillis;
+    final long workMillis;
 
     /** Attempts refused or failed naming the killed job. */
     volatile long blockedAttempts;
@@ -83,10 +88,11 @@ final class Conductor {
     /** From the kill until a rerun of the same kind succeeded; null while none did. */
     volatile Long doneMillis;
 
-    Kill(JobKind kind, String run, long ranMillis) {
+    Kill(JobKind kind, String run, long ranMillis, long workMillis) {
       this.kind = kind;
       this.run = run;
       this.ranMillis = ranMillis;
+      this.workMillis = workMillis;
     }
 
     long sinceKillMillis(long nanos) {
@@ -102,7 +108,13 @@ final class Conductor {
   }
 
   record Attempt(
-      JobKind kind, String run, Status status, long startedNanos, long ranMillis, String error) {}
+      JobKind kind,
+      String run,
+      Status status,
+      long startedNanos,
+      long ranMillis,
+      long workMillis,
+      String error) {}
 
   /** A job's owner name in an error message: {@code 'chaos-run007-kafka_to_iceberg'}. */
   private static final Pattern OWNER = Pattern.compile("'chaos-(run\\d+-[a-z_]+)'");
@@ -111,14 +123,14 @@ final class Conductor {
   void runSlot(int slot, AtomicBoolean stop) {
     Random random = new Random(settings.seed() * 1_000 + slot);
     Kill pending = null;
+    List<JobKind> round = new ArrayList<>();
     while (!stop.get()) {
-      JobKind kind = pending != null ? pending.kind : pick(random);
+      JobKind kind = pending != null ? pending.kind : pick(random, round);
       boolean kill = random.nextDouble() < settings.killProbability();
-      // a seeded point of the job's expected run time, so kills hit every phase however loaded
-      // the machine is: from JVM start to shortly after a typical run ends
-      double moment = 0.1 + random.nextDouble();
-      long killAfterMillis = (long) (moment * typicalMillis.get(kind).get());
-      Attempt attempt = run(kind, pending == null && kill ? killAfterMillis : -1);
+      // a seeded point of the job's typical work (from its session being up until it exits), so
+      // kills hit every phase of the work however loaded the machine is
+      double moment = random.nextDouble() * 1.1;
+      Attempt attempt = run(kind, pending == null && kill ? moment : -1);
       pending = account(pending, attempt);
       Pause.millis(pauseAfter(attempt));
     }
@@ -181,14 +193,18 @@ final class Conductor {
     }
     switch (attempt.status()) {
       case KILLED -> {
-        Kill kill = new Kill(kind, attempt.run(), attempt.ranMillis());
+        Kill kill = new Kill(kind, attempt.run(), attempt.ranMillis(), attempt.workMillis());
         kills.add(kill);
         killsByRun.put(kill.run, kill);
         return kill;
       }
       case SUCCEEDED -> {
         succeeded.get(kind).incrementAndGet();
-        typicalMillis.get(kind).getAndUpdate(typical -> (typical * 3 + attempt.ranMillis()) / 4);
+        if (attempt.workMillis() >= 0) {
+          typicalWorkMillis
+              .get(kind)
+              .getAndUpdate(typical -> (typical * 3 + attempt.workMillis()) / 4);
+        }
         if (pending != null) {
           pending.doneMillis = pending.sinceKillMillis(now);
         }
@@ -220,22 +236,30 @@ final class Conductor {
     };
   }
 
-  private static JobKind pick(Random random) {
-    int choice = random.nextInt(10);
-    if (choice < 3) {
-      return JobKind.KAFKA_TO_POSTGRES;
+  /**
+   * The next kind of a slot: every kind comes up within each round of six (moves twice, except
+   * kafka -> iceberg, and one append), in a seeded order per round.
+   */
+  private static JobKind pick(Random random, List<JobKind> round) {
+    if (round.isEmpty()) {
+      round.addAll(
+          List.of(
+              JobKind.KAFKA_TO_POSTGRES,
+              JobKind.KAFKA_TO_POSTGRES,
+              JobKind.POSTGRES_TO_ICEBERG,
+              JobKind.POSTGRES_TO_ICEBERG,
+              JobKind.KAFKA_TO_ICEBERG,
+              JobKind.KAFKA_APPEND));
+      Collections.shuffle(round, random);
     }
-    if (choice < 6) {
-      return JobKind.POSTGRES_TO_ICEBERG;
-    }
-    if (choice < 8) {
-      return JobKind.KAFKA_TO_ICEBERG;
-    }
-    return JobKind.KAFKA_APPEND;
+    return round.remove(0);
   }
 
-  /** Runs one job process; kills it after {@code killAfterMillis} if that is not negative. */
-  private Attempt run(JobKind kind, long killAfterMillis) {
+  /**
+   * Runs one job process; if {@code killMoment} is not negative, kills it that fraction of the
+   * kind's typical work time after its work started.
+   */
+  private Attempt run(JobKind kind, double killMoment) {
     String name = String.format("run%03d-%s", runs.incrementAndGet(), kind.name().toLowerCase());
     List<String> arguments = new ArrayList<>();
     Ledger.Append append = null;
@@ -270,9 +294,12 @@ final class Conductor {
     launched.get(kind).incrementAndGet();
     JobProcess process =
         JobProcess.start(name, logs, environment.jobSparkConf("chaos " + name), arguments);
+    long workStarted = -1;
     try {
-      boolean ended;
-      if (killAfterMillis >= 0) {
+      workStarted = process.awaitWorkStarted();
+      boolean ended = workStarted < 0;
+      if (!ended && killMoment >= 0) {
+        long killAfterMillis = (long) (killMoment * typicalWorkMillis.get(kind).get());
         ended = process.waitFor(killAfterMillis, TimeUnit.MILLISECONDS);
         if (!ended) {
           process.kill();
@@ -280,24 +307,29 @@ final class Conductor {
             append.outcome = Ledger.Outcome.KILLED;
           }
           return new Attempt(
-              kind, name, Status.KILLED, process.startedNanos, process.elapsedMillis(), "");
-        }
-      } else {
-        ended = process.waitFor(HUNG_MILLIS, TimeUnit.MILLISECONDS);
-        if (!ended) {
-          hung.incrementAndGet();
-          process.kill();
-          if (append != null) {
-            append.outcome = Ledger.Outcome.KILLED;
-          }
-          return new Attempt(
               kind,
               name,
-              Status.FAILED,
+              Status.KILLED,
               process.startedNanos,
               process.elapsedMillis(),
-              "hung for " + HUNG_MILLIS + " ms, killed (" + name + ")");
+              TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - workStarted),
+              "");
         }
+      }
+      if (!ended && !process.waitFor(HUNG_MILLIS, TimeUnit.MILLISECONDS)) {
+        hung.incrementAndGet();
+        process.kill();
+        if (append != null) {
+          append.outcome = Ledger.Outcome.KILLED;
+        }
+        return new Attempt(
+            kind,
+            name,
+            Status.FAILED,
+            process.startedNanos,
+            process.elapsedMillis(),
+            -1,
+            "hung for " + HUNG_MILLIS + " ms, killed (" + name + ")");
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -323,6 +355,7 @@ final class Conductor {
         status,
         process.startedNanos,
         process.elapsedMillis(),
+        workStarted < 0 ? -1 : TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - workStarted),
         status == Status.SUCCEEDED ? "" : process.error() + " (" + name + ")");
   }
 

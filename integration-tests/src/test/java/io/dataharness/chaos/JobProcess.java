@@ -22,6 +22,7 @@ import java.util.regex.Pattern;
  */
 final class JobProcess {
   private static final Pattern MOVED = Pattern.compile("Moved (\\d+) rows");
+  private static final String WORK_STARTED = "DataHarness catalog harness on";
 
   final String name;
   final Path log;
@@ -85,6 +86,20 @@ final class JobProcess {
       }
     }
     return flags;
+  }
+
+  /**
+   * Waits until the job's Spark session is up and it starts its work (it logs that its harness
+   * catalog opened) or the process ends; returns when that happened, or -1 if it ended first.
+   */
+  long awaitWorkStarted() throws InterruptedException {
+    while (process.isAlive()) {
+      if (output().contains(WORK_STARTED)) {
+        return System.nanoTime();
+      }
+      Thread.sleep(100);
+    }
+    return -1;
   }
 
   /** Waits until the process ends or the timeout passes; true if it ended. */
