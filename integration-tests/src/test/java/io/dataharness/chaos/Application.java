@@ -113,7 +113,7 @@ final class Application implements Runnable {
       rows = result.getLong(1);
     }
     long offset = (long) (random.nextDouble() * rows);
-    if (rows == 0) {
+    if (offset >= rows) {
       return -1;
     }
     try (PreparedStatement select =
