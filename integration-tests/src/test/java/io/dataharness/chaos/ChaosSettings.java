@@ -11,6 +11,9 @@ import java.time.Duration;
  *       runs, so a seed reproduces the schedule of choices, not the interleaving;
  *   <li>{@code chaos.duration}: how long jobs are launched and killed (ISO-8601, default PT3M;
  *       PT60S is a smoke run, PT10M a long one);
+ *   <li>{@code chaos.min-kills}: the chaos phase goes on after its duration until this many jobs
+ *       were killed during their work (default 2), for at most three times the duration: on a
+ *       loaded machine a job JVM can take minutes to start;
  *   <li>{@code chaos.settle-timeout}: how long the final phase retries a job blocked by a killed
  *       job's locks before giving up on it (default PT3M);
  *   <li>{@code chaos.kill-probability}: the chance that a launched job is killed (default 0.6);
@@ -26,6 +29,7 @@ record ChaosSettings(
     Duration settleTimeout,
     double killProbability,
     boolean dropConnections,
+    int minKills,
     int maxProcesses) {
 
   static ChaosSettings fromSystemProperties() {
@@ -35,6 +39,7 @@ record ChaosSettings(
         Duration.parse(System.getProperty("chaos.settle-timeout", "PT3M")),
         Double.parseDouble(System.getProperty("chaos.kill-probability", "0.6")),
         Boolean.parseBoolean(System.getProperty("chaos.drop-connections", "true")),
+        Integer.getInteger("chaos.min-kills", 2),
         2);
   }
 
@@ -49,6 +54,8 @@ record ChaosSettings(
         + " kill-probability="
         + killProbability
         + " drop-connections="
-        + dropConnections;
+        + dropConnections
+        + " min-kills="
+        + minKills;
   }
 }

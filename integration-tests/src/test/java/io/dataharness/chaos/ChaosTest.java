@@ -91,7 +91,10 @@ class ChaosTest {
 
     long startNanos = System.nanoTime();
     long endOfChaos = startNanos + settings.duration().toNanos();
-    while (System.nanoTime() < endOfChaos && crashed.isEmpty()) {
+    long latestEndOfChaos = startNanos + settings.duration().multipliedBy(3).toNanos();
+    while (crashed.isEmpty()
+        && System.nanoTime() < latestEndOfChaos
+        && (System.nanoTime() < endOfChaos || conductor.kills.size() < settings.minKills())) {
       Thread.sleep(1_000);
     }
     // the jobs running now finish (or are killed as planned) while the workload goes on
