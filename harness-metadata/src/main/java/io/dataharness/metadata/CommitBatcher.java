@@ -17,16 +17,40 @@ import org.slf4j.LoggerFactory;
  * transaction (each still takes its own source locks, checks its own preconditions and gets its own
  * version), commits once, and hands leadership to a waiting committer.
  *
- * <p>A commit whose preconditions fail (a conflict, a stale lock, bad input) fails alone: it is
- * refused before it writes anything, so the others go on. A deadlock, a serialization failure or a
- * commit that fails after writing rolls the batch back, and every commit of it then runs again on
- * its own. Any other database error (a lost connection) fails every commit of the batch with a
- * {@link MetadataStoreException}, exactly as it fails a single commit: the batch may or may not
- * have landed, and a retry with the same idempotency key tells.
+ * <p>Each commit fails alone:
+ *
+ * <ul>
+ *   <li>A commit whose preconditions fail (a conflict, a stale lock, bad input) is refused before
+ *       it writes anything, so the others go on in the same transaction.
+ *   <li>A deadlock, a serialization failure, a value the database refuses (SQLSTATE class 22, such
+ *       as a NUL character on PostgreSQL, which aborts the whole transaction), a commit that fails
+ *       after writing, or any other exception or error thrown by one commit rolls the batch back,
+ *       and every other commit of it then runs again on its own.
+ *   <li>Any other database error (a lost connection) fails every commit of the batch with a {@link
+ *       MetadataStoreException}, exactly as it fails a single commit: the batch may or may not have
+ *       landed, and a retry with the same idempotency key tells.
+ * </ul>
+ *
+ * <p>Nothing hangs: leadership is handed on whatever happens to the leader's batch, and a waiter
+ * interrupted while its commit is still queued withdraws it (nothing was committed) and throws;
+ * once a leader has taken it, it waits for the outcome and keeps its interrupt status.
  */
 final class CommitBatcher {
   private static final Logger LOG = LoggerFactory.getLogger(CommitBatcher.class);
   private static final int MAX_BATCH = 64;
+
+  /** One commit as the batcher runs it: in a shared transaction, or alone. */
+  interface BatchedCommit {
+    /**
+     * Runs the commit in {@code connection}'s open transaction. A {@link HarnessException} means it
+     * was refused before writing anything; {@link JdbcCommit.WrittenThenFailed} that the
+     * transaction must be rolled back.
+     */
+    VersionInfo attempt(Connection connection) throws SQLException;
+
+    /** Runs the commit in a transaction of its own. */
+    VersionInfo run();
+  }
 
   private final JdbcHarnessStore store;
   private final TableIdentifier table;
@@ -40,44 +64,70 @@ final class CommitBatcher {
 
   /** A queued commit and what became of it. */
   private static final class Pending {
-    final JdbcCommit commit;
+    final BatchedCommit commit;
     VersionInfo result;
-    RuntimeException error;
+    Throwable error;
+    boolean taken;
     boolean done;
     boolean alone;
     boolean promoted;
 
-    Pending(JdbcCommit commit) {
+    Pending(BatchedCommit commit) {
       this.commit = commit;
     }
   }
 
-  VersionInfo commit(JdbcCommit commit) {
+  VersionInfo commit(BatchedCommit commit) {
     Pending mine = new Pending(commit);
-    boolean lead;
+    boolean interrupted = false;
     synchronized (this) {
       queue.add(mine);
-      lead = !leading;
+      boolean lead = !leading;
       leading = true;
       while (!lead && !mine.done && !mine.promoted) {
         try {
           wait();
         } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          throw new MetadataStoreException(e, "Interrupted while committing to %s", table);
+          if (!mine.taken && !mine.promoted) {
+            queue.remove(mine); // no leader has it: withdraw it
+            Thread.currentThread().interrupt();
+            throw new MetadataStoreException(
+                e,
+                "Cannot commit to %s: interrupted while waiting for the group commit; nothing was"
+                    + " committed",
+                table);
+          }
+          interrupted = true; // a leader runs it (or it leads next): see it through
         }
       }
     }
-    if (!mine.done) {
-      lead();
+    try {
+      if (!mine.done) {
+        lead();
+      }
+      if (mine.alone) {
+        return commit.run();
+      }
+      if (mine.error instanceof RuntimeException e) {
+        throw e;
+      }
+      if (mine.error instanceof Error e) {
+        throw e;
+      }
+      if (mine.error != null) {
+        throw new MetadataStoreException(mine.error, "Cannot commit to %s", table);
+      }
+      return mine.result;
+    } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt(); // kept, once the commit has an outcome
+      }
     }
-    if (mine.alone) {
-      return commit.run();
-    }
-    if (mine.error != null) {
-      throw mine.error;
-    }
-    return mine.result;
+  }
+
+  /** How many commits wait for a leader (for tests). */
+  synchronized int queued() {
+    return queue.size();
   }
 
   /** Runs one batch (which includes the leader's own commit), then hands leadership on. */
@@ -85,29 +135,44 @@ final class CommitBatcher {
     List<Pending> batch = new ArrayList<>();
     synchronized (this) {
       while (!queue.isEmpty() && batch.size() < MAX_BATCH) {
-        batch.add(queue.poll());
+        Pending pending = queue.poll();
+        pending.taken = true;
+        batch.add(pending);
       }
     }
-    run(batch);
-    synchronized (this) {
+    try {
+      run(batch);
+    } catch (Throwable e) {
+      // run() accounts for every commit; if it could not, none may be left without an outcome
       for (Pending pending : batch) {
-        pending.done = true;
+        if (pending.result == null && pending.error == null && !pending.alone) {
+          pending.error = e;
+        }
       }
-      Pending next = queue.peek();
-      if (next == null) {
-        leading = false;
-      } else {
-        next.promoted = true;
+      LOG.error("Group commit to {} failed unexpectedly", table, e);
+    } finally {
+      synchronized (this) {
+        for (Pending pending : batch) {
+          pending.done = true;
+        }
+        Pending next = queue.peek();
+        if (next == null) {
+          leading = false;
+        } else {
+          next.promoted = true;
+        }
+        notifyAll();
       }
-      notifyAll();
     }
   }
 
   private void run(List<Pending> batch) {
+    Pending current = null;
     try (Connection connection = store.connect()) {
       connection.setAutoCommit(false);
       try {
         for (Pending pending : batch) {
+          current = pending;
           try {
             pending.result = pending.commit.attempt(connection);
           } catch (JdbcCommit.WrittenThenFailed e) {
@@ -116,15 +181,16 @@ final class CommitBatcher {
             pending.error = e; // refused before writing: the transaction is intact
           }
         }
+        current = null;
         connection.commit();
-      } catch (SQLException | RuntimeException e) {
+      } catch (Throwable e) {
         rollbackQuietly(connection);
         throw e;
       }
     } catch (HarnessException e) {
       runAlone(batch, e); // one commit failed after writing: the others may well succeed
     } catch (SQLException e) {
-      if (Dialect.isRetryable(e)) {
+      if (Dialect.isRetryable(e) || Dialect.isDataException(e)) {
         runAlone(batch, e);
       } else {
         // as for a single commit: the batch may or may not have landed; callers retry with keys
@@ -134,10 +200,30 @@ final class CommitBatcher {
           pending.error = failure;
         }
       }
+    } catch (RuntimeException | Error e) {
+      if (current == null) {
+        // thrown by the database commit itself: as a lost connection, the outcome is unknown
+        MetadataStoreException failure =
+            new MetadataStoreException(
+                e,
+                "Cannot commit to %s: the group commit failed (%s); it may or may not have landed,"
+                    + " retry with the same idempotency key",
+                table,
+                e);
+        for (Pending pending : batch) {
+          pending.result = null;
+          pending.error = failure;
+        }
+      } else {
+        // one commit threw (a bug, an error of the JVM): it fails alone, the others run again
+        runAlone(batch, e);
+        current.alone = false;
+        current.error = e;
+      }
     }
   }
 
-  private static void runAlone(List<Pending> batch, Exception cause) {
+  private static void runAlone(List<Pending> batch, Throwable cause) {
     LOG.debug(
         "Group commit of {} commits rolled back ({}); committing each alone",
         batch.size(),

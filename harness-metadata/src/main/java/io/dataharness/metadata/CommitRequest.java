@@ -24,13 +24,22 @@ record CommitRequest(
     Map<String, String> externalState,
     Map<String, String> summary,
     Map<String, Map<String, String>> externalIds,
-    List<SourceLock> locks) {
+    List<SourceLock> locks,
+    Map<String, IntentRequest> openedIntents,
+    Set<String> completedIntents) {
 
   /** A new state for a source, with the state the writer expects it to have now (or null). */
   record SourceUpdate(SourceState expected, SourceState next) {}
 
   /** A new schema, derived from the schema with id {@code expectedSchemaId}. */
   record SchemaChange(int expectedSchemaId, List<Field> fields) {}
+
+  /** An intent to open: see {@link Transaction#openIntent}. */
+  record IntentRequest(String id, String kind, List<String> sources, String payload) {
+    IntentRequest {
+      sources = List.copyOf(new TreeSet<>(sources));
+    }
+  }
 
   CommitRequest {
     sourceUpdates = Collections.unmodifiableMap(new TreeMap<>(sourceUpdates));
@@ -40,6 +49,8 @@ record CommitRequest(
     summary = Collections.unmodifiableMap(new TreeMap<>(summary));
     externalIds = Collections.unmodifiableMap(new TreeMap<>(externalIds));
     locks = List.copyOf(locks);
+    openedIntents = Collections.unmodifiableMap(new TreeMap<>(openedIntents));
+    completedIntents = Collections.unmodifiableSet(new TreeSet<>(completedIntents));
   }
 
   /** Every source this commit changes, in a stable order (locks are taken in this order). */
@@ -50,17 +61,31 @@ record CommitRequest(
     return new ArrayList<>(touched);
   }
 
+  /**
+   * Every source whose rows the commit locks: those it changes, those whose locks it presents and
+   * those of the intents it opens, in source id order.
+   */
+  List<String> lockedSources() {
+    TreeSet<String> locked = new TreeSet<>(touchedSources());
+    locks.forEach(lock -> locked.add(lock.sourceId()));
+    openedIntents.values().forEach(intent -> locked.addAll(intent.sources()));
+    return new ArrayList<>(locked);
+  }
+
   boolean isEmpty() {
     return sourceUpdates.isEmpty()
         && addedSources.isEmpty()
         && removedSources.isEmpty()
         && schemaChange == null
-        && externalState.isEmpty();
+        && externalState.isEmpty()
+        && openedIntents.isEmpty()
+        && completedIntents.isEmpty();
   }
 
   /**
    * What makes two commits "the same change" for idempotency: the resulting states, sources, schema
-   * and external state. Expected states and lock tokens are left out: a retried job re-reads them.
+   * external state and the intents opened and completed. Expected states and lock tokens are left
+   * out: a retried job re-reads them.
    */
   Map<String, Object> identity() {
     Map<String, Object> identity = new LinkedHashMap<>();
@@ -75,6 +100,20 @@ record CommitRequest(
     identity.put(
         "schema", schemaChange == null ? null : MetadataJson.fieldsTree(schemaChange.fields()));
     identity.put("external", externalState);
+    if (!openedIntents.isEmpty() || !completedIntents.isEmpty()) {
+      // only when used, so the hashes of commits recorded before intents existed stay the same
+      Map<String, Object> opened = new TreeMap<>();
+      openedIntents.forEach(
+          (id, intent) -> {
+            Map<String, Object> tree = new LinkedHashMap<>();
+            tree.put("kind", intent.kind());
+            tree.put("sources", intent.sources());
+            tree.put("payload", intent.payload());
+            opened.put(id, tree);
+          });
+      identity.put("opened-intents", opened);
+      identity.put("completed-intents", new ArrayList<>(completedIntents));
+    }
     return identity;
   }
 }

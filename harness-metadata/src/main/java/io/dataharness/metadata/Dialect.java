@@ -42,6 +42,15 @@ enum Dialect {
   }
 
   /**
+   * A data exception (SQLSTATE class 22: a value the database cannot store, such as a NUL character
+   * in PostgreSQL text): the statement failed, the transaction rolled back, and running it again
+   * fails again.
+   */
+  static boolean isDataException(SQLException e) {
+    return String.valueOf(e.getSQLState()).startsWith("22");
+  }
+
+  /**
    * Deadlocks, serialization failures and unique violations (a concurrent transaction inserted the
    * same key): the transaction was rolled back, and running it again re-checks what it found.
    */

@@ -4,14 +4,22 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * The harness metadata store: namespaces, tables, their numbered versions, and locks on sources.
  * One interface for every backing database; every implementation passes the same conformance suite.
  *
  * <p>Other engines and services (a Kafka consumer, a Flink job, a script) take part through this
- * interface: acquire a source's lock, write to the source, then commit the new state with an
- * idempotency key derived from what was written.
+ * interface: acquire the sources' locks (a {@link LeaseKeeper} renews them), open a write-ahead
+ * intent before the first side effect a later version could expose ({@link
+ * Transaction#openIntent}), write to the sources, then commit the new states with the intent's
+ * completion and an idempotency key derived from what was written (see {@link Transaction}).
+ *
+ * <p>Implementations must enforce the protocol themselves, for every caller: a commit must be
+ * refused if it changes a source whose lock another holder has, presents a lock that is no longer
+ * held with its fencing token, or changes or removes a source covered by an open intent that it
+ * neither completes nor holds with the intent's fencing tokens ({@link IntentPendingException}).
  *
  * <p>Implementations are thread-safe. Open one with {@link HarnessStores#open}.
  */
@@ -59,9 +67,26 @@ public interface HarnessStore extends AutoCloseable {
    * Acquires the lock on a source for {@code lease}, if it is free or its lease expired. The
    * returned lock's fencing token is larger than any issued before for this source.
    *
-   * @throws LockHeldException if another owner holds an unexpired lease
+   * <p>A held lock is refused to everyone, including an owner with the same name: two live
+   * processes must never act under one lock, so a rerun of a killed job waits for the lease to end
+   * (keep leases short and renew them with a {@link LeaseKeeper}) or an operator breaks the lock
+   * ({@link #breakLock}). Implementations must never hand out a token twice.
+   *
+   * @throws LockHeldException if anyone holds an unexpired lease
    */
   SourceLock acquireLock(TableIdentifier table, String sourceId, String owner, Duration lease);
+
+  /**
+   * For operators: frees a source's lock now, whoever holds it, and moves its fencing token on, so
+   * the old holder can no longer commit, renew or release it. Logs a warning naming the holder.
+   *
+   * <p>Breaking the lock of a live writer does not stop its side effects in the source (rows it is
+   * writing to PostgreSQL, a snapshot it is staging): do it only when the holder is known to be
+   * dead. An open intent of the holder stays open; the next writer completes it.
+   *
+   * @return the lock as it was held, or empty if it was free or expired
+   */
+  Optional<SourceLock> breakLock(TableIdentifier table, String sourceId);
 
   /**
    * Extends a held lock's lease.

@@ -21,6 +21,10 @@ import org.slf4j.LoggerFactory;
  *       differs);
  *   <li>validate: presented locks are held with their fencing tokens, unlocked sources still have
  *       the expected state, transitions are legal, the schema change is compatible;
+ *   <li>enforce intents: a source covered by an open intent (its {@code intent_id}, read with the
+ *       row lock at no extra cost) changes only if the commit completes the intent or presents the
+ *       intent's exact fencing tokens; intents opened need every source's lock and a free source;
+ *       intents completed must be open and need every source's lock;
  *   <li>take the next version number from the table row (held only until the transaction ends, so
  *       versions stay contiguous) and write the version and the changed states. On PostgreSQL this
  *       is one statement, so the table row is held for two round trips.
@@ -28,19 +32,19 @@ import org.slf4j.LoggerFactory;
  *
  * A failure anywhere rolls everything back: no partial version is ever visible.
  */
-final class JdbcCommit {
+final class JdbcCommit implements CommitBatcher.BatchedCommit {
   private static final Logger LOG = LoggerFactory.getLogger(JdbcCommit.class);
 
   private static final String LOCK_SOURCES_POSTGRESQL =
       "SELECT t.table_id, clock_timestamp() AS now, s.source_id, s.definition, s.current_state,"
-          + " s.removed_version, l.owner, l.fencing_token, l.acquired_at, l.expires_at FROM"
+          + " s.removed_version, s.intent_id, l.owner, l.fencing_token, l.acquired_at, l.expires_at FROM"
           + " harness_tables t JOIN harness_sources s ON s.table_id = t.table_id JOIN harness_locks"
           + " l ON l.table_id = s.table_id AND l.source_id = s.source_id WHERE t.namespace = ? AND"
           + " t.table_name = ? AND s.source_id IN (%s) ORDER BY s.source_id FOR UPDATE OF s, l";
 
   private static final String LOCK_SOURCES_BY_ID =
       "SELECT s.table_id, CURRENT_TIMESTAMP AS now, s.source_id, s.definition, s.current_state,"
-          + " s.removed_version, l.owner, l.fencing_token, l.acquired_at, l.expires_at FROM"
+          + " s.removed_version, s.intent_id, l.owner, l.fencing_token, l.acquired_at, l.expires_at FROM"
           + " harness_sources s JOIN harness_locks l ON l.table_id = s.table_id AND l.source_id ="
           + " s.source_id WHERE s.table_id = ? AND s.source_id IN (%s) ORDER BY s.source_id FOR"
           + " UPDATE";
@@ -77,7 +81,11 @@ final class JdbcCommit {
   }
 
   /** A touched source's row as locked by this commit. */
-  private record SourceRow(SourceState state, Long removedVersion, JdbcHarnessStore.LockRow lock) {}
+  private record SourceRow(
+      SourceState state, Long removedVersion, String intentId, JdbcHarnessStore.LockRow lock) {}
+
+  /** An intent as stored, with the version that completed it (null while open). */
+  record IntentRow(Intent intent, Long completedVersion) {}
 
   /** What the commit found after taking its locks. */
   private record Locked(long tableId, Instant now, Map<String, SourceRow> sources) {}
@@ -86,11 +94,24 @@ final class JdbcCommit {
   private record Written(long version, int schemaId, Instant committedAt) {}
 
   /** Commits in a transaction of its own. */
-  VersionInfo run() {
+  @Override
+  public VersionInfo run() {
     try {
       return store.inTransaction("commit to " + table, this::attempt);
     } catch (WrittenThenFailed e) {
       throw e.getCause();
+    } catch (MetadataStoreException e) {
+      if (e.getCause() instanceof SQLException sql && Dialect.isDataException(sql)) {
+        // the database refused a value: the transaction rolled back, nothing landed
+        ValidationException refused =
+            new ValidationException(
+                "Cannot commit to %s: the %s refused a value of the commit (%s, SQLSTATE %s); fix"
+                    + " the value",
+                table, store.description(), sql.getMessage(), sql.getSQLState());
+        refused.initCause(sql);
+        throw refused;
+      }
+      throw e;
     }
   }
 
@@ -149,7 +170,8 @@ final class JdbcCommit {
    * commit was refused before it wrote anything; {@link WrittenThenFailed} means it wrote and then
    * failed, so the transaction must be rolled back.
    */
-  VersionInfo attempt(Connection connection) throws SQLException {
+  @Override
+  public VersionInfo attempt(Connection connection) throws SQLException {
     Locked locked = lockSources(connection);
     if (request.idempotencyKey() != null) {
       VersionInfo replayed = replayed(connection, locked.tableId());
@@ -163,6 +185,9 @@ final class JdbcCommit {
       }
     }
     List<SourceChange> changes = validate(locked.sources(), locked.now());
+    Map<String, SourceLock> presented = new HashMap<>();
+    request.locks().forEach(lock -> presented.put(lock.sourceId(), lock));
+    Map<String, IntentRow> intents = checkIntents(connection, locked, presented);
     Integer newSchemaId = null;
     if (request.schemaChange() != null) {
       newSchemaId = insertSchema(connection, locked.tableId());
@@ -196,6 +221,7 @@ final class JdbcCommit {
           removed);
     }
     writeExternalState(connection, locked.tableId(), written.version());
+    writeIntents(connection, locked.tableId(), written, intents, presented);
     LOG.debug("Committed version {} of {} ({})", written.version(), table, request.operation());
     return new VersionInfo(
         written.version(),
@@ -210,7 +236,7 @@ final class JdbcCommit {
   }
 
   private Locked lockSources(Connection connection) throws SQLException {
-    List<String> touched = request.touchedSources();
+    List<String> touched = request.lockedSources();
     boolean byName = store.dialect() == Dialect.POSTGRESQL && !touched.isEmpty();
     Long tableId = null;
     Instant now = null;
@@ -248,6 +274,7 @@ final class JdbcCommit {
               new SourceRow(
                   MetadataJson.parseState(row.getString("current_state")),
                   removed == null ? null : removed.longValue(),
+                  row.getString("intent_id"),
                   JdbcHarnessStore.lockRow(row)));
         },
         parameters.toArray());
@@ -298,10 +325,10 @@ final class JdbcCommit {
     Map<String, SourceLock> presented = new HashMap<>();
     for (SourceLock lock : request.locks()) {
       SourceRow row = rows.get(lock.sourceId());
-      if (row == null) {
+      if (row == null || row.removedVersion() != null) {
         throw new NoSuchSourceException(
-            "Cannot commit to %s: a lock is presented for source '%s', which the commit does not"
-                + " change or the table does not have",
+            "Cannot commit to %s: a lock is presented for source '%s', which the table does not"
+                + " have",
             table, lock.sourceId());
       }
       JdbcHarnessStore.checkHeld(lock, row.lock(), now, "commit to " + table);
@@ -366,6 +393,222 @@ final class JdbcCommit {
       changes.add(new SourceChange(sourceId, row.state(), update.next(), ids));
     }
     return changes;
+  }
+
+  /**
+   * Enforces the intents, under the source row locks: returns the rows of the intents the commit
+   * completes, and of those covering sources it changes. Throws before anything is written.
+   */
+  private Map<String, IntentRow> checkIntents(
+      Connection connection, Locked locked, Map<String, SourceLock> presented) throws SQLException {
+    Map<String, IntentRow> intents = new HashMap<>();
+    for (String id : request.completedIntents()) {
+      IntentRow row = loadIntent(connection, locked.tableId(), id);
+      if (row == null || row.completedVersion() != null) {
+        throw new CommitConflictException(
+            "Cannot complete intent '%s' of %s: it is not open (%s); re-read the latest version"
+                + " (TableVersion.openIntents()): another run may have completed it",
+            id,
+            table,
+            row == null
+                ? "the table never had it"
+                : "version " + row.completedVersion() + " completed it");
+      }
+      List<String> missing =
+          row.intent().sources().stream().filter(source -> !presented.containsKey(source)).toList();
+      if (!missing.isEmpty()) {
+        throw new ValidationException(
+            "Cannot complete intent %s of %s: the commit must present the locks of all its"
+                + " sources, and misses %s; acquire them (for example with a LeaseKeeper) and"
+                + " present them",
+            row.intent().describe(), table, missing);
+      }
+      intents.put(id, row);
+    }
+    for (String sourceId : request.touchedSources()) {
+      SourceRow row = locked.sources().get(sourceId);
+      if (row == null
+          || row.intentId() == null
+          || request.addedSources().containsKey(sourceId)
+          || request.completedIntents().contains(row.intentId())) {
+        continue;
+      }
+      IntentRow intent = intents.get(row.intentId());
+      if (intent == null) {
+        intent = loadIntent(connection, locked.tableId(), row.intentId());
+        if (intent == null) {
+          throw new MetadataStoreException(
+              null,
+              "Cannot commit to %s: source '%s' names the intent '%s', which the %s does not have;"
+                  + " the store is inconsistent, report it",
+              table,
+              sourceId,
+              row.intentId(),
+              store.description());
+        }
+        intents.put(row.intentId(), intent);
+      }
+      Intent open = intent.intent();
+      if (request.removedSources().contains(sourceId)) {
+        throw new IntentPendingException(
+            open,
+            "Cannot remove source '%s' from %s: it has the open intent %s; rerun the job that"
+                + " opened it to complete it, or an operator abandons it with"
+                + " Transaction.completeIntent(\"%s\") under the sources' locks, before removing"
+                + " the source",
+            sourceId,
+            table,
+            open.describe(),
+            open.id());
+      }
+      SourceLock lock = presented.get(sourceId);
+      Long token = open.fencingTokens().get(sourceId);
+      if (lock == null || token == null || lock.fencingToken() != token) {
+        throw pending(open, sourceId, "commit to " + table);
+      }
+    }
+    for (CommitRequest.IntentRequest opened : request.openedIntents().values()) {
+      IntentRow existing = loadIntent(connection, locked.tableId(), opened.id());
+      if (existing != null) {
+        throw new AlreadyExistsException(
+            "Cannot open intent '%s' on %s: the table already had an intent with this id (%s,"
+                + " %s); intent ids are single-use: derive them from the batch and the run, or use"
+                + " a UUID",
+            opened.id(),
+            table,
+            existing.intent().describe(),
+            existing.completedVersion() == null
+                ? "still open"
+                : "completed at version " + existing.completedVersion());
+      }
+      List<String> missing = new ArrayList<>();
+      for (String sourceId : opened.sources()) {
+        SourceRow row = locked.sources().get(sourceId);
+        if (row == null || row.removedVersion() != null) {
+          throw new NoSuchSourceException(
+              "Cannot open intent '%s' on %s: the table has no source '%s'",
+              opened.id(), table, sourceId);
+        }
+        if (request.removedSources().contains(sourceId)) {
+          throw new ValidationException(
+              "Cannot open intent '%s' on %s: the same commit removes its source '%s'",
+              opened.id(), table, sourceId);
+        }
+        if (!presented.containsKey(sourceId)) {
+          missing.add(sourceId);
+        }
+        if (row.intentId() != null && !request.completedIntents().contains(row.intentId())) {
+          IntentRow other = intents.get(row.intentId());
+          if (other == null) {
+            other = loadIntent(connection, locked.tableId(), row.intentId());
+          }
+          if (other != null) {
+            throw pending(
+                other.intent(), sourceId, "open intent '" + opened.id() + "' on " + table);
+          }
+        }
+      }
+      if (!missing.isEmpty()) {
+        throw new ValidationException(
+            "Cannot open intent '%s' on %s: the commit must present the locks of all its sources"
+                + " %s, and misses %s; acquire them (for example with a LeaseKeeper) and present"
+                + " them",
+            opened.id(), table, opened.sources(), missing);
+      }
+    }
+    return intents;
+  }
+
+  private IntentPendingException pending(Intent open, String sourceId, String action) {
+    return new IntentPendingException(
+        open,
+        "Cannot %s: source '%s' has the open intent %s; rerun the job that opened it to complete"
+            + " it, or an operator abandons it with Transaction.completeIntent(\"%s\") under the"
+            + " sources' locks",
+        action,
+        sourceId,
+        open.describe(),
+        open.id());
+  }
+
+  /** An intent of the table by id, open or completed, or null if the table never had it. */
+  static IntentRow loadIntent(Connection connection, long tableId, String id) throws SQLException {
+    return Jdbc.queryOne(
+        connection,
+        "SELECT intent_id, kind, owner, sources, fencing_tokens, payload, opened_version,"
+            + " opened_at, completed_version FROM harness_intents WHERE table_id = ? AND intent_id"
+            + " = ?",
+        row -> {
+          Number completed = (Number) row.getObject("completed_version");
+          return new IntentRow(intent(row), completed == null ? null : completed.longValue());
+        },
+        tableId,
+        id);
+  }
+
+  static Intent intent(java.sql.ResultSet row) throws SQLException {
+    return new Intent(
+        row.getString("intent_id"),
+        row.getString("kind"),
+        row.getString("owner"),
+        MetadataJson.parseList(row.getString("sources")),
+        MetadataJson.parseTokens(row.getString("fencing_tokens")),
+        row.getString("payload"),
+        row.getLong("opened_version"),
+        Jdbc.instant(row, "opened_at"));
+  }
+
+  /** Completes, then opens, the commit's intents in the version it wrote. */
+  private void writeIntents(
+      Connection connection,
+      long tableId,
+      Written written,
+      Map<String, IntentRow> intents,
+      Map<String, SourceLock> presented)
+      throws SQLException {
+    for (String id : request.completedIntents()) {
+      Jdbc.update(
+          connection,
+          "UPDATE harness_intents SET completed_version = ? WHERE table_id = ? AND intent_id = ?",
+          written.version(),
+          tableId,
+          id);
+      List<String> sources = intents.get(id).intent().sources();
+      List<Object> parameters = new ArrayList<>(List.of(tableId, id));
+      parameters.addAll(sources);
+      Jdbc.update(
+          connection,
+          "UPDATE harness_sources SET intent_id = NULL WHERE table_id = ? AND intent_id = ? AND"
+              + " source_id IN ("
+              + Jdbc.placeholders(sources.size())
+              + ")",
+          parameters.toArray());
+    }
+    for (CommitRequest.IntentRequest opened : request.openedIntents().values()) {
+      Map<String, Long> tokens = new java.util.TreeMap<>();
+      opened.sources().forEach(source -> tokens.put(source, presented.get(source).fencingToken()));
+      Jdbc.update(
+          connection,
+          "INSERT INTO harness_intents (table_id, intent_id, kind, owner, sources, fencing_tokens,"
+              + " payload, opened_version, opened_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+          tableId,
+          opened.id(),
+          opened.kind(),
+          presented.get(opened.sources().get(0)).owner(),
+          MetadataJson.listJson(opened.sources()),
+          MetadataJson.tokensJson(tokens),
+          opened.payload(),
+          written.version(),
+          written.committedAt());
+      List<Object> parameters = new ArrayList<>(List.of(opened.id(), tableId));
+      parameters.addAll(opened.sources());
+      Jdbc.update(
+          connection,
+          "UPDATE harness_sources SET intent_id = ? WHERE table_id = ? AND source_id IN ("
+              + Jdbc.placeholders(opened.sources().size())
+              + ")",
+          parameters.toArray());
+    }
   }
 
   /** Checks the schema change against the current schema and stores the new schema's fields. */

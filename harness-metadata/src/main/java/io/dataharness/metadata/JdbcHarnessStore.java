@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
@@ -405,6 +406,7 @@ final class JdbcHarnessStore implements HarnessStore {
           long tableId = tableRow(connection, table, true).tableId();
           for (String name :
               List.of(
+                  "harness_intents",
                   "harness_locks",
                   "harness_external_state",
                   "harness_external_keys",
@@ -425,14 +427,16 @@ final class JdbcHarnessStore implements HarnessStore {
   /** Group commit per table (see {@link CommitBatcher}). */
   private final Map<TableIdentifier, CommitBatcher> batchers = new ConcurrentHashMap<>();
 
+  /** The group commit of a table in this process. */
+  CommitBatcher batcher(TableIdentifier table) {
+    return batchers.computeIfAbsent(table, key -> new CommitBatcher(this, key));
+  }
+
   @Override
   public Transaction newTransaction(TableIdentifier table) {
     return new Transaction(
         table,
-        request ->
-            batchers
-                .computeIfAbsent(table, key -> new CommitBatcher(this, key))
-                .commit(new JdbcCommit(this, request)),
+        request -> batcher(table).commit(new JdbcCommit(this, request)),
         (request, connection) -> new JdbcCommit(this, request).runOn(connection));
   }
 
@@ -519,15 +523,22 @@ final class JdbcHarnessStore implements HarnessStore {
       Map<String, SourceDefinition> knownSources,
       Map<String, SourceState> knownStates)
       throws SQLException {
-    record VersionRow(int schemaId, String fields, CommitInfo commit) {}
+    record VersionRow(int schemaId, String fields, CommitInfo commit, boolean hasIntents) {}
     VersionRow versionRow =
         Jdbc.queryOne(
             connection,
             "SELECT v.schema_id, s.fields, v.committed_at, v.operation, v.idempotency_key,"
-                + " v.summary, v.changes FROM harness_versions v JOIN harness_schemas s ON"
-                + " s.table_id = v.table_id AND s.schema_id = v.schema_id WHERE v.table_id = ? AND"
-                + " v.version = ?",
-            row -> new VersionRow(row.getInt(1), row.getString(2), commitInfo(row)),
+                + " v.summary, v.changes, EXISTS (SELECT 1 FROM harness_intents i WHERE i.table_id"
+                + " = v.table_id AND i.opened_version <= v.version AND (i.completed_version IS NULL"
+                + " OR i.completed_version > v.version)) AS has_intents FROM harness_versions v"
+                + " JOIN harness_schemas s ON s.table_id = v.table_id AND s.schema_id = v.schema_id"
+                + " WHERE v.table_id = ? AND v.version = ?",
+            row ->
+                new VersionRow(
+                    row.getInt(1),
+                    row.getString(2),
+                    commitInfo(row),
+                    row.getBoolean("has_intents")),
             table.tableId(),
             version);
     if (versionRow == null) {
@@ -565,10 +576,30 @@ final class JdbcHarnessStore implements HarnessStore {
         },
         version,
         table.tableId());
+    List<Intent> intents =
+        versionRow.hasIntents()
+            ? Jdbc.query(
+                connection,
+                "SELECT intent_id, kind, owner, sources, fencing_tokens, payload, opened_version,"
+                    + " opened_at FROM harness_intents WHERE table_id = ? AND opened_version <= ?"
+                    + " AND (completed_version IS NULL OR completed_version > ?) ORDER BY"
+                    + " intent_id",
+                JdbcCommit::intent,
+                table.tableId(),
+                version,
+                version)
+            : List.of();
     Schema schema =
         new Schema(versionRow.schemaId(), MetadataJson.parseFields(versionRow.fields()));
     return new TableVersion(
-        table.identifier(), version, schema, sources, states, external, versionRow.commit());
+        table.identifier(),
+        version,
+        schema,
+        sources,
+        states,
+        external,
+        versionRow.commit(),
+        intents);
   }
 
   static CommitInfo commitInfo(java.sql.ResultSet row) throws SQLException {
@@ -668,15 +699,22 @@ final class JdbcHarnessStore implements HarnessStore {
         connection -> {
           long tableId = tableRow(connection, table, false).tableId();
           LockedRow row = lockForUpdate(connection, tableId, table, sourceId);
-          if (row.lock().heldAt(row.now()) && !row.lock().owner().equals(owner)) {
+          if (row.lock().heldAt(row.now())) {
+            // even by the same owner name: two live processes must never act under one lock
             SourceLock holder = toLock(table, sourceId, row.lock());
             throw new LockHeldException(
                 holder,
-                "Cannot lock source '%s' of table %s for '%s': it is held by '%s' until %s",
+                "Cannot lock source '%s' of table %s for '%s': it is held by '%s'%s (fencing token"
+                    + " %d) until %s; retry after its lease ends, or if its holder is dead an"
+                    + " operator breaks the lock (HarnessStore.breakLock)",
                 sourceId,
                 table,
                 owner,
                 row.lock().owner(),
+                row.lock().owner().equals(owner)
+                    ? " (the same owner name: another run, or a lock never released)"
+                    : "",
+                row.lock().fencingToken(),
                 row.lock().expiresAt());
           }
           long token = row.lock().fencingToken() + 1;
@@ -765,6 +803,39 @@ final class JdbcHarnessStore implements HarnessStore {
           lock.fencingToken(),
           row.expiresAt());
     }
+  }
+
+  @Override
+  public Optional<SourceLock> breakLock(TableIdentifier table, String sourceId) {
+    return inTransaction(
+        "break the lock on source " + sourceId + " of " + table,
+        connection -> {
+          long tableId = tableRow(connection, table, false).tableId();
+          LockedRow row = lockForUpdate(connection, tableId, table, sourceId);
+          // the token moves on even for a free lock: whoever held it last is fenced for sure
+          Jdbc.update(
+              connection,
+              "UPDATE harness_locks SET owner = NULL, acquired_at = NULL, expires_at = NULL,"
+                  + " fencing_token = ? WHERE table_id = ? AND source_id = ?",
+              row.lock().fencingToken() + 1,
+              tableId,
+              sourceId);
+          if (!row.lock().heldAt(row.now())) {
+            LOG.info(
+                "Broke the lock on source '{}' of {}: it was not held (fencing token now {})",
+                sourceId,
+                table,
+                row.lock().fencingToken() + 1);
+            return Optional.<SourceLock>empty();
+          }
+          SourceLock held = toLock(table, sourceId, row.lock());
+          LOG.warn(
+              "Broke the {} (fencing token now {}): its holder can no longer commit, renew or"
+                  + " release it, and must not go on writing to the source",
+              held,
+              row.lock().fencingToken() + 1);
+          return Optional.of(held);
+        });
   }
 
   @Override

@@ -23,7 +23,8 @@ import java.util.TreeMap;
  * <ul>
  *   <li>kafka: {@code {"kind":"kafka","partitions":{"0":{"start":0,"end":10}}}}
  *   <li>iceberg: {@code {"kind":"iceberg","snapshot-id":123}} ({@code null} when empty)
- *   <li>jdbc: {@code {"kind":"jdbc","read-timestamp":"2026-11-22T10:00:00.123456Z"}}
+ *   <li>jdbc: {@code {"kind":"jdbc","read-timestamp":"2026-11-22T10:00:00.123456Z",
+ *       "snapshot":"1000:1004:1001"}} ({@code snapshot} is absent in states written without one)
  * </ul>
  */
 public final class MetadataJson {
@@ -61,7 +62,10 @@ public final class MetadataJson {
                 ? OptionalLong.empty()
                 : OptionalLong.of(snapshot.asLong()));
       }
-      case JDBC -> new SourceState.Jdbc(Instant.parse(node.path("read-timestamp").asText()));
+      case JDBC ->
+          new SourceState.Jdbc(
+              Instant.parse(node.path("read-timestamp").asText()),
+              node.hasNonNull("snapshot") ? node.get("snapshot").asText() : null);
     };
   }
 
@@ -84,6 +88,9 @@ public final class MetadataJson {
           iceberg.snapshotId().isPresent() ? iceberg.snapshotId().getAsLong() : null);
     } else if (state instanceof SourceState.Jdbc jdbc) {
       tree.put("read-timestamp", jdbc.readTimestamp().toString());
+      if (jdbc.snapshot() != null) {
+        tree.put("snapshot", jdbc.snapshot());
+      }
     }
     return tree;
   }
@@ -222,6 +229,28 @@ public final class MetadataJson {
   }
 
   /** SHA-256 of the canonical JSON of a value (maps with sorted keys). */
+  static String listJson(List<String> values) {
+    return write(values);
+  }
+
+  static List<String> parseList(String json) {
+    List<String> values = new ArrayList<>();
+    read(json).forEach(node -> values.add(node.asText()));
+    return values;
+  }
+
+  static String tokensJson(Map<String, Long> tokens) {
+    return write(new TreeMap<>(tokens));
+  }
+
+  static Map<String, Long> parseTokens(String json) {
+    Map<String, Long> tokens = new TreeMap<>();
+    read(json)
+        .fields()
+        .forEachRemaining(entry -> tokens.put(entry.getKey(), entry.getValue().asLong()));
+    return tokens;
+  }
+
   static String hash(Object value) {
     try {
       byte[] digest = MessageDigest.getInstance("SHA-256").digest(write(value).getBytes(UTF8));

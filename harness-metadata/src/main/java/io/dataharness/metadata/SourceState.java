@@ -117,12 +117,40 @@ public sealed interface SourceState
   }
 
   /**
-   * JDBC: the row images valid at this timestamp (exact for system-versioned PostgreSQL tables).
+   * JDBC: the row images of a system-versioned PostgreSQL table visible at this state.
+   *
+   * <p>With a {@code snapshot} ({@code pg_current_snapshot()} as text, {@code xmin:xmax:xip,...}),
+   * an image is visible if and only if the transaction that created it is visible in the snapshot
+   * and the one that ended it is not: a state never shows part of a transaction. Without one
+   * (states written before snapshots were recorded), the images valid at {@code readTimestamp}. The
+   * read timestamp is kept in both cases (when the state was taken; it never moves backwards).
+   *
+   * @param readTimestamp when the state was taken
+   * @param snapshot the PostgreSQL snapshot, or null
    */
-  record Jdbc(Instant readTimestamp) implements SourceState {
+  record Jdbc(Instant readTimestamp, String snapshot) implements SourceState {
+    private static final java.util.regex.Pattern SNAPSHOT =
+        java.util.regex.Pattern.compile("[0-9]+:[0-9]+:([0-9]+(,[0-9]+)*)?");
+
     public Jdbc {
       readTimestamp =
           Objects.requireNonNull(readTimestamp, "readTimestamp").truncatedTo(ChronoUnit.MICROS);
+      if (snapshot != null && !SNAPSHOT.matcher(snapshot).matches()) {
+        throw new ValidationException(
+            "Invalid PostgreSQL snapshot '%s': expected xmin:xmax:xip_list as"
+                + " pg_current_snapshot() prints it",
+            snapshot);
+      }
+    }
+
+    /** A state read by timestamp only (no snapshot). */
+    public Jdbc(Instant readTimestamp) {
+      this(readTimestamp, null);
+    }
+
+    /** The snapshot, if this state has one. */
+    public java.util.Optional<String> pgSnapshot() {
+      return java.util.Optional.ofNullable(snapshot);
     }
 
     @Override

@@ -2,13 +2,16 @@ package io.dataharness.metadata;
 
 import java.sql.Connection;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 import java.util.function.BiFunction;
 import java.util.function.Function;
+import java.util.regex.Pattern;
 
 /**
  * One atomic change of a harness table: new source states, added or removed sources, a new schema
@@ -21,9 +24,32 @@ import java.util.function.Function;
  * started from. Commits on the same source are serialized, and a stale one fails with {@link
  * CommitConflictException}; no update is lost.
  *
+ * <p>Locks and intents: a writer whose side effects outlive its commit (rows deleted from or
+ * upserted into PostgreSQL, a staged Iceberg snapshot) must follow one protocol:
+ *
+ * <ol>
+ *   <li>acquire the locks of every source it touches (with a {@link LeaseKeeper}, which renews
+ *       them), in source id order;
+ *   <li>before the first side effect that a later version could expose, commit {@link #openIntent}
+ *       with those locks, describing the batch in the payload;
+ *   <li>stage the side effects;
+ *   <li>commit the new source states together with {@link #completeIntent}, under the same locks;
+ *   <li>release the locks.
+ * </ol>
+ *
+ * While an intent is open, the store refuses any commit that changes or removes one of its sources
+ * with {@link IntentPendingException}, unless the commit completes the intent or presents locks
+ * with the intent's exact fencing tokens (the writer that opened it, still holding its locks). A
+ * rerun of an interrupted job finds the intent in {@link TableVersion#openIntents()} and must
+ * complete or roll back exactly that batch before starting a new one.
+ *
  * <p>Idempotency: with {@link #idempotencyKey}, committing again (a retried job) returns the
  * version the first commit produced and changes nothing; the same key with a different change fails
- * with {@link IdempotencyConflictException}.
+ * with {@link IdempotencyConflictException}. Intents opened and completed are part of the change,
+ * so replaying a commit that opened or completed an intent returns its first version.
+ *
+ * <p>Every string a transaction carries is checked when it is set: a NUL character (U+0000) is
+ * refused with a {@link ValidationException} naming the field, because PostgreSQL cannot store it.
  */
 public final class Transaction {
   private final TableIdentifier table;
@@ -39,7 +65,11 @@ public final class Transaction {
   private final Map<String, String> summary = new LinkedHashMap<>();
   private final Map<String, Map<String, String>> externalIds = new LinkedHashMap<>();
   private final List<SourceLock> locks = new ArrayList<>();
+  private final Map<String, CommitRequest.IntentRequest> openedIntents = new LinkedHashMap<>();
+  private final Set<String> completedIntents = new TreeSet<>();
   private boolean committed;
+
+  private static final Pattern INTENT_ID = Pattern.compile("[A-Za-z0-9_][A-Za-z0-9_.:\\-]{0,255}");
 
   Transaction(TableIdentifier table, Function<CommitRequest, VersionInfo> committer) {
     this(table, committer, null);
@@ -64,9 +94,11 @@ public final class Transaction {
   public Transaction idempotencyKey(String key) {
     if (key == null || key.isBlank() || key.length() > 512) {
       throw new ValidationException(
-          "Invalid idempotency key for table %s: use 1 to 512 characters", table);
+          "Invalid idempotency key for table %s: use 1 to 512 characters (IdempotencyKeys.of"
+              + " derives a short fixed-size key from any number of parts)",
+          table);
     }
-    this.idempotencyKey = key;
+    this.idempotencyKey = checkText("idempotency key", key);
     return this;
   }
 
@@ -142,20 +174,114 @@ public final class Transaction {
       throw new ValidationException(
           "Invalid external state key for table %s: use 1 to 512 characters", table);
     }
+    checkText("external state key", key);
+    checkText("external state value of '" + key + "'", value);
     externalState.put(key, value);
     return this;
   }
 
   /** Adds a summary entry (row counts, job ids), recorded with the version. */
   public Transaction summary(String key, String value) {
+    checkText("summary key", key);
+    checkText("summary value of '" + key + "'", value);
     summary.put(key, value);
     return this;
   }
 
   /** Records ids the write produced in a source's own system (an Iceberg snapshot id, offsets). */
   public Transaction externalIds(String sourceId, Map<String, String> ids) {
+    ids.forEach(
+        (key, value) -> {
+          checkText("external id key of source '" + sourceId + "'", key);
+          checkText("external id '" + key + "' of source '" + sourceId + "'", value);
+        });
     externalIds.computeIfAbsent(sourceId, key -> new LinkedHashMap<>()).putAll(ids);
     return this;
+  }
+
+  /**
+   * Opens a write-ahead intent in the version this commit produces: the writer is about to cause
+   * side effects in {@code sources} that a later version could expose. See {@link Intent}.
+   *
+   * <p>The commit must present ({@link #withLock}) the held locks of every source; their owner and
+   * fencing tokens are recorded in the intent. It is refused with {@link IntentPendingException} if
+   * a source is already covered by another open intent (unless this commit completes that one), and
+   * with {@link AlreadyExistsException} if the table ever had an intent with this id: ids are
+   * single-use, so derive them from the batch and the run (for example with {@link
+   * IdempotencyKeys#of}) or from a UUID.
+   *
+   * @param id 1 to 256 letters, digits, '_', '-', '.' or ':'
+   * @param kind what the side effect is ({@code move}, {@code upsert}, {@code append})
+   * @param sources the sources the side effects touch (at least one)
+   * @param payload writer-defined JSON text: what to redo or undo (may be null)
+   */
+  public Transaction openIntent(
+      String id, String kind, Collection<String> sources, String payload) {
+    checkIntentId(id);
+    Names.check("intent kind", kind);
+    if (sources == null || sources.isEmpty()) {
+      throw new ValidationException(
+          "Cannot open intent '%s' on %s: it covers no source; name the sources its side effects"
+              + " touch",
+          id, table);
+    }
+    for (String source : sources) {
+      if (source == null) {
+        throw new ValidationException(
+            "Cannot open intent '%s' on %s: a source id is missing in %s", id, table, sources);
+      }
+    }
+    checkText("payload of intent '" + id + "'", payload);
+    CommitRequest.IntentRequest intent =
+        new CommitRequest.IntentRequest(id, kind, new ArrayList<>(sources), payload);
+    for (CommitRequest.IntentRequest other : openedIntents.values()) {
+      if (other.id().equals(id)) {
+        throw new ValidationException(
+            "Cannot open intent '%s' on %s twice in one transaction", id, table);
+      }
+      for (String source : intent.sources()) {
+        if (other.sources().contains(source)) {
+          throw new ValidationException(
+              "Cannot open intents '%s' and '%s' on %s in one transaction: both cover source"
+                  + " '%s'; a source is covered by at most one open intent",
+              other.id(), id, table, source);
+        }
+      }
+    }
+    openedIntents.put(id, intent);
+    return this;
+  }
+
+  /**
+   * Closes an open intent in the version this commit produces: its side effects are now recorded
+   * (or were rolled back, or an operator abandons it). The commit must present the held locks of
+   * every source of the intent. Completing an intent that is not open is refused with a {@link
+   * CommitConflictException} (unless the whole commit is an idempotent replay).
+   */
+  public Transaction completeIntent(String id) {
+    checkIntentId(id);
+    completedIntents.add(id);
+    return this;
+  }
+
+  private void checkIntentId(String id) {
+    if (id == null || !INTENT_ID.matcher(id).matches()) {
+      throw new ValidationException(
+          "Invalid intent id '%s' for table %s: use 1 to 256 letters, digits, '_', '-', '.' or"
+              + " ':'",
+          id, table);
+    }
+  }
+
+  /** Refuses NUL characters, which PostgreSQL cannot store, naming the field. */
+  private String checkText(String field, String value) {
+    if (value != null && value.indexOf('\0') >= 0) {
+      throw new ValidationException(
+          "Invalid %s for table %s: it contains a NUL character (\\u0000), which the metadata"
+              + " store cannot keep; remove or escape it",
+          field, table);
+    }
+    return value;
   }
 
   /**
@@ -212,7 +338,9 @@ public final class Transaction {
             externalState,
             summary,
             externalIds,
-            locks);
+            locks,
+            openedIntents,
+            completedIntents);
     if (request.isEmpty()) {
       throw new ValidationException("Cannot commit to %s: the transaction changes nothing", table);
     }

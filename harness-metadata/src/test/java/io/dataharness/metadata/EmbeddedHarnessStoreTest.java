@@ -14,12 +14,16 @@ class EmbeddedHarnessStoreTest extends HarnessStoreConformanceTest {
 
   @Override
   protected HarnessStore openStore() {
+    Path created;
     try {
-      directory = Files.createTempDirectory("harness-embedded");
+      created = Files.createTempDirectory("harness-embedded");
     } catch (java.io.IOException e) {
       throw new java.io.UncheckedIOException(e);
     }
-    return HarnessStores.openEmbedded(directory);
+    if (directory == null) {
+      directory = created; // the directory of the store the tests share
+    }
+    return HarnessStores.openEmbedded(created);
   }
 
   @Test

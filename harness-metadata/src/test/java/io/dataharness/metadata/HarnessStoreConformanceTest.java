@@ -1,5 +1,6 @@
 package io.dataharness.metadata;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -12,6 +13,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ExecutorService;
@@ -23,6 +25,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.Timeout;
 
 /**
  * The contract every {@link HarnessStore} implementation must meet. Each store's test class extends
@@ -33,7 +36,7 @@ public abstract class HarnessStoreConformanceTest {
   protected HarnessStore store;
   private final AtomicInteger tableSequence = new AtomicInteger();
 
-  /** Opens a new, empty store. */
+  /** Opens a new, empty store (each call another one). */
   protected abstract HarnessStore openStore();
 
   @BeforeAll
@@ -60,29 +63,33 @@ public abstract class HarnessStoreConformanceTest {
   /** A new table with a kafka source "hot", an iceberg source "cold" and a jdbc source "warm". */
   TableIdentifier newTable() {
     TableIdentifier table = TableIdentifier.of("logs", "events_" + tableSequence.incrementAndGet());
-    store.createTable(
-        TableDefinition.builder(table, SCHEMA)
-            .primaryKey(List.of("id"))
-            .partitionColumns(List.of("region"))
-            .property("write.source", "hot")
-            .source(
-                new SourceDefinition("hot", SourceKind.KAFKA, "kafka", Map.of("topic", "events")),
-                kafka(0, 10))
-            .source(
-                new SourceDefinition(
-                    "cold", SourceKind.ICEBERG, "lake", Map.of("table", "logs.events")),
-                SourceState.Iceberg.empty())
-            .source(
-                new SourceDefinition(
-                    "warm",
-                    SourceKind.JDBC,
-                    "pg",
-                    Map.of("table", "public.events"),
-                    Map.of("message", "msg"),
-                    "region = 'eu'"),
-                new SourceState.Jdbc(Instant.parse("2026-01-01T00:00:00Z")))
-            .build());
+    store.createTable(definition(table));
     return table;
+  }
+
+  /** The definition {@link #newTable()} creates. */
+  static TableDefinition definition(TableIdentifier table) {
+    return TableDefinition.builder(table, SCHEMA)
+        .primaryKey(List.of("id"))
+        .partitionColumns(List.of("region"))
+        .property("write.source", "hot")
+        .source(
+            new SourceDefinition("hot", SourceKind.KAFKA, "kafka", Map.of("topic", "events")),
+            kafka(0, 10))
+        .source(
+            new SourceDefinition(
+                "cold", SourceKind.ICEBERG, "lake", Map.of("table", "logs.events")),
+            SourceState.Iceberg.empty())
+        .source(
+            new SourceDefinition(
+                "warm",
+                SourceKind.JDBC,
+                "pg",
+                Map.of("table", "public.events"),
+                Map.of("message", "msg"),
+                "region = 'eu'"),
+            new SourceState.Jdbc(Instant.parse("2026-01-01T00:00:00Z")))
+        .build();
   }
 
   /** Commits and reads back the whole version the commit produced. */
@@ -429,6 +436,25 @@ public abstract class HarnessStoreConformanceTest {
   }
 
   @Test
+  void aJdbcStateKeepsItsPostgresSnapshotAndAStateWithoutOneReadsAsBefore() {
+    TableIdentifier table = newTable();
+    SourceState.Jdbc created = (SourceState.Jdbc) store.readLatest(table).state("warm");
+    assertTrue(created.pgSnapshot().isEmpty());
+    SourceState.Jdbc withSnapshot =
+        new SourceState.Jdbc(Instant.parse("2026-01-02T00:00:00.123456Z"), "1000:1004:1001,1003");
+
+    TableVersion version =
+        commitAndRead(
+            store.newTransaction(table).setSourceState("warm", created, withSnapshot), table);
+
+    assertEquals(withSnapshot, version.state("warm"));
+    assertEquals(created, store.readVersion(table, 1).state("warm"));
+    assertThrows(
+        ValidationException.class,
+        () -> new SourceState.Jdbc(Instant.EPOCH, "1000:1004'; DROP TABLE x; --"));
+  }
+
+  @Test
   void compatibleSchemaChangesCommitANewSchemaIdAndIncompatibleOnesChangeNothing() {
     TableIdentifier table = newTable();
     List<Field> widened =
@@ -591,5 +617,523 @@ public abstract class HarnessStoreConformanceTest {
     assertEquals("17", store.readVersion(table, 2).externalState().get("flink.checkpoint"));
     assertEquals("18", store.readLatest(table).externalState().get("flink.checkpoint"));
     assertNull(store.readVersion(table, 1).externalState().get("flink.checkpoint"));
+  }
+
+  // ---- locks: one live holder, operators break them ----
+
+  @Test
+  void aHeldLockIsRefusedToEveryoneEvenTheSameOwnerAndEveryAcquisitionGetsANewToken() {
+    TableIdentifier table = newTable();
+    SourceLock first = store.acquireLock(table, "hot", "mover", Duration.ofMinutes(1));
+    LockHeldException sameOwner =
+        assertThrows(
+            LockHeldException.class,
+            () -> store.acquireLock(table, "hot", "mover", Duration.ofMinutes(1)));
+    assertEquals(first, sameOwner.holder());
+    assertTrue(sameOwner.getMessage().contains("same owner"), sameOwner.getMessage());
+    assertTrue(sameOwner.getMessage().contains("breakLock"), sameOwner.getMessage());
+    assertThrows(
+        LockHeldException.class,
+        () -> store.acquireLock(table, "hot", "other", Duration.ofMinutes(1)));
+    assertEquals(List.of(first), store.listLocks(table));
+    store.releaseLock(first);
+    SourceLock second = store.acquireLock(table, "hot", "mover", Duration.ofMinutes(1));
+    assertTrue(second.fencingToken() > first.fencingToken());
+    StaleLockException stale =
+        assertThrows(
+            StaleLockException.class,
+            () ->
+                store
+                    .newTransaction(table)
+                    .withLock(first)
+                    .setSourceState("hot", kafka(0, 11))
+                    .commit());
+    assertTrue(stale.getMessage().contains("fencing token"), stale.getMessage());
+    store.releaseLock(second);
+  }
+
+  @Test
+  void aBrokenLockIsFreeAtOnceAndItsHolderIsFenced() {
+    TableIdentifier table = newTable();
+    SourceLock held = store.acquireLock(table, "hot", "dead-mover", Duration.ofMinutes(10));
+    assertEquals(Optional.of(held), store.breakLock(table, "hot"));
+    assertEquals(List.of(), store.listLocks(table));
+    assertThrows(
+        StaleLockException.class,
+        () ->
+            store
+                .newTransaction(table)
+                .withLock(held)
+                .setSourceState("hot", kafka(0, 11))
+                .commit());
+    assertThrows(StaleLockException.class, () -> store.renewLock(held, Duration.ofMinutes(1)));
+    SourceLock successor = store.acquireLock(table, "hot", "dead-mover", Duration.ofMinutes(1));
+    assertTrue(successor.fencingToken() > held.fencingToken() + 1, successor.toString());
+    store.releaseLock(held); // the old holder's release changes nothing
+    assertEquals(List.of(successor), store.listLocks(table));
+    store.releaseLock(successor);
+    assertEquals(Optional.empty(), store.breakLock(table, "hot"));
+    assertThrows(NoSuchSourceException.class, () -> store.breakLock(table, "lukewarm"));
+    assertEquals(1, store.loadTable(table).currentVersion());
+  }
+
+  // ---- write-ahead intents ----
+
+  private static final String PAYLOAD = "{\"batch\":1,\"rows\":[1,2,3]}";
+
+  @Test
+  void anOpenIntentIsRecordedInItsVersionAndClosedByTheCommitThatCompletesIt() {
+    TableIdentifier table = newTable();
+    SourceLock hot = store.acquireLock(table, "hot", "mover-1", Duration.ofMinutes(1));
+    SourceLock cold = store.acquireLock(table, "cold", "mover-1", Duration.ofMinutes(1));
+    TableVersion opened =
+        commitAndRead(
+            store
+                .newTransaction(table)
+                .operation("move-intent")
+                .withLock(hot)
+                .withLock(cold)
+                .openIntent("move-1", "move", List.of("hot", "cold"), PAYLOAD),
+            table);
+    assertEquals(2, opened.version());
+    Intent intent = opened.openIntents().get(0);
+    assertEquals(1, opened.openIntents().size());
+    assertEquals("move-1", intent.id());
+    assertEquals("move", intent.kind());
+    assertEquals("mover-1", intent.owner());
+    assertEquals(List.of("cold", "hot"), intent.sources());
+    assertEquals(
+        Map.of("hot", hot.fencingToken(), "cold", cold.fencingToken()), intent.fencingTokens());
+    assertEquals(PAYLOAD, intent.payload());
+    assertEquals(2, intent.openedVersion());
+    assertEquals(opened.commit().committedAt(), intent.openedAt());
+    assertEquals(Optional.of(intent), opened.openIntent("hot"));
+    assertEquals(Optional.empty(), opened.openIntent("warm"));
+    assertEquals(List.of(intent), store.readLatest(table).openIntents());
+    assertEquals(List.of(), store.readVersion(table, 1).openIntents());
+
+    TableVersion completed =
+        commitAndRead(
+            store
+                .newTransaction(table)
+                .operation("move")
+                .withLock(hot)
+                .withLock(cold)
+                .setSourceState("hot", kafka(10, 10))
+                .setSourceState("cold", SourceState.Iceberg.of(7))
+                .completeIntent("move-1"),
+            table);
+    assertEquals(List.of(), completed.openIntents());
+    assertEquals(List.of(), store.readLatest(table).openIntents());
+    assertEquals(List.of(intent), store.readVersion(table, 2).openIntents());
+    store.releaseLock(hot);
+    store.releaseLock(cold);
+    // the intent no longer guards anything
+    store.newTransaction(table).setSourceState("hot", kafka(10, 10), kafka(10, 12)).commit();
+  }
+
+  @Test
+  void aCoveredSourceChangesOnlyUnderTheIntentsTokensOrWithItsCompletion() {
+    TableIdentifier table = newTable();
+    SourceLock opener = store.acquireLock(table, "hot", "mover-1", Duration.ofMinutes(1));
+    store
+        .newTransaction(table)
+        .withLock(opener)
+        .openIntent("move-a", "move", List.of("hot"), PAYLOAD)
+        .commit();
+    // the writer that opened it, still holding its lock, goes on committing
+    store.newTransaction(table).withLock(opener).setSourceState("hot", kafka(2, 10)).commit();
+    store.releaseLock(opener); // the job dies before completing its intent
+
+    IntentPendingException compareAndSet =
+        assertThrows(
+            IntentPendingException.class,
+            () ->
+                store
+                    .newTransaction(table)
+                    .setSourceState("hot", kafka(2, 10), kafka(2, 11))
+                    .commit());
+    String message = compareAndSet.getMessage();
+    for (String expected :
+        List.of(
+            table.toString(),
+            "'hot'",
+            "'move-a'",
+            "kind move",
+            "owner 'mover-1'",
+            "opened at version 2",
+            "[hot]",
+            "completeIntent")) {
+      assertTrue(message.contains(expected), expected + " missing in: " + message);
+    }
+    assertEquals("move-a", compareAndSet.intent().id());
+    // another writer with a new lock is not the writer that opened it
+    SourceLock rerun = store.acquireLock(table, "hot", "mover-1", Duration.ofMinutes(1));
+    assertThrows(
+        IntentPendingException.class,
+        () ->
+            store
+                .newTransaction(table)
+                .withLock(rerun)
+                .setSourceState("hot", kafka(2, 12))
+                .commit());
+    IntentPendingException removal =
+        assertThrows(
+            IntentPendingException.class,
+            () -> store.newTransaction(table).withLock(rerun).removeSource("hot").commit());
+    assertTrue(removal.getMessage().contains("remove source 'hot'"), removal.getMessage());
+    IntentPendingException second =
+        assertThrows(
+            IntentPendingException.class,
+            () ->
+                store
+                    .newTransaction(table)
+                    .withLock(rerun)
+                    .openIntent("move-b", "move", List.of("hot"), PAYLOAD)
+                    .commit());
+    assertTrue(second.getMessage().contains("'move-a'"), second.getMessage());
+    // sources the intent does not cover are free
+    store
+        .newTransaction(table)
+        .setSourceState("cold", SourceState.Iceberg.empty(), SourceState.Iceberg.of(4))
+        .commit();
+    assertEquals(4, store.loadTable(table).currentVersion());
+
+    // the rerun completes exactly that batch, and in the same commit starts the next one
+    TableVersion completed =
+        commitAndRead(
+            store
+                .newTransaction(table)
+                .withLock(rerun)
+                .setSourceState("hot", kafka(10, 10))
+                .completeIntent("move-a")
+                .openIntent("move-b", "move", List.of("hot"), PAYLOAD),
+            table);
+    assertEquals(List.of("move-b"), completed.openIntents().stream().map(Intent::id).toList());
+    assertEquals(rerun.fencingToken(), completed.openIntents().get(0).fencingTokens().get("hot"));
+    store
+        .newTransaction(table)
+        .withLock(rerun)
+        .completeIntent("move-b")
+        .removeSource("hot")
+        .commit();
+    assertFalse(store.readLatest(table).sourceStates().containsKey("hot"));
+    store.releaseLock(rerun);
+  }
+
+  @Test
+  void openingAndCompletingAnIntentNeedTheLocksOfAllItsSources() {
+    TableIdentifier table = newTable();
+    SourceLock hot = store.acquireLock(table, "hot", "mover-1", Duration.ofMinutes(1));
+    ValidationException openWithoutCold =
+        assertThrows(
+            ValidationException.class,
+            () ->
+                store
+                    .newTransaction(table)
+                    .withLock(hot)
+                    .openIntent("move-1", "move", List.of("hot", "cold"), PAYLOAD)
+                    .commit());
+    assertTrue(openWithoutCold.getMessage().contains("[cold]"), openWithoutCold.getMessage());
+    assertThrows(
+        NoSuchSourceException.class,
+        () ->
+            store
+                .newTransaction(table)
+                .withLock(hot)
+                .openIntent("move-1", "move", List.of("hot", "lukewarm"), PAYLOAD)
+                .commit());
+    SourceLock cold = store.acquireLock(table, "cold", "mover-1", Duration.ofMinutes(1));
+    store
+        .newTransaction(table)
+        .withLock(hot)
+        .withLock(cold)
+        .openIntent("move-1", "move", List.of("hot", "cold"), null)
+        .commit();
+    ValidationException completeWithoutCold =
+        assertThrows(
+            ValidationException.class,
+            () -> store.newTransaction(table).withLock(hot).completeIntent("move-1").commit());
+    assertTrue(
+        completeWithoutCold.getMessage().contains("[cold]"), completeWithoutCold.getMessage());
+    assertThrows(
+        ValidationException.class,
+        () -> store.newTransaction(table).completeIntent("move-1").commit());
+    assertEquals(2, store.loadTable(table).currentVersion());
+    assertNull(store.readLatest(table).openIntents().get(0).payload());
+    // an operator abandons it: no state change, just the completion under the locks
+    store.newTransaction(table).withLock(hot).withLock(cold).completeIntent("move-1").commit();
+    assertEquals(List.of(), store.readLatest(table).openIntents());
+    assertThrows(
+        ValidationException.class,
+        () ->
+            store.newTransaction(table).openIntent("move-2", "move", List.of(), PAYLOAD).commit());
+    assertThrows(
+        ValidationException.class,
+        () ->
+            store
+                .newTransaction(table)
+                .openIntent("bad id with spaces", "move", List.of("hot"), PAYLOAD));
+    store.releaseLock(hot);
+    store.releaseLock(cold);
+  }
+
+  @Test
+  void completingAnIntentThatIsNotOpenIsRefusedUnlessTheCommitIsAReplay() {
+    TableIdentifier table = newTable();
+    SourceLock hot = store.acquireLock(table, "hot", "mover-1", Duration.ofMinutes(1));
+    CommitConflictException never =
+        assertThrows(
+            CommitConflictException.class,
+            () -> store.newTransaction(table).withLock(hot).completeIntent("move-x").commit());
+    assertTrue(never.getMessage().contains("'move-x'"), never.getMessage());
+    assertTrue(never.getMessage().contains("not open"), never.getMessage());
+
+    VersionInfo opened =
+        store
+            .newTransaction(table)
+            .idempotencyKey("open:move-1")
+            .withLock(hot)
+            .openIntent("move-1", "move", List.of("hot"), PAYLOAD)
+            .commit();
+    assertEquals(
+        opened,
+        store
+            .newTransaction(table)
+            .idempotencyKey("open:move-1")
+            .withLock(hot)
+            .openIntent("move-1", "move", List.of("hot"), PAYLOAD)
+            .commit());
+    // the same key with another intent is another change
+    assertThrows(
+        IdempotencyConflictException.class,
+        () ->
+            store
+                .newTransaction(table)
+                .idempotencyKey("open:move-1")
+                .withLock(hot)
+                .openIntent("move-1", "move", List.of("hot"), "{}")
+                .commit());
+    VersionInfo completed =
+        store
+            .newTransaction(table)
+            .idempotencyKey("complete:move-1")
+            .withLock(hot)
+            .setSourceState("hot", kafka(10, 10))
+            .completeIntent("move-1")
+            .commit();
+    assertEquals(
+        completed,
+        store
+            .newTransaction(table)
+            .idempotencyKey("complete:move-1")
+            .withLock(hot)
+            .setSourceState("hot", kafka(10, 10))
+            .completeIntent("move-1")
+            .commit());
+    CommitConflictException again =
+        assertThrows(
+            CommitConflictException.class,
+            () -> store.newTransaction(table).withLock(hot).completeIntent("move-1").commit());
+    assertTrue(again.getMessage().contains("version " + completed.version()), again.getMessage());
+    AlreadyExistsException reused =
+        assertThrows(
+            AlreadyExistsException.class,
+            () ->
+                store
+                    .newTransaction(table)
+                    .withLock(hot)
+                    .openIntent("move-1", "move", List.of("hot"), PAYLOAD)
+                    .commit());
+    assertTrue(reused.getMessage().contains("single-use"), reused.getMessage());
+    assertEquals(3, store.loadTable(table).currentVersion());
+    store.releaseLock(hot);
+  }
+
+  @Test
+  void nulCharactersAreRefusedWhenSetNamingTheField() {
+    TableIdentifier table = newTable();
+    String nul = "a\u0000b";
+    ValidationException summary =
+        assertThrows(
+            ValidationException.class, () -> store.newTransaction(table).summary("rows", nul));
+    assertTrue(summary.getMessage().contains("summary value of 'rows'"), summary.getMessage());
+    ValidationException external =
+        assertThrows(
+            ValidationException.class,
+            () -> store.newTransaction(table).setExternalState("offsets", nul));
+    assertTrue(external.getMessage().contains("external state value"), external.getMessage());
+    assertThrows(
+        ValidationException.class, () -> store.newTransaction(table).setExternalState(nul, "1"));
+    assertThrows(ValidationException.class, () -> store.newTransaction(table).idempotencyKey(nul));
+    assertThrows(
+        ValidationException.class,
+        () -> store.newTransaction(table).externalIds("cold", Map.of("snapshot-id", nul)));
+    ValidationException payload =
+        assertThrows(
+            ValidationException.class,
+            () -> store.newTransaction(table).openIntent("move-1", "move", List.of("hot"), nul));
+    assertTrue(payload.getMessage().contains("payload of intent"), payload.getMessage());
+    assertEquals(1, store.loadTable(table).currentVersion());
+  }
+
+  @Test
+  void aLockPresentedForASourceTheCommitDoesNotChangeIsCheckedButAllowed() {
+    TableIdentifier table = newTable();
+    SourceLock hot = store.acquireLock(table, "hot", "mover-1", Duration.ofMinutes(1));
+    SourceLock cold = store.acquireLock(table, "cold", "mover-1", Duration.ofMinutes(1));
+    store
+        .newTransaction(table)
+        .withLock(hot)
+        .withLock(cold)
+        .setSourceState("cold", SourceState.Iceberg.of(3))
+        .commit();
+    store.breakLock(table, "hot");
+    assertThrows(
+        StaleLockException.class,
+        () ->
+            store
+                .newTransaction(table)
+                .withLock(hot)
+                .withLock(cold)
+                .setSourceState("cold", SourceState.Iceberg.of(4))
+                .commit());
+    store.releaseLock(cold);
+    assertEquals(2, store.loadTable(table).currentVersion());
+  }
+
+  // ---- lease keepers ----
+
+  private boolean competingAcquireFails(TableIdentifier table, String source) {
+    try {
+      store.releaseLock(store.acquireLock(table, source, "competitor", Duration.ofSeconds(1)));
+      return false;
+    } catch (LockHeldException e) {
+      return true;
+    }
+  }
+
+  @Test
+  @Timeout(60)
+  void aLeaseKeeperHoldsShortLeasesForAsLongAsItRunsAndReleasesThemOnClose() {
+    TableIdentifier table = newTable();
+    LeaseKeeper keeper =
+        LeaseKeeper.acquire(
+            store,
+            table,
+            "mover-1",
+            Duration.ofSeconds(2),
+            Duration.ofMillis(500),
+            List.of("hot", "cold"));
+    try (keeper) {
+      assertEquals(
+          List.of("cold", "hot"), keeper.locks().stream().map(SourceLock::sourceId).toList());
+      long token = keeper.lock("hot").fencingToken();
+      // for two and a half leases, nobody else gets either lock
+      await()
+          .during(Duration.ofSeconds(5))
+          .atMost(Duration.ofSeconds(30))
+          .pollInterval(Duration.ofMillis(200))
+          .until(() -> competingAcquireFails(table, "hot") && competingAcquireFails(table, "cold"));
+      keeper.checkHeld();
+      assertEquals(token, keeper.lock("hot").fencingToken()); // renewal keeps the token
+      TableVersion moved =
+          commitAndRead(
+              keeper.present(store.newTransaction(table)).setSourceState("hot", kafka(0, 11)),
+              table);
+      assertEquals(kafka(0, 11), moved.state("hot"));
+      assertThrows(ValidationException.class, () -> keeper.lock("warm"));
+    }
+    assertFalse(competingAcquireFails(table, "hot"));
+    assertFalse(competingAcquireFails(table, "cold"));
+    keeper.close(); // idempotent
+    assertThrows(StaleLockException.class, keeper::checkHeld);
+  }
+
+  @Test
+  @Timeout(60)
+  void aLeaseKeeperWhoseLockWasBrokenReportsItLostAndItsCommitIsFenced() {
+    TableIdentifier table = newTable();
+    try (LeaseKeeper keeper =
+        LeaseKeeper.acquire(
+            store,
+            table,
+            "mover-1",
+            Duration.ofSeconds(10),
+            Duration.ofMillis(200),
+            List.of("hot", "cold"))) {
+      SourceLock hot = keeper.lock("hot");
+      assertEquals(
+          Optional.of(hot.fencingToken()),
+          store.breakLock(table, "hot").map(SourceLock::fencingToken));
+      // a commit racing the renewal thread is fenced by the store
+      StaleLockException fenced =
+          assertThrows(
+              StaleLockException.class,
+              () ->
+                  store
+                      .newTransaction(table)
+                      .withLock(hot)
+                      .setSourceState("hot", kafka(0, 11))
+                      .commit());
+      assertTrue(fenced.getMessage().contains("fencing token"), fenced.getMessage());
+      await()
+          .atMost(Duration.ofSeconds(30))
+          .untilAsserted(() -> assertThrows(StaleLockException.class, keeper::checkHeld));
+      StaleLockException lost =
+          assertThrows(StaleLockException.class, () -> keeper.present(store.newTransaction(table)));
+      assertTrue(lost.getMessage().contains("source 'hot'"), lost.getMessage());
+      assertTrue(lost.getMessage().contains("mover-1"), lost.getMessage());
+    }
+    // closing released the lock that was still held, and left the broken one alone
+    assertEquals(List.of(), store.listLocks(table));
+    assertEquals(1, store.loadTable(table).currentVersion());
+  }
+
+  @Test
+  @Timeout(60)
+  void aLeaseKeeperThatCannotReachTheStoreIsLostOnceItsLeaseWouldHaveRunOut() {
+    HarnessStore other = openStore();
+    other.createNamespace("logs", Map.of());
+    TableIdentifier table = TableIdentifier.of("logs", "unreachable");
+    other.createTable(definition(table));
+    try (LeaseKeeper keeper =
+        LeaseKeeper.acquire(
+            other,
+            table,
+            "mover-1",
+            Duration.ofSeconds(2),
+            Duration.ofMillis(200),
+            List.of("hot"))) {
+      keeper.checkHeld();
+      other.close(); // every renewal now fails to reach the store
+      await()
+          .atMost(Duration.ofSeconds(30))
+          .untilAsserted(() -> assertThrows(StaleLockException.class, keeper::checkHeld));
+      StaleLockException lost = assertThrows(StaleLockException.class, keeper::checkHeld);
+      assertTrue(lost.getMessage().contains("source 'hot'"), lost.getMessage());
+    }
+  }
+
+  @Test
+  void aLeaseKeeperAcquiresAllItsLocksOrNone() {
+    TableIdentifier table = newTable();
+    // taken in source id order: cold and hot, then warm is held
+    SourceLock warm = store.acquireLock(table, "warm", "someone", Duration.ofMinutes(1));
+    assertThrows(
+        LockHeldException.class,
+        () -> LeaseKeeper.acquire(store, table, "mover-1", List.of("warm", "cold", "hot")));
+    assertEquals(List.of(warm), store.listLocks(table));
+    store.releaseLock(warm);
+    assertThrows(
+        ValidationException.class,
+        () ->
+            LeaseKeeper.acquire(
+                store,
+                table,
+                "mover-1",
+                Duration.ofSeconds(1),
+                Duration.ofSeconds(1),
+                List.of("hot")));
   }
 }

@@ -11,6 +11,8 @@ import java.sql.ResultSet;
 import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -22,8 +24,11 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
 
   @Override
   protected HarnessStore openStore() {
-    database = TestingPostgres.shared().createDatabase("harness_store");
-    return HarnessStores.open(database.jdbcUrl(), database.user(), database.password());
+    TestingDatabase created = TestingPostgres.shared().createDatabase("harness_store");
+    if (database == null) {
+      database = created; // the database of the store the tests share
+    }
+    return HarnessStores.open(created.jdbcUrl(), created.user(), created.password());
   }
 
   @Test
@@ -186,6 +191,51 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
       assertTrue(autoCommitOn.getMessage().contains("auto-commit"), autoCommitOn.getMessage());
     }
     assertEquals(1, store.loadTable(table).currentVersion());
+  }
+
+  @Test
+  void aStoreOfSchemaVersionOneMigratesAndItsTablesTakeIntents() throws Exception {
+    TestingDatabase old = TestingPostgres.shared().createDatabase("harness_v1");
+    TableIdentifier table = TableIdentifier.of("logs", "before_intents");
+    try (HarnessStore first = HarnessStores.open(old.jdbcUrl(), old.user(), old.password())) {
+      first.createNamespace("logs", Map.of());
+      first.createTable(definition(table));
+      first.newTransaction(table).setSourceState("hot", kafka(0, 10), kafka(3, 10)).commit();
+    }
+    // what a store written by the previous release looks like
+    try (Connection connection = old.connect();
+        Statement statement = connection.createStatement()) {
+      statement.execute("DROP TABLE harness_intents");
+      statement.execute("ALTER TABLE harness_sources DROP COLUMN intent_id");
+      statement.execute("UPDATE harness_schema_version SET version = 1");
+    }
+    try (HarnessStore migrated = HarnessStores.open(old.jdbcUrl(), old.user(), old.password())) {
+      TableVersion latest = migrated.readLatest(table);
+      assertEquals(2, latest.version());
+      assertEquals(kafka(3, 10), latest.state("hot"));
+      assertEquals(List.of(), latest.openIntents());
+      SourceLock lock = migrated.acquireLock(table, "hot", "mover", Duration.ofMinutes(1));
+      migrated
+          .newTransaction(table)
+          .withLock(lock)
+          .openIntent("move-1", "move", List.of("hot"), "{}")
+          .commit();
+      migrated.releaseLock(lock);
+      assertThrows(
+          IntentPendingException.class,
+          () ->
+              migrated
+                  .newTransaction(table)
+                  .setSourceState("hot", kafka(3, 10), kafka(4, 10))
+                  .commit());
+      assertEquals("move-1", migrated.readLatest(table).openIntents().get(0).id());
+    }
+    try (Connection connection = old.connect();
+        Statement statement = connection.createStatement();
+        ResultSet rows = statement.executeQuery("SELECT version FROM harness_schema_version")) {
+      rows.next();
+      assertEquals(Migrations.latestVersion(), rows.getInt(1));
+    }
   }
 
   private static int awaitStalledCommit(Statement statement) throws Exception {

@@ -7,6 +7,11 @@ import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableDefinition;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.ValidationException;
+import io.dataharness.spark.conf.ConnectionConfig;
+import io.dataharness.spark.conf.HarnessContext;
+import io.dataharness.spark.conf.SparkSchemas;
+import io.dataharness.spark.conf.TableProperties;
+import io.dataharness.spark.read.HarnessSparkTable;
 import io.dataharness.spark.source.IcebergSources;
 import io.dataharness.spark.source.KafkaSources;
 import io.dataharness.spark.source.PostgresSources;
@@ -47,7 +52,8 @@ import org.slf4j.LoggerFactory;
  * Tables are harness tables; {@code <table>.versions}, {@code .sources}, {@code .commits} and
  * {@code .locks} are their metadata tables.
  */
-public class HarnessCatalog implements TableCatalog, SupportsNamespaces, ProcedureCatalog {
+public class HarnessCatalog
+    implements TableCatalog, SupportsNamespaces, ProcedureCatalog, HarnessContext {
   private static final Logger LOG = LoggerFactory.getLogger(HarnessCatalog.class);
 
   private String name;
@@ -82,16 +88,19 @@ public class HarnessCatalog implements TableCatalog, SupportsNamespaces, Procedu
   }
 
   /** The metadata store this catalog reads and commits to. */
+  @Override
   public HarnessStore store() {
     return store;
   }
 
   /** The JDBC URL of the metadata store (the catalog option {@code uri}). */
+  @Override
   public String metadataUri() {
     return metadataUri;
   }
 
   /** The connection a source refers to. */
+  @Override
   public ConnectionConfig connection(TableIdentifier table, SourceDefinition source) {
     ConnectionConfig connection = connections.get(source.connection());
     if (connection == null) {
@@ -109,7 +118,7 @@ public class HarnessCatalog implements TableCatalog, SupportsNamespaces, Procedu
     return connection;
   }
 
-  // ---- procedures: CALL <catalog>.system.move(...) / sync(...) ----
+  // ---- procedures: CALL <catalog>.system.move(...) / sync(...) / unlock(...) ----
 
   @Override
   public UnboundProcedure loadProcedure(Identifier identifier) {

@@ -14,7 +14,9 @@ import java.util.concurrent.TimeoutException;
 import java.util.stream.Collectors;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.ListOffsetsOptions;
 import org.apache.kafka.clients.admin.ListOffsetsResult.ListOffsetsResultInfo;
+import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.RecordsToDelete;
@@ -22,6 +24,7 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.IsolationLevel;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.common.utils.AppInfoParser;
@@ -60,8 +63,19 @@ public final class TestingKafka implements AutoCloseable {
     this.producer = new KafkaProducer<>(producerProperties(bootstrapServers));
   }
 
-  /** The broker shared by every test in this JVM, started on first call. */
+  /**
+   * The broker shared by every test in this JVM, started on first call.
+   *
+   * @throws IllegalStateException if the in-process broker hit a fatal fault (it asked to halt the
+   *     JVM): later tests fail with that fault rather than with a broken broker
+   */
   public static synchronized TestingKafka shared() {
+    InProcessKafkaBroker.haltRequest()
+        .ifPresent(
+            request -> {
+              throw new IllegalStateException(
+                  "Cannot use the in-process Kafka broker: " + request.getMessage(), request);
+            });
     return SHARED.get();
   }
 
@@ -87,6 +101,32 @@ public final class TestingKafka implements AutoCloseable {
         if (System.nanoTime() > deadline) {
           throw notYetServed;
         }
+      }
+      sleep(Duration.ofMillis(20));
+    }
+  }
+
+  /**
+   * Adds partitions to {@code topic} until it has {@code total}, and waits until all are served.
+   */
+  public void addPartitions(String topic, int total) {
+    await(
+        "add partitions to topic " + topic,
+        admin.createPartitions(Map.of(topic, NewPartitions.increaseTo(total))).all());
+    long deadline = System.nanoTime() + TIMEOUT.toNanos();
+    while (true) {
+      try {
+        if (endOffsets(topic).size() == total) {
+          return;
+        }
+      } catch (IllegalStateException notYetServed) {
+        if (System.nanoTime() > deadline) {
+          throw notYetServed;
+        }
+      }
+      if (System.nanoTime() > deadline) {
+        throw new IllegalStateException(
+            "Cannot add partitions to topic " + topic + ": not served within " + TIMEOUT);
       }
       sleep(Duration.ofMillis(20));
     }
@@ -137,6 +177,14 @@ public final class TestingKafka implements AutoCloseable {
     return offsets(topic, OffsetSpec.latest());
   }
 
+  /**
+   * The last stable offset of every partition of {@code topic}, by partition: what read-committed
+   * consumers can read up to (it stops before the first message of a transaction still open).
+   */
+  public Map<Integer, Long> stableEndOffsets(String topic) {
+    return offsets(topic, OffsetSpec.latest(), IsolationLevel.READ_COMMITTED);
+  }
+
   /** The first offset still stored of every partition of {@code topic}, by partition. */
   public Map<Integer, Long> startOffsets(String topic) {
     return offsets(topic, OffsetSpec.earliest());
@@ -172,6 +220,10 @@ public final class TestingKafka implements AutoCloseable {
   }
 
   private Map<Integer, Long> offsets(String topic, OffsetSpec spec) {
+    return offsets(topic, spec, IsolationLevel.READ_UNCOMMITTED);
+  }
+
+  private Map<Integer, Long> offsets(String topic, OffsetSpec spec, IsolationLevel isolation) {
     var description =
         await("describe topic " + topic, admin.describeTopics(List.of(topic)).allTopicNames())
             .get(topic);
@@ -181,7 +233,9 @@ public final class TestingKafka implements AutoCloseable {
         .partitions()
         .forEach(p -> request.put(new TopicPartition(topic, p.partition()), spec));
     Map<TopicPartition, ListOffsetsResultInfo> result =
-        await("list offsets of topic " + topic, admin.listOffsets(request).all());
+        await(
+            "list offsets of topic " + topic,
+            admin.listOffsets(request, new ListOffsetsOptions(isolation)).all());
     Map<Integer, Long> offsets = new TreeMap<>();
     result.forEach((partition, info) -> offsets.put(partition.partition(), info.offset()));
     return offsets;

@@ -20,6 +20,15 @@ final class CrashPoints {
 
   private CrashPoints() {}
 
+  /** The crash point of a write protocol step. */
+  static String of(io.dataharness.spark.txn.WriteProtocol.Step step) {
+    return switch (step) {
+      case BEFORE_STAGE -> BEFORE_TARGET_WRITE;
+      case STAGED -> AFTER_TARGET_WRITE;
+      case COMMITTED -> AFTER_HARNESS_COMMIT;
+    };
+  }
+
   static void reach(String point) {
     hook.accept(point);
   }

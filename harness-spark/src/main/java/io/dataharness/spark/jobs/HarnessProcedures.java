@@ -2,7 +2,7 @@ package io.dataharness.spark.jobs;
 
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.ValidationException;
-import io.dataharness.spark.HarnessCatalog;
+import io.dataharness.spark.conf.HarnessContext;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
@@ -26,7 +26,11 @@ import org.apache.spark.unsafe.types.UTF8String;
  *   <li>{@code CALL <catalog>.system.move(table => 'ns.t', source => 'a', target => 'b', max_rows
  *       => 1000, older_than => '10 minutes')}: one row (version, rows_moved, replayed);
  *   <li>{@code CALL <catalog>.system.sync(table => 'ns.t')}: one row (version, sources_synced,
- *       replayed), with replayed always false.
+ *       replayed), with replayed always false;
+ *   <li>{@code CALL <catalog>.system.unlock(table => 'ns.t', source => 'id')}: one row (table,
+ *       source, previous_owner, previous_fencing_token, was_held); see {@link UnlockProcedure};
+ *   <li>{@code CALL <catalog>.system.audit(table => 'ns.t')}: one row per violation (check,
+ *       severity, source, versions, detail), see {@link AuditProcedure}.
  * </ul>
  */
 public final class HarnessProcedures {
@@ -40,11 +44,13 @@ public final class HarnessProcedures {
     }
     return new Identifier[] {
       Identifier.of(new String[] {NAMESPACE}, "move"),
-      Identifier.of(new String[] {NAMESPACE}, "sync")
+      Identifier.of(new String[] {NAMESPACE}, "sync"),
+      Identifier.of(new String[] {NAMESPACE}, UnlockProcedure.NAME),
+      Identifier.of(new String[] {NAMESPACE}, AuditProcedure.NAME)
     };
   }
 
-  public static UnboundProcedure load(HarnessCatalog catalog, Identifier identifier) {
+  public static UnboundProcedure load(HarnessContext catalog, Identifier identifier) {
     if (identifier.namespace().length == 1
         && identifier.namespace()[0].equalsIgnoreCase(NAMESPACE)) {
       switch (identifier.name().toLowerCase(Locale.ROOT)) {
@@ -52,16 +58,21 @@ public final class HarnessProcedures {
           return new Move(catalog);
         case "sync":
           return new Sync(catalog);
+        case UnlockProcedure.NAME:
+          return new UnlockProcedure(catalog.store());
+        case AuditProcedure.NAME:
+          return new AuditProcedure(catalog);
         default:
           break;
       }
     }
     throw new ValidationException(
-        "Unknown procedure %s.%s of catalog %s: it has system.move and system.sync",
+        "Unknown procedure %s.%s of catalog %s: it has system.move, system.sync, system.unlock and"
+            + " system.audit",
         String.join(".", identifier.namespace()), identifier.name(), catalog.name());
   }
 
-  private abstract static class Procedure implements UnboundProcedure, BoundProcedure {
+  abstract static class Procedure implements UnboundProcedure, BoundProcedure {
     @Override
     public BoundProcedure bind(StructType inputType) {
       return this;
@@ -100,9 +111,9 @@ public final class HarnessProcedures {
             .add("version", DataTypes.LongType, false)
             .add("rows_moved", DataTypes.LongType, false)
             .add("replayed", DataTypes.BooleanType, false);
-    private final HarnessCatalog catalog;
+    private final HarnessContext catalog;
 
-    Move(HarnessCatalog catalog) {
+    Move(HarnessContext catalog) {
       this.catalog = catalog;
     }
 
@@ -151,9 +162,9 @@ public final class HarnessProcedures {
             .add("sources_synced", DataTypes.IntegerType, false)
             .add("replayed", DataTypes.BooleanType, false)
             .add("skipped", DataTypes.StringType, true);
-    private final HarnessCatalog catalog;
+    private final HarnessContext catalog;
 
-    Sync(HarnessCatalog catalog) {
+    Sync(HarnessContext catalog) {
       this.catalog = catalog;
     }
 

@@ -1,7 +1,7 @@
 package io.dataharness.spark.jobs;
 
 import io.dataharness.metadata.ValidationException;
-import io.dataharness.spark.HarnessCatalog;
+import io.dataharness.spark.conf.HarnessContext;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -64,13 +64,13 @@ final class JobArguments {
   }
 
   /** The harness catalog named by {@code --catalog} (default {@code harness}) in the session. */
-  static HarnessCatalog catalog(SparkSession spark, String name) {
+  static HarnessContext catalog(SparkSession spark, String name) {
     var plugin =
         ((org.apache.spark.sql.classic.SparkSession) spark)
             .sessionState()
             .catalogManager()
             .catalog(name);
-    if (!(plugin instanceof HarnessCatalog catalog)) {
+    if (!(plugin instanceof HarnessContext catalog)) {
       throw new ValidationException(
           "Catalog '%s' is not a DataHarness catalog: set spark.sql.catalog.%s ="
               + " io.dataharness.spark.HarnessCatalog, or pass --catalog <name>",

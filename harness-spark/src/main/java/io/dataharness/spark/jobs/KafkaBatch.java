@@ -1,8 +1,9 @@
 package io.dataharness.spark.jobs;
 
+import io.dataharness.metadata.IdempotencyKeys;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
-import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.source.SourceUnavailableException;
 import java.time.Duration;
 import java.time.Instant;
@@ -24,8 +25,9 @@ import org.apache.kafka.common.TopicPartition;
 
 /**
  * The Kafka offsets one move takes out of a Kafka source: per partition {@code [start, end')} with
- * {@code start} the source's recorded start and {@code end'} at most its recorded end, bounded by a
- * row budget and an age. Only offsets the harness already recorded move: rows a reader can see.
+ * {@code start} the source's recorded start and {@code end'} at most the end of the state it is
+ * planned from (the live end, see {@link MoveContext#sourceState}), bounded by a row budget and an
+ * age. The move's version records that end, so every offset it takes is one its version shows.
  *
  * @param ranges the partitions the batch takes rows from (non-empty ranges only)
  */
@@ -69,10 +71,33 @@ record KafkaBatch(SortedMap<Integer, SourceState.OffsetRange> ranges) {
 
   /**
    * The idempotency key of moving this batch: the same batch of the same source to the same target
-   * always gets the same key, and two different batches never do (starts only move forward).
+   * always gets the same key, and two different batches never do (starts only move forward). Its
+   * size does not grow with the partitions: a readable prefix (operation, table, sources) and the
+   * SHA-256 of the batch description ({@link IdempotencyKeys#of}).
    */
   String idempotencyKey(String operation, TableIdentifier table, String source, String target) {
-    return operation + ":" + table + ":" + source + "->" + target + ":" + describe();
+    return IdempotencyKeys.of(operation + ":" + table + ":" + source + "->" + target, describe());
+  }
+
+  /** Parses {@link #describe()}: {@code 0:[10,20) 1:[5,9)}. */
+  static KafkaBatch parse(String described) {
+    TreeMap<Integer, SourceState.OffsetRange> ranges = new TreeMap<>();
+    for (String part : described.trim().split(" ")) {
+      if (part.isEmpty()) {
+        continue;
+      }
+      java.util.regex.Matcher matcher =
+          java.util.regex.Pattern.compile("(\\d+):\\[(\\d+),(\\d+)\\)").matcher(part);
+      if (!matcher.matches()) {
+        throw new IllegalArgumentException(
+            "Cannot parse Kafka offset ranges '" + described + "': '" + part + "' is not p:[s,e)");
+      }
+      ranges.put(
+          Integer.parseInt(matcher.group(1)),
+          new SourceState.OffsetRange(
+              Long.parseLong(matcher.group(2)), Long.parseLong(matcher.group(3))));
+    }
+    return new KafkaBatch(ranges);
   }
 
   /** True when every range of the batch lies below the state's starts: it was moved already. */

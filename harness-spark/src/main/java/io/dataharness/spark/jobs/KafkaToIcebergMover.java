@@ -1,14 +1,20 @@
 package io.dataharness.spark.jobs;
 
-import io.dataharness.metadata.HarnessStore;
+import io.dataharness.metadata.Intent;
+import io.dataharness.metadata.LeaseKeeper;
 import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableVersion;
+import io.dataharness.metadata.Transaction;
 import io.dataharness.metadata.VersionInfo;
-import io.dataharness.spark.HarnessCatalog;
-import io.dataharness.spark.SparkSchemas;
+import io.dataharness.spark.conf.HarnessContext;
+import io.dataharness.spark.conf.SparkSchemas;
+import io.dataharness.spark.txn.WriteOutcome;
+import io.dataharness.spark.txn.WriteProtocol;
+import io.dataharness.spark.txn.Writer;
 import io.dataharness.spark.write.IcebergStaging;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.apache.spark.sql.SparkSession;
@@ -16,101 +22,178 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Moves a batch of rows from a Kafka source to an Iceberg source (the essay's simple example):
+ * Moves a batch of rows from a Kafka source to an Iceberg source (the essay's simple example), as a
+ * {@link Writer} of the {@link WriteProtocol}:
  *
- * <ol>
- *   <li>lock both sources (fenced leases) and read the latest version;
- *   <li>make the Iceberg table's {@code main} show the snapshot the harness records (publish what a
- *       job that stopped after its harness commit left unpublished; such a rerun reports {@code
+ * <ul>
+ *   <li>publish: make the Iceberg table's {@code main} show the snapshot the harness records (a job
+ *       that stopped after its harness commit left it unpublished; such a rerun reports {@code
  *       replayed});
- *   <li>pick the batch: per partition {@code [start, end')}, {@code end'} at most the recorded end,
- *       bounded by {@code max_rows} and {@code older_than} (Kafka timestamps);
- *   <li>write it to Iceberg as a staged snapshot ({@link IcebergStaging}), invisible to plain
- *       Iceberg readers and to harness readers;
- *   <li>one harness commit: Kafka start advanced past the batch, Iceberg state the staged snapshot,
- *       idempotency key derived from table, sources and offsets;
- *   <li>publish the snapshot to {@code main} and tag it; release the locks.
- * </ol>
- *
- * A crash at any step leaves either the old version (the staged snapshot is never exposed and is
- * reused or dropped by the next run) or the new one (the next run publishes it).
+ *   <li>plan: per partition {@code [start, end')}, bounded by {@code max_rows} and {@code
+ *       older_than} (Kafka timestamps);
+ *   <li>stage: write the batch to a staging branch keyed by the target lock's fencing token (see
+ *       {@link IcebergStaging}), invisible to plain Iceberg readers and harness readers; no intent
+ *       is needed, since no later version can expose a branch it does not record;
+ *   <li>record: Kafka start advanced past the batch, Iceberg state the staged snapshot;
+ *   <li>publish: fast-forward {@code main} to the snapshot and tag it.
+ * </ul>
  */
 public final class KafkaToIcebergMover {
   private static final Logger LOG = LoggerFactory.getLogger(KafkaToIcebergMover.class);
 
   private KafkaToIcebergMover() {}
 
-  public static MoveResult move(SparkSession spark, HarnessCatalog catalog, MoveRequest request) {
-    HarnessStore store = catalog.store();
-    try (MoveLocks locks = MoveLocks.forMove(store, request)) {
-      TableVersion version = store.readLatest(request.table());
-      MoveContext context = MoveContext.resolve(catalog, request, version, SourceKind.ICEBERG);
-      SourceState.Iceberg recorded = (SourceState.Iceberg) version.state(request.target());
-      IcebergStaging staging =
-          IcebergStaging.open(spark, context.targetConnection(), context.target());
-      if (staging.ensurePublished(recorded, request.table(), version.version())) {
-        Optional<MoveResult> finished = finishedBy(version, request);
-        if (finished.isPresent()) {
-          staging.removeAbandonedStages(recorded, null);
-          return finished.get();
+  public static MoveResult move(SparkSession spark, HarnessContext catalog, MoveRequest request) {
+    MoveWriter writer = new MoveWriter(spark, catalog, request);
+    spark
+        .sparkContext()
+        .setJobDescription("DataHarness move " + request.table() + " '" + request.source() + "'");
+    try {
+      WriteOutcome<Batch, IcebergStaging.Staged> outcome =
+          new WriteProtocol(catalog.store(), request.table()).run(request.owner(), writer);
+      if (outcome.wroteNothing()) {
+        TableVersion latest = catalog.store().readLatest(request.table());
+        if (outcome.replayed()) {
+          return finishedBy(latest, request).orElseGet(() -> nothing(latest, request));
         }
+        return nothing(latest, request);
       }
-      KafkaBatch batch = context.planBatch();
-      if (batch.isEmpty()) {
-        staging.removeAbandonedStages(recorded, null);
-        return context.nothingToMove();
+      Batch batch = outcome.batch().get();
+      IcebergStaging.Staged staged = outcome.staged().get();
+      return new MoveResult(
+          outcome.version(),
+          staged.addedRows(),
+          outcome.replayed(),
+          summary(request, batch.kafka(), staged.addedRows(), staged.snapshotId()));
+    } finally {
+      spark.sparkContext().setJobDescription(null);
+    }
+  }
+
+  private static MoveResult nothing(TableVersion latest, MoveRequest request) {
+    LOG.info(
+        "Nothing to move in {} from '{}' to '{}' at version {}",
+        request.table(),
+        request.source(),
+        request.target(),
+        latest.version());
+    return new MoveResult(latest.version(), 0, false, Map.of());
+  }
+
+  /** A planned batch: the Kafka ranges and the version they were planned at. */
+  record Batch(MoveContext context, KafkaBatch kafka, SourceState.Iceberg recorded) {}
+
+  private static final class MoveWriter implements Writer<Batch, IcebergStaging.Staged> {
+    private final SparkSession spark;
+    private final HarnessContext catalog;
+    private final MoveRequest request;
+    private IcebergStaging staging;
+
+    MoveWriter(SparkSession spark, HarnessContext catalog, MoveRequest request) {
+      this.spark = spark;
+      this.catalog = catalog;
+      this.request = request;
+    }
+
+    @Override
+    public String operation() {
+      return "move";
+    }
+
+    @Override
+    public List<String> sources() {
+      return List.of(request.source(), request.target());
+    }
+
+    private IcebergStaging staging(MoveContext context) {
+      if (staging == null) {
+        staging = IcebergStaging.open(spark, context.targetConnection(), context.target());
       }
-      String key =
-          batch.idempotencyKey("move", request.table(), request.source(), request.target());
-      staging.removeAbandonedStages(recorded, key);
-      String description = context.describe(batch);
-      LOG.info("Starting {}", description);
-      spark.sparkContext().setJobDescription("DataHarness " + description);
-      try {
-        CrashPoints.reach(CrashPoints.BEFORE_TARGET_WRITE);
-        IcebergStaging.Staged staged =
-            staging.stage(
-                context.read(spark, batch), SparkSchemas.toSpark(version.schema()), recorded, key);
-        CrashPoints.reach(CrashPoints.AFTER_TARGET_WRITE);
-        Map<String, String> summary =
-            summary(request, batch, staged.addedRows(), staged.snapshotId());
-        var transaction =
-            store
-                .newTransaction(request.table())
-                .operation("move")
-                .idempotencyKey(key)
-                .setSourceState(request.source(), batch.advance(context.sourceState()))
-                .setSourceState(request.target(), SourceState.Iceberg.of(staged.snapshotId()))
-                .externalIds(request.source(), Map.of("offsets", batch.describe()))
-                .externalIds(
-                    request.target(),
-                    Map.of(
-                        "snapshot-id",
-                        String.valueOf(staged.snapshotId()),
-                        "table",
-                        staging.table().name()));
-        summary.forEach(transaction::summary);
-        VersionInfo committed = locks.present(transaction).commit();
-        // the store returns the earlier version when the key was committed before (a retried
-        // commit)
-        boolean replayed = committed.version() <= version.version();
-        CrashPoints.reach(CrashPoints.AFTER_HARNESS_COMMIT);
-        staging.publish(
-            staged.snapshotId(), IcebergStaging.tagName(request.table(), committed.version()));
-        LOG.info(
-            "Committed version {} of {}: moved {} rows from '{}' offsets {} to '{}' snapshot {}{}",
-            committed.version(),
-            request.table(),
-            staged.addedRows(),
-            request.source(),
-            batch.describe(),
-            request.target(),
-            staged.snapshotId(),
-            replayed ? " (replayed)" : "");
-        return new MoveResult(committed.version(), staged.addedRows(), replayed, summary);
-      } finally {
-        spark.sparkContext().setJobDescription(null);
+      return staging;
+    }
+
+    @Override
+    public boolean publishRecorded(TableVersion latest) {
+      MoveContext context = MoveContext.resolve(catalog, request, latest, SourceKind.ICEBERG);
+      SourceState.Iceberg recorded = (SourceState.Iceberg) latest.state(request.target());
+      boolean published =
+          staging(context).ensurePublished(recorded, request.table(), latest.version());
+      return published && finishedBy(latest, request).isPresent();
+    }
+
+    @Override
+    public Optional<Batch> plan(TableVersion latest) {
+      MoveContext context = MoveContext.resolve(catalog, request, latest, SourceKind.ICEBERG);
+      SourceState.Iceberg recorded = (SourceState.Iceberg) latest.state(request.target());
+      KafkaBatch kafka = context.planBatch();
+      if (kafka.isEmpty()) {
+        staging(context).removeAbandonedStages(recorded, null);
+        return Optional.empty();
       }
+      return Optional.of(new Batch(context, kafka, recorded));
+    }
+
+    @Override
+    public String idempotencyKey(Batch batch) {
+      return batch
+          .kafka()
+          .idempotencyKey("move", request.table(), request.source(), request.target());
+    }
+
+    @Override
+    public Optional<String> intentPayload(Batch batch) {
+      return Optional.empty();
+    }
+
+    @Override
+    public Batch resume(Intent intent, TableVersion latest) {
+      throw new IllegalStateException("Kafka to Iceberg moves record no intents: " + intent);
+    }
+
+    @Override
+    public IcebergStaging.Staged stage(Batch batch, LeaseKeeper locks) {
+      MoveContext context = batch.context();
+      String stageKey = idempotencyKey(batch) + "#" + locks.lock(request.target()).fencingToken();
+      IcebergStaging staging = staging(context);
+      staging.removeAbandonedStages(batch.recorded(), stageKey);
+      return staging.stage(
+          context.read(spark, batch.kafka()),
+          SparkSchemas.toSpark(context.version().schema()),
+          batch.recorded(),
+          stageKey);
+    }
+
+    @Override
+    public void record(Transaction transaction, Batch batch, IcebergStaging.Staged staged) {
+      transaction
+          .setSourceState(request.source(), batch.kafka().advance(batch.context().sourceState()))
+          .setSourceState(request.target(), SourceState.Iceberg.of(staged.snapshotId()))
+          .externalIds(request.source(), Map.of("offsets", batch.kafka().describe()))
+          .externalIds(
+              request.target(),
+              Map.of(
+                  "snapshot-id",
+                  String.valueOf(staged.snapshotId()),
+                  "table",
+                  staging.table().name()));
+      summary(request, batch.kafka(), staged.addedRows(), staged.snapshotId())
+          .forEach(transaction::summary);
+    }
+
+    @Override
+    public void publish(Batch batch, IcebergStaging.Staged staged, VersionInfo committed) {
+      staging.publish(
+          staged.snapshotId(), IcebergStaging.tagName(request.table(), committed.version()));
+    }
+
+    @Override
+    public void reached(WriteProtocol.Step step) {
+      CrashPoints.reach(CrashPoints.of(step));
+    }
+
+    @Override
+    public String describe(Batch batch) {
+      return batch.context().describe(batch.kafka());
     }
   }
 

@@ -3,21 +3,31 @@ package io.dataharness.spark.jobs;
 import static org.apache.spark.sql.functions.col;
 import static org.apache.spark.sql.functions.row_number;
 
-import io.dataharness.metadata.HarnessStore;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.dataharness.metadata.HarnessException;
 import io.dataharness.metadata.HarnessTable;
+import io.dataharness.metadata.Intent;
+import io.dataharness.metadata.LeaseKeeper;
 import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableVersion;
+import io.dataharness.metadata.Transaction;
 import io.dataharness.metadata.ValidationException;
 import io.dataharness.metadata.VersionInfo;
-import io.dataharness.spark.HarnessCatalog;
-import io.dataharness.spark.MetadataColumns;
-import io.dataharness.spark.SparkSchemas;
+import io.dataharness.spark.conf.HarnessContext;
+import io.dataharness.spark.conf.MetadataColumns;
+import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.source.PostgresUpserts;
-import java.time.Duration;
+import io.dataharness.spark.txn.WriteOutcome;
+import io.dataharness.spark.txn.WriteProtocol;
+import io.dataharness.spark.txn.Writer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -29,33 +39,38 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Moves a batch of rows from a Kafka source into a PostgreSQL source as upserts by the table's
- * primary key (the essay's medium example): a later image of a key (larger ordering column value,
- * then larger Kafka offset) replaces an earlier one.
+ * primary key (the essay's medium example), as a {@link Writer} of the {@link WriteProtocol}: a
+ * later image of a key (larger ordering column value, then larger Kafka offset) replaces an earlier
+ * one.
  *
- * <ol>
- *   <li>lock both sources and read the latest version; pick the batch as {@link
- *       KafkaToIcebergMover} does;
- *   <li>keep the latest image per key within the batch, and upsert the batch in <b>one</b>
- *       PostgreSQL transaction ({@link PostgresUpserts}), which commits;
- *   <li>take a read timestamp that shows that transaction, then one harness commit: Kafka start
- *       advanced past the batch, the PostgreSQL read timestamp advanced, idempotency key from the
- *       offsets.
- * </ol>
+ * <ul>
+ *   <li>plan: the batch as {@link KafkaToIcebergMover} picks it, up to the live end of the topic;
+ *   <li>intent: the upsert is visible in PostgreSQL before the harness commit, so the protocol
+ *       records a write-ahead intent with the batch's exact offsets first; while it is open the
+ *       store refuses every other writer's commit to both sources (no sync advances the read
+ *       timestamp over the upserted rows, no other move takes the offsets);
+ *   <li>stage: keep the latest image per key within the batch, upsert it in <b>one</b> PostgreSQL
+ *       transaction ({@link PostgresUpserts}), then take a read timestamp that shows it;
+ *   <li>record: Kafka start advanced past the batch (end: the live end read), the read timestamp
+ *       advanced, the intent completed.
+ * </ul>
  *
- * A crash before the harness commit leaves the batch in Kafka's range: the rerun moves the same
- * batch again, and re-applying the same upserts changes nothing, so no row is lost or duplicated.
+ * A crash after the intent leaves the batch in Kafka's range and the read timestamp where it was;
+ * the rerun completes exactly the recorded batch (same offsets, same key), and re-applying the same
+ * upserts changes nothing, so no version shows a row twice and none is lost.
  */
 public final class KafkaToPostgresMover {
   private static final Logger LOG = LoggerFactory.getLogger(KafkaToPostgresMover.class);
 
-  /** How long to wait for older PostgreSQL transactions before the read timestamp can advance. */
-  static final Duration READ_TIMESTAMP_TIMEOUT = Duration.ofSeconds(60);
+  /** The intent payload's {@code kind}: only this mover resumes such an intent. */
+  static final String INTENT_KIND = "kafka-to-jdbc";
+
+  private static final ObjectMapper JSON = new ObjectMapper();
 
   private KafkaToPostgresMover() {}
 
-  public static MoveResult move(SparkSession spark, HarnessCatalog catalog, MoveRequest request) {
-    HarnessStore store = catalog.store();
-    HarnessTable table = store.loadTable(request.table());
+  public static MoveResult move(SparkSession spark, HarnessContext catalog, MoveRequest request) {
+    HarnessTable table = catalog.store().loadTable(request.table());
     if (table.primaryKey().isEmpty()) {
       throw new ValidationException(
           "Cannot move rows of %s from '%s' to '%s': moves into PostgreSQL upsert by primary key;"
@@ -63,77 +78,209 @@ public final class KafkaToPostgresMover {
               + " of a key is newer)",
           request.table(), request.source(), request.target());
     }
-    try (MoveLocks locks = MoveLocks.forMove(store, request)) {
-      TableVersion version = store.readLatest(request.table());
-      PendingMoves.refuseIfPending(version, request.target(), "upsert into");
-      MoveContext context = MoveContext.resolve(catalog, request, version, SourceKind.JDBC);
-      KafkaBatch batch = context.planBatch();
-      if (batch.isEmpty()) {
-        return context.nothingToMove();
-      }
-      String key =
-          batch.idempotencyKey("move", request.table(), request.source(), request.target());
-      String description = context.describe(batch);
-      LOG.info("Starting {}", description);
-      spark.sparkContext().setJobDescription("DataHarness " + description);
-      try {
-        StructType schema = SparkSchemas.toSpark(version.schema());
-        Dataset<Row> latest =
-            latestPerKey(
-                context.read(spark, batch),
-                schema,
-                table.primaryKey(),
-                table.orderingColumn().orElse(null));
-        CrashPoints.reach(CrashPoints.BEFORE_TARGET_WRITE);
-        PostgresUpserts.Outcome outcome =
-            PostgresUpserts.upsert(
-                context.targetConnection(),
-                context.target(),
-                schema,
-                table.primaryKey(),
-                table.orderingColumn().orElse(null),
-                latest,
-                key);
-        CrashPoints.reach(CrashPoints.AFTER_TARGET_WRITE);
-        SourceState.Jdbc recorded = (SourceState.Jdbc) version.state(request.target());
-        SourceState.Jdbc next =
-            new SourceState.Jdbc(
-                PostgresUpserts.readTimestampCovering(
-                    context.targetConnection(), recorded.readTimestamp(), READ_TIMESTAMP_TIMEOUT));
-        Map<String, String> summary =
-            KafkaToIcebergMover.summary(request, batch, outcome.stagedRows(), -1);
-        summary.put("inserted", String.valueOf(outcome.insertedRows()));
-        summary.put("updated", String.valueOf(outcome.updatedRows()));
-        var transaction =
-            store
-                .newTransaction(request.table())
-                .operation("move")
-                .idempotencyKey(key)
-                .setSourceState(request.source(), batch.advance(context.sourceState()))
-                .setSourceState(request.target(), next)
-                .externalIds(request.source(), Map.of("offsets", batch.describe()))
-                .externalIds(
-                    request.target(), Map.of("read-timestamp", next.readTimestamp().toString()));
-        summary.forEach(transaction::summary);
-        VersionInfo committed = locks.present(transaction).commit();
-        boolean replayed = committed.version() <= version.version();
-        CrashPoints.reach(CrashPoints.AFTER_HARNESS_COMMIT);
+    UpsertWriter writer = new UpsertWriter(spark, catalog, request, table);
+    spark
+        .sparkContext()
+        .setJobDescription("DataHarness move " + request.table() + " '" + request.source() + "'");
+    try {
+      WriteOutcome<Batch, Staged> outcome =
+          new WriteProtocol(catalog.store(), request.table()).run(request.owner(), writer);
+      if (outcome.wroteNothing()) {
+        TableVersion latest = catalog.store().readLatest(request.table());
         LOG.info(
-            "Committed version {} of {}: upserted {} rows ({} inserted, {} updated) from '{}'"
-                + " offsets {} into '{}' as of {}",
-            committed.version(),
+            "Nothing to move in {} from '{}' to '{}' at version {}",
             request.table(),
-            outcome.stagedRows(),
-            outcome.insertedRows(),
-            outcome.updatedRows(),
             request.source(),
-            batch.describe(),
             request.target(),
-            next.readTimestamp());
-        return new MoveResult(committed.version(), outcome.stagedRows(), replayed, summary);
-      } finally {
-        spark.sparkContext().setJobDescription(null);
+            latest.version());
+        return new MoveResult(latest.version(), 0, false, Map.of());
       }
+      Staged staged = outcome.staged().get();
+      return new MoveResult(
+          outcome.version(),
+          staged.outcome().stagedRows(),
+          outcome.replayed(),
+          summary(request, outcome.batch().get().kafka(), staged));
+    } finally {
+      spark.sparkContext().setJobDescription(null);
+    }
+  }
+
+  private static Map<String, String> summary(MoveRequest request, KafkaBatch batch, Staged staged) {
+    Map<String, String> summary =
+        KafkaToIcebergMover.summary(request, batch, staged.outcome().stagedRows(), -1);
+    summary.put("inserted", String.valueOf(staged.outcome().insertedRows()));
+    summary.put("updated", String.valueOf(staged.outcome().updatedRows()));
+    return summary;
+  }
+
+  /** A planned (or resumed) batch: the Kafka ranges and the version they were resolved at. */
+  record Batch(MoveContext context, KafkaBatch kafka) {}
+
+  /** What the upsert did, and the read timestamp that shows it. */
+  record Staged(PostgresUpserts.Outcome outcome, SourceState.Jdbc next) {}
+
+  private static final class UpsertWriter implements Writer<Batch, Staged> {
+    private final SparkSession spark;
+    private final HarnessContext catalog;
+    private final MoveRequest request;
+    private final HarnessTable table;
+
+    UpsertWriter(
+        SparkSession spark, HarnessContext catalog, MoveRequest request, HarnessTable table) {
+      this.spark = spark;
+      this.catalog = catalog;
+      this.request = request;
+      this.table = table;
+    }
+
+    @Override
+    public String operation() {
+      return "move";
+    }
+
+    @Override
+    public List<String> sources() {
+      return List.of(request.source(), request.target());
+    }
+
+    @Override
+    public Optional<Batch> plan(TableVersion latest) {
+      PendingMoves.refuseIfPending(latest, request.target(), "upsert into");
+      MoveContext context = MoveContext.resolve(catalog, request, latest, SourceKind.JDBC);
+      KafkaBatch kafka = context.planBatch();
+      return kafka.isEmpty() ? Optional.empty() : Optional.of(new Batch(context, kafka));
+    }
+
+    @Override
+    public String idempotencyKey(Batch batch) {
+      return batch
+          .kafka()
+          .idempotencyKey("move", request.table(), request.source(), request.target());
+    }
+
+    @Override
+    public Optional<String> intentPayload(Batch batch) {
+      ObjectNode node = JSON.createObjectNode();
+      node.put("kind", INTENT_KIND);
+      node.put("source", request.source());
+      node.put("target", request.target());
+      node.put("base-version", batch.context().version().version());
+      node.put("offsets", batch.kafka().describe());
+      node.put("idempotency-key", idempotencyKey(batch));
+      node.put("catalog", catalog.name());
+      return Optional.of(node.toString());
+    }
+
+    @Override
+    public boolean canResume(Intent intent) {
+      if (!Writer.super.canResume(intent)) {
+        return false;
+      }
+      JsonNode payload = payload(intent);
+      return INTENT_KIND.equals(payload.path("kind").asText())
+          && request.source().equals(payload.path("source").asText())
+          && request.target().equals(payload.path("target").asText());
+    }
+
+    @Override
+    public Batch resume(Intent intent, TableVersion latest) {
+      MoveContext context = MoveContext.resolve(catalog, request, latest, SourceKind.JDBC);
+      KafkaBatch kafka = KafkaBatch.parse(payload(intent).path("offsets").asText());
+      for (var range : kafka.ranges().entrySet()) {
+        SourceState.OffsetRange now = context.sourceState().partition(range.getKey());
+        if (now == null || now.start() != range.getValue().start()) {
+          throw new HarnessException(
+              "Cannot complete the upsert of %s from '%s' offsets %s into '%s' recorded by intent"
+                  + " '%s' at version %d: at version %d partition %d of '%s' starts at %s instead;"
+                  + " check that the batch's rows are in PostgreSQL or Kafka exactly once, then"
+                  + " complete the intent with a commit that calls completeIntent(\"%s\")",
+              request.table(),
+              request.source(),
+              kafka.describe(),
+              request.target(),
+              intent.id(),
+              intent.openedVersion(),
+              latest.version(),
+              range.getKey(),
+              request.source(),
+              now == null ? "nothing" : String.valueOf(now.start()),
+              intent.id());
+        }
+      }
+      return new Batch(context, kafka);
+    }
+
+    private JsonNode payload(Intent intent) {
+      try {
+        return JSON.readTree(intent.payload());
+      } catch (JsonProcessingException e) {
+        throw new HarnessException(
+            "Cannot read intent '%s' of %s: its payload is not JSON (%s): %s",
+            intent.id(), request.table(), e.getMessage(), intent.payload());
+      }
+    }
+
+    @Override
+    public Staged stage(Batch batch, LeaseKeeper locks) {
+      MoveContext context = batch.context();
+      StructType schema = SparkSchemas.toSpark(context.version().schema());
+      Dataset<Row> latest =
+          latestPerKey(
+              context.read(spark, batch.kafka()),
+              schema,
+              table.primaryKey(),
+              table.orderingColumn().orElse(null));
+      PostgresUpserts.Outcome outcome =
+          PostgresUpserts.upsert(
+              context.targetConnection(),
+              context.target(),
+              schema,
+              table.primaryKey(),
+              table.orderingColumn().orElse(null),
+              latest,
+              idempotencyKey(batch));
+      SourceState.Jdbc recorded = (SourceState.Jdbc) context.version().state(request.target());
+      SourceState.Jdbc next =
+          PostgresUpserts.stateCovering(context.targetConnection(), context.target(), recorded);
+      return new Staged(outcome, next);
+    }
+
+    @Override
+    public void record(Transaction transaction, Batch batch, Staged staged) {
+      transaction
+          .setSourceState(request.source(), batch.kafka().advance(batch.context().sourceState()))
+          .setSourceState(request.target(), staged.next())
+          .externalIds(request.source(), Map.of("offsets", batch.kafka().describe()))
+          .externalIds(
+              request.target(), Map.of("read-timestamp", staged.next().readTimestamp().toString()));
+      summary(request, batch.kafka(), staged).forEach(transaction::summary);
+    }
+
+    @Override
+    public void publish(Batch batch, Staged staged, VersionInfo committed) {
+      LOG.info(
+          "Committed version {} of {}: upserted {} rows ({} inserted, {} updated) from '{}'"
+              + " offsets {} into '{}' as of {}",
+          committed.version(),
+          request.table(),
+          staged.outcome().stagedRows(),
+          staged.outcome().insertedRows(),
+          staged.outcome().updatedRows(),
+          request.source(),
+          batch.kafka().describe(),
+          request.target(),
+          staged.next().readTimestamp());
+    }
+
+    @Override
+    public void reached(WriteProtocol.Step step) {
+      CrashPoints.reach(CrashPoints.of(step));
+    }
+
+    @Override
+    public String describe(Batch batch) {
+      return batch.context().describe(batch.kafka());
     }
   }
 

@@ -5,9 +5,9 @@ import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.ValidationException;
-import io.dataharness.spark.ConnectionConfig;
-import io.dataharness.spark.HarnessCatalog;
-import io.dataharness.spark.SparkSchemas;
+import io.dataharness.spark.conf.ConnectionConfig;
+import io.dataharness.spark.conf.HarnessContext;
+import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.read.ReadOptions;
 import io.dataharness.spark.read.SourceFrames;
 import io.dataharness.spark.read.SourceRead;
@@ -16,18 +16,27 @@ import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 
-/** What a move from a Kafka source needs, resolved from one version: sources and connections. */
+/**
+ * What a move from a Kafka source needs, resolved from one version: sources, connections and the
+ * Kafka source's state as it is now.
+ *
+ * @param sourceState the Kafka source's state the move starts from: the version's state with each
+ *     end raised to the live end (the last stable offset) and the partitions added to the topic
+ *     since (see {@link KafkaSources#liveState}), so a move takes what is in the topic without a
+ *     prior sync and records that end in its own version
+ */
 record MoveContext(
-    HarnessCatalog catalog,
+    HarnessContext catalog,
     MoveRequest request,
     TableVersion version,
     SourceDefinition source,
     SourceDefinition target,
     ConnectionConfig sourceConnection,
-    ConnectionConfig targetConnection) {
+    ConnectionConfig targetConnection,
+    SourceState.Kafka sourceState) {
 
   static MoveContext resolve(
-      HarnessCatalog catalog, MoveRequest request, TableVersion version, SourceKind targetKind) {
+      HarnessContext catalog, MoveRequest request, TableVersion version, SourceKind targetKind) {
     SourceDefinition source = version.source(request.source());
     SourceDefinition target = version.source(request.target());
     if (source.kind() != SourceKind.KAFKA || target.kind() != targetKind) {
@@ -40,18 +49,17 @@ record MoveContext(
           target.kind().id(),
           targetKind.id());
     }
+    ConnectionConfig sourceConnection = catalog.connection(request.table(), source);
     return new MoveContext(
         catalog,
         request,
         version,
         source,
         target,
-        catalog.connection(request.table(), source),
-        catalog.connection(request.table(), target));
-  }
-
-  SourceState.Kafka sourceState() {
-    return (SourceState.Kafka) version.state(source.id());
+        sourceConnection,
+        catalog.connection(request.table(), target),
+        KafkaSources.liveState(
+            sourceConnection, source, (SourceState.Kafka) version.state(source.id())));
   }
 
   String topic() {

@@ -5,7 +5,7 @@ import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.ValidationException;
-import io.dataharness.spark.HarnessCatalog;
+import io.dataharness.spark.conf.HarnessContext;
 import java.util.Set;
 import org.apache.spark.sql.SparkSession;
 
@@ -23,7 +23,7 @@ public final class MoveJob {
   private MoveJob() {}
 
   /** Runs one move, dispatching on the kinds of the two sources. */
-  public static MoveResult run(SparkSession spark, HarnessCatalog catalog, MoveRequest request) {
+  public static MoveResult run(SparkSession spark, HarnessContext catalog, MoveRequest request) {
     if (request.source().equals(request.target())) {
       throw new ValidationException(
           "Cannot move rows of %s from source '%s' to itself: name two different sources",
@@ -63,7 +63,7 @@ public final class MoveJob {
             arguments.optional("older-than").orElse(null),
             arguments.optional("owner").orElse(null));
     SparkSession spark = SparkSession.builder().appName("DataHarness move").getOrCreate();
-    HarnessCatalog catalog =
+    HarnessContext catalog =
         JobArguments.catalog(spark, arguments.optional("catalog").orElse("harness"));
     MoveResult result = run(spark, catalog, request);
     System.out.println(

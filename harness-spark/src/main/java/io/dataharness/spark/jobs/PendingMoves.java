@@ -6,37 +6,33 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.dataharness.metadata.CommitConflictException;
 import io.dataharness.metadata.HarnessException;
+import io.dataharness.metadata.Intent;
 import io.dataharness.metadata.TableVersion;
 import java.time.Instant;
-import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
 
 /**
- * Moves out of a jdbc source that deleted their rows from the database but have not yet recorded
- * the move in a harness version.
+ * Moves out of a jdbc source that may have deleted their rows from the database but have not yet
+ * recorded the move in a harness version: the store's open intents of kind {@value #KIND} whose
+ * payload is a {@link PendingMove}.
  *
- * <p>A PostgreSQL to Iceberg move deletes the moved rows from PostgreSQL (committed) before its
- * harness commit records the new read timestamp together with the Iceberg snapshot that holds the
- * rows. Before deleting, it commits a {@code move-intent} version that sets the external state key
- * {@code pending-move.<source id>} to a description of the move (see {@link PendingMove}); the
- * move's own commit removes the key. While the key is set, the moved rows are only in the staged
- * Iceberg snapshot, which no version records yet: a version that advanced the source's read
- * timestamp past the delete would lose them from the union. So <strong>every writer that advances a
- * jdbc source's read timestamp (or changes the state of the move's target) must call {@link
- * #refuseIfPending} on the latest version before it commits</strong>: the sync job, the Kafka to
- * PostgreSQL mover, appends, and writers using the plain Java API. The store does not enforce it: a
- * raw commit that skips the check is accepted, and its version misses the moved rows until the move
- * completes. Running the move again completes the pending move (same batch, same staged snapshot)
- * and removes the key.
+ * <p>A PostgreSQL to Iceberg move deletes its batch from PostgreSQL (committed) before it stages
+ * the deleted images in Iceberg and its harness commit records the new PostgreSQL state together
+ * with the Iceberg snapshot that holds the rows. Before deleting, it commits a {@code move-intent}
+ * version that opens a store intent on both sources (see {@link io.dataharness.metadata.Intent});
+ * the move's own commit completes it. While it is open the store refuses every other writer's
+ * commit to either source (a version that advanced the source past the delete would lose the rows),
+ * and running the move again completes exactly that batch.
  *
- * <p>An operator who must abandon a pending move (its staged snapshot was lost) checks that its
- * rows are still in PostgreSQL or Iceberg, then commits {@code
- * setExternalState("pending-move.<source id>", null)}.
+ * <p>An operator who must abandon a pending move checks that its rows are still in PostgreSQL or
+ * Iceberg (its delete's images are in the history table, by the transaction id recorded in {@code
+ * harness_moves} for its intent id), then commits {@code completeIntent(<intent id>)} under the
+ * sources' locks.
  */
 public final class PendingMoves {
-  /** The external state key prefix; the key is followed by the jdbc source's id. */
-  public static final String KEY_PREFIX = "pending-move.";
+  /** The kind of the store intents that record pending moves. */
+  public static final String KIND = "move";
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -47,11 +43,11 @@ public final class PendingMoves {
    *
    * @param source the jdbc source the rows leave
    * @param target the iceberg source the rows go to
-   * @param baseVersion the version the move read its batch from
-   * @param stagedSnapshotId the staged Iceberg snapshot holding the batch
-   * @param targetSnapshotId the target's snapshot at {@code baseVersion} (the staged one's parent)
-   * @param wapId the staged snapshot's write-audit-publish id
-   * @param readTimestamp the source's read timestamp at {@code baseVersion} (defines the batch)
+   * @param baseVersion the version the move planned its batch at
+   * @param intentId the move's id: its row in PostgreSQL's {@code harness_moves} table tells
+   *     whether its delete committed
+   * @param targetSnapshotId the target's snapshot at {@code baseVersion}
+   * @param readTimestamp the source's read timestamp at {@code baseVersion}
    * @param olderThan the batch's age bound, if any
    * @param maxRows the batch's row bound, if any
    * @param idempotencyKey the key the move's own commit uses
@@ -62,9 +58,8 @@ public final class PendingMoves {
       String source,
       String target,
       long baseVersion,
-      long stagedSnapshotId,
+      String intentId,
       OptionalLong targetSnapshotId,
-      String wapId,
       Instant readTimestamp,
       Optional<Instant> olderThan,
       OptionalLong maxRows,
@@ -72,24 +67,18 @@ public final class PendingMoves {
       String owner,
       String catalog) {
 
-    /** The external state key holding this move. */
-    public String key() {
-      return PendingMoves.key(source);
-    }
-
-    /** The external state value: JSON. */
+    /** The intent's payload: JSON. */
     public String toJson() {
       ObjectNode node = JSON.createObjectNode();
       node.put("source", source);
       node.put("target", target);
       node.put("base-version", baseVersion);
-      node.put("staged-snapshot-id", stagedSnapshotId);
+      node.put("intent-id", intentId);
       if (targetSnapshotId.isPresent()) {
         node.put("target-snapshot-id", targetSnapshotId.getAsLong());
       } else {
         node.putNull("target-snapshot-id");
       }
-      node.put("wap-id", wapId);
       node.put("read-timestamp", readTimestamp.toString());
       olderThan.ifPresentOrElse(
           bound -> node.put("older-than", bound.toString()), () -> node.putNull("older-than"));
@@ -108,16 +97,15 @@ public final class PendingMoves {
       }
     }
 
-    static PendingMove parse(TableVersion version, String key, String json) {
+    static PendingMove parse(TableVersion version, String intentId, String json) {
       try {
         JsonNode node = JSON.readTree(json);
         return new PendingMove(
             node.get("source").asText(),
             node.get("target").asText(),
             node.get("base-version").asLong(),
-            node.get("staged-snapshot-id").asLong(),
+            node.get("intent-id").asText(),
             optionalLong(node, "target-snapshot-id"),
-            node.get("wap-id").asText(),
             Instant.parse(node.get("read-timestamp").asText()),
             node.hasNonNull("older-than")
                 ? Optional.of(Instant.parse(node.get("older-than").asText()))
@@ -128,9 +116,9 @@ public final class PendingMoves {
             node.path("catalog").asText("harness"));
       } catch (JsonProcessingException | RuntimeException e) {
         throw new HarnessException(
-            "Cannot read the pending move of %s at version %d: external state '%s' is not a"
+            "Cannot read the pending move of %s at version %d: the payload of intent '%s' is not a"
                 + " pending move (%s): %s",
-            version.table(), version.version(), key, e.getMessage(), json);
+            version.table(), version.version(), intentId, e.getMessage(), json);
       }
     }
 
@@ -148,61 +136,51 @@ public final class PendingMoves {
     }
   }
 
-  /** The external state key of a pending move out of {@code sourceId}. */
-  public static String key(String sourceId) {
-    return KEY_PREFIX + sourceId;
-  }
-
   /** The pending move out of {@code sourceId} at {@code version}, if any. */
   public static Optional<PendingMove> find(TableVersion version, String sourceId) {
-    String key = key(sourceId);
-    String json = version.externalState().get(key);
-    return json == null ? Optional.empty() : Optional.of(PendingMove.parse(version, key, json));
+    for (Intent intent : version.openIntents()) {
+      if (isPendingMove(intent)
+          && intent.covers(sourceId)
+          && intent.sources().indexOf(sourceId) >= 0
+          && sourceId.equals(parse(version, intent).source())) {
+        return Optional.of(parse(version, intent));
+      }
+    }
+    return Optional.empty();
+  }
+
+  private static boolean isPendingMove(Intent intent) {
+    return KIND.equals(intent.kind())
+        && intent.payload() != null
+        && intent.payload().contains("\"intent-id\"");
+  }
+
+  private static PendingMove parse(TableVersion version, Intent intent) {
+    return PendingMove.parse(version, intent.id(), intent.payload());
   }
 
   /**
-   * Refuses a change of {@code sourceId} while a move out of it, or into it, is pending at {@code
-   * version} (call it with the latest version, before writing to the source and before committing).
+   * Refuses a change of {@code sourceId} while an open intent covers it at {@code version} (call it
+   * with the latest version before writing to the source: the store would refuse the commit anyway,
+   * but only after the write).
    *
    * @param action what the caller was about to do, e.g. {@code "advance the read timestamp of"}
-   * @throws CommitConflictException naming the pending move and how to complete it
+   * @throws CommitConflictException naming the intent and how to complete it
    */
   public static void refuseIfPending(TableVersion version, String sourceId, String action) {
-    Optional<PendingMove> out = find(version, sourceId);
-    if (out.isPresent()) {
-      PendingMove move = out.get();
-      throw new CommitConflictException(
-          "Cannot %s source '%s' of %s: a move to '%s' is pending since version %d (staged"
-              + " Iceberg snapshot %d; the moved rows are deleted from '%s' but no version records"
-              + " them in '%s' yet); run the move job again to complete it: %s",
-          action,
-          sourceId,
-          version.table(),
-          move.target(),
-          move.baseVersion(),
-          move.stagedSnapshotId(),
-          sourceId,
-          move.target(),
-          move.resumeCall(version));
-    }
-    for (Map.Entry<String, String> entry : version.externalState().entrySet()) {
-      if (!entry.getKey().startsWith(KEY_PREFIX)) {
+    for (Intent intent : version.openIntents()) {
+      if (!intent.covers(sourceId)) {
         continue;
       }
-      PendingMove move = PendingMove.parse(version, entry.getKey(), entry.getValue());
-      if (move.target().equals(sourceId)) {
-        throw new CommitConflictException(
-            "Cannot %s source '%s' of %s: a move from '%s' into it is pending since version %d"
-                + " (staged Iceberg snapshot %d, on top of the snapshot that version records);"
-                + " run the move job again to complete it: %s",
-            action,
-            sourceId,
-            version.table(),
-            move.source(),
-            move.baseVersion(),
-            move.stagedSnapshotId(),
-            move.resumeCall(version));
-      }
+      String resume =
+          isPendingMove(intent)
+              ? "run the move job again to complete it: "
+                  + parse(version, intent).resumeCall(version)
+              : "rerun the job that opened it (" + intent.kind() + ") to complete it";
+      throw new CommitConflictException(
+          "Cannot %s source '%s' of %s: the open intent %s covers it (a write whose side effects"
+              + " no version records yet); %s",
+          action, sourceId, version.table(), intent.describe(), resume);
     }
   }
 }

@@ -3,31 +3,30 @@ package io.dataharness.spark.jobs;
 import static org.apache.spark.sql.functions.col;
 
 import io.dataharness.metadata.Field;
-import io.dataharness.metadata.HarnessException;
 import io.dataharness.metadata.HarnessStore;
 import io.dataharness.metadata.HarnessTable;
+import io.dataharness.metadata.LeaseKeeper;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceKind;
-import io.dataharness.metadata.SourceLock;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.Transaction;
 import io.dataharness.metadata.ValidationException;
 import io.dataharness.metadata.VersionInfo;
-import io.dataharness.spark.ConnectionConfig;
-import io.dataharness.spark.HarnessCatalog;
-import io.dataharness.spark.SparkSchemas;
-import io.dataharness.spark.source.IcebergSources;
+import io.dataharness.spark.conf.ConnectionConfig;
+import io.dataharness.spark.conf.HarnessContext;
+import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.source.PostgresMoves;
 import io.dataharness.spark.source.PostgresSources;
 import io.dataharness.spark.source.SourceUnavailableException;
+import io.dataharness.spark.write.IcebergStaging;
 import java.sql.Connection;
 import java.sql.SQLException;
-import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -36,70 +35,64 @@ import java.util.OptionalLong;
 import java.util.UUID;
 import java.util.function.Consumer;
 import java.util.stream.Collectors;
-import org.apache.iceberg.Snapshot;
-import org.apache.iceberg.spark.source.SparkTable;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
-import org.apache.spark.sql.catalyst.analysis.NoSuchTableException;
-import org.apache.spark.sql.connector.catalog.Identifier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Moves old rows of a system-versioned PostgreSQL source into an Iceberg source of the same harness
- * table (SPEC 9.2, second half), as one harness commit per batch:
+ * table (SPEC 9.2, second half). "Delete first": what the PostgreSQL delete removes is exactly what
+ * moves, with its newest committed image, so rows the application updates or deletes meanwhile are
+ * neither duplicated nor brought back.
  *
  * <ol>
- *   <li>lock both sources (fenced leases); read the latest version V and its PostgreSQL read
- *       timestamp T_V;
- *   <li>bring Iceberg's {@code main} to the snapshot V records (publishing a snapshot a crashed run
- *       left recorded but unpublished);
- *   <li>the batch: rows valid at T_V whose ordering column is older than the bound, in ordering
- *       column then primary key order, at most {@code max_rows}. Because it is defined at T_V it is
- *       the same batch on every retry, even after a crashed run deleted its rows;
- *   <li>MERGE the batch by primary key into Iceberg as a staged snapshot (write-audit-publish),
- *       invisible to Iceberg readers; a retry finds the staged snapshot by its WAP id and reuses
- *       it;
- *   <li>commit a {@code move-intent} version that changes no state but records the move as pending
- *       (external state {@code pending-move.<source>}, see {@link PendingMoves}): from now on no
- *       writer may advance the source's read timestamp, and a retry completes exactly this move;
- *   <li>delete the batch's rows from PostgreSQL where the current image is still the one moved
- *       (rows updated since T_V keep their newer image), and commit;
- *   <li>T' = a safe read timestamp after the deletes; one harness commit records T' and the staged
- *       snapshot and removes the pending marker, with an idempotency key derived from the table,
- *       sources, T_V and the bounds;
- *   <li>publish the snapshot (fast-forward {@code main}) and tag it so snapshot expiry keeps it.
+ *   <li><b>plan</b>: lock both sources (fenced leases), publish what a crashed run committed but
+ *       did not publish, and define the batch by its bounds (ordering column older than {@code
+ *       older_than}, at most {@code max_rows}) and a new intent id;
+ *   <li><b>intent</b>: commit a {@code move-intent} version that changes no state but records the
+ *       move as pending (external state {@code pending-move.<source>}, see {@link PendingMoves});
+ *   <li><b>delete</b>: one PostgreSQL transaction deletes the batch from the current table and
+ *       records the intent id with its transaction id in {@code harness_moves}; the versioning
+ *       trigger keeps the deleted images in the history table, stamped with that transaction id;
+ *   <li><b>stage</b>: the deleted images (history rows of that transaction) are merged into a
+ *       staging branch of the Iceberg table, by primary key, with the ordering column deciding
+ *       which image of a key remains (one image per key; ties and a missing ordering column go to
+ *       the moved image);
+ *   <li><b>next states</b>: one harness commit records a read timestamp after the delete, the
+ *       staged snapshot, and clears the pending move;
+ *   <li><b>publish</b>: fast-forward {@code main} to the staged snapshot and tag it.
  * </ol>
  *
- * <p>A run that finds a pending move of its source in the latest version (a crashed run's)
- * completes that move, whatever versions of other sources came in between, instead of starting a
- * new batch.
+ * <p><b>Recovery</b>: a run that finds a pending move of its source completes it: if {@code
+ * harness_moves} has no row for its intent id, the delete never committed and the move redoes it;
+ * otherwise it stages the history rows of the recorded transaction (reusing a staged snapshot of
+ * the same move) and commits.
  *
  * <p>When the harness metadata lives in the source's PostgreSQL database (the "basement"), the
- * delete and the move's version are one database transaction: they land together or not at all, so
- * no intent is recorded.
+ * delete and the intent version are one database transaction.
  */
 public final class PostgresToIcebergMover {
   private static final Logger LOG = LoggerFactory.getLogger(PostgresToIcebergMover.class);
 
-  /** How long the move holds its locks; a move that takes longer fails its harness commit. */
-  static final Duration LEASE = Duration.ofMinutes(15);
+  /** Column of the MERGE source telling a matching row from an inserting one. */
+  private static final String ROLE = "__harness_role";
 
-  /** The points after which a test may inject a crash. */
+  /** The points after which a test may inject a crash, in the order a move passes them. */
   enum Step {
-    /** The batch is in Iceberg as a staged snapshot. */
-    STAGED_WRITE,
-    /** The harness version recording the move as pending is committed; PostgreSQL is untouched. */
-    INTENT_COMMIT,
     /**
-     * The moved rows are deleted from PostgreSQL: committed, or in basement mode still inside the
-     * transaction that will also write the version.
+     * The batch is deleted from PostgreSQL: committed, or in basement mode still inside the
+     * transaction that will also write the intent version.
      */
     SOURCE_DELETE,
-    /** Basement mode: the version is written in the open transaction, not committed yet. */
+    /** Basement mode: the intent version is written in the open transaction, not committed. */
     HARNESS_COMMIT_WRITTEN,
+    /** The version recording the move as pending is committed (basement: with the delete). */
+    INTENT_COMMIT,
+    /** The moved rows are in Iceberg as a staged snapshot. */
+    STAGED_WRITE,
     /** The harness version is committed; the snapshot is not published yet. */
     HARNESS_COMMIT
   }
@@ -117,19 +110,48 @@ public final class PostgresToIcebergMover {
    * @return the version that recorded the move (or the latest version when nothing was older than
    *     the bound), the rows moved, and whether the batch had already been committed
    */
-  public static MoveResult move(SparkSession spark, HarnessCatalog catalog, MoveRequest request) {
+  public static MoveResult move(SparkSession spark, HarnessContext catalog, MoveRequest request) {
     return new Run(spark, catalog, request).run();
+  }
+
+  /** The batch's bounds, recorded in the intent so that a retry moves the same batch. */
+  private record Bounds(Instant olderThan, OptionalLong maxRows) {
+    static Bounds of(MoveRequest request, Instant now) {
+      Instant olderThan =
+          request
+              .olderThan()
+              .map(age -> now.minus(age).truncatedTo(ChronoUnit.MICROS))
+              .orElse(null);
+      return new Bounds(olderThan, request.maxRows());
+    }
+
+    static Bounds of(PendingMoves.PendingMove move) {
+      return new Bounds(move.olderThan().orElse(null), move.maxRows());
+    }
+
+    String describe() {
+      return (olderThan == null ? "" : " older than " + olderThan)
+          + (maxRows.isPresent() ? ", at most " + maxRows.getAsLong() : "");
+    }
   }
 
   /** One execution of a move. */
   private static final class Run {
     private final SparkSession spark;
-    private final HarnessCatalog catalog;
+    private final HarnessContext catalog;
     private final MoveRequest request;
     private final HarnessStore store;
     private final TableIdentifier table;
+    private HarnessTable harnessTable;
+    private SourceDefinition source;
+    private SourceDefinition target;
+    private ConnectionConfig sourceConnection;
+    private ConnectionConfig targetConnection;
+    private boolean basement;
+    private LeaseKeeper locks;
+    private String owner;
 
-    Run(SparkSession spark, HarnessCatalog catalog, MoveRequest request) {
+    Run(SparkSession spark, HarnessContext catalog, MoveRequest request) {
       this.spark = spark;
       this.catalog = catalog;
       this.request = request;
@@ -138,36 +160,35 @@ public final class PostgresToIcebergMover {
     }
 
     MoveResult run() {
-      HarnessTable harnessTable = store.loadTable(table);
+      harnessTable = store.loadTable(table);
       TableVersion definitions = store.readLatest(table);
-      SourceDefinition source = definitions.source(request.source());
-      SourceDefinition target = definitions.source(request.target());
+      source = definitions.source(request.source());
+      target = definitions.source(request.target());
       // a pending move carries its own bounds: completing it needs none
-      checkRequest(
-          harnessTable, source, target, PendingMoves.find(definitions, source.id()).isEmpty());
-      String owner =
+      checkRequest(PendingMoves.find(definitions, source.id()).isEmpty());
+      owner =
           request.owner() == null || request.owner().isBlank()
               ? "move-" + UUID.randomUUID()
               : request.owner();
-      SourceLock sourceLock = store.acquireLock(table, source.id(), owner, LEASE);
-      try {
-        SourceLock targetLock = store.acquireLock(table, target.id(), owner, LEASE);
-        try {
-          return underLocks(harnessTable, source, target, new Locks(sourceLock, targetLock));
-        } finally {
-          store.releaseLock(targetLock);
-        }
+      sourceConnection = catalog.connection(table, source);
+      targetConnection = catalog.connection(table, target);
+      basement = DatabaseAddress.sameDatabase(catalog.metadataUri(), sourceConnection.jdbcUrl());
+      try (LeaseKeeper held =
+          LeaseKeeper.acquire(
+              store,
+              table,
+              owner,
+              LeaseKeeper.DEFAULT_LEASE,
+              LeaseKeeper.DEFAULT_RENEW_EVERY,
+              List.of(source.id(), target.id()))) {
+        locks = held;
+        return underLocks();
       } finally {
-        store.releaseLock(sourceLock);
         spark.sparkContext().setJobDescription(null);
       }
     }
 
-    private void checkRequest(
-        HarnessTable harnessTable,
-        SourceDefinition source,
-        SourceDefinition target,
-        boolean needsBounds) {
+    private void checkRequest(boolean needsBounds) {
       if (source.kind() != SourceKind.JDBC || target.kind() != SourceKind.ICEBERG) {
         throw new ValidationException(
             "Cannot move %s from '%s' (%s) to '%s' (%s) with the PostgreSQL to Iceberg mover: it"
@@ -206,655 +227,160 @@ public final class PostgresToIcebergMover {
       }
     }
 
-    /** The move's fenced locks on its two sources. */
-    private record Locks(SourceLock source, SourceLock target) {}
-
-    /** One batch, as defined at its base version, and where it was staged. */
-    private record Batch(
-        long baseVersion,
-        Instant readTimestamp,
-        Bounds bounds,
-        String query,
-        long rows,
-        long stagedId,
-        String wapId,
-        String idempotencyKey,
-        String description) {}
-
-    private MoveResult underLocks(
-        HarnessTable harnessTable, SourceDefinition source, SourceDefinition target, Locks locks) {
+    private MoveResult underLocks() {
       TableVersion base = store.readLatest(table);
-      ConnectionConfig sourceConnection = catalog.connection(table, source);
-      ConnectionConfig targetConnection = catalog.connection(table, target);
-      org.apache.iceberg.Table iceberg = icebergTable(targetConnection, target);
-      Optional<PendingMoves.PendingMove> intent = PendingMoves.find(base, source.id());
-      if (intent.isPresent()) {
-        return completePending(
-            harnessTable, base, intent.get(), source, target, sourceConnection, iceberg, locks);
+      PostgresSources.ensureMoveSupport(sourceConnection, source, base.schema());
+      IcebergStaging staging = IcebergStaging.open(spark, targetConnection, target);
+      Optional<PendingMoves.PendingMove> pending = PendingMoves.find(base, source.id());
+      if (pending.isPresent()) {
+        return recover(pending.get(), staging);
       }
       // a move from another source into the target would publish on top of this one's snapshot
       PendingMoves.refuseIfPending(base, target.id(), "move rows into");
-      Instant baseReadTimestamp = ((SourceState.Jdbc) base.state(source.id())).readTimestamp();
-      describe(
-          "move %s '%s' -> '%s': version %d, reconciling Iceberg",
-          table, source.id(), target.id(), base.version());
-
-      Optional<MoveResult> published = publishRecorded(base, target, iceberg);
-      if (published.isPresent()) {
-        return published.get();
+      SourceState.Iceberg recordedTarget = (SourceState.Iceberg) base.state(target.id());
+      if (staging.ensurePublished(recordedTarget, table, base.version()) && isThisMove(base)) {
+        // a run committed this move's version and stopped before publishing: that completes it
+        Map<String, String> summary = base.commit().summary();
+        return new MoveResult(
+            base.version(), Long.parseLong(summary.getOrDefault("rows-moved", "0")), true, summary);
       }
+      staging.removeAbandonedStages(recordedTarget, null);
 
-      String wapId =
-          "harness-move:" + table + ":" + source.id() + "->" + target.id() + ":v" + base.version();
-      Optional<Snapshot> pending =
-          IcebergStaging.staged(iceberg, wapId)
-              .filter(snapshot -> IcebergStaging.isOnTopOfMain(iceberg, snapshot));
-      for (Snapshot stale : IcebergStaging.unpublished(iceberg, table, target.id(), wapId)) {
-        // A run that crashed before recording its intent (its rows are still in PostgreSQL; a
-        // run that deleted them is completed through its pending move above). Not expired
-        // automatically: a run of an older harness may have deleted its rows without an intent.
-        LOG.warn(
-            "Iceberg table {} has staged snapshot {} (WAP id {}) from an earlier move of {} that"
-                + " was never recorded by a harness version; check whether its rows are still in"
-                + " source '{}' before expiring it",
-            iceberg.name(),
-            stale.snapshotId(),
-            stale.summary().get(org.apache.iceberg.SnapshotSummary.STAGED_WAP_ID_PROP),
-            table,
-            source.id());
-      }
-      Bounds bounds =
-          pending.map(Bounds::of).orElseGet(() -> Bounds.of(request, Instant.now(), harnessTable));
-      String batchQuery = batchQuery(harnessTable, base, source, sourceConnection, bounds);
-      long rows = count(sourceConnection, batchQuery);
-      String describeBatch =
-          describeBatch(source, target, base.version(), baseReadTimestamp, rows, bounds);
-      if (rows == 0 && pending.isEmpty()) {
-        LOG.info("Nothing to {}", describeBatch);
+      PendingMoves.PendingMove move = plan(base);
+      long candidates = countBatch(Bounds.of(move));
+      String description = describe(move);
+      if (candidates == 0) {
+        LOG.info("Nothing to {}", description);
         return new MoveResult(base.version(), 0, false, Map.of("rows-moved", "0"));
       }
-      LOG.info("Starting to {}", describeBatch);
-
-      long stagedId;
-      if (pending.isPresent()) {
-        stagedId = pending.get().snapshotId();
-        LOG.info(
-            "Completing the move a previous run staged as Iceberg snapshot {} (WAP id {})",
-            stagedId,
-            wapId);
-      } else {
-        describe("%s: writing a staged Iceberg snapshot", describeBatch);
-        stagedId =
-            writeStaged(
-                iceberg,
-                targetConnection,
-                target,
-                sourceConnection,
-                base,
-                batchQuery,
-                wapId,
-                bounds,
-                harnessTable.primaryKey());
-        LOG.info("Staged {} rows as Iceberg snapshot {} (WAP id {})", rows, stagedId, wapId);
-      }
-      afterStep.accept(Step.STAGED_WRITE);
-
-      String idempotencyKey =
-          "move:"
-              + table
-              + ":"
-              + source.id()
-              + "->"
-              + target.id()
-              + ":"
-              + baseReadTimestamp
-              + ":"
-              + (bounds.olderThan() == null ? "-" : bounds.olderThan().toString())
-              + ":"
-              + (bounds.maxRows().isPresent() ? bounds.maxRows().getAsLong() : "-");
-      Batch batch =
-          new Batch(
-              base.version(),
-              baseReadTimestamp,
-              bounds,
-              batchQuery,
-              rows,
-              stagedId,
-              wapId,
-              idempotencyKey,
-              describeBatch);
-      boolean basement =
-          DatabaseAddress.sameDatabase(catalog.metadataUri(), sourceConnection.jdbcUrl());
-      boolean intentRecorded = false;
-      if (!basement) {
-        // From the delete on, the rows are only in the staged snapshot until the move commits: a
-        // version recording that first keeps other writers from advancing the read timestamp past
-        // the delete, and tells a retry which batch to complete (in the basement the delete and
-        // the commit are one database transaction, so there is nothing to protect)
-        recordIntent(
-            base,
-            source,
-            target,
-            batch,
-            ((SourceState.Iceberg) base.state(target.id())).snapshotId(),
-            locks);
-        intentRecorded = true;
-        afterStep.accept(Step.INTENT_COMMIT);
-      }
-      return finish(
-          base,
-          source,
-          target,
-          sourceConnection,
-          iceberg,
-          batch,
-          basement,
-          intentRecorded,
-          baseReadTimestamp,
-          false,
-          locks);
+      LOG.info("Starting to {} ({} rows qualify now)", description, candidates);
+      PostgresMoves.Deleted deleted =
+          basement ? deleteWithIntent(base, move) : intentThenDelete(base, move);
+      return completeMove(move, deleted, staging, false);
     }
 
-    /**
-     * Completes the move a crashed run recorded as pending: the same batch (defined at the recorded
-     * read timestamp and bounds), the same staged snapshot, the same idempotency key. The delete
-     * finds the rows already gone (or deletes the rest), and the commit removes the marker.
-     */
-    private MoveResult completePending(
-        HarnessTable harnessTable,
-        TableVersion latest,
-        PendingMoves.PendingMove move,
-        SourceDefinition source,
-        SourceDefinition target,
-        ConnectionConfig sourceConnection,
-        org.apache.iceberg.Table iceberg,
-        Locks locks) {
-      if (!move.target().equals(target.id())) {
-        throw new ValidationException(
-            "Cannot move %s from '%s' to '%s': a move from '%s' to '%s' is pending since version"
-                + " %d; complete it first: %s",
-            table,
-            source.id(),
-            target.id(),
-            source.id(),
-            move.target(),
-            move.baseVersion(),
-            move.resumeCall(latest));
-      }
-      OptionalLong recordedTarget = ((SourceState.Iceberg) latest.state(target.id())).snapshotId();
-      Snapshot staged = iceberg.snapshot(move.stagedSnapshotId());
-      if (!recordedTarget.equals(move.targetSnapshotId())
-          || staged == null
-          || !IcebergStaging.isOnTopOfMain(iceberg, staged)) {
-        throw new HarnessException(
-            "Cannot complete the pending move of %s from '%s' to '%s' (from version %d): its rows"
-                + " are deleted from '%s' and held by staged Iceberg snapshot %d of %s (WAP id"
-                + " %s), which %s. Version %d records snapshot %s for '%s'; Iceberg main is at %s."
-                + " Bring the rows back by hand (cherry-pick the staged snapshot onto main and"
-                + " commit its id), then remove external state '%s'",
-            table,
-            source.id(),
-            target.id(),
-            move.baseVersion(),
-            source.id(),
-            move.stagedSnapshotId(),
-            iceberg.name(),
-            move.wapId(),
-            staged == null ? "no longer exists" : "is no longer on top of the recorded snapshot",
-            latest.version(),
-            recordedTarget.isPresent() ? String.valueOf(recordedTarget.getAsLong()) : "(none)",
-            target.id(),
-            IcebergStaging.currentSnapshotId(iceberg),
-            move.key());
-      }
-      Bounds bounds = new Bounds(move.olderThan().orElse(null), move.maxRows());
-      TableVersion base = store.readVersion(table, move.baseVersion());
-      String batchQuery = batchQuery(harnessTable, base, source, sourceConnection, bounds);
-      long rows = count(sourceConnection, batchQuery);
-      String describeBatch =
-          describeBatch(source, target, move.baseVersion(), move.readTimestamp(), rows, bounds);
-      LOG.info(
-          "Completing the pending move recorded at version {} of {} (staged Iceberg snapshot {},"
-              + " owner {}): {}",
-          move.baseVersion(),
-          table,
-          move.stagedSnapshotId(),
-          move.owner(),
-          describeBatch);
-      Batch batch =
-          new Batch(
-              move.baseVersion(),
-              move.readTimestamp(),
-              bounds,
-              batchQuery,
-              rows,
-              move.stagedSnapshotId(),
-              move.wapId(),
-              move.idempotencyKey(),
-              describeBatch);
-      Instant latestReadTimestamp = ((SourceState.Jdbc) latest.state(source.id())).readTimestamp();
-      boolean basement =
-          DatabaseAddress.sameDatabase(catalog.metadataUri(), sourceConnection.jdbcUrl());
-      return finish(
-          latest,
-          source,
-          target,
-          sourceConnection,
-          iceberg,
-          batch,
-          basement,
-          true,
-          latestReadTimestamp,
-          true,
-          locks);
+    /** Whether {@code version} is the commit of a move from this source to this target. */
+    private boolean isThisMove(TableVersion version) {
+      Map<String, String> summary = version.commit().summary();
+      return "move".equals(version.commit().operation())
+          && source.id().equals(summary.get("source"))
+          && target.id().equals(summary.get("target"));
     }
 
-    /** Commits a version that records the move as pending before its rows leave PostgreSQL. */
-    private void recordIntent(
-        TableVersion base,
-        SourceDefinition source,
-        SourceDefinition target,
-        Batch batch,
-        OptionalLong targetSnapshotId,
-        Locks locks) {
-      PendingMoves.PendingMove move =
-          new PendingMoves.PendingMove(
-              source.id(),
-              target.id(),
-              batch.baseVersion(),
-              batch.stagedId(),
-              targetSnapshotId,
-              batch.wapId(),
-              batch.readTimestamp(),
-              Optional.ofNullable(batch.bounds().olderThan()),
-              batch.bounds().maxRows(),
-              batch.idempotencyKey(),
-              locks.source().owner(),
-              catalog.name());
-      describe("%s: recording the move as pending", batch.description());
-      // both states stay as they are: setting them presents and checks both fenced locks
-      VersionInfo version =
-          store
-              .newTransaction(table)
-              .operation("move-intent")
-              .idempotencyKey(batch.idempotencyKey() + ":intent")
-              .withLock(locks.source())
-              .withLock(locks.target())
-              .setSourceState(source.id(), base.state(source.id()))
-              .setSourceState(target.id(), base.state(target.id()))
-              .setExternalState(move.key(), move.toJson())
-              .summary("pending-move", move.key())
-              .summary("source", source.id())
-              .summary("target", target.id())
-              .summary("rows-to-move", String.valueOf(batch.rows()))
-              .summary("snapshot-id", String.valueOf(batch.stagedId()))
-              .commit();
-      LOG.info(
-          "Recorded the move of {} rows of {} from '{}' to '{}' as pending in version {}",
-          batch.rows(),
-          table,
+    // ---- plan ----
+
+    /** A new batch: its bounds and intent id, as of version {@code base}. */
+    private PendingMoves.PendingMove plan(TableVersion base) {
+      Bounds bounds = Bounds.of(request, Instant.now());
+      String intentId = UUID.randomUUID().toString();
+      return new PendingMoves.PendingMove(
           source.id(),
           target.id(),
-          version.version());
-    }
-
-    /** Deletes the batch from PostgreSQL, commits the move, and publishes the snapshot. */
-    private MoveResult finish(
-        TableVersion base,
-        SourceDefinition source,
-        SourceDefinition target,
-        ConnectionConfig sourceConnection,
-        org.apache.iceberg.Table iceberg,
-        Batch batch,
-        boolean basement,
-        boolean intentRecorded,
-        Instant notBefore,
-        boolean resumed,
-        Locks locks) {
-      Map<String, String> summary = new LinkedHashMap<>();
-      summary.put("source", source.id());
-      summary.put("target", target.id());
-      summary.put("rows-moved", String.valueOf(batch.rows()));
-      summary.put("source-read-timestamp", batch.readTimestamp().toString());
-      if (batch.bounds().olderThan() != null) {
-        summary.put("older-than", batch.bounds().olderThan().toString());
-      }
-      if (batch.bounds().maxRows().isPresent()) {
-        summary.put("max-rows", String.valueOf(batch.bounds().maxRows().getAsLong()));
-      }
-      summary.put("snapshot-id", String.valueOf(batch.stagedId()));
-      summary.put("basement", String.valueOf(basement));
-      if (resumed) {
-        summary.put("resumed-from-version", String.valueOf(batch.baseVersion()));
-      }
-
-      describe("%s: deleting moved rows from PostgreSQL and committing", batch.description());
-      Commit commit =
-          deleteAndCommit(
-              sourceConnection,
-              source,
-              target,
-              batch,
-              notBefore,
-              summary,
-              basement,
-              intentRecorded,
-              locks);
-      afterStep.accept(Step.HARNESS_COMMIT);
-
-      long version = commit.version().version();
-      describe(
-          "%s: publishing Iceberg snapshot %d as version %d",
-          batch.description(), batch.stagedId(), version);
-      IcebergStaging.publish(iceberg, batch.stagedId(), tag(version), table);
-      boolean replayed = version <= base.version();
-      LOG.info(
-          "Moved {} rows of {} from '{}' to '{}' as version {} ({} rows deleted from PostgreSQL,"
-              + " read timestamp {} -> {}, Iceberg snapshot {}{}{}{})",
-          batch.rows(),
-          table,
-          source.id(),
-          target.id(),
-          version,
-          commit.deleted(),
-          batch.readTimestamp(),
-          commit.readTimestamp(),
-          batch.stagedId(),
-          basement ? ", one database transaction with the metadata" : "",
-          resumed ? ", completing the pending move of version " + batch.baseVersion() : "",
-          replayed ? ", replayed" : "");
-      Map<String, String> resultSummary = new LinkedHashMap<>(summary);
-      resultSummary.put("rows-deleted", String.valueOf(commit.deleted()));
-      return new MoveResult(version, batch.rows(), replayed, resultSummary);
-    }
-
-    private String batchQuery(
-        HarnessTable harnessTable,
-        TableVersion base,
-        SourceDefinition source,
-        ConnectionConfig sourceConnection,
-        Bounds bounds) {
-      return PostgresMoves.batchQuery(
-          sourceConnection,
-          source,
-          base.schema(),
+          base.version(),
+          intentId,
+          ((SourceState.Iceberg) base.state(target.id())).snapshotId(),
           ((SourceState.Jdbc) base.state(source.id())).readTimestamp(),
-          harnessTable.orderingColumn().orElse(null),
-          bounds.olderThan(),
-          harnessTable.primaryKey(),
-          bounds.maxRows());
+          Optional.ofNullable(bounds.olderThan()),
+          bounds.maxRows(),
+          "pg-move:" + intentId,
+          owner,
+          catalog.name());
     }
 
-    private String describeBatch(
-        SourceDefinition source,
-        SourceDefinition target,
-        long baseVersion,
-        Instant readTimestamp,
-        long rows,
-        Bounds bounds) {
-      return String.format(
-          "move %s '%s' -> '%s' from version %d (read timestamp %s): %d rows%s%s",
-          table,
-          source.id(),
-          target.id(),
-          baseVersion,
-          readTimestamp,
-          rows,
-          bounds.olderThan() == null ? "" : " older than " + bounds.olderThan(),
-          bounds.maxRows().isPresent() ? ", at most " + bounds.maxRows().getAsLong() : "");
-    }
-
-    /**
-     * Makes Iceberg's {@code main} the snapshot the base version records. When a crashed run
-     * committed its version but did not publish, publishing completes that move, and its result is
-     * returned.
-     */
-    private Optional<MoveResult> publishRecorded(
-        TableVersion base, SourceDefinition target, org.apache.iceberg.Table iceberg) {
-      SourceState.Iceberg recorded = (SourceState.Iceberg) base.state(target.id());
-      java.util.OptionalLong main = IcebergStaging.currentSnapshotId(iceberg);
-      if (recorded.snapshotId().equals(main)) {
-        recorded
-            .snapshotId()
-            .ifPresent(id -> IcebergStaging.ensureTagged(iceberg, id, tag(base.version())));
-        return Optional.empty();
-      }
-      Snapshot snapshot =
-          recorded.snapshotId().isEmpty()
-              ? null
-              : iceberg.snapshot(recorded.snapshotId().getAsLong());
-      if (snapshot == null || !IcebergStaging.isOnTopOfMain(iceberg, snapshot)) {
-        throw new HarnessException(
-            "Cannot move rows of %s into '%s': Iceberg table %s has main at snapshot %s, but"
-                + " version %d records snapshot %s%s; something changed the Iceberg table outside"
-                + " the harness. Restore main to the recorded snapshot (CALL"
-                + " <catalog>.system.set_current_snapshot) and retry",
-            table,
-            target.id(),
-            iceberg.name(),
-            main.isPresent() ? String.valueOf(main.getAsLong()) : "(none)",
-            base.version(),
-            recorded.snapshotId().isPresent()
-                ? String.valueOf(recorded.snapshotId().getAsLong())
-                : "(none)",
-            snapshot == null && recorded.snapshotId().isPresent()
-                ? ", which no longer exists"
-                : "");
-      }
-      long snapshotId = snapshot.snapshotId();
-      LOG.info(
-          "Publishing Iceberg snapshot {} of {}: version {} recorded it, but a previous run stopped"
-              + " before publishing",
-          snapshotId,
-          iceberg.name(),
-          base.version());
-      IcebergStaging.publish(iceberg, snapshotId, tag(base.version()), table);
-      Map<String, String> summary = base.commit().summary();
-      long rows = Long.parseLong(summary.getOrDefault("rows-moved", "0"));
-      return Optional.of(new MoveResult(base.version(), rows, true, summary));
-    }
-
-    private String tag(long version) {
-      return "harness-" + table + "-v" + version;
-    }
-
-    private org.apache.iceberg.Table icebergTable(
-        ConnectionConfig connection, SourceDefinition target) {
-      Identifier identifier = IcebergSources.identifier(target);
-      try {
-        org.apache.iceberg.Table iceberg =
-            ((SparkTable) IcebergSources.catalog(spark, connection).loadTable(identifier)).table();
-        iceberg.refresh();
-        return iceberg;
-      } catch (NoSuchTableException e) {
-        throw new SourceUnavailableException(
-            e,
-            "Cannot move rows of %s into '%s': Iceberg table %s does not exist",
-            table,
-            target.id(),
-            identifier);
-      }
-    }
-
-    private long count(ConnectionConfig connection, String batchQuery) {
-      try (Connection jdbc = PostgresMoves.connect(connection)) {
-        return PostgresMoves.count(jdbc, batchQuery);
+    private long countBatch(Bounds bounds) {
+      try (Connection jdbc = PostgresMoves.connect(sourceConnection)) {
+        return PostgresMoves.countBatch(
+            jdbc,
+            source,
+            harnessTable.orderingColumn().orElse(null),
+            bounds.olderThan(),
+            harnessTable.primaryKey(),
+            bounds.maxRows());
       } catch (SQLException e) {
         throw new SourceUnavailableException(
-            e, "Cannot count the rows to move of %s: %s", table, e.getMessage());
+            e,
+            "Cannot count the rows to move of %s from '%s': %s",
+            table,
+            source.id(),
+            e.getMessage());
       }
     }
 
-    /** MERGEs the batch into Iceberg as a staged snapshot and returns the snapshot id. */
-    private long writeStaged(
-        org.apache.iceberg.Table iceberg,
-        ConnectionConfig targetConnection,
-        SourceDefinition target,
-        ConnectionConfig sourceConnection,
-        TableVersion base,
-        String batchQuery,
-        String wapId,
-        Bounds bounds,
-        List<String> primaryKey) {
-      IcebergStaging.enableStagedWrites(iceberg);
-      // a session of its own: spark.wap.id must not stage other writes of the caller's session
-      SparkSession session = spark.newSession();
-      session.conf().set("spark.wap.id", wapId);
-      var reader =
-          session
-              .read()
-              .format("jdbc")
-              .options(sourceConnection.sparkJdbcOptions())
-              .option("query", batchQuery)
-              .option("fetchsize", "1000");
-      Dataset<Row> rows = reader.load();
-      List<Column> columns = new ArrayList<>();
-      List<String> targetColumns = new ArrayList<>();
-      for (Field field : base.schema().fields()) {
-        String column = target.sourceColumn(field.name());
-        columns.add(
-            col("`" + field.name() + "`").cast(SparkSchemas.toSpark(field.type())).as(column));
-        targetColumns.add(column);
-      }
-      String view = "harness_move_batch_" + UUID.randomUUID().toString().replace("-", "");
-      rows.select(columns.toArray(Column[]::new)).createOrReplaceTempView(view);
-      Identifier identifier = IcebergSources.identifier(target);
-      String targetName =
-          quote(targetConnection.sparkCatalog())
-              + "."
-              + java.util.Arrays.stream(identifier.namespace())
-                  .map(PostgresToIcebergMover::quote)
-                  .collect(Collectors.joining("."))
-              + "."
-              + quote(identifier.name());
-      String on =
-          primaryKey.stream()
-              .map(
-                  field -> {
-                    String column = quote(target.sourceColumn(field));
-                    return "t." + column + " = s." + column;
-                  })
-              .collect(Collectors.joining(" AND "));
-      String set =
-          targetColumns.stream()
-              .map(column -> "t." + quote(column) + " = s." + quote(column))
-              .collect(Collectors.joining(", "));
-      String insertColumns =
-          targetColumns.stream()
-              .map(PostgresToIcebergMover::quote)
-              .collect(Collectors.joining(", "));
-      String insertValues =
-          targetColumns.stream()
-              .map(column -> "s." + quote(column))
-              .collect(Collectors.joining(", "));
-      String merge =
-          "MERGE INTO "
-              + targetName
-              + " t USING "
-              + view
-              + " s ON "
-              + on
-              + " WHEN MATCHED THEN UPDATE SET "
-              + set
-              + " WHEN NOT MATCHED THEN INSERT ("
-              + insertColumns
-              + ") VALUES ("
-              + insertValues
-              + ")";
-      Map<String, String> properties = new LinkedHashMap<>();
-      properties.put(IcebergStaging.TABLE_PROPERTY, table.toString());
-      properties.put(IcebergStaging.TARGET_PROPERTY, target.id());
-      properties.put("harness.base-version", String.valueOf(base.version()));
-      if (bounds.olderThan() != null) {
-        properties.put(Bounds.OLDER_THAN, bounds.olderThan().toString());
-      }
-      if (bounds.maxRows().isPresent()) {
-        properties.put(Bounds.MAX_ROWS, String.valueOf(bounds.maxRows().getAsLong()));
-      }
-      try {
-        IcebergStaging.withSummary(properties, () -> session.sql(merge).collect());
-      } finally {
-        session.catalog().dropTempView(view);
-      }
-      iceberg.refresh();
-      Snapshot staged =
-          IcebergStaging.staged(iceberg, wapId)
-              .orElseThrow(
-                  () ->
-                      new HarnessException(
-                          "Cannot move rows of %s into '%s': the MERGE into Iceberg table %s"
-                              + " committed no staged snapshot with WAP id %s",
-                          table, target.id(), iceberg.name(), wapId));
-      return staged.snapshotId();
+    // ---- intent and delete ----
+
+    /** The intent version: changes no state, records the move as pending. */
+    private Transaction intentTransaction(TableVersion base, PendingMoves.PendingMove move) {
+      // both states stay as they are: setting them presents and checks both fenced locks
+      return locks
+          .present(store.newTransaction(table))
+          .operation("move-intent")
+          .idempotencyKey(move.idempotencyKey() + ":intent")
+          .setSourceState(source.id(), base.state(source.id()))
+          .setSourceState(target.id(), base.state(target.id()))
+          .openIntent(
+              move.intentId(), PendingMoves.KIND, List.of(source.id(), target.id()), move.toJson())
+          .summary("source", source.id())
+          .summary("target", target.id())
+          .summary("intent-id", move.intentId());
     }
 
-    /** What the delete-and-commit step produced. */
-    private record Commit(VersionInfo version, long deleted, Instant readTimestamp) {}
+    /** Commits the intent version, then deletes the batch in PostgreSQL. */
+    private PostgresMoves.Deleted intentThenDelete(
+        TableVersion base, PendingMoves.PendingMove move) {
+      describe("%s: recording the move as pending", describe(move));
+      VersionInfo version = intentTransaction(base, move).commit();
+      LOG.info("Recorded the {} as pending in version {}", describe(move), version.version());
+      afterStep.accept(Step.INTENT_COMMIT);
+      return delete(move, null);
+    }
 
-    private Commit deleteAndCommit(
-        ConnectionConfig connection,
-        SourceDefinition source,
-        SourceDefinition target,
-        Batch batch,
-        Instant notBefore,
-        Map<String, String> summary,
-        boolean basement,
-        boolean intentRecorded,
-        Locks locks) {
-      try (Connection jdbc = PostgresMoves.connect(connection)) {
+    /** Basement: the delete and the intent version in one database transaction. */
+    private PostgresMoves.Deleted deleteWithIntent(
+        TableVersion base, PendingMoves.PendingMove move) {
+      PostgresMoves.Deleted deleted =
+          delete(move, jdbc -> intentTransaction(base, move).commitUsing(jdbc));
+      afterStep.accept(Step.INTENT_COMMIT);
+      return deleted;
+    }
+
+    /**
+     * One PostgreSQL transaction: records the move in {@code harness_moves} and deletes its batch
+     * from the current table; {@code alsoInTransaction} (basement: the intent version) runs before
+     * it commits.
+     */
+    private PostgresMoves.Deleted delete(
+        PendingMoves.PendingMove move, Consumer<Connection> alsoInTransaction) {
+      describe("%s: deleting the batch from PostgreSQL", describe(move));
+      try (Connection jdbc = PostgresMoves.connect(sourceConnection)) {
         jdbc.setAutoCommit(false);
         try {
-          long deleted =
-              PostgresMoves.deleteMoved(
+          Bounds bounds = Bounds.of(move);
+          PostgresMoves.Deleted deleted =
+              PostgresMoves.deleteBatch(
                   jdbc,
                   source,
-                  batch.query(),
-                  store.loadTable(table).primaryKey(),
-                  batch.readTimestamp());
-          Instant deletedAt = PostgresSources.clock(jdbc);
-          Instant atLeast = deletedAt.isAfter(notBefore) ? deletedAt : notBefore;
-          if (batch.readTimestamp().isAfter(atLeast)) {
-            atLeast = batch.readTimestamp();
-          }
-          Instant readTimestamp;
-          if (basement) {
-            afterStep.accept(Step.SOURCE_DELETE);
-            readTimestamp =
-                PostgresSources.safeReadTimestampInTransaction(jdbc, connection, atLeast);
-          } else {
+                  move.intentId(),
+                  harnessTable.orderingColumn().orElse(null),
+                  bounds.olderThan(),
+                  harnessTable.primaryKey(),
+                  bounds.maxRows());
+          if (alsoInTransaction == null) {
             jdbc.commit();
             afterStep.accept(Step.SOURCE_DELETE);
-            readTimestamp = PostgresSources.safeReadTimestamp(connection, atLeast);
-          }
-          Transaction transaction =
-              store
-                  .newTransaction(table)
-                  .operation("move")
-                  .idempotencyKey(batch.idempotencyKey())
-                  .withLock(locks.source())
-                  .withLock(locks.target())
-                  .setSourceState(source.id(), new SourceState.Jdbc(readTimestamp))
-                  .setSourceState(target.id(), SourceState.Iceberg.of(batch.stagedId()))
-                  .externalIds(
-                      target.id(),
-                      Map.of(
-                          "snapshot-id", String.valueOf(batch.stagedId()), "wap-id", batch.wapId()))
-                  .externalIds(source.id(), Map.of("rows-deleted", String.valueOf(deleted)));
-          if (intentRecorded) {
-            // the move is recorded: it is no longer pending
-            transaction.setExternalState(PendingMoves.key(source.id()), null);
-          }
-          summary.forEach(transaction::summary);
-          VersionInfo version;
-          if (basement) {
-            // the delete and the version commit in one database transaction
-            version = transaction.commitUsing(jdbc);
+          } else {
+            afterStep.accept(Step.SOURCE_DELETE);
+            alsoInTransaction.accept(jdbc);
             afterStep.accept(Step.HARNESS_COMMIT_WRITTEN);
             jdbc.commit();
-          } else {
-            version = transaction.commit();
           }
-          return new Commit(version, deleted, readTimestamp);
+          LOG.info(
+              "Deleted {} rows of {} from source '{}' for move {} (transaction {})",
+              deleted.rows(),
+              table,
+              source.id(),
+              move.intentId(),
+              deleted.xid());
+          return deleted;
         } catch (SQLException | RuntimeException | Error e) {
           try {
             jdbc.rollback();
@@ -866,38 +392,256 @@ public final class PostgresToIcebergMover {
       } catch (SQLException e) {
         throw new SourceUnavailableException(
             e,
-            "Cannot delete the moved rows of %s from source '%s': %s",
+            "Cannot delete the rows to move of %s from source '%s': %s",
             table,
             source.id(),
             e.getMessage());
       }
     }
 
+    // ---- recover ----
+
+    /**
+     * Completes the move a crashed run recorded as pending: redoes its delete if it never
+     * committed, then stages exactly the rows its delete removed and commits.
+     */
+    private MoveResult recover(PendingMoves.PendingMove move, IcebergStaging staging) {
+      if (!move.target().equals(target.id())) {
+        throw new ValidationException(
+            "Cannot move %s from '%s' to '%s': a move from '%s' to '%s' is pending since version"
+                + " %d; complete it first: %s",
+            table,
+            source.id(),
+            target.id(),
+            source.id(),
+            move.target(),
+            move.baseVersion(),
+            move.resumeCall(store.readLatest(table)));
+      }
+      Optional<PostgresMoves.Deleted> recorded;
+      try (Connection jdbc = PostgresMoves.connect(sourceConnection)) {
+        recorded = PostgresMoves.deleted(jdbc, source, move.intentId());
+      } catch (SQLException e) {
+        throw new SourceUnavailableException(
+            e,
+            "Cannot find the delete of pending move %s of %s in source '%s': %s",
+            move.intentId(),
+            table,
+            source.id(),
+            e.getMessage());
+      }
+      LOG.info(
+          "Completing the {} recorded as pending at version {} by {}: its delete {}",
+          describe(move),
+          move.baseVersion(),
+          move.owner(),
+          recorded.isPresent() ? "committed" : "never committed; deleting now");
+      PostgresMoves.Deleted deleted = recorded.orElseGet(() -> delete(move, null));
+      return completeMove(move, deleted, staging, true);
+    }
+
+    // ---- stage, next states, publish ----
+
+    private MoveResult completeMove(
+        PendingMoves.PendingMove move,
+        PostgresMoves.Deleted deleted,
+        IcebergStaging staging,
+        boolean resumed) {
+      TableVersion latest = store.readLatest(table);
+      SourceState.Iceberg recordedTarget = (SourceState.Iceberg) latest.state(target.id());
+      Optional<IcebergStaging.Staged> staged =
+          deleted.rows() == 0 ? Optional.empty() : stage(move, deleted, latest, staging);
+      afterStep.accept(Step.STAGED_WRITE);
+
+      // a snapshot taken after the delete committed: it shows none of the moved rows
+      SourceState.Jdbc nextSource =
+          PostgresSources.currentState(
+              sourceConnection, source, (SourceState.Jdbc) latest.state(source.id()));
+      SourceState.Iceberg nextTarget =
+          staged.map(s -> SourceState.Iceberg.of(s.snapshotId())).orElse(recordedTarget);
+
+      Map<String, String> summary = new LinkedHashMap<>();
+      summary.put("source", source.id());
+      summary.put("target", target.id());
+      summary.put("rows-moved", String.valueOf(deleted.rows()));
+      summary.put("rows-deleted", String.valueOf(deleted.rows()));
+      summary.put("intent-id", move.intentId());
+      summary.put("source-transaction", deleted.xid());
+      move.olderThan().ifPresent(bound -> summary.put("older-than", bound.toString()));
+      if (move.maxRows().isPresent()) {
+        summary.put("max-rows", String.valueOf(move.maxRows().getAsLong()));
+      }
+      staged.ifPresent(s -> summary.put("snapshot-id", String.valueOf(s.snapshotId())));
+      summary.put("basement", String.valueOf(basement));
+      if (resumed) {
+        summary.put("resumed-from-version", String.valueOf(move.baseVersion()));
+      }
+      describe("%s: committing", describe(move));
+      Transaction transaction =
+          locks
+              .present(store.newTransaction(table))
+              .operation("move")
+              .idempotencyKey(move.idempotencyKey())
+              .setSourceState(source.id(), nextSource)
+              .setSourceState(target.id(), nextTarget)
+              .completeIntent(move.intentId())
+              .externalIds(source.id(), Map.of("rows-deleted", String.valueOf(deleted.rows())));
+      staged.ifPresent(
+          s ->
+              transaction.externalIds(
+                  target.id(), Map.of("snapshot-id", String.valueOf(s.snapshotId()))));
+      summary.forEach(transaction::summary);
+      VersionInfo version = transaction.commit();
+      afterStep.accept(Step.HARNESS_COMMIT);
+
+      if (staged.isPresent()) {
+        describe(
+            "%s: publishing Iceberg snapshot %d as version %d",
+            describe(move), staged.get().snapshotId(), version.version());
+        staging.publish(
+            staged.get().snapshotId(), IcebergStaging.tagName(table, version.version()));
+      }
+      boolean replayed = version.version() <= latest.version();
+      LOG.info(
+          "Moved {} rows of {} from '{}' to '{}' as version {} (read timestamp {}, Iceberg"
+              + " snapshot {}{}{}{})",
+          deleted.rows(),
+          table,
+          source.id(),
+          target.id(),
+          version.version(),
+          nextSource.readTimestamp(),
+          staged.map(s -> String.valueOf(s.snapshotId())).orElse("unchanged"),
+          basement ? ", delete and intent in one database transaction" : "",
+          resumed ? ", completing the pending move of version " + move.baseVersion() : "",
+          replayed ? ", replayed" : "");
+      return new MoveResult(version.version(), deleted.rows(), replayed, summary);
+    }
+
+    /**
+     * Stages the deleted images on a branch on top of the recorded target: one MERGE that, per key
+     * of the batch, deletes the Iceberg images the moved image is not older than and inserts the
+     * moved image unless an Iceberg image of the key is newer.
+     */
+    private Optional<IcebergStaging.Staged> stage(
+        PendingMoves.PendingMove move,
+        PostgresMoves.Deleted deleted,
+        TableVersion latest,
+        IcebergStaging staging) {
+      describe("%s: staging %d rows in Iceberg", describe(move), deleted.rows());
+      String query =
+          PostgresMoves.deletedRowsQuery(
+              source,
+              latest.schema(),
+              new HashSet<>(PostgresSources.sourceColumns(sourceConnection, source)),
+              deleted);
+      Dataset<Row> rows =
+          spark
+              .read()
+              .format("jdbc")
+              .options(sourceConnection.sparkJdbcOptions())
+              .option("query", query)
+              .option("fetchsize", "1000")
+              .load();
+      List<Column> columns = new ArrayList<>();
+      List<String> targetColumns = new ArrayList<>();
+      for (Field field : latest.schema().fields()) {
+        String column = target.sourceColumn(field.name());
+        columns.add(
+            col("`" + field.name() + "`").cast(SparkSchemas.toSpark(field.type())).as(column));
+        targetColumns.add(column);
+      }
+      String view = "harness_move_batch_" + UUID.randomUUID().toString().replace("-", "");
+      rows.select(columns.toArray(Column[]::new)).createOrReplaceTempView(view);
+      SourceState.Iceberg base = (SourceState.Iceberg) latest.state(target.id());
+      try {
+        Optional<IcebergStaging.Staged> staged =
+            staging.stageWrite(
+                base,
+                move.idempotencyKey(),
+                branch -> spark.sql(mergeSql(branch, view, targetColumns)).collect());
+        staged.ifPresent(
+            s ->
+                LOG.info(
+                    "{} Iceberg snapshot {} for the {}",
+                    s.reused() ? "Reusing staged" : "Staged",
+                    s.snapshotId(),
+                    describe(move)));
+        return staged;
+      } finally {
+        spark.catalog().dropTempView(view);
+      }
+    }
+
+    private String mergeSql(String branch, String view, List<String> targetColumns) {
+      List<String> keys = harnessTable.primaryKey().stream().map(target::sourceColumn).toList();
+      String ordering = harnessTable.orderingColumn().map(target::sourceColumn).orElse(null);
+      String insertColumns =
+          targetColumns.stream()
+              .map(PostgresToIcebergMover::quote)
+              .collect(Collectors.joining(", "));
+      return "MERGE INTO "
+          + branch
+          + " t USING (SELECT "
+          + insertColumns
+          + ", 'match' AS "
+          + ROLE
+          + " FROM "
+          + view
+          + " UNION ALL SELECT "
+          + targetColumns.stream().map(c -> "s." + quote(c)).collect(Collectors.joining(", "))
+          + ", 'insert' AS "
+          + ROLE
+          + " FROM "
+          + view
+          + " s LEFT ANTI JOIN "
+          + branch
+          + " d ON "
+          + keyMatch("d", "s", keys)
+          + " AND "
+          + dominates("d", "s", ordering)
+          + ") s ON "
+          + keyMatch("t", "s", keys)
+          + " AND s."
+          + ROLE
+          + " = 'match' WHEN MATCHED AND NOT "
+          + dominates("t", "s", ordering)
+          + " THEN DELETE WHEN NOT MATCHED AND s."
+          + ROLE
+          + " = 'insert' THEN INSERT ("
+          + insertColumns
+          + ") VALUES ("
+          + targetColumns.stream().map(c -> "s." + quote(c)).collect(Collectors.joining(", "))
+          + ")";
+    }
+
+    private static String keyMatch(String left, String right, List<String> keys) {
+      return keys.stream()
+          .map(key -> left + "." + quote(key) + " = " + right + "." + quote(key))
+          .collect(Collectors.joining(" AND "));
+    }
+
+    /**
+     * True when the image {@code newer} is strictly newer than {@code older} by the ordering column
+     * (a null ordering value is the oldest); never without an ordering column. Two-valued.
+     */
+    private static String dominates(String newer, String older, String ordering) {
+      if (ordering == null) {
+        return "false";
+      }
+      String n = newer + "." + quote(ordering);
+      String o = older + "." + quote(ordering);
+      return "(" + n + " IS NOT NULL AND (" + o + " IS NULL OR " + n + " > " + o + "))";
+    }
+
+    private String describe(PendingMoves.PendingMove move) {
+      return String.format(
+          "move %s '%s' -> '%s' (intent %s)%s",
+          table, source.id(), target.id(), move.intentId(), Bounds.of(move).describe());
+    }
+
     private void describe(String format, Object... arguments) {
       spark.sparkContext().setJobDescription(String.format(format, arguments));
-    }
-  }
-
-  /** The batch's bounds: recorded in the staged snapshot so that a retry moves the same batch. */
-  private record Bounds(Instant olderThan, OptionalLong maxRows) {
-    static final String OLDER_THAN = "harness.older-than";
-    static final String MAX_ROWS = "harness.max-rows";
-
-    static Bounds of(MoveRequest request, Instant now, HarnessTable harnessTable) {
-      Instant olderThan =
-          request
-              .olderThan()
-              .map(age -> now.minus(age).truncatedTo(ChronoUnit.MICROS))
-              .orElse(null);
-      return new Bounds(olderThan, request.maxRows());
-    }
-
-    static Bounds of(Snapshot staged) {
-      String olderThan = staged.summary().get(OLDER_THAN);
-      String maxRows = staged.summary().get(MAX_ROWS);
-      return new Bounds(
-          olderThan == null ? null : Instant.parse(olderThan),
-          maxRows == null ? OptionalLong.empty() : OptionalLong.of(Long.parseLong(maxRows)));
     }
   }
 

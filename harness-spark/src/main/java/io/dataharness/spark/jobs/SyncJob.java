@@ -9,8 +9,8 @@ import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.Transaction;
 import io.dataharness.metadata.VersionInfo;
-import io.dataharness.spark.ConnectionConfig;
-import io.dataharness.spark.HarnessCatalog;
+import io.dataharness.spark.conf.ConnectionConfig;
+import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.source.KafkaSources;
 import io.dataharness.spark.source.PostgresSources;
 import java.time.Duration;
@@ -27,7 +27,8 @@ import org.slf4j.LoggerFactory;
  * The sync job: records what sources hold now, in one commit (operation {@code sync}): each Kafka
  * source's live end offsets (read committed) become its {@code end}, each PostgreSQL source's read
  * timestamp advances to {@link PostgresSources#safeReadTimestamp}. Iceberg sources change only
- * through harness writes.
+ * through harness writes. A Kafka source without an explicit {@code partitions} option also gains
+ * the partitions added to its topic since the last version, from their earliest offset.
  *
  * <p>The commit compares each state with the one read (compare-and-set) and retries on a conflict.
  * A source another job holds locked (a mover) is retried for a while and then left out of this
@@ -43,7 +44,7 @@ public final class SyncJob {
 
   private SyncJob() {}
 
-  public static SyncResult run(HarnessCatalog catalog, TableIdentifier table) {
+  public static SyncResult run(HarnessContext catalog, TableIdentifier table) {
     HarnessStore store = catalog.store();
     Set<String> skipped = new HashSet<>();
     long lockedSince = -1;
@@ -54,12 +55,20 @@ public final class SyncJob {
         if (skipped.contains(entry.getKey())) {
           continue;
         }
-        if (PendingMoves.find(version, entry.getKey()).isPresent()) {
-          // a crashed move's rows are only in its staged snapshot: advancing would hide them
+        if (version.openIntent(entry.getKey()).isPresent()) {
+          // a writer's side effects (rows upserted into or deleted from PostgreSQL) may not be
+          // recorded yet: the store refuses to change the source until that writer's rerun
+          // completes its intent
+          var intent = version.openIntent(entry.getKey()).get();
           LOG.warn(
-              "Sync of {} skips source '{}': a move out of it is pending; run the move job again",
+              "Sync of {} skips source '{}': intent '{}' ({}, owner '{}', since version {}) is"
+                  + " open on it; run that job again to complete it",
               table,
-              entry.getKey());
+              entry.getKey(),
+              intent.id(),
+              intent.kind(),
+              intent.owner(),
+              intent.openedVersion());
           skipped.add(entry.getKey());
           continue;
         }
@@ -117,13 +126,12 @@ public final class SyncJob {
       ConnectionConfig connection, SourceDefinition source, SourceState recorded) {
     switch (source.kind()) {
       case KAFKA -> {
-        return KafkaSources.withLiveEnds(
-            connection, KafkaSources.topic(source), (SourceState.Kafka) recorded);
+        return KafkaSources.liveState(connection, source, (SourceState.Kafka) recorded);
       }
       case JDBC -> {
         SourceState.Jdbc jdbc = (SourceState.Jdbc) recorded;
-        var safe = PostgresSources.safeReadTimestamp(connection);
-        return safe.isAfter(jdbc.readTimestamp()) ? new SourceState.Jdbc(safe) : jdbc;
+        SourceState.Jdbc next = PostgresSources.currentState(connection, source, jdbc);
+        return next.readTimestamp().isAfter(jdbc.readTimestamp()) ? next : jdbc;
       }
       default -> {
         return recorded;
@@ -156,7 +164,7 @@ public final class SyncJob {
   public static void main(String[] args) {
     JobArguments arguments = JobArguments.parse("SyncJob", args, Set.of("table", "catalog"));
     SparkSession spark = SparkSession.builder().appName("DataHarness sync").getOrCreate();
-    HarnessCatalog catalog =
+    HarnessContext catalog =
         JobArguments.catalog(spark, arguments.optional("catalog").orElse("harness"));
     TableIdentifier table = TableIdentifier.parse(arguments.required("table"));
     SyncResult result = run(catalog, table);

@@ -3,7 +3,7 @@ package io.dataharness.spark.read;
 import io.dataharness.metadata.HarnessException;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
-import io.dataharness.spark.MetadataColumns;
+import io.dataharness.spark.conf.MetadataColumns;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;

@@ -3,7 +3,7 @@ package io.dataharness.spark.read;
 import io.dataharness.metadata.Schema;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
-import io.dataharness.spark.SparkSchemas;
+import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.source.PostgresSources;
 import java.util.ArrayList;
 import java.util.List;
@@ -110,8 +110,7 @@ public final class HarnessScanBuilder
 
   private static String postgresAsOfQuery(SourceRead read) {
     SourceState.Jdbc state = (SourceState.Jdbc) read.state();
-    return PostgresSources.asOfQuery(
-        read.source(), harnessSchema(read.schema()), state.readTimestamp());
+    return PostgresSources.asOfQuery(read.source(), harnessSchema(read.schema()), state);
   }
 
   /** The harness schema of Spark columns, keeping the harness field ids they carry. */

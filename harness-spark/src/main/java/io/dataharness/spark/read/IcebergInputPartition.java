@@ -1,7 +1,8 @@
 package io.dataharness.spark.read;
 
 import io.dataharness.metadata.HarnessException;
-import io.dataharness.spark.MetadataColumns;
+import io.dataharness.spark.conf.MetadataColumns;
+import io.dataharness.spark.source.IcebergSources;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -11,8 +12,6 @@ import java.util.Map;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.GenericInternalRow;
-import org.apache.spark.sql.connector.catalog.CatalogPlugin;
-import org.apache.spark.sql.connector.catalog.Identifier;
 import org.apache.spark.sql.connector.catalog.SupportsRead;
 import org.apache.spark.sql.connector.catalog.Table;
 import org.apache.spark.sql.connector.catalog.TableCatalog;
@@ -74,40 +73,8 @@ final class IcebergInputPartition implements InputPartition {
                         "Cannot read %s: the source has no table; set source.%s.table",
                         read.describe(), read.source().id()));
     String catalogName = read.connection().sparkCatalog();
-    CatalogPlugin plugin;
-    try {
-      plugin =
-          ((org.apache.spark.sql.classic.SparkSession) SparkSession.active())
-              .sessionState()
-              .catalogManager()
-              .catalog(catalogName);
-    } catch (RuntimeException e) {
-      throw new HarnessException(
-          e,
-          "Cannot read %s: Spark catalog '%s' of %s is not configured (%s)",
-          read.describe(),
-          catalogName,
-          read.connection(),
-          e.getMessage());
-    }
-    if (!(plugin instanceof TableCatalog catalog)) {
-      throw new HarnessException(
-          "Cannot read %s: Spark catalog '%s' is not a table catalog",
-          read.describe(), catalogName);
-    }
-    Table table;
-    try {
-      table = catalog.loadTable(identifier(tableName), Long.toString(snapshotId));
-    } catch (Exception e) {
-      throw new HarnessException(
-          e,
-          "Cannot read %s: Iceberg table %s.%s at snapshot %d is not available (%s)",
-          read.describe(),
-          catalogName,
-          tableName,
-          snapshotId,
-          e.getMessage());
-    }
+    TableCatalog catalog = IcebergSources.catalog(SparkSession.active(), read.connection());
+    Table table = IcebergSources.loadAt(catalog, read.source(), snapshotId, read.describe());
     if (!(table instanceof SupportsRead readable)) {
       throw new HarnessException(
           "Cannot read %s: %s.%s cannot be read", read.describe(), catalogName, tableName);
@@ -269,10 +236,5 @@ final class IcebergInputPartition implements InputPartition {
       }
     }
     return null;
-  }
-
-  private static Identifier identifier(String tableName) {
-    String[] parts = tableName.split("\\.");
-    return Identifier.of(Arrays.copyOf(parts, parts.length - 1), parts[parts.length - 1]);
   }
 }

@@ -1,7 +1,7 @@
 package io.dataharness.spark.read;
 
 import io.dataharness.metadata.HarnessException;
-import io.dataharness.spark.MetadataColumns;
+import io.dataharness.spark.conf.MetadataColumns;
 import java.math.BigDecimal;
 import java.sql.Connection;
 import java.sql.DriverManager;

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dataharness.metadata.HarnessException;
-import io.dataharness.spark.MetadataColumns;
+import io.dataharness.spark.conf.MetadataColumns;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;

@@ -7,8 +7,7 @@ import static org.apache.spark.sql.functions.when;
 
 import io.dataharness.metadata.HarnessTable;
 import io.dataharness.metadata.SourceKind;
-import io.dataharness.spark.HarnessSparkTable;
-import io.dataharness.spark.MetadataColumns;
+import io.dataharness.spark.conf.MetadataColumns;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;

@@ -9,7 +9,7 @@ import static org.apache.spark.sql.functions.when;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dataharness.metadata.SourceState;
-import io.dataharness.spark.MetadataColumns;
+import io.dataharness.spark.conf.MetadataColumns;
 import io.dataharness.spark.source.IcebergSources;
 import io.dataharness.spark.source.PostgresSources;
 import java.util.ArrayList;
@@ -180,9 +180,7 @@ final class NativeRelations {
             .option(
                 "query",
                 PostgresSources.asOfQuery(
-                    read.source(),
-                    HarnessScanBuilder.harnessSchema(read.schema()),
-                    state.readTimestamp()))
+                    read.source(), HarnessScanBuilder.harnessSchema(read.schema()), state))
             .option("fetchsize", "1000");
     Dataset<Row> rows = reader.load();
     List<Column> columns = new ArrayList<>();

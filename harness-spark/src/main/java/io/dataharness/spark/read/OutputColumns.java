@@ -1,6 +1,6 @@
 package io.dataharness.spark.read;
 
-import io.dataharness.spark.MetadataColumns;
+import io.dataharness.spark.conf.MetadataColumns;
 import java.io.Serializable;
 import java.util.Arrays;
 import java.util.Set;

@@ -1,6 +1,5 @@
 package io.dataharness.spark.read;
 
-import io.dataharness.spark.HarnessSparkTable;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;

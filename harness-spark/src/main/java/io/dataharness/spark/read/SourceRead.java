@@ -3,7 +3,7 @@ package io.dataharness.spark.read;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
-import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.conf.ConnectionConfig;
 import org.apache.spark.sql.types.StructType;
 
 /**

@@ -6,8 +6,8 @@ import io.dataharness.metadata.Schema;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.ValidationException;
-import io.dataharness.spark.ConnectionConfig;
-import io.dataharness.spark.SparkSchemas;
+import io.dataharness.spark.conf.ConnectionConfig;
+import io.dataharness.spark.conf.SparkSchemas;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -67,12 +67,16 @@ public final class IcebergSources {
 
   /**
    * Registers an iceberg source: creates the table from the harness schema if it is missing, and
-   * returns its current snapshot (or empty) as the first state.
+   * returns its current snapshot (or empty) as the first state, reloaded from the Iceberg catalog
+   * (a long-lived session's Spark catalog may cache the table from before another process wrote to
+   * it).
    */
   public static SourceState.Iceberg register(
       SparkSession spark, ConnectionConfig connection, SourceDefinition source, Schema schema) {
     TableCatalog catalog = catalog(spark, connection);
     Identifier identifier = identifier(source);
+    // the first state is the table's current snapshot, not the one a cached table last saw
+    catalog.invalidateTable(identifier);
     try {
       return currentState(catalog.loadTable(identifier));
     } catch (NoSuchTableException missing) {
@@ -118,10 +122,66 @@ public final class IcebergSources {
   /**
    * Loads the source's table at a snapshot, failing with an error naming the table, version, source
    * and snapshot when the snapshot is gone (expired).
+   *
+   * <p>A long-lived session's Spark catalog may hold the table's metadata from before another
+   * process changed it (Iceberg's {@code CachingCatalog} expires a table only after it was not
+   * accessed for a while, so a busy table is never reloaded): the snapshot may be unknown to it
+   * (committed since), or known although another process expired it since. Either way the table is
+   * loaded again after invalidating the catalog's cached table, and the snapshot is only called
+   * expired if the reloaded table does not have it either. Telling an expired snapshot from a
+   * stored one costs one existence check of its manifest list.
    */
   public static Table loadAt(
       TableCatalog catalog, SourceDefinition source, long snapshotId, String describe) {
     Identifier identifier = identifier(source);
+    try {
+      Table table = loadSnapshot(catalog, identifier, snapshotId, describe);
+      if (missingManifestList(table, snapshotId) == null) {
+        return table;
+      }
+    } catch (RuntimeException unknown) {
+      // not in the loaded table's metadata: look again below
+    }
+    catalog.invalidateTable(identifier);
+    RuntimeException failure;
+    try {
+      Table table = loadSnapshot(catalog, identifier, snapshotId, describe);
+      String missing = missingManifestList(table, snapshotId);
+      if (missing == null) {
+        return table;
+      }
+      failure = new IllegalStateException("its manifest list " + missing + " does not exist");
+    } catch (SourceUnavailableException gone) {
+      throw gone;
+    } catch (RuntimeException e) {
+      failure = e;
+    }
+    throw new SourceUnavailableException(
+        failure,
+        "Cannot read %s: Iceberg table %s no longer has snapshot %d (expired?); versions that"
+            + " reference it cannot be read. Protect snapshots that retained harness versions"
+            + " need from expiry, or read a later version (%s)",
+        describe,
+        identifier,
+        snapshotId,
+        failure.getMessage());
+  }
+
+  /** The manifest list of the snapshot if it no longer exists (the snapshot expired), or null. */
+  private static String missingManifestList(Table table, long snapshotId) {
+    if (!(table instanceof SparkTable sparkTable)) {
+      return null;
+    }
+    Snapshot snapshot = sparkTable.table().snapshot(snapshotId);
+    String location = snapshot == null ? null : snapshot.manifestListLocation();
+    if (location == null || sparkTable.table().io().newInputFile(location).exists()) {
+      return null;
+    }
+    return location;
+  }
+
+  private static Table loadSnapshot(
+      TableCatalog catalog, Identifier identifier, long snapshotId, String describe) {
     try {
       return catalog.loadTable(identifier, String.valueOf(snapshotId));
     } catch (NoSuchTableException e) {
@@ -130,16 +190,6 @@ public final class IcebergSources {
           "Cannot read %s: Iceberg table %s no longer exists; restore it or remove the source",
           describe,
           identifier);
-    } catch (RuntimeException e) {
-      throw new SourceUnavailableException(
-          e,
-          "Cannot read %s: Iceberg table %s no longer has snapshot %d (expired?); versions that"
-              + " reference it cannot be read. Protect snapshots that retained harness versions"
-              + " need from expiry, or read a later version (%s)",
-          describe,
-          identifier,
-          snapshotId,
-          e.getMessage());
     }
   }
 }

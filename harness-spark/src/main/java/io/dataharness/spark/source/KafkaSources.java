@@ -3,7 +3,7 @@ package io.dataharness.spark.source;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.ValidationException;
-import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.conf.ConnectionConfig;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -115,7 +115,10 @@ public final class KafkaSources {
     }
   }
 
-  /** The live end offsets (high watermarks; read-committed) of the given partitions. */
+  /**
+   * The live end offsets of the given partitions: the last stable offsets (read committed), which
+   * stop before the first message of a transaction still open.
+   */
   public static Map<Integer, Long> endOffsets(
       ConnectionConfig connection, String topic, List<Integer> partitions) {
     try (TopicClient client = new TopicClient(connection)) {
@@ -370,8 +373,62 @@ public final class KafkaSources {
   }
 
   /**
-   * The state with each partition's end raised to the live end offset (read-committed); starts and
+   * What a Kafka source holds now, for a sync or a move: the recorded state with each partition's
+   * end raised to the live end offset (the last stable offset, read committed), plus, for a source
+   * without an explicit {@code partitions} option, every partition added to the topic since, from
+   * its earliest retained offset. With an explicit list, added partitions are ignored. Starts and
    * ends never move backwards.
+   *
+   * @throws SourceUnavailableException if the broker cannot be reached, or a partition of the
+   *     recorded state no longer exists
+   */
+  public static SourceState.Kafka liveState(
+      ConnectionConfig connection, SourceDefinition source, SourceState.Kafka recorded) {
+    String topic = topic(source);
+    try (TopicClient client = new TopicClient(connection)) {
+      SortedSet<Integer> existing = client.partitions(topic);
+      List<Integer> known = new ArrayList<>(recorded.partitions().keySet());
+      checkPartitionsExist(topic, known, existing, connection);
+      List<Integer> added = new ArrayList<>();
+      if (source.option(PARTITIONS).orElse("").isBlank()) {
+        for (int partition : existing) {
+          if (!recorded.partitions().containsKey(partition)) {
+            added.add(partition);
+          }
+        }
+      }
+      List<Integer> all = new ArrayList<>(known);
+      all.addAll(added);
+      if (all.isEmpty()) {
+        return recorded;
+      }
+      Map<Integer, Long> live = client.offsets(topic, all, OffsetSpec.latest());
+      Map<Integer, Long> earliest =
+          added.isEmpty() ? Map.of() : client.offsets(topic, added, OffsetSpec.earliest());
+      TreeMap<Integer, SourceState.OffsetRange> ranges = new TreeMap<>();
+      recorded
+          .partitions()
+          .forEach(
+              (partition, range) ->
+                  ranges.put(
+                      partition,
+                      new SourceState.OffsetRange(
+                          range.start(),
+                          Math.max(range.end(), live.getOrDefault(partition, range.end())))));
+      for (int partition : added) {
+        long end = live.get(partition);
+        // the last stable offset can lie below the log start offset (see initialState)
+        ranges.put(
+            partition, new SourceState.OffsetRange(Math.min(earliest.get(partition), end), end));
+      }
+      return new SourceState.Kafka(ranges);
+    }
+  }
+
+  /**
+   * The state with each partition's end raised to the live end offset (read-committed); starts and
+   * ends never move backwards. Partitions added to the topic are not included: see {@link
+   * #liveState}.
    */
   public static SourceState.Kafka withLiveEnds(
       ConnectionConfig connection, String topic, SourceState.Kafka state) {

@@ -2,115 +2,177 @@ package io.dataharness.spark.source;
 
 import static io.dataharness.spark.source.PostgresTableName.quote;
 
+import io.dataharness.metadata.HarnessException;
 import io.dataharness.metadata.Schema;
 import io.dataharness.metadata.SourceDefinition;
-import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.conf.ConnectionConfig;
 import java.sql.Connection;
+import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Instant;
-import java.util.HashSet;
+import java.time.OffsetDateTime;
 import java.util.List;
+import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.Set;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
 /**
- * The PostgreSQL side of moving rows out of a system-versioned jdbc source: which rows a batch is,
- * and deleting exactly those rows whose current image is still the one moved.
+ * The PostgreSQL side of moving rows out of a system-versioned jdbc source ("delete first").
  *
- * <p>A batch is defined at a read timestamp, so it is the same set of row images however often it
- * is evaluated: rows that a crashed mover already deleted are still valid at that timestamp through
- * the history table.
+ * <p>A move deletes its batch from the <b>current</b> table in one transaction that also inserts
+ * the move's row into {@value PostgresSources#MOVES_TABLE} (its intent id and the transaction id).
+ * The versioning trigger copies every deleted image into the history table with that transaction id
+ * ({@value PostgresSources#DELETED_XID}), so what the delete removed is exactly what moves, each
+ * row with its newest committed image: a row the application updated meanwhile moves with its new
+ * image, a row it deleted is not moved. Whether the delete committed is decided by the moves row.
+ * No row lock outlives the delete's transaction.
  */
 public final class PostgresMoves {
+  private static final Pattern XID = Pattern.compile("[0-9]+");
+
   private PostgresMoves() {}
 
+  /** What a move's delete removed: its transaction, the rows deleted, when. */
+  public record Deleted(String xid, long rows, Instant movedAt) {
+    public Deleted {
+      if (!XID.matcher(xid).matches()) {
+        throw new IllegalArgumentException("Not a transaction id: " + xid);
+      }
+    }
+  }
+
   /**
-   * The rows of a batch, one column per harness field (named by the field): the rows valid at
-   * {@code readTimestamp} whose ordering column is older than {@code olderThan} (when given),
-   * ordered by the ordering column (when given) and then the primary key, at most {@code maxRows}.
+   * The number of rows a move with these bounds would delete now: current rows whose ordering
+   * column is older than {@code olderThan} (when given), at most {@code maxRows}.
    */
-  public static String batchQuery(
-      ConnectionConfig connection,
+  public static long countBatch(
+      Connection jdbc,
       SourceDefinition source,
-      Schema schema,
-      Instant readTimestamp,
       String orderingField,
       Instant olderThan,
       List<String> primaryKey,
-      OptionalLong maxRows) {
-    String asOf =
-        PostgresSources.asOfQuery(
-            source,
-            schema,
-            readTimestamp,
-            new HashSet<>(PostgresSources.sourceColumns(connection, source)));
-    StringBuilder sql = new StringBuilder("SELECT * FROM (").append(asOf).append(") AS rows_as_of");
-    if (olderThan != null) {
-      sql.append(" WHERE ")
-          .append(quote(orderingField))
-          .append(" < ")
-          .append(PostgresSources.timestampLiteral(olderThan));
-    }
-    String keyOrder = primaryKey.stream().map(PostgresTableName::quote).collect(joining());
-    sql.append(" ORDER BY ")
-        .append(orderingField == null ? "" : quote(orderingField) + ", ")
-        .append(keyOrder);
-    if (maxRows.isPresent()) {
-      sql.append(" LIMIT ").append(maxRows.getAsLong());
-    }
-    return sql.toString();
-  }
-
-  /** The number of rows of a batch. */
-  public static long count(Connection jdbc, String batchQuery) throws SQLException {
+      OptionalLong maxRows)
+      throws SQLException {
+    String batch = batchKeys(source, orderingField, olderThan, primaryKey, maxRows);
     try (Statement statement = jdbc.createStatement();
         ResultSet result =
-            statement.executeQuery("SELECT count(*) FROM (" + batchQuery + ") AS batch")) {
+            statement.executeQuery("SELECT count(*) FROM (" + batch + ") AS batch")) {
       result.next();
       return result.getLong(1);
     }
   }
 
-  /**
-   * Deletes the batch's rows from the source table, in the caller's transaction, where the current
-   * image is still the one valid at {@code readTimestamp} (primary key match and {@value
-   * PostgresSources#VALID_FROM} at or before it): a row updated since keeps its newer image, a row
-   * deleted since stays deleted. Deleting again deletes nothing, so a retried move may repeat it.
-   *
-   * @return the rows deleted
-   */
-  public static long deleteMoved(
-      Connection jdbc,
-      SourceDefinition source,
-      String batchQuery,
-      List<String> primaryKey,
-      Instant readTimestamp)
+  /** The delete of the move {@code intentId}, if it committed. */
+  public static Optional<Deleted> deleted(Connection jdbc, SourceDefinition source, String intentId)
       throws SQLException {
     PostgresTableName table = PostgresTableName.of(source);
-    String tableKey =
-        primaryKey.stream()
-            .map(field -> "live." + quote(source.sourceColumn(field)))
-            .collect(joining());
-    String batchKey = primaryKey.stream().map(field -> "batch." + quote(field)).collect(joining());
-    String sql =
-        "DELETE FROM "
-            + table.qualified()
-            + " AS live WHERE live."
-            + quote(PostgresSources.VALID_FROM)
-            + " <= "
-            + PostgresSources.timestampLiteral(readTimestamp)
-            + " AND ("
-            + tableKey
-            + ") IN (SELECT "
-            + batchKey
-            + " FROM ("
-            + batchQuery
-            + ") AS batch)";
-    try (Statement statement = jdbc.createStatement()) {
-      return statement.executeUpdate(sql);
+    try (PreparedStatement statement =
+        jdbc.prepareStatement(
+            "SELECT xid::text, rows, moved_at FROM "
+                + table.qualifiedMoves()
+                + " WHERE intent_id = ?")) {
+      statement.setString(1, intentId);
+      try (ResultSet result = statement.executeQuery()) {
+        if (!result.next()) {
+          return Optional.empty();
+        }
+        return Optional.of(
+            new Deleted(
+                result.getString(1),
+                result.getLong(2),
+                result.getObject(3, OffsetDateTime.class).toInstant()));
+      }
     }
+  }
+
+  /**
+   * Deletes the batch from the current table and records the move {@code intentId}, in the caller's
+   * transaction (the caller commits). The batch is the current rows whose ordering column is older
+   * than {@code olderThan} (when given), in ordering column then primary key order, at most {@code
+   * maxRows}; a row changed concurrently is deleted with its newest committed image.
+   *
+   * @throws HarnessException if the move is already recorded (its delete committed before)
+   */
+  public static Deleted deleteBatch(
+      Connection jdbc,
+      SourceDefinition source,
+      String intentId,
+      String orderingField,
+      Instant olderThan,
+      List<String> primaryKey,
+      OptionalLong maxRows)
+      throws SQLException {
+    PostgresTableName table = PostgresTableName.of(source);
+    try (PreparedStatement record =
+        jdbc.prepareStatement(
+            "INSERT INTO "
+                + table.qualifiedMoves()
+                + " (intent_id, source_table, xid, rows, moved_at)"
+                + " VALUES (?, ?, pg_current_xact_id(), 0, clock_timestamp())"
+                + " ON CONFLICT (intent_id) DO NOTHING")) {
+      record.setString(1, intentId);
+      record.setString(2, table.toString());
+      if (record.executeUpdate() != 1) {
+        throw new HarnessException(
+            "Cannot delete the batch of move %s from PostgreSQL table %s: the move already deleted"
+                + " its rows; complete it from the history table instead",
+            intentId, table);
+      }
+    }
+    String keys =
+        primaryKey.stream()
+            .map(field -> quote(source.sourceColumn(field)))
+            .collect(Collectors.joining(", "));
+    long rows;
+    try (Statement delete = jdbc.createStatement()) {
+      rows =
+          delete.executeUpdate(
+              "DELETE FROM "
+                  + table.qualified()
+                  + " WHERE ("
+                  + keys
+                  + ") IN ("
+                  + batchKeys(source, orderingField, olderThan, primaryKey, maxRows)
+                  + ")");
+    }
+    try (PreparedStatement update =
+        jdbc.prepareStatement(
+            "UPDATE "
+                + table.qualifiedMoves()
+                + " SET rows = ?, moved_at = clock_timestamp() WHERE intent_id = ?"
+                + " RETURNING xid::text, rows, moved_at")) {
+      update.setLong(1, rows);
+      update.setString(2, intentId);
+      try (ResultSet result = update.executeQuery()) {
+        result.next();
+        return new Deleted(
+            result.getString(1),
+            result.getLong(2),
+            result.getObject(3, OffsetDateTime.class).toInstant());
+      }
+    }
+  }
+
+  /**
+   * The rows a committed delete removed, one column per harness field (named by the field): the
+   * history images the delete's transaction ended. The same rows however often it runs.
+   */
+  public static String deletedRowsQuery(
+      SourceDefinition source, Schema schema, Set<String> sourceColumns, Deleted deleted) {
+    PostgresTableName table = PostgresTableName.of(source);
+    return "SELECT "
+        + PostgresSources.selectList(source, schema, sourceColumns)
+        + " FROM "
+        + table.qualifiedHistory()
+        + " WHERE "
+        + quote(PostgresSources.DELETED_XID)
+        + " = '"
+        + deleted.xid()
+        + "'::xid8";
   }
 
   /** A new connection to the source's database (auto-commit on); the caller closes it. */
@@ -118,7 +180,32 @@ public final class PostgresMoves {
     return PostgresSources.connect(connection);
   }
 
-  private static java.util.stream.Collector<CharSequence, ?, String> joining() {
-    return Collectors.joining(", ");
+  /** The primary key columns of the current rows in the batch, in batch order. */
+  private static String batchKeys(
+      SourceDefinition source,
+      String orderingField,
+      Instant olderThan,
+      List<String> primaryKey,
+      OptionalLong maxRows) {
+    PostgresTableName table = PostgresTableName.of(source);
+    String keys =
+        primaryKey.stream()
+            .map(field -> quote(source.sourceColumn(field)))
+            .collect(Collectors.joining(", "));
+    StringBuilder sql =
+        new StringBuilder("SELECT ").append(keys).append(" FROM ").append(table.qualified());
+    if (olderThan != null) {
+      sql.append(" WHERE ")
+          .append(quote(source.sourceColumn(orderingField)))
+          .append(" < ")
+          .append(PostgresSources.timestampLiteral(olderThan));
+    }
+    sql.append(" ORDER BY ")
+        .append(orderingField == null ? "" : quote(source.sourceColumn(orderingField)) + ", ")
+        .append(keys);
+    if (maxRows.isPresent()) {
+      sql.append(" LIMIT ").append(maxRows.getAsLong());
+    }
+    return sql.toString();
   }
 }

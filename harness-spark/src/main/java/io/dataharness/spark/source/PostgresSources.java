@@ -8,7 +8,7 @@ import io.dataharness.metadata.Schema;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.ValidationException;
-import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.conf.ConnectionConfig;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
@@ -32,26 +32,39 @@ import java.util.stream.Collectors;
 
 /**
  * PostgreSQL sources are system-versioned: registering one installs a history table beside it and a
- * PL/pgSQL trigger that keeps every old row image with its validity range, so a scan at a read
- * timestamp returns exactly the rows valid then.
+ * PL/pgSQL trigger that keeps every old row image with the transactions that wrote and ended it, so
+ * a scan at a recorded state returns exactly the rows visible then.
+ *
+ * <p>A state ({@link SourceState.Jdbc}) records {@code pg_current_snapshot()}: an image is visible
+ * in it if and only if the transaction that wrote it is visible in the snapshot (or it predates
+ * registration) and the transaction that ended it is not. A state never shows part of a
+ * transaction. States recorded before snapshots were (timestamp only) still read the images valid
+ * at their read timestamp.
  *
  * <p>What registering table {@code s.t} installs (all plain SQL and PL/pgSQL, no extension):
  *
  * <ul>
- *   <li>the system column {@value #VALID_FROM} {@code timestamptz NOT NULL DEFAULT '-infinity'} on
- *       {@code s.t}: rows that existed before registration are valid from the beginning of time;
+ *   <li>the system columns {@value #VALID_FROM} {@code timestamptz NOT NULL DEFAULT '-infinity'}
+ *       and {@value #XID} {@code xid8} (null) on {@code s.t}: rows that existed before registration
+ *       are visible from the beginning of time;
  *   <li>the history table {@code s.t_harness_history}: every column of {@code s.t} plus {@value
- *       #VALID_TO}, with the index {@code s.t_harness_history_as_of} on ({@value #VALID_TO},
- *       {@value #VALID_FROM});
+ *       #VALID_TO} and {@value #DELETED_XID}, with the indexes {@code s.t_harness_history_as_of} on
+ *       ({@value #VALID_TO}, {@value #VALID_FROM}) and {@code s.t_harness_history_xid} on {@value
+ *       #DELETED_XID} (reads of recent snapshots and moves look images up by it);
  *   <li>the function {@code s.t_harness_versioning()} and the row trigger {@code
  *       harness_versioning} ({@code BEFORE INSERT OR UPDATE OR DELETE}, enabled {@code ALWAYS} so
  *       that it also fires for logical replication): inserts and updates stamp the new image's
- *       {@value #VALID_FROM} with {@code clock_timestamp()}; updates and deletes copy the old image
- *       into the history table with {@value #VALID_TO} set to the same clock value.
+ *       {@value #VALID_FROM} with {@code clock_timestamp()} and its {@value #XID} with {@code
+ *       pg_current_xact_id()}; updates and deletes copy the old image into the history table with
+ *       {@value #VALID_TO} set to the same clock value and {@value #DELETED_XID} to the same
+ *       transaction id;
+ *   <li>the table {@code s.}{@value #MOVES_TABLE}, where moves to Iceberg record their deletes.
  * </ul>
  *
  * <p>Registering again is harmless, and is how the trigger and history table follow columns added
- * to or widened in the table. User columns are never changed.
+ * to or widened in the table, and how a table registered by an earlier harness gets the columns
+ * above (writers that commit while it runs wait for its lock). User columns are never changed.
+ * Needs PostgreSQL 13 or later ({@code xid8}).
  */
 public final class PostgresSources {
   /** System column added to a registered table: when its row image became valid. */
@@ -59,6 +72,26 @@ public final class PostgresSources {
 
   /** Column of the history table: when an old row image stopped being valid. */
   public static final String VALID_TO = "harness_valid_to";
+
+  /**
+   * System column added to a registered table and kept in its history table: the transaction
+   * ({@code pg_current_xact_id()}) that wrote the row image; null for images written before
+   * registration (visible from the beginning).
+   */
+  public static final String XID = "harness_xid";
+
+  /**
+   * Column of the history table: the transaction ({@code pg_current_xact_id()}) that ended an old
+   * row image, by an update or a delete. A move finds exactly the images it deleted by it.
+   */
+  public static final String DELETED_XID = "harness_deleted_xid";
+
+  /**
+   * Table in the source table's schema recording each move out of a source table: the move's intent
+   * id, the transaction that deleted its rows, how many, and when. A move's delete inserts its row
+   * in the same transaction, so the row exists if and only if the delete committed.
+   */
+  public static final String MOVES_TABLE = "harness_moves";
 
   /** How long {@link #safeReadTimestamp} waits for writers whose start time it may not see. */
   static final Duration INVISIBLE_WRITER_WAIT = Duration.ofSeconds(30);
@@ -99,7 +132,55 @@ public final class PostgresSources {
           connection.name(),
           e.getMessage());
     }
-    return new SourceState.Jdbc(safeReadTimestamp(connection));
+    return currentState(connection, source, null);
+  }
+
+  /**
+   * The state a commit may record now: {@code pg_current_snapshot()} taken after everything
+   * committed before the call (so it shows every committed transaction whole, and none in part),
+   * with the {@linkplain #safeReadTimestamp safe read timestamp} of the moment, never earlier than
+   * the recorded one. A table registered by an earlier harness is registered again first (its
+   * trigger must stamp transaction ids before a snapshot state can read it).
+   *
+   * @param recorded the state the source has now, or null
+   */
+  public static SourceState.Jdbc currentState(
+      ConnectionConfig connection, SourceDefinition source, SourceState.Jdbc recorded) {
+    PostgresTableName table = PostgresTableName.of(source);
+    try (Connection jdbc = connect(connection)) {
+      jdbc.setAutoCommit(true);
+      if (!isInstalled(jdbc, table)) {
+        jdbc.setAutoCommit(false);
+        try {
+          install(jdbc, source, null, table);
+          jdbc.commit();
+        } catch (SQLException | RuntimeException e) {
+          jdbc.rollback();
+          throw e;
+        }
+        jdbc.setAutoCommit(true);
+      }
+      Instant readTimestamp = safeReadTimestamp(jdbc, connection, null);
+      if (recorded != null && readTimestamp.isBefore(recorded.readTimestamp())) {
+        readTimestamp = recorded.readTimestamp();
+      }
+      String snapshot;
+      try (Statement statement = jdbc.createStatement();
+          ResultSet result = statement.executeQuery("SELECT pg_current_snapshot()::text")) {
+        result.next();
+        snapshot = result.getString(1);
+      }
+      return new SourceState.Jdbc(readTimestamp, snapshot);
+    } catch (SQLException e) {
+      throw new SourceUnavailableException(
+          e,
+          "Cannot read the state of source '%s' (PostgreSQL table %s at %s, connection '%s'): %s",
+          source.id(),
+          table,
+          maskedUrl(connection),
+          connection.name(),
+          e.getMessage());
+    }
   }
 
   /**
@@ -134,22 +215,6 @@ public final class PostgresSources {
   public static Instant safeReadTimestamp(ConnectionConfig connection, Instant atLeast) {
     try (Connection jdbc = connect(connection)) {
       jdbc.setAutoCommit(true);
-      return safeReadTimestamp(jdbc, connection, atLeast);
-    } catch (SQLException e) {
-      throw cannotComputeReadTimestamp(connection, e);
-    }
-  }
-
-  /**
-   * The safe read timestamp computed inside the caller's open transaction on {@code jdbc}, by the
-   * same rule as {@link #safeReadTimestamp(ConnectionConfig)} with the caller's own backend left
-   * out: the timestamp is only recorded if, and when, the caller's transaction commits, so its own
-   * row images count as committed. Used when the harness metadata lives in the same database and a
-   * mover deletes rows and commits the version in one transaction.
-   */
-  public static Instant safeReadTimestampInTransaction(
-      Connection jdbc, ConnectionConfig connection, Instant atLeast) {
-    try {
       return safeReadTimestamp(jdbc, connection, atLeast);
     } catch (SQLException e) {
       throw cannotComputeReadTimestamp(connection, e);
@@ -260,6 +325,61 @@ public final class PostgresSources {
   }
 
   /**
+   * The SQL that returns the source's rows visible at {@code state}; see {@link SourceState.Jdbc}.
+   */
+  public static String asOfQuery(SourceDefinition source, Schema schema, SourceState.Jdbc state) {
+    return asOfQuery(source, schema, state, null);
+  }
+
+  /**
+   * The SQL that returns the source's rows visible at {@code state}, one column per harness field:
+   * by snapshot when the state has one (an image is visible if its writing transaction is visible
+   * in the snapshot, or it predates registration, and the transaction that ended it is not), by
+   * read timestamp otherwise.
+   *
+   * @param sourceColumns the table's column names, or null to assume every mapped column exists
+   */
+  public static String asOfQuery(
+      SourceDefinition source, Schema schema, SourceState.Jdbc state, Set<String> sourceColumns) {
+    if (state.snapshot() == null) {
+      return asOfQuery(source, schema, state.readTimestamp(), sourceColumns);
+    }
+    PostgresTableName table = PostgresTableName.of(source);
+    String selectList = selectList(source, schema, sourceColumns);
+    // validated by SourceState.Jdbc: digits, colons and commas only
+    String snapshot = "'" + state.snapshot() + "'::pg_snapshot";
+    String written =
+        "("
+            + quote(XID)
+            + " IS NULL OR pg_visible_in_snapshot("
+            + quote(XID)
+            + ", "
+            + snapshot
+            + "))";
+    return "SELECT "
+        + selectList
+        + " FROM "
+        + table.qualified()
+        + " WHERE "
+        + written
+        + " UNION ALL SELECT "
+        + selectList
+        + " FROM "
+        + table.qualifiedHistory()
+        + " WHERE "
+        // necessary, and cheap through the index: ended by a transaction not visible yet
+        + quote(DELETED_XID)
+        + " >= pg_snapshot_xmin("
+        + snapshot
+        + ") AND NOT pg_visible_in_snapshot("
+        + quote(DELETED_XID)
+        + ", "
+        + snapshot
+        + ") AND "
+        + written;
+  }
+
+  /**
    * Like {@link #asOfQuery(SourceDefinition, Schema, Instant)}, with the source table's columns
    * known: a field whose mapped column is not among {@code sourceColumns} reads as a typed NULL.
    *
@@ -268,18 +388,7 @@ public final class PostgresSources {
   public static String asOfQuery(
       SourceDefinition source, Schema schema, Instant readTimestamp, Set<String> sourceColumns) {
     PostgresTableName table = PostgresTableName.of(source);
-    String selectList =
-        schema.fields().stream()
-            .map(
-                field -> {
-                  String column = source.sourceColumn(field.name());
-                  String value =
-                      sourceColumns == null || sourceColumns.contains(column)
-                          ? quote(column)
-                          : "NULL::" + postgresType(field.type());
-                  return value + " AS " + quote(field.name());
-                })
-            .collect(Collectors.joining(", "));
+    String selectList = selectList(source, schema, sourceColumns);
     String at = timestampLiteral(readTimestamp);
     return "SELECT "
         + selectList
@@ -303,6 +412,24 @@ public final class PostgresSources {
         + at;
   }
 
+  /**
+   * One column per harness field, named by the field, read from the mapped source column (a typed
+   * NULL when {@code sourceColumns} lacks it; null means every mapped column exists).
+   */
+  static String selectList(SourceDefinition source, Schema schema, Set<String> sourceColumns) {
+    return schema.fields().stream()
+        .map(
+            field -> {
+              String column = source.sourceColumn(field.name());
+              String value =
+                  sourceColumns == null || sourceColumns.contains(column)
+                      ? quote(column)
+                      : "NULL::" + postgresType(field.type());
+              return value + " AS " + quote(field.name());
+            })
+        .collect(Collectors.joining(", "));
+  }
+
   /** The user columns of the source's table (without the system column), in table order. */
   public static List<String> sourceColumns(ConnectionConfig connection, SourceDefinition source) {
     PostgresTableName table = PostgresTableName.of(source);
@@ -313,7 +440,7 @@ public final class PostgresSources {
             "Cannot read source '%s': PostgreSQL table %s does not exist at %s (connection '%s')",
             source.id(), table, maskedUrl(connection), connection.name());
       }
-      return columns.keySet().stream().filter(name -> !name.equals(VALID_FROM)).toList();
+      return columns.keySet().stream().filter(name -> !isSystemColumn(name)).toList();
     } catch (SQLException e) {
       throw new SourceUnavailableException(
           e,
@@ -355,7 +482,7 @@ public final class PostgresSources {
   private static void checkNoSystemColumnMapped(SourceDefinition source, Schema schema) {
     for (Field field : schema.fields()) {
       String column = source.sourceColumn(field.name());
-      if (column.equals(VALID_FROM) || column.equals(VALID_TO)) {
+      if (isSystemColumn(column) || column.equals(VALID_TO) || column.equals(DELETED_XID)) {
         throw new ValidationException(
             "Invalid source '%s': field '%s' maps to column %s, which the harness keeps for row"
                 + " validity; rename the field or map it to another column",
@@ -375,6 +502,10 @@ public final class PostgresSources {
       lock.execute();
     }
     Map<String, Column> columns = columns(jdbc, table.schema(), table.table());
+    if (columns.isEmpty() && schema == null) {
+      throw new SourceUnavailableException(
+          "Cannot read source '%s': PostgreSQL table %s does not exist", source.id(), table);
+    }
     if (columns.isEmpty()) {
       execute(jdbc, "CREATE SCHEMA IF NOT EXISTS " + quote(table.schema()));
       execute(jdbc, createTableSql(source, schema, table));
@@ -403,9 +534,15 @@ public final class PostgresSources {
               + " harness keeps for row validity; rename that column",
           source.id(), table, VALID_FROM, validFrom.type());
     }
+    if (!columns.containsKey(XID)) {
+      // No default: PostgreSQL adds the column without rewriting the table.
+      execute(jdbc, "ALTER TABLE " + table.qualified() + " ADD COLUMN " + quote(XID) + " xid8");
+      columns = columns(jdbc, table.schema(), table.table());
+    }
     List<Column> userColumns =
-        columns.values().stream().filter(column -> !column.name().equals(VALID_FROM)).toList();
+        columns.values().stream().filter(column -> !isSystemColumn(column.name())).toList();
     installHistoryTable(jdbc, table, userColumns);
+    installMovesTable(jdbc, table);
     execute(jdbc, triggerFunctionSql(table, userColumns));
     execute(
         jdbc,
@@ -452,6 +589,8 @@ public final class PostgresSources {
       }
       definitions.add(quote(VALID_FROM) + " timestamptz NOT NULL");
       definitions.add(quote(VALID_TO) + " timestamptz NOT NULL");
+      definitions.add(quote(XID) + " xid8");
+      definitions.add(quote(DELETED_XID) + " xid8");
       execute(
           jdbc,
           "CREATE TABLE " + table.qualifiedHistory() + " (" + String.join(", ", definitions) + ")");
@@ -485,6 +624,24 @@ public final class PostgresSources {
         }
       }
     }
+    // registered by an earlier harness: older images have no transaction ids
+    for (String system : List.of(XID, DELETED_XID)) {
+      if (!history.isEmpty() && !history.containsKey(system)) {
+        execute(
+            jdbc,
+            "ALTER TABLE " + table.qualifiedHistory() + " ADD COLUMN " + quote(system) + " xid8");
+      }
+    }
+    // A move reads the images its delete ended.
+    execute(
+        jdbc,
+        "CREATE INDEX IF NOT EXISTS "
+            + quote(table.deletedByIndexName())
+            + " ON "
+            + table.qualifiedHistory()
+            + " ("
+            + quote(DELETED_XID)
+            + ")");
     // As-of reads ask for images with valid_to > T (few, for recent T) and valid_from <= T.
     execute(
         jdbc,
@@ -497,6 +654,52 @@ public final class PostgresSources {
             + ", "
             + quote(VALID_FROM)
             + ")");
+  }
+
+  private static boolean isSystemColumn(String name) {
+    return name.equals(VALID_FROM) || name.equals(XID);
+  }
+
+  private static void installMovesTable(Connection jdbc, PostgresTableName table)
+      throws SQLException {
+    execute(
+        jdbc,
+        "CREATE TABLE IF NOT EXISTS "
+            + table.qualifiedMoves()
+            + " (intent_id text PRIMARY KEY, source_table text NOT NULL, xid xid8 NOT NULL,"
+            + " rows bigint NOT NULL, moved_at timestamptz NOT NULL)");
+  }
+
+  /** Whether the table has everything this harness installs (registered by this version). */
+  private static boolean isInstalled(Connection jdbc, PostgresTableName table) throws SQLException {
+    Map<String, Column> history = columns(jdbc, table.schema(), table.historyTable());
+    return history.containsKey(DELETED_XID)
+        && history.containsKey(XID)
+        && columns(jdbc, table.schema(), table.table()).containsKey(XID)
+        && !columns(jdbc, table.schema(), MOVES_TABLE).isEmpty();
+  }
+
+  /**
+   * Makes sure a table registered by an earlier harness has what moves need (the history's {@value
+   * #DELETED_XID} column, the trigger that fills it, the {@value #MOVES_TABLE} table): registers it
+   * again if not. Cheap when it is up to date.
+   */
+  public static void ensureMoveSupport(
+      ConnectionConfig connection, SourceDefinition source, Schema schema) {
+    PostgresTableName table = PostgresTableName.of(source);
+    try (Connection jdbc = connect(connection)) {
+      if (isInstalled(jdbc, table)) {
+        return;
+      }
+    } catch (SQLException e) {
+      throw new SourceUnavailableException(
+          e,
+          "Cannot check the history table of source '%s' (PostgreSQL table %s): %s",
+          source.id(),
+          table,
+          e.getMessage());
+    }
+    register(connection, source, schema);
   }
 
   /**
@@ -516,8 +719,9 @@ public final class PostgresSources {
     String body =
         "\nDECLARE\n"
             + "  changed_at timestamptz;\n"
+            + "  changed_by xid8;\n"
             + "BEGIN\n"
-            + "  PERFORM txid_current();\n"
+            + "  changed_by := pg_current_xact_id();\n"
             + "  changed_at := clock_timestamp();\n"
             + "  IF TG_OP = 'UPDATE' OR TG_OP = 'DELETE' THEN\n"
             + "    INSERT INTO "
@@ -528,13 +732,19 @@ public final class PostgresSources {
             + quote(VALID_FROM)
             + ", "
             + quote(VALID_TO)
+            + ", "
+            + quote(XID)
+            + ", "
+            + quote(DELETED_XID)
             + ")\n"
             + "    VALUES ("
             + oldValues
             + separator
             + "OLD."
             + quote(VALID_FROM)
-            + ", changed_at);\n"
+            + ", changed_at, OLD."
+            + quote(XID)
+            + ", changed_by);\n"
             + "  END IF;\n"
             + "  IF TG_OP = 'DELETE' THEN\n"
             + "    RETURN OLD;\n"
@@ -542,6 +752,9 @@ public final class PostgresSources {
             + "  NEW."
             + quote(VALID_FROM)
             + " := changed_at;\n"
+            + "  NEW."
+            + quote(XID)
+            + " := changed_by;\n"
             + "  RETURN NEW;\n"
             + "END\n";
     String tag = "$harness$";

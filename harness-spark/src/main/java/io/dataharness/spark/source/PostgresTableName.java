@@ -20,6 +20,7 @@ record PostgresTableName(String schema, String table) {
   static final String HISTORY_SUFFIX = "_harness_history";
   static final String FUNCTION_SUFFIX = "_harness_versioning";
   static final String INDEX_SUFFIX = "_harness_history_as_of";
+  static final String DELETED_BY_INDEX_SUFFIX = "_harness_history_xid";
 
   /** The trigger's name; trigger names are per table. */
   static final String TRIGGER = "harness_versioning";
@@ -124,6 +125,16 @@ record PostgresTableName(String schema, String table) {
 
   String indexName() {
     return table + INDEX_SUFFIX;
+  }
+
+  /** The index of history images by the transaction that ended them. */
+  String deletedByIndexName() {
+    return table + DELETED_BY_INDEX_SUFFIX;
+  }
+
+  /** The table recording the moves out of the tables of this schema. */
+  String qualifiedMoves() {
+    return quote(schema) + "." + quote(PostgresSources.MOVES_TABLE);
   }
 
   String qualified() {

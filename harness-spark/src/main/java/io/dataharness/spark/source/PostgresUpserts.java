@@ -5,7 +5,7 @@ import static io.dataharness.spark.source.PostgresTableName.quote;
 import io.dataharness.metadata.HarnessException;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.ValidationException;
-import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.conf.ConnectionConfig;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -13,9 +13,6 @@ import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.time.Duration;
-import java.time.Instant;
-import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
@@ -49,7 +46,7 @@ import org.slf4j.LoggerFactory;
  *
  * The versioning trigger keeps the old images, so readers at earlier read timestamps are not
  * affected. Callers hold the harness lock on the source and advance its read timestamp only after
- * {@link #merge} returned (see {@link #readTimestampCovering}).
+ * {@link #merge} returned (see {@link #stateCovering}).
  */
 public final class PostgresUpserts {
   private static final Logger LOG = LoggerFactory.getLogger(PostgresUpserts.class);
@@ -253,45 +250,14 @@ public final class PostgresUpserts {
   }
 
   /**
-   * A read timestamp that shows every row this session committed before the call: {@link
-   * PostgresSources#safeReadTimestamp} once it has passed the database clock as of now (it lags
-   * behind while older transactions of other sessions are open). Never earlier than {@code
-   * notBefore}.
+   * The state to record after a merge this session committed: a snapshot taken now shows it whole
+   * (see {@link PostgresSources#currentState}); never behind {@code recorded}.
    */
-  public static Instant readTimestampCovering(
-      ConnectionConfig connection, Instant notBefore, Duration timeout) {
-    Instant committedBefore;
-    try (Connection jdbc = PostgresSources.connect(connection);
-        Statement statement = jdbc.createStatement();
-        ResultSet result = statement.executeQuery("SELECT clock_timestamp()")) {
-      result.next();
-      committedBefore = result.getObject(1, OffsetDateTime.class).toInstant();
-    } catch (SQLException e) {
-      throw new SourceUnavailableException(
-          e, "Cannot read the clock of PostgreSQL (connection '%s')", connection.name());
-    }
-    long deadline = System.nanoTime() + timeout.toNanos();
-    long pause = 5;
-    while (true) {
-      Instant safe = PostgresSources.safeReadTimestamp(connection);
-      if (!safe.isBefore(committedBefore)) {
-        return safe.isBefore(notBefore) ? notBefore : safe;
-      }
-      if (System.nanoTime() > deadline) {
-        throw new SourceUnavailableException(
-            "Cannot advance the read timestamp of PostgreSQL (connection '%s') past %s: a"
-                + " transaction that started before it is still open after %d s. The rows are"
-                + " written; rerun the job to record them",
-            connection.name(), committedBefore, timeout.toSeconds());
-      }
-      try {
-        Thread.sleep(pause);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new SourceUnavailableException(e, "Interrupted while waiting for a read timestamp");
-      }
-      pause = Math.min(pause * 2, 200);
-    }
+  public static io.dataharness.metadata.SourceState.Jdbc stateCovering(
+      ConnectionConfig connection,
+      SourceDefinition source,
+      io.dataharness.metadata.SourceState.Jdbc recorded) {
+    return PostgresSources.currentState(connection, source, recorded);
   }
 
   static String stageName(String idempotencyKey) {

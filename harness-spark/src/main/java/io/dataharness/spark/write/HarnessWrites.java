@@ -5,9 +5,8 @@ import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.ValidationException;
-import io.dataharness.spark.HarnessCatalog;
-import io.dataharness.spark.TableProperties;
-import io.dataharness.spark.jobs.DriverAppends;
+import io.dataharness.spark.conf.HarnessContext;
+import io.dataharness.spark.conf.TableProperties;
 import java.util.EnumSet;
 import java.util.Optional;
 import java.util.Set;
@@ -43,7 +42,7 @@ public final class HarnessWrites {
   }
 
   public static WriteBuilder builder(
-      HarnessCatalog catalog, TableVersion fixed, LogicalWriteInfo info) {
+      HarnessContext catalog, TableVersion fixed, LogicalWriteInfo info) {
     HarnessTable table = catalog.store().loadTable(fixed.table());
     TableVersion latest = catalog.store().readLatest(fixed.table());
     SourceDefinition source =

@@ -4,7 +4,7 @@ import io.dataharness.metadata.HarnessException;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
-import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.source.IcebergSources;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -229,6 +229,78 @@ public final class IcebergStaging {
         table.name(),
         branch);
     return new Staged(head.snapshotId(), addedRows(head.summary()), false);
+  }
+
+  /**
+   * Stages the result of one Spark SQL write (for example a {@code MERGE}) as a snapshot on top of
+   * the recorded state, like {@link #stage}: {@code write} gets the quoted identifier of the
+   * staging branch ({@code catalog.namespace.table.branch_<name>}) and must commit exactly one
+   * snapshot to it. The snapshot carries the idempotency key; a previous attempt with the same key
+   * that staged on top of the same state is reused instead of writing again.
+   *
+   * @return the staged snapshot, or empty when the write committed no snapshot (it changed nothing)
+   */
+  public Optional<Staged> stageWrite(
+      SourceState.Iceberg base, String idempotencyKey, java.util.function.Consumer<String> write) {
+    String branch = branchName(idempotencyKey);
+    table.refresh();
+    SnapshotRef existing = table.refs().get(branch);
+    if (existing != null) {
+      var head = table.snapshot(existing.snapshotId());
+      Long parent = head.parentId();
+      boolean sameBase =
+          base.snapshotId().isPresent()
+              ? parent != null && parent == base.snapshotId().getAsLong()
+              : true;
+      if (idempotencyKey.equals(head.summary().get(KEY_PROPERTY)) && sameBase) {
+        LOG.info(
+            "Reusing staged snapshot {} of Iceberg table {} for '{}'",
+            head.snapshotId(),
+            table.name(),
+            idempotencyKey);
+        return Optional.of(new Staged(head.snapshotId(), addedRows(head.summary()), true));
+      }
+      table.manageSnapshots().removeBranch(branch).commit();
+    }
+    var create = table.manageSnapshots();
+    if (base.snapshotId().isPresent()) {
+      create.createBranch(branch, base.snapshotId().getAsLong()).commit();
+    } else {
+      create.createBranch(branch).commit();
+    }
+    table.refresh();
+    long branchBase = table.refs().get(branch).snapshotId();
+    org.apache.iceberg.spark.CommitMetadata.withCommitProperties(
+        Map.of(KEY_PROPERTY, idempotencyKey),
+        () -> {
+          write.accept(branchIdentifier(branch));
+          return null;
+        },
+        RuntimeException.class);
+    table.refresh();
+    var head = table.snapshot(table.refs().get(branch).snapshotId());
+    if (head.snapshotId() == branchBase) {
+      table.manageSnapshots().removeBranch(branch).commit();
+      LOG.info(
+          "The write for '{}' changed nothing in Iceberg table {}; nothing staged",
+          idempotencyKey,
+          table.name());
+      return Optional.empty();
+    }
+    if (!idempotencyKey.equals(head.summary().get(KEY_PROPERTY))) {
+      throw new HarnessException(
+          "Cannot stage rows in Iceberg table %s for source '%s': branch %s does not end in the"
+              + " snapshot just written; was it changed concurrently? Nothing was committed to the"
+              + " harness",
+          table.name(), source.id(), branch);
+    }
+    LOG.info(
+        "Staged snapshot {} ({} rows added) of Iceberg table {} on branch {}",
+        head.snapshotId(),
+        addedRows(head.summary()),
+        table.name(),
+        branch);
+    return Optional.of(new Staged(head.snapshotId(), addedRows(head.summary()), false));
   }
 
   /**

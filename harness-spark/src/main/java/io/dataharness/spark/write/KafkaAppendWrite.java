@@ -7,8 +7,8 @@ import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.VersionInfo;
-import io.dataharness.spark.ConnectionConfig;
-import io.dataharness.spark.HarnessCatalog;
+import io.dataharness.spark.conf.ConnectionConfig;
+import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.source.KafkaSources;
 import java.io.Serializable;
 import java.util.ArrayList;
@@ -44,6 +44,14 @@ import org.slf4j.LoggerFactory;
  * driver then commits one harness version ({@code append}) that advances the source's {@code end}
  * past every offset the tasks produced (compare-and-set on the state read, retried on conflicts).
  *
+ * <p>A version never records an end past the last stable offset (LSO): messages behind a
+ * transaction still open (another append's tasks, any transactional producer) are not readable yet,
+ * so a reader of such a version would fail or wait. The driver waits, up to the write option
+ * {@value #STABLE_OFFSET_TIMEOUT_OPTION} (milliseconds, default {@value
+ * #STABLE_OFFSET_TIMEOUT_DEFAULT}), for the LSO to pass every offset the tasks produced; what still
+ * lies behind an open transaction after that becomes part of the table at the next sync or the next
+ * append that records it.
+ *
  * <p>Messages are keyed by the primary key (so every image of a key lands in one partition, in
  * order) and go only to the partitions the source covers. If the job fails after some tasks
  * committed, their messages stay in the topic and become part of the table at the next sync, as any
@@ -53,7 +61,16 @@ final class KafkaAppendWrite implements Write, BatchWrite {
   private static final Logger LOG = LoggerFactory.getLogger(KafkaAppendWrite.class);
   private static final long COMMIT_TIMEOUT_MILLIS = 120_000;
 
-  private final HarnessCatalog catalog;
+  /**
+   * Write option: how long (milliseconds) the commit waits for transactions of other producers that
+   * are open before the appended messages, so that the version can record them.
+   */
+  static final String STABLE_OFFSET_TIMEOUT_OPTION = "stable-offset-timeout-ms";
+
+  /** Kafka's default producer transaction timeout: an abandoned transaction ends by then. */
+  static final long STABLE_OFFSET_TIMEOUT_DEFAULT = 60_000;
+
+  private final HarnessContext catalog;
   private final TableIdentifier table;
   private final SourceDefinition source;
   private final ConnectionConfig connection;
@@ -62,7 +79,7 @@ final class KafkaAppendWrite implements Write, BatchWrite {
   private final List<Integer> partitions;
 
   KafkaAppendWrite(
-      HarnessCatalog catalog,
+      HarnessContext catalog,
       TableVersion version,
       SourceDefinition source,
       List<String> primaryKey,
@@ -136,6 +153,7 @@ final class KafkaAppendWrite implements Write, BatchWrite {
       return;
     }
     String key = "append:" + table + ":" + source.id() + ":" + info.queryId();
+    Map<Integer, Long> stable = stableEnds(produced);
     long deadline = System.currentTimeMillis() + COMMIT_TIMEOUT_MILLIS;
     for (int attempt = 1; ; attempt++) {
       TableVersion latest = catalog.store().readLatest(table);
@@ -145,9 +163,11 @@ final class KafkaAppendWrite implements Write, BatchWrite {
         SourceState.OffsetRange range = state.partition(end.getKey());
         long start = range == null ? 0 : range.start();
         long before = range == null ? 0 : range.end();
+        // never past the last stable offset: a reader of the version could not read beyond it
+        long recordable = Math.min(end.getValue(), stable.get(end.getKey()));
         next =
             next.with(
-                end.getKey(), new SourceState.OffsetRange(start, Math.max(before, end.getValue())));
+                end.getKey(), new SourceState.OffsetRange(start, Math.max(before, recordable)));
       }
       if (next.equals(state)) {
         LOG.info("Append to {}: version {} already records its offsets", table, latest.version());
@@ -161,7 +181,9 @@ final class KafkaAppendWrite implements Write, BatchWrite {
                 .operation("append")
                 .idempotencyKey(key)
                 .setSourceState(source.id(), state, next)
-                .externalIds(source.id(), Map.of("produced-ends", produced.toString()))
+                .externalIds(
+                    source.id(),
+                    Map.of("produced-ends", produced.toString(), "stable-ends", stable.toString()))
                 .summary("source", source.id())
                 .summary("rows", String.valueOf(rows))
                 .commit();
@@ -188,6 +210,46 @@ final class KafkaAppendWrite implements Write, BatchWrite {
         }
         sleep(Math.min(500, 20L * attempt));
       }
+    }
+  }
+
+  /**
+   * The last stable offsets of the partitions the tasks produced to, once they reach the produced
+   * ends or the stable offset timeout passed (then with a warning naming what waits).
+   */
+  private Map<Integer, Long> stableEnds(Map<Integer, Long> produced) {
+    long timeout =
+        info.options().getLong(STABLE_OFFSET_TIMEOUT_OPTION, STABLE_OFFSET_TIMEOUT_DEFAULT);
+    long deadline = System.currentTimeMillis() + Math.max(0, timeout);
+    String topic = KafkaSources.topic(source);
+    List<Integer> partitions = new ArrayList<>(produced.keySet());
+    for (int attempt = 1; ; attempt++) {
+      Map<Integer, Long> stable = KafkaSources.endOffsets(connection, topic, partitions);
+      Map<Integer, Long> behind = new TreeMap<>();
+      produced.forEach(
+          (partition, end) -> {
+            if (stable.get(partition) < end) {
+              behind.put(partition, stable.get(partition));
+            }
+          });
+      if (behind.isEmpty()) {
+        return stable;
+      }
+      if (System.currentTimeMillis() >= deadline) {
+        LOG.warn(
+            "Append to {} source '{}': Kafka topic {} has transactions open before the appended"
+                + " messages (last stable offsets {} below produced ends {}) after {} ms; the"
+                + " version records up to the last stable offsets, and the rest becomes part of"
+                + " the table at the next sync once those transactions end",
+            table,
+            source.id(),
+            topic,
+            behind,
+            produced,
+            timeout);
+        return stable;
+      }
+      sleep(Math.min(200, 10L * attempt));
     }
   }
 

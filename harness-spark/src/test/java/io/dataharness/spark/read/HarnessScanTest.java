@@ -9,7 +9,7 @@ import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.SourceState.OffsetRange;
 import io.dataharness.metadata.TableIdentifier;
-import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.testing.TestingDatabase;
 import io.dataharness.testing.TestingIceberg;
 import io.dataharness.testing.TestingKafka;
@@ -292,7 +292,7 @@ class HarnessScanTest {
     assertTrue(
         message.contains(
             "Cannot read source 'cold' (iceberg) of logs.events at version 7: Iceberg table"
-                + " iceberg.scan_ns.events at snapshot 123456789 is not available"),
+                + " scan_ns.events no longer has snapshot 123456789 (expired?)"),
         message);
   }
 
@@ -414,7 +414,7 @@ class HarnessScanTest {
   @Test
   void keepsHarnessFieldIdsWhenBuildingTheSchemaForJdbcQueries() {
     StructType columns =
-        io.dataharness.spark.SparkSchemas.toSpark(
+        io.dataharness.spark.conf.SparkSchemas.toSpark(
             new io.dataharness.metadata.Schema(
                 3,
                 List.of(

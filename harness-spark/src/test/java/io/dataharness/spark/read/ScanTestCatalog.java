@@ -1,6 +1,6 @@
 package io.dataharness.spark.read;
 
-import io.dataharness.spark.MetadataColumns;
+import io.dataharness.spark.conf.MetadataColumns;
 import java.util.EnumSet;
 import java.util.Map;
 import java.util.Set;

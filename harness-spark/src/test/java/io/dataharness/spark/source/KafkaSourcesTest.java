@@ -10,7 +10,7 @@ import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.SourceState.OffsetRange;
 import io.dataharness.metadata.ValidationException;
-import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.testing.TestingKafka;
 import java.time.Duration;
 import java.util.HashMap;
@@ -224,6 +224,68 @@ class KafkaSourcesTest {
             () ->
                 assertEquals(
                     Map.of(0, 6L), KafkaSources.endOffsets(connection, topic, List.of(0))));
+  }
+
+  @Test
+  void liveStatePicksUpAddedPartitionsFromTheirEarliestOffsetUnlessPartitionsAreListed() {
+    String topic = newTopic(2);
+    kafka.produceJson(topic, 0, messages(3));
+    SourceState.Kafka recorded =
+        SourceState.Kafka.of(Map.of(0, new OffsetRange(1, 2), 1, new OffsetRange(0, 0)));
+    kafka.addPartitions(topic, 4);
+    kafka.produceJson(topic, 2, messages(4));
+    kafka.produceJson(topic, 3, messages(2));
+    kafka.deleteRecordsBefore(topic, 3, 1);
+
+    assertEquals(
+        SourceState.Kafka.of(
+            Map.of(
+                0, new OffsetRange(1, 3),
+                1, new OffsetRange(0, 0),
+                2, new OffsetRange(0, 4),
+                3, new OffsetRange(1, 2))),
+        KafkaSources.liveState(connection, source(topic, Map.of()), recorded));
+    // an explicit list keeps the source to its partitions
+    assertEquals(
+        SourceState.Kafka.of(Map.of(0, new OffsetRange(1, 3), 1, new OffsetRange(0, 0))),
+        KafkaSources.liveState(connection, source(topic, Map.of("partitions", "0,1")), recorded));
+    // ends never move backwards
+    SourceState.Kafka ahead = SourceState.Kafka.of(Map.of(0, new OffsetRange(0, 9)));
+    assertEquals(
+        SourceState.Kafka.of(Map.of(0, new OffsetRange(0, 9))),
+        KafkaSources.liveState(connection, source(topic, Map.of("partitions", "0")), ahead));
+  }
+
+  @Test
+  void liveStateEndsAtTheLastStableOffset() {
+    String topic = newTopic(1);
+    kafka.produceJson(topic, 0, messages(2));
+    SourceState.Kafka recorded = SourceState.Kafka.of(Map.of(0, new OffsetRange(0, 0)));
+    try (KafkaProducer<String, String> producer = transactionalProducer()) {
+      producer.initTransactions();
+      producer.beginTransaction();
+      producer.send(new ProducerRecord<>(topic, 0, null, messages(1).get(0)));
+      producer.flush();
+      kafka.addPartitions(topic, 2);
+      producer.send(new ProducerRecord<>(topic, 1, null, messages(1).get(0)));
+      producer.flush();
+      kafka.produceJson(topic, 0, messages(1));
+
+      // the open transaction holds both partitions at its first message
+      assertEquals(
+          SourceState.Kafka.of(Map.of(0, new OffsetRange(0, 2), 1, new OffsetRange(0, 0))),
+          KafkaSources.liveState(connection, source(topic, Map.of()), recorded));
+      producer.abortTransaction();
+    }
+    // two messages, the aborted one, the plain one, and the abort marker
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .untilAsserted(
+            () ->
+                assertEquals(
+                    SourceState.Kafka.of(
+                        Map.of(0, new OffsetRange(0, 5), 1, new OffsetRange(0, 2))),
+                    KafkaSources.liveState(connection, source(topic, Map.of()), recorded)));
   }
 
   private static KafkaProducer<String, String> transactionalProducer() {

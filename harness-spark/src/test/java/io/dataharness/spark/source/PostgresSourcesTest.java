@@ -13,7 +13,7 @@ import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.ValidationException;
-import io.dataharness.spark.ConnectionConfig;
+import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.testing.TestingDatabase;
 import io.dataharness.testing.TestingPostgres;
 import java.sql.Connection;
@@ -63,7 +63,8 @@ class PostgresSourcesTest {
             "id bigint NO",
             "message text YES",
             "amount numeric(10,2) YES",
-            "harness_valid_from timestamp with time zone NO"),
+            "harness_valid_from timestamp with time zone NO",
+            "harness_xid xid8 YES"),
         columns("app", "orders"));
     assertEquals(
         List.of(
@@ -71,7 +72,9 @@ class PostgresSourcesTest {
             "message text YES",
             "amount numeric(10,2) YES",
             "harness_valid_from timestamp with time zone NO",
-            "harness_valid_to timestamp with time zone NO"),
+            "harness_valid_to timestamp with time zone NO",
+            "harness_xid xid8 YES",
+            "harness_deleted_xid xid8 YES"),
         columns("app", "orders_harness_history"));
     assertEquals(
         List.of("harness_versioning"),
@@ -79,10 +82,14 @@ class PostgresSourcesTest {
             "SELECT tgname FROM pg_trigger WHERE tgrelid = 'app.orders'::regclass AND NOT"
                 + " tgisinternal"));
     assertEquals(
-        List.of("orders_harness_history_as_of"),
-        query("SELECT indexname FROM pg_indexes WHERE tablename = 'orders_harness_history'"));
+        List.of("orders_harness_history_as_of", "orders_harness_history_xid"),
+        query(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'orders_harness_history' ORDER BY"
+                + " indexname"));
     assertFalse(state.readTimestamp().isAfter(Instant.now()));
+    assertTrue(state.pgSnapshot().isPresent(), state.toString());
     assertEquals(List.of(), asOf(source("app.orders"), state.readTimestamp()));
+    assertEquals(List.of(), asOf(source("app.orders"), state));
   }
 
   @Test
@@ -116,7 +123,8 @@ class PostgresSourcesTest {
             "at timestamp with time zone YES",
             "local_at timestamp without time zone YES",
             "price numeric(12,3) YES",
-            "harness_valid_from timestamp with time zone NO"),
+            "harness_valid_from timestamp with time zone NO",
+            "harness_xid xid8 YES"),
         columns("public", "typed"));
   }
 
@@ -248,6 +256,165 @@ class PostgresSourcesTest {
       assertEquals(
           List.of("1|committed|null"),
           asOf(source("orders"), PostgresSources.safeReadTimestamp(connection)));
+    }
+  }
+
+  @Test
+  void aTransactionOpenWhenTheSnapshotIsTakenStaysInvisibleInItWholeAfterItCommits()
+      throws SQLException {
+    PostgresSources.register(connection, source("orders"), SCHEMA);
+    execute(
+        "INSERT INTO orders (id, message) VALUES (1, 'committed')",
+        "INSERT INTO orders (id, message) VALUES (3, 'to delete')");
+    SourceState.Jdbc before = PostgresSources.currentState(connection, source("orders"), null);
+    try (Connection writer = database.connect()) {
+      writer.setAutoCommit(false);
+      try (Statement statement = writer.createStatement()) {
+        statement.execute("INSERT INTO orders (id, message) VALUES (2, 'open')");
+        statement.execute("UPDATE orders SET message = 'changed by open' WHERE id = 1");
+        statement.execute("DELETE FROM orders WHERE id = 3");
+      }
+      SourceState.Jdbc whileOpen =
+          PostgresSources.currentState(connection, source("orders"), before);
+      writer.commit();
+
+      List<String> untouched = List.of("1|committed|null", "3|to delete|null");
+      assertEquals(untouched, asOf(source("orders"), before));
+      assertEquals(untouched, asOf(source("orders"), whileOpen));
+      SourceState.Jdbc afterCommit =
+          PostgresSources.currentState(connection, source("orders"), whileOpen);
+      assertEquals(
+          List.of("1|changed by open|null", "2|open|null"), asOf(source("orders"), afterCommit));
+      // the images are stamped with the transaction that wrote and the one that ended them
+      assertEquals(
+          List.of("true"),
+          query(
+              "SELECT bool_and(h.harness_deleted_xid = o.harness_xid)::text FROM orders o JOIN"
+                  + " orders_harness_history h ON h.id = o.id"));
+    }
+  }
+
+  /**
+   * A clock reading can fall between two rows of one transaction (each row is stamped with its own
+   * clock value): a state holding only that timestamp shows part of the transaction once it
+   * commits; a state holding the snapshot taken at the same moment shows none of it.
+   */
+  @Test
+  void aStateTakenBetweenTwoWritesOfATransactionShowsNoneOfIt() throws SQLException {
+    PostgresSources.register(connection, source("orders"), SCHEMA);
+    execute("INSERT INTO orders (id, message) VALUES (1, 'committed')");
+    Instant clock;
+    String snapshot;
+    try (Connection writer = database.connect()) {
+      writer.setAutoCommit(false);
+      try (Statement statement = writer.createStatement()) {
+        statement.execute("INSERT INTO orders (id, message) VALUES (2, 'first of open')");
+      }
+      // as a Java API writer takes its state (see docs/non-spark-writers.md)
+      try (Connection other = database.connect();
+          Statement statement = other.createStatement();
+          ResultSet now =
+              statement.executeQuery("SELECT clock_timestamp(), pg_current_snapshot()::text")) {
+        now.next();
+        clock = now.getObject(1, java.time.OffsetDateTime.class).toInstant();
+        snapshot = now.getString(2);
+      }
+      try (Statement statement = writer.createStatement()) {
+        statement.execute("INSERT INTO orders (id, message) VALUES (3, 'second of open')");
+      }
+      writer.commit();
+    }
+
+    assertEquals(
+        List.of("1|committed|null", "2|first of open|null"),
+        asOf(source("orders"), new SourceState.Jdbc(clock)));
+    assertEquals(
+        List.of("1|committed|null"), asOf(source("orders"), new SourceState.Jdbc(clock, snapshot)));
+  }
+
+  @Test
+  void aStateWrittenWithoutASnapshotStillReadsByTimestamp() throws SQLException {
+    PostgresSources.register(connection, source("orders"), SCHEMA);
+    execute("INSERT INTO orders (id, message) VALUES (1, 'first')");
+    Instant first = PostgresSources.safeReadTimestamp(connection);
+    execute("UPDATE orders SET message = 'second' WHERE id = 1");
+
+    assertEquals(List.of("1|first|null"), asOf(source("orders"), new SourceState.Jdbc(first)));
+  }
+
+  @Test
+  void rowsWrittenBeforeRegistrationAreVisibleInEverySnapshotUntilChanged() throws SQLException {
+    execute(
+        "CREATE TABLE orders (id bigint PRIMARY KEY, message text, amount numeric(10,2))",
+        "INSERT INTO orders VALUES (1, 'before', NULL), (2, 'before', NULL)");
+    SourceState.Jdbc registered = PostgresSources.register(connection, source("orders"), SCHEMA);
+    execute("UPDATE orders SET message = 'after' WHERE id = 1", "DELETE FROM orders WHERE id = 2");
+
+    assertEquals(List.of("1|before|null", "2|before|null"), asOf(source("orders"), registered));
+    assertEquals(
+        List.of("1|after|null"),
+        asOf(source("orders"), PostgresSources.currentState(connection, source("orders"), null)));
+  }
+
+  /**
+   * An application transaction writes several rows while states are taken in a loop (as sync does):
+   * every state shows all of each transaction's rows or none.
+   */
+  @Test
+  void everyStateShowsAllOrNoneOfEachTransaction() throws Exception {
+    PostgresSources.register(connection, source("orders"), SCHEMA);
+    execute("INSERT INTO orders (id, message) SELECT g, 'round 0' FROM generate_series(1, 5) g");
+    java.util.concurrent.atomic.AtomicBoolean stop =
+        new java.util.concurrent.atomic.AtomicBoolean();
+    List<SourceState.Jdbc> states = java.util.Collections.synchronizedList(new ArrayList<>());
+    Thread syncing =
+        new Thread(
+            () -> {
+              SourceState.Jdbc last = null;
+              while (!stop.get()) {
+                last = PostgresSources.currentState(connection, source("orders"), last);
+                states.add(last);
+              }
+            });
+    syncing.start();
+    try (Connection writer = database.connect()) {
+      writer.setAutoCommit(false);
+      for (int round = 1; round <= 20; round++) {
+        try (Statement statement = writer.createStatement()) {
+          // one transaction: updates every row one by one (each stamped with its own clock) and
+          // inserts one row per round
+          for (int id = 1; id <= 5; id++) {
+            statement.execute("UPDATE orders SET message = 'round " + round + "' WHERE id = " + id);
+          }
+          statement.execute(
+              "INSERT INTO orders (id, message) VALUES ("
+                  + (100 + round)
+                  + ", 'round "
+                  + round
+                  + "')");
+        }
+        writer.commit();
+      }
+    } finally {
+      stop.set(true);
+      syncing.join();
+    }
+    assertTrue(states.size() > 1, "states taken: " + states.size());
+    for (SourceState.Jdbc state : states) {
+      List<String> rows = asOf(source("orders"), state);
+      java.util.Set<String> rounds = new java.util.TreeSet<>();
+      long inserted = 0;
+      for (String row : rows) {
+        String[] parts = row.split("\\|");
+        if (Long.parseLong(parts[0]) <= 5) {
+          rounds.add(parts[1]);
+        } else {
+          inserted++;
+        }
+      }
+      assertEquals(1, rounds.size(), "state " + state + " shows rows of several rounds: " + rows);
+      int round = Integer.parseInt(rounds.iterator().next().substring("round ".length()));
+      assertEquals(round, inserted, "state " + state + ": " + rows);
     }
   }
 
@@ -399,6 +566,11 @@ class PostgresSourcesTest {
 
   private static SourceDefinition source(String table) {
     return new SourceDefinition("hot", SourceKind.JDBC, "hot", Map.of("table", table));
+  }
+
+  private List<String> asOf(SourceDefinition source, SourceState.Jdbc state) throws SQLException {
+    return queryColumns(
+        PostgresSources.asOfQuery(source, SCHEMA, state), "id", "message", "amount");
   }
 
   private List<String> asOf(SourceDefinition source, Instant readTimestamp) throws SQLException {

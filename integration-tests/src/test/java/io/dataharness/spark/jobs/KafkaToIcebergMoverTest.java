@@ -99,4 +99,94 @@ class KafkaToIcebergMoverTest {
         refs.collectAsList().stream()
             .noneMatch(r -> r.getString(0).startsWith(IcebergStaging.STAGE_PREFIX)));
   }
+
+  @Test
+  void aMoveWithoutSyncTakesWhatIsInTheTopicAndPicksUpAddedPartitions() {
+    MoveFixture fixture = new MoveFixture(3, "");
+    fixture.produce(0, 300);
+    // no sync: the move reads the live end and records it in its own version
+    MoveResult first = fixture.move("hot", "cold", 120L);
+    assertEquals(120, first.rowsMoved());
+    SourceState.Kafka hot = fixture.kafkaState(first.version());
+    assertEquals(fixture.kafka.stableEndOffsets(fixture.topic), ends(hot));
+    assertEquals(180, hot.rowCount());
+    assertEquals(MoveFixture.range(0, 300), fixture.idsAt(first.version()));
+
+    // partitions added to the topic: picked up from their earliest offset by moves and syncs
+    fixture.kafka.addPartitions(fixture.topic, 5);
+    fixture.kafka.produceJson(fixture.topic, 3, events(300, 330));
+    fixture.kafka.produceJson(fixture.topic, 4, events(330, 340));
+    MoveResult second = fixture.move("hot", "cold", null);
+    assertEquals(220, second.rowsMoved());
+    hot = fixture.kafkaState(second.version());
+    assertEquals(fixture.kafka.stableEndOffsets(fixture.topic), ends(hot));
+    assertEquals(0, hot.rowCount());
+    assertEquals(MoveFixture.range(0, 340), fixture.idsAt(second.version()));
+    assertEquals(340, fixture.icebergMainCount());
+
+    fixture.kafka.addPartitions(fixture.topic, 6);
+    fixture.kafka.produceJson(fixture.topic, 5, events(340, 350));
+    fixture.spark.sql("CALL harness.system.sync(table => '" + fixture.table + "')").collect();
+    TableVersion synced = fixture.catalog().store().readLatest(fixture.table);
+    assertEquals(
+        new SourceState.OffsetRange(0, 10), ((SourceState.Kafka) synced.state("hot")).partition(5));
+    assertEquals(MoveFixture.range(0, 350), fixture.idsAt(synced.version()));
+  }
+
+  @Test
+  void aSourceWithAnExplicitPartitionListIgnoresAddedPartitions() {
+    MoveFixture fixture = new MoveFixture(2, ", 'source.hot.partitions' = '0,1'");
+    fixture.produce(0, 20);
+    fixture.kafka.addPartitions(fixture.topic, 3);
+    fixture.kafka.produceJson(fixture.topic, 2, events(100, 105));
+    fixture.spark.sql("CALL harness.system.sync(table => '" + fixture.table + "')").collect();
+    TableVersion synced = fixture.catalog().store().readLatest(fixture.table);
+    assertEquals(
+        java.util.Set.of(0, 1), ((SourceState.Kafka) synced.state("hot")).partitions().keySet());
+    MoveResult moved = fixture.move("hot", "cold", null);
+    assertEquals(20, moved.rowsMoved());
+    assertEquals(java.util.Set.of(0, 1), fixture.kafkaState(moved.version()).partitions().keySet());
+    assertEquals(MoveFixture.range(0, 20), fixture.idsAt(moved.version()));
+  }
+
+  @Test
+  void fortyPartitionsKeepTheIdempotencyKeyShortAndARerunIsIdempotent() {
+    MoveFixture fixture = new MoveFixture(40, "");
+    fixture.produce(0, 40 * 110);
+    fixture.spark.sql("CALL harness.system.sync(table => '" + fixture.table + "')").collect();
+    // 100 offsets per partition, so that the next batch's ranges are long to describe
+    assertEquals(4000, fixture.move("hot", "cold", 4000L).rowsMoved());
+    fixture.spark.sql("CALL harness.system.sync(table => '" + fixture.table + "')").collect();
+    CrashPoints.hook =
+        reached -> {
+          if (reached.equals(CrashPoints.AFTER_TARGET_WRITE)) {
+            throw new IllegalStateException("injected crash " + reached);
+          }
+        };
+    assertThrows(IllegalStateException.class, () -> fixture.move("hot", "cold", null));
+    CrashPoints.hook = reached -> {};
+    MoveResult rerun = fixture.move("hot", "cold", null);
+    assertEquals(400, rerun.rowsMoved());
+    assertFalse(rerun.replayed());
+    TableVersion latest = fixture.catalog().store().readLatest(fixture.table);
+    String key = latest.commit().idempotencyKey();
+    assertTrue(key.length() < 300, key);
+    assertTrue(key.startsWith("move:" + fixture.table + ":hot->cold:"), key);
+    assertEquals(MoveFixture.range(0, 40 * 110), fixture.idsAt(rerun.version()));
+    assertEquals(40 * 110, fixture.icebergMainCount());
+    // and again: nothing left, the same version
+    assertEquals(rerun.version(), fixture.move("hot", "cold", null).version());
+  }
+
+  private static java.util.Map<Integer, Long> ends(SourceState.Kafka state) {
+    java.util.Map<Integer, Long> ends = new java.util.TreeMap<>();
+    state.partitions().forEach((partition, range) -> ends.put(partition, range.end()));
+    return ends;
+  }
+
+  private static List<String> events(long from, long to) {
+    return MoveFixture.range(from, to).stream()
+        .map(id -> MoveFixture.event(id, "m" + id, 1))
+        .toList();
+  }
 }

@@ -2,7 +2,11 @@ package io.dataharness.spark.jobs;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.dataharness.metadata.CommitConflictException;
+import io.dataharness.metadata.SourceState;
+import io.dataharness.metadata.TableVersion;
 import java.util.List;
 import org.apache.spark.sql.Row;
 import org.junit.jupiter.api.AfterEach;
@@ -77,5 +81,84 @@ class KafkaToPostgresMoverTest {
                 + " VERSION AS OF "
                 + (rerun.version() - 1)
                 + " WHERE id = 1 AND _source = 'warm'"));
+  }
+
+  @Test
+  void aCrashAfterTheUpsertNeverShowsRowsTwiceWhateverRunsBeforeTheRerun() {
+    MoveFixture fixture =
+        new MoveFixture(2, ", 'primary-key' = 'id', 'ordering-column' = 'version'");
+    fixture.produce(0, 100);
+    fixture.spark.sql("CALL harness.system.sync(table => '" + fixture.table + "')").collect();
+    assertEquals(40, fixture.move("hot", "warm", 40L).rowsMoved());
+    fixture.produce(100, 150);
+    fixture.spark.sql("CALL harness.system.sync(table => '" + fixture.table + "')").collect();
+    CrashPoints.hook =
+        point -> {
+          if (point.equals(CrashPoints.AFTER_TARGET_WRITE)) {
+            throw new IllegalStateException("injected crash " + point);
+          }
+        };
+    assertThrows(IllegalStateException.class, () -> fixture.move("hot", "warm", null));
+    CrashPoints.hook = point -> {};
+    TableVersion intent = fixture.catalog().store().readLatest(fixture.table);
+
+    // what runs before the rerun cannot expose the upserted rows a second time
+    fixture.spark.sql("CALL harness.system.sync(table => '" + fixture.table + "')").collect();
+    fixture.produce(150, 170);
+    fixture.spark.sql("CALL harness.system.sync(table => '" + fixture.table + "')").collect();
+    TableVersion synced = fixture.catalog().store().readLatest(fixture.table);
+    // the open intent covers both sources: sync leaves them as they were (no id twice)
+    assertEquals(MoveFixture.range(0, 150), fixture.idsAt(synced.version()));
+    assertEquals(intent.state("warm"), synced.state("warm"));
+    assertEquals(intent.state("hot"), synced.state("hot"));
+    assertEquals("intent", intent.commit().operation());
+    assertEquals(1, intent.openIntents().size());
+    String payload = intent.openIntents().get(0).payload();
+    CommitConflictException elsewhere =
+        assertThrows(CommitConflictException.class, () -> fixture.move("hot", "cold", null));
+    assertTrue(
+        elsewhere.getMessage().contains(intent.openIntents().get(0).id()), elsewhere.getMessage());
+    assertThrows(CommitConflictException.class, () -> fixture.move("warm", "cold", 1000L));
+
+    // the rerun completes exactly the recorded batch, not what arrived since
+    MoveResult rerun = fixture.move("hot", "warm", null);
+    assertEquals(110, rerun.rowsMoved());
+    assertTrue(payload.contains("\"offsets\":\"" + rerun.summary().get("ranges") + "\""), payload);
+    TableVersion done = fixture.catalog().store().readLatest(fixture.table);
+    assertEquals(List.of(), done.openIntents());
+    assertEquals(20, ((SourceState.Kafka) done.state("hot")).rowCount());
+    for (long version = 1; version <= done.version(); version++) {
+      List<Long> ids = fixture.idsAt(version);
+      assertEquals(new java.util.TreeSet<>(ids).size(), ids.size(), "duplicates at " + version);
+    }
+    assertEquals(MoveFixture.range(0, 170), fixture.idsAt(done.version()));
+    assertEquals(MoveFixture.range(0, 170), fixture.ids());
+    assertEquals(
+        150, fixture.ids("SELECT id FROM " + fixture.qualified + " WHERE _source = 'warm'").size());
+  }
+
+  @Test
+  void fortyPartitionsKeepTheIdempotencyKeyShortAndValidBeforeTheUpsert() {
+    MoveFixture fixture =
+        new MoveFixture(40, ", 'primary-key' = 'id', 'ordering-column' = 'version'");
+    fixture.produce(0, 40 * 110);
+    fixture.spark.sql("CALL harness.system.sync(table => '" + fixture.table + "')").collect();
+    assertEquals(4000, fixture.move("hot", "warm", 4000L).rowsMoved());
+    fixture.spark.sql("CALL harness.system.sync(table => '" + fixture.table + "')").collect();
+    CrashPoints.hook =
+        point -> {
+          if (point.equals(CrashPoints.AFTER_TARGET_WRITE)) {
+            throw new IllegalStateException("injected crash " + point);
+          }
+        };
+    assertThrows(IllegalStateException.class, () -> fixture.move("hot", "warm", null));
+    CrashPoints.hook = point -> {};
+    MoveResult rerun = fixture.move("hot", "warm", null);
+    assertEquals(400, rerun.rowsMoved());
+    TableVersion latest = fixture.catalog().store().readLatest(fixture.table);
+    String key = latest.commit().idempotencyKey();
+    assertTrue(key.length() < 300, key);
+    assertEquals(MoveFixture.range(0, 40 * 110), fixture.idsAt(rerun.version()));
+    assertEquals(rerun.version(), fixture.move("hot", "warm", null).version());
   }
 }

@@ -1,7 +1,7 @@
 package io.dataharness.spark.jobs;
 
 import io.dataharness.metadata.TableIdentifier;
-import io.dataharness.spark.HarnessCatalog;
+import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.testing.TestingKafka;
 import io.dataharness.testing.TestingSpark;
 import java.util.ArrayList;
@@ -48,7 +48,7 @@ final class MoveFixture {
             + ")");
   }
 
-  HarnessCatalog catalog() {
+  HarnessContext catalog() {
     return JobArguments.catalog(spark, "harness");
   }
 
@@ -111,6 +111,17 @@ final class MoveFixture {
       ids.add(id);
     }
     return ids;
+  }
+
+  /** Every id the harness table returns at {@code version}, sorted, duplicates kept. */
+  List<Long> idsAt(long version) {
+    return ids("SELECT id FROM " + qualified + " VERSION AS OF " + version);
+  }
+
+  /** The state of the Kafka source {@code hot} at {@code version}. */
+  io.dataharness.metadata.SourceState.Kafka kafkaState(long version) {
+    return (io.dataharness.metadata.SourceState.Kafka)
+        catalog().store().readVersion(table, version).state("hot");
   }
 
   /** Rows on the Iceberg table's main branch, as plain Iceberg readers see them. */

@@ -1,4 +1,4 @@
-package io.dataharness.spark;
+package io.dataharness.spark.conf;
 
 import io.dataharness.metadata.Field;
 import io.dataharness.metadata.FieldType;

@@ -1,4 +1,4 @@
-package io.dataharness.spark;
+package io.dataharness.spark.conf;
 
 import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.ValidationException;

@@ -1,14 +1,13 @@
-package io.dataharness.spark;
+package io.dataharness.spark.read;
 
 import io.dataharness.metadata.MetadataJson;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.ValidationException;
-import io.dataharness.spark.read.HarnessScanBuilder;
-import io.dataharness.spark.read.ReadOptions;
-import io.dataharness.spark.read.ReadPlanner;
-import io.dataharness.spark.read.SourceRead;
+import io.dataharness.spark.conf.HarnessContext;
+import io.dataharness.spark.conf.MetadataColumns;
+import io.dataharness.spark.conf.SparkSchemas;
 import java.time.Instant;
 import java.util.EnumSet;
 import java.util.List;
@@ -35,17 +34,17 @@ public class HarnessSparkTable implements SupportsRead, SupportsWrite, SupportsM
   /** Read option: read the version current at this timestamp (ISO-8601, or epoch milliseconds). */
   public static final String TIMESTAMP_OPTION = "timestamp";
 
-  private final HarnessCatalog catalog;
+  private final HarnessContext catalog;
   private final TableVersion version;
   private final boolean timeTravel;
   private final boolean latestImages;
 
-  HarnessSparkTable(HarnessCatalog catalog, TableVersion version, boolean timeTravel) {
+  public HarnessSparkTable(HarnessContext catalog, TableVersion version, boolean timeTravel) {
     this(catalog, version, timeTravel, false);
   }
 
   private HarnessSparkTable(
-      HarnessCatalog catalog, TableVersion version, boolean timeTravel, boolean latestImages) {
+      HarnessContext catalog, TableVersion version, boolean timeTravel, boolean latestImages) {
     this.catalog = catalog;
     this.version = version;
     this.timeTravel = timeTravel;
@@ -56,7 +55,7 @@ public class HarnessSparkTable implements SupportsRead, SupportsWrite, SupportsM
    * The dedup view {@code <table>.latest}: the latest image of each primary key, by the ordering
    * column, then by source precedence.
    */
-  HarnessSparkTable latestImages() {
+  public HarnessSparkTable latestImages() {
     return new HarnessSparkTable(catalog, version, timeTravel, true);
   }
 

@@ -1,4 +1,4 @@
-package io.dataharness.spark;
+package io.dataharness.spark.conf;
 
 import org.apache.spark.sql.connector.catalog.MetadataColumn;
 import org.apache.spark.sql.types.DataType;
