@@ -114,6 +114,22 @@ class ChaosTest {
     long endNanos = System.nanoTime();
 
     Verification.Findings findings = Verification.run(environment, ledger);
+    // the auditor checks the invariants over the whole history and the sources' own records
+    List<org.apache.spark.sql.Row> violations =
+        environment
+            .spark
+            .sql(
+                "CALL "
+                    + ChaosEnvironment.CHECK_CATALOG
+                    + ".system.audit(table => '"
+                    + environment.table
+                    + "')")
+            .collectAsList();
+    List<String> auditErrors =
+        violations.stream()
+            .filter(row -> "error".equals(row.getString(1)))
+            .map(org.apache.spark.sql.Row::toString)
+            .toList();
     String phases =
         String.format(
             "phases: chaos (until the last chaos job ended) %s, final moves %s, verification %s",
@@ -124,6 +140,14 @@ class ChaosTest {
     String details =
         ChaosReport.details(environment, ledger, conductor, reader, background, findings, endNanos);
     details += phases + "\n";
+    details +=
+        "audit: "
+            + violations.size()
+            + " violations, "
+            + auditErrors.size()
+            + " errors"
+            + (violations.isEmpty() ? "" : " " + violations)
+            + "\n";
     System.out.println(details);
     System.out.println(summary);
     Files.writeString(
@@ -144,7 +168,8 @@ class ChaosTest {
         () -> assertEquals(0, findings.partialAppends, "appends only partly visible"),
         () -> assertEquals(0, findings.icebergDuplicates, "duplicate ids in the Iceberg table"),
         () -> assertEquals(Map.of(), findings.unreadableVersions, "versions that cannot be read"),
-        () -> assertEquals(0, reader.readsWithDuplicates.get(), "reads that showed duplicates"));
+        () -> assertEquals(0, reader.readsWithDuplicates.get(), "reads that showed duplicates"),
+        () -> assertEquals(List.of(), auditErrors, "violations the auditor found"));
   }
 
   private static Thread start(String name, Runnable body, Map<String, Throwable> crashed) {
