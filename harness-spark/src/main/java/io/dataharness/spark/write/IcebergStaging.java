@@ -174,61 +174,28 @@ public final class IcebergStaging {
       StructType harnessSchema,
       SourceState.Iceberg base,
       String idempotencyKey) {
-    String branch = branchName(idempotencyKey);
-    table.refresh();
-    SnapshotRef existing = table.refs().get(branch);
-    if (existing != null) {
-      var head = table.snapshot(existing.snapshotId());
-      Long parent = head.parentId();
-      boolean sameBase =
-          base.snapshotId().isPresent()
-              ? parent != null && parent == base.snapshotId().getAsLong()
-              : true;
-      if (idempotencyKey.equals(head.summary().get(KEY_PROPERTY)) && sameBase) {
-        LOG.info(
-            "Reusing staged snapshot {} of Iceberg table {} for '{}'",
-            head.snapshotId(),
-            table.name(),
-            idempotencyKey);
-        return new Staged(head.snapshotId(), addedRows(head.summary()), true);
-      }
-      table.manageSnapshots().removeBranch(branch).commit();
-    }
-    var create = table.manageSnapshots();
-    if (base.snapshotId().isPresent()) {
-      create.createBranch(branch, base.snapshotId().getAsLong()).commit();
-    } else {
-      create.createBranch(branch).commit();
-    }
-    table.refresh();
-    long branchBase = table.refs().get(branch).snapshotId();
-    try {
-      select(rows, harnessSchema)
-          .writeTo(branchIdentifier(branch))
-          .option("snapshot-property." + KEY_PROPERTY, idempotencyKey)
-          .option("fanout-enabled", "true")
-          .append();
-    } catch (org.apache.spark.sql.catalyst.analysis.NoSuchTableException e) {
-      throw new HarnessException(
-          e, "Cannot stage rows in Iceberg table %s: it disappeared", table.name());
-    }
-    table.refresh();
-    var head = table.snapshot(table.refs().get(branch).snapshotId());
-    if (head.snapshotId() == branchBase
-        || !idempotencyKey.equals(head.summary().get(KEY_PROPERTY))) {
-      throw new HarnessException(
-          "Cannot stage rows in Iceberg table %s for source '%s': branch %s does not end in the"
-              + " snapshot just written; was it changed concurrently? Nothing was committed to the"
-              + " harness",
-          table.name(), source.id(), branch);
-    }
-    LOG.info(
-        "Staged snapshot {} ({} rows) of Iceberg table {} on branch {}",
-        head.snapshotId(),
-        addedRows(head.summary()),
-        table.name(),
-        branch);
-    return new Staged(head.snapshotId(), addedRows(head.summary()), false);
+    return stageWrite(
+            base,
+            idempotencyKey,
+            branch -> {
+              try {
+                select(rows, harnessSchema)
+                    .writeTo(branch)
+                    .option("snapshot-property." + KEY_PROPERTY, idempotencyKey)
+                    .option("fanout-enabled", "true")
+                    .append();
+              } catch (org.apache.spark.sql.catalyst.analysis.NoSuchTableException e) {
+                throw new HarnessException(
+                    e, "Cannot stage rows in Iceberg table %s: it disappeared", table.name());
+              }
+            })
+        .orElseThrow(
+            () ->
+                new HarnessException(
+                    "Cannot stage rows in Iceberg table %s for source '%s': the append committed"
+                        + " no snapshot on its staging branch; was it changed concurrently? Nothing"
+                        + " was committed to the harness",
+                    table.name(), source.id()));
   }
 
   /**
