@@ -60,7 +60,11 @@ public sealed interface SourceState
       return new Kafka(next);
     }
 
-    public long rowCount() {
+    /**
+     * The offsets the ranges span. Transactional producers leave a control record (commit or abort
+     * marker) at an offset of its own, so this can exceed the messages a reader gets.
+     */
+    public long offsetCount() {
       return partitions.values().stream().mapToLong(OffsetRange::count).sum();
     }
 

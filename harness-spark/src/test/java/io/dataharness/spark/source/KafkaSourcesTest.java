@@ -53,7 +53,7 @@ class KafkaSourcesTest {
         SourceState.Kafka.of(
             Map.of(0, new OffsetRange(1, 5), 1, new OffsetRange(0, 0), 2, new OffsetRange(0, 2))),
         state);
-    assertEquals(6, state.rowCount());
+    assertEquals(6, state.offsetCount());
   }
 
   @Test

@@ -41,7 +41,7 @@ class KafkaToIcebergMoverTest {
     assertEquals(MoveFixture.range(0, 300), fixture.ids());
     assertEquals(300, fixture.icebergMainCount());
     TableVersion latest = fixture.catalog().store().readLatest(fixture.table);
-    assertEquals(0, ((SourceState.Kafka) latest.state("hot")).rowCount());
+    assertEquals(0, ((SourceState.Kafka) latest.state("hot")).offsetCount());
     assertEquals("move", latest.commit().operation());
     assertEquals("200", latest.commit().summary().get("rows"));
     // earlier versions still read exactly what they recorded
@@ -109,7 +109,7 @@ class KafkaToIcebergMoverTest {
     assertEquals(120, first.rowsMoved());
     SourceState.Kafka hot = fixture.kafkaState(first.version());
     assertEquals(fixture.kafka.stableEndOffsets(fixture.topic), ends(hot));
-    assertEquals(180, hot.rowCount());
+    assertEquals(180, hot.offsetCount());
     assertEquals(MoveFixture.range(0, 300), fixture.idsAt(first.version()));
 
     // partitions added to the topic: picked up from their earliest offset by moves and syncs
@@ -120,7 +120,7 @@ class KafkaToIcebergMoverTest {
     assertEquals(220, second.rowsMoved());
     hot = fixture.kafkaState(second.version());
     assertEquals(fixture.kafka.stableEndOffsets(fixture.topic), ends(hot));
-    assertEquals(0, hot.rowCount());
+    assertEquals(0, hot.offsetCount());
     assertEquals(MoveFixture.range(0, 340), fixture.idsAt(second.version()));
     assertEquals(340, fixture.icebergMainCount());
 

@@ -126,7 +126,7 @@ class KafkaToPostgresMoverTest {
     assertTrue(payload.contains("\"offsets\":\"" + rerun.summary().get("ranges") + "\""), payload);
     TableVersion done = fixture.catalog().store().readLatest(fixture.table);
     assertEquals(List.of(), done.openIntents());
-    assertEquals(20, ((SourceState.Kafka) done.state("hot")).rowCount());
+    assertEquals(20, ((SourceState.Kafka) done.state("hot")).offsetCount());
     for (long version = 1; version <= done.version(); version++) {
       List<Long> ids = fixture.idsAt(version);
       assertEquals(new java.util.TreeSet<>(ids).size(), ids.size(), "duplicates at " + version);
