@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.dataharness.metadata.CommitConflictException;
 import io.dataharness.metadata.HarnessException;
 import io.dataharness.metadata.Intent;
+import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import java.time.Instant;
 import java.util.Optional;
@@ -19,11 +20,11 @@ import java.util.OptionalLong;
  *
  * <p>A PostgreSQL to Iceberg move deletes its batch from PostgreSQL (committed) before it stages
  * the deleted images in Iceberg and its harness commit records the new PostgreSQL state together
- * with the Iceberg snapshot that holds the rows. Before deleting, it commits a {@code move-intent}
- * version that opens a store intent on both sources (see {@link io.dataharness.metadata.Intent});
- * the move's own commit completes it. While it is open the store refuses every other writer's
- * commit to either source (a version that advanced the source past the delete would lose the rows),
- * and running the move again completes exactly that batch.
+ * with the Iceberg snapshot that holds the rows. Before deleting, the write protocol commits an
+ * {@code intent} version that opens a store intent on both sources (see {@link
+ * io.dataharness.metadata.Intent}); the move's own commit completes it. While it is open the store
+ * refuses every other writer's commit to either source (a version that advanced the source past the
+ * delete would lose the rows), and running the move again completes exactly that batch.
  *
  * <p>An operator who must abandon a pending move checks that its rows are still in PostgreSQL or
  * Iceberg (its delete's images are in the history table, by the transaction id recorded in {@code
@@ -97,7 +98,13 @@ public final class PendingMoves {
       }
     }
 
-    static PendingMove parse(TableVersion version, String intentId, String json) {
+    /** The pending move an intent records (see {@link #isPendingMove}). */
+    static PendingMove parse(TableIdentifier table, Intent intent) {
+      return parse(table, intent.openedVersion(), intent.id(), intent.payload());
+    }
+
+    private static PendingMove parse(
+        TableIdentifier table, long version, String intentId, String json) {
       try {
         JsonNode node = JSON.readTree(json);
         return new PendingMove(
@@ -116,9 +123,9 @@ public final class PendingMoves {
             node.path("catalog").asText("harness"));
       } catch (JsonProcessingException | RuntimeException e) {
         throw new HarnessException(
-            "Cannot read the pending move of %s at version %d: the payload of intent '%s' is not a"
-                + " pending move (%s): %s",
-            version.table(), version.version(), intentId, e.getMessage(), json);
+            "Cannot read the pending move of %s: the payload of intent '%s' (opened at version %d)"
+                + " is not a pending move (%s): %s",
+            table, intentId, version, e.getMessage(), json);
       }
     }
 
@@ -149,14 +156,15 @@ public final class PendingMoves {
     return Optional.empty();
   }
 
-  private static boolean isPendingMove(Intent intent) {
+  /** Whether {@code intent} records a move out of a jdbc source (its payload a PendingMove). */
+  static boolean isPendingMove(Intent intent) {
     return KIND.equals(intent.kind())
         && intent.payload() != null
         && intent.payload().contains("\"intent-id\"");
   }
 
   private static PendingMove parse(TableVersion version, Intent intent) {
-    return PendingMove.parse(version, intent.id(), intent.payload());
+    return PendingMove.parse(version.table(), intent);
   }
 
   /**

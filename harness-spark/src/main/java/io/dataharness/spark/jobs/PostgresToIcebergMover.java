@@ -5,6 +5,7 @@ import static org.apache.spark.sql.functions.col;
 import io.dataharness.metadata.Field;
 import io.dataharness.metadata.HarnessStore;
 import io.dataharness.metadata.HarnessTable;
+import io.dataharness.metadata.Intent;
 import io.dataharness.metadata.LeaseKeeper;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceKind;
@@ -20,6 +21,9 @@ import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.source.PostgresMoves;
 import io.dataharness.spark.source.PostgresSources;
 import io.dataharness.spark.source.SourceUnavailableException;
+import io.dataharness.spark.txn.WriteOutcome;
+import io.dataharness.spark.txn.WriteProtocol;
+import io.dataharness.spark.txn.Writer;
 import io.dataharness.spark.write.IcebergStaging;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -33,6 +37,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.UUID;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 import java.util.stream.Collectors;
 import org.apache.spark.sql.Column;
@@ -44,35 +49,32 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Moves old rows of a system-versioned PostgreSQL source into an Iceberg source of the same harness
- * table (SPEC 9.2, second half). "Delete first": what the PostgreSQL delete removes is exactly what
- * moves, with its newest committed image, so rows the application updates or deletes meanwhile are
- * neither duplicated nor brought back.
+ * table (SPEC 9.2, second half), as a {@link Writer} of the {@link WriteProtocol}. "Delete first":
+ * what the PostgreSQL delete removes is exactly what moves, with its newest committed image, so
+ * rows the application updates or deletes meanwhile are neither duplicated nor brought back.
  *
- * <ol>
- *   <li><b>plan</b>: lock both sources (fenced leases), publish what a crashed run committed but
- *       did not publish, and define the batch by its bounds (ordering column older than {@code
- *       older_than}, at most {@code max_rows}) and a new intent id;
- *   <li><b>intent</b>: commit a {@code move-intent} version that changes no state but records the
- *       move as pending (external state {@code pending-move.<source>}, see {@link PendingMoves});
- *   <li><b>delete</b>: one PostgreSQL transaction deletes the batch from the current table and
- *       records the intent id with its transaction id in {@code harness_moves}; the versioning
- *       trigger keeps the deleted images in the history table, stamped with that transaction id;
- *   <li><b>stage</b>: the deleted images (history rows of that transaction) are merged into a
- *       staging branch of the Iceberg table, by primary key, with the ordering column deciding
- *       which image of a key remains (one image per key; ties and a missing ordering column go to
- *       the moved image);
- *   <li><b>next states</b>: one harness commit records a read timestamp after the delete, the
- *       staged snapshot, and clears the pending move;
+ * <ul>
+ *   <li><b>plan</b>: the batch's bounds (ordering column older than {@code older_than}, at most
+ *       {@code max_rows}) and a new move id;
+ *   <li><b>intent</b>: the delete is visible in PostgreSQL before the harness commit, so the
+ *       protocol first records a write-ahead intent (payload: a {@link PendingMoves.PendingMove});
+ *       while it is open the store refuses every other writer's commit to both sources;
+ *   <li><b>stage</b>: one PostgreSQL transaction deletes the batch from the current table and
+ *       records the move id with its transaction id in {@code harness_moves} (the versioning
+ *       trigger keeps the deleted images in the history table, stamped with that transaction id);
+ *       the deleted images are merged into a staging branch of the Iceberg table, by primary key,
+ *       the ordering column deciding which image of a key remains (ties and a missing ordering
+ *       column go to the moved image); a PostgreSQL snapshot taken after the delete;
+ *   <li><b>record</b>: that snapshot and the staged Iceberg snapshot, completing the intent;
  *   <li><b>publish</b>: fast-forward {@code main} to the staged snapshot and tag it.
- * </ol>
+ * </ul>
  *
- * <p><b>Recovery</b>: a run that finds a pending move of its source completes it: if {@code
- * harness_moves} has no row for its intent id, the delete never committed and the move redoes it;
- * otherwise it stages the history rows of the recorded transaction (reusing a staged snapshot of
- * the same move) and commits.
+ * <p><b>Recovery</b>: a rerun that finds the intent completes its batch: if {@code harness_moves}
+ * has no row for its move id the delete never committed and staging does it now; otherwise staging
+ * takes the history rows of the recorded transaction (reusing a staged snapshot of the same move).
  *
  * <p>When the harness metadata lives in the source's PostgreSQL database (the "basement"), the
- * delete and the intent version are one database transaction.
+ * delete and the intent version are one database transaction ({@link Writer#commitIntent}).
  */
 public final class PostgresToIcebergMover {
   private static final Logger LOG = LoggerFactory.getLogger(PostgresToIcebergMover.class);
@@ -82,15 +84,15 @@ public final class PostgresToIcebergMover {
 
   /** The points after which a test may inject a crash, in the order a move passes them. */
   enum Step {
+    /** Basement mode: the intent version is written in the open transaction, not committed. */
+    HARNESS_COMMIT_WRITTEN,
+    /** The version recording the move as pending is committed (basement: with the delete). */
+    INTENT_COMMIT,
     /**
      * The batch is deleted from PostgreSQL: committed, or in basement mode still inside the
      * transaction that will also write the intent version.
      */
     SOURCE_DELETE,
-    /** Basement mode: the intent version is written in the open transaction, not committed. */
-    HARNESS_COMMIT_WRITTEN,
-    /** The version recording the move as pending is committed (basement: with the delete). */
-    INTENT_COMMIT,
     /** The moved rows are in Iceberg as a staged snapshot. */
     STAGED_WRITE,
     /** The harness version is committed; the snapshot is not published yet. */
@@ -111,7 +113,38 @@ public final class PostgresToIcebergMover {
    *     the bound), the rows moved, and whether the batch had already been committed
    */
   public static MoveResult move(SparkSession spark, HarnessContext catalog, MoveRequest request) {
-    return new Run(spark, catalog, request).run();
+    HarnessStore store = catalog.store();
+    TableVersion definitions = store.readLatest(request.table());
+    String owner =
+        request.owner() == null || request.owner().isBlank()
+            ? "move-" + UUID.randomUUID()
+            : request.owner();
+    MoveWriter writer = new MoveWriter(spark, catalog, request, definitions, owner);
+    try {
+      WriteOutcome<Batch, Moved> outcome =
+          new WriteProtocol(store, request.table()).run(owner, writer);
+      if (outcome.staged().isPresent()) {
+        Moved moved = outcome.staged().get();
+        return new MoveResult(
+            outcome.version(),
+            moved.deleted().rows(),
+            outcome.replayed(),
+            writer.summary(outcome.batch().get(), moved));
+      }
+      TableVersion latest = store.readLatest(request.table());
+      if (outcome.replayed()) {
+        // a run committed this move's version and stopped before publishing: that completes it
+        Map<String, String> summary = latest.commit().summary();
+        return new MoveResult(
+            latest.version(),
+            Long.parseLong(summary.getOrDefault("rows-moved", "0")),
+            true,
+            summary);
+      }
+      return new MoveResult(latest.version(), 0, false, Map.of("rows-moved", "0"));
+    } finally {
+      spark.sparkContext().setJobDescription(null);
+    }
   }
 
   /** The batch's bounds, recorded in the intent so that a retry moves the same batch. */
@@ -135,57 +168,53 @@ public final class PostgresToIcebergMover {
     }
   }
 
-  /** One execution of a move. */
-  private static final class Run {
+  /** A planned batch, or the batch of an interrupted run ({@code resumed}). */
+  record Batch(PendingMoves.PendingMove move, boolean resumed) {}
+
+  /**
+   * What staging did: the delete, the staged Iceberg snapshot (none when nothing was deleted) and
+   * the sources' next states.
+   */
+  record Moved(
+      PostgresMoves.Deleted deleted,
+      Optional<IcebergStaging.Staged> staged,
+      SourceState.Jdbc nextSource,
+      SourceState.Iceberg nextTarget) {}
+
+  private static final class MoveWriter implements Writer<Batch, Moved> {
     private final SparkSession spark;
     private final HarnessContext catalog;
     private final MoveRequest request;
-    private final HarnessStore store;
     private final TableIdentifier table;
-    private HarnessTable harnessTable;
-    private SourceDefinition source;
-    private SourceDefinition target;
-    private ConnectionConfig sourceConnection;
-    private ConnectionConfig targetConnection;
-    private boolean basement;
-    private LeaseKeeper locks;
-    private String owner;
+    private final HarnessTable harnessTable;
+    private final SourceDefinition source;
+    private final SourceDefinition target;
+    private final ConnectionConfig sourceConnection;
+    private final ConnectionConfig targetConnection;
+    private final boolean basement;
+    private final String owner;
+    private IcebergStaging staging;
 
-    Run(SparkSession spark, HarnessContext catalog, MoveRequest request) {
+    MoveWriter(
+        SparkSession spark,
+        HarnessContext catalog,
+        MoveRequest request,
+        TableVersion latest,
+        String owner) {
       this.spark = spark;
+      this.owner = owner;
       this.catalog = catalog;
       this.request = request;
-      this.store = catalog.store();
       this.table = request.table();
-    }
-
-    MoveResult run() {
-      harnessTable = store.loadTable(table);
-      TableVersion definitions = store.readLatest(table);
-      source = definitions.source(request.source());
-      target = definitions.source(request.target());
+      this.harnessTable = catalog.store().loadTable(table);
+      this.source = latest.source(request.source());
+      this.target = latest.source(request.target());
       // a pending move carries its own bounds: completing it needs none
-      checkRequest(PendingMoves.find(definitions, source.id()).isEmpty());
-      owner =
-          request.owner() == null || request.owner().isBlank()
-              ? "move-" + UUID.randomUUID()
-              : request.owner();
-      sourceConnection = catalog.connection(table, source);
-      targetConnection = catalog.connection(table, target);
-      basement = DatabaseAddress.sameDatabase(catalog.metadataUri(), sourceConnection.jdbcUrl());
-      try (LeaseKeeper held =
-          LeaseKeeper.acquire(
-              store,
-              table,
-              owner,
-              LeaseKeeper.DEFAULT_LEASE,
-              LeaseKeeper.DEFAULT_RENEW_EVERY,
-              List.of(source.id(), target.id()))) {
-        locks = held;
-        return underLocks();
-      } finally {
-        spark.sparkContext().setJobDescription(null);
-      }
+      checkRequest(PendingMoves.find(latest, source.id()).isEmpty());
+      this.sourceConnection = catalog.connection(table, source);
+      this.targetConnection = catalog.connection(table, target);
+      this.basement =
+          DatabaseAddress.sameDatabase(catalog.metadataUri(), sourceConnection.jdbcUrl());
     }
 
     private void checkRequest(boolean needsBounds) {
@@ -227,36 +256,30 @@ public final class PostgresToIcebergMover {
       }
     }
 
-    private MoveResult underLocks() {
-      TableVersion base = store.readLatest(table);
-      PostgresSources.ensureMoveSupport(sourceConnection, source, base.schema());
-      IcebergStaging staging = IcebergStaging.open(spark, targetConnection, target);
-      Optional<PendingMoves.PendingMove> pending = PendingMoves.find(base, source.id());
-      if (pending.isPresent()) {
-        return recover(pending.get(), staging);
-      }
-      // a move from another source into the target would publish on top of this one's snapshot
-      PendingMoves.refuseIfPending(base, target.id(), "move rows into");
-      SourceState.Iceberg recordedTarget = (SourceState.Iceberg) base.state(target.id());
-      if (staging.ensurePublished(recordedTarget, table, base.version()) && isThisMove(base)) {
-        // a run committed this move's version and stopped before publishing: that completes it
-        Map<String, String> summary = base.commit().summary();
-        return new MoveResult(
-            base.version(), Long.parseLong(summary.getOrDefault("rows-moved", "0")), true, summary);
-      }
-      staging.removeAbandonedStages(recordedTarget, null);
+    @Override
+    public String operation() {
+      return PendingMoves.KIND;
+    }
 
-      PendingMoves.PendingMove move = plan(base);
-      long candidates = countBatch(Bounds.of(move));
-      String description = describe(move);
-      if (candidates == 0) {
-        LOG.info("Nothing to {}", description);
-        return new MoveResult(base.version(), 0, false, Map.of("rows-moved", "0"));
+    @Override
+    public List<String> sources() {
+      return List.of(source.id(), target.id());
+    }
+
+    /** Opens the Iceberg target once, under the locks, and makes sure the source can move rows. */
+    private IcebergStaging staging(TableVersion latest) {
+      if (staging == null) {
+        PostgresSources.ensureMoveSupport(sourceConnection, source, latest.schema());
+        staging = IcebergStaging.open(spark, targetConnection, target);
       }
-      LOG.info("Starting to {} ({} rows qualify now)", description, candidates);
-      PostgresMoves.Deleted deleted =
-          basement ? deleteWithIntent(base, move) : intentThenDelete(base, move);
-      return completeMove(move, deleted, staging, false);
+      return staging;
+    }
+
+    @Override
+    public boolean publishRecorded(TableVersion latest) {
+      SourceState.Iceberg recorded = (SourceState.Iceberg) latest.state(target.id());
+      return staging(latest).ensurePublished(recorded, table, latest.version())
+          && isThisMove(latest);
     }
 
     /** Whether {@code version} is the commit of a move from this source to this target. */
@@ -267,24 +290,32 @@ public final class PostgresToIcebergMover {
           && target.id().equals(summary.get("target"));
     }
 
-    // ---- plan ----
-
-    /** A new batch: its bounds and intent id, as of version {@code base}. */
-    private PendingMoves.PendingMove plan(TableVersion base) {
+    @Override
+    public Optional<Batch> plan(TableVersion latest) {
+      SourceState.Iceberg recordedTarget = (SourceState.Iceberg) latest.state(target.id());
+      staging(latest).removeAbandonedStages(recordedTarget, null);
       Bounds bounds = Bounds.of(request, Instant.now());
-      String intentId = UUID.randomUUID().toString();
-      return new PendingMoves.PendingMove(
-          source.id(),
-          target.id(),
-          base.version(),
-          intentId,
-          ((SourceState.Iceberg) base.state(target.id())).snapshotId(),
-          ((SourceState.Jdbc) base.state(source.id())).readTimestamp(),
-          Optional.ofNullable(bounds.olderThan()),
-          bounds.maxRows(),
-          "pg-move:" + intentId,
-          owner,
-          catalog.name());
+      String moveId = UUID.randomUUID().toString();
+      PendingMoves.PendingMove move =
+          new PendingMoves.PendingMove(
+              source.id(),
+              target.id(),
+              latest.version(),
+              moveId,
+              recordedTarget.snapshotId(),
+              ((SourceState.Jdbc) latest.state(source.id())).readTimestamp(),
+              Optional.ofNullable(bounds.olderThan()),
+              bounds.maxRows(),
+              "pg-move:" + moveId,
+              owner,
+              catalog.name());
+      long candidates = countBatch(bounds);
+      if (candidates == 0) {
+        LOG.info("Nothing to {}", describe(move));
+        return Optional.empty();
+      }
+      LOG.info("Starting to {} ({} rows qualify now)", describe(move), candidates);
+      return Optional.of(new Batch(move, false));
     }
 
     private long countBatch(Bounds bounds) {
@@ -306,41 +337,85 @@ public final class PostgresToIcebergMover {
       }
     }
 
-    // ---- intent and delete ----
-
-    /** The intent version: changes no state, records the move as pending. */
-    private Transaction intentTransaction(TableVersion base, PendingMoves.PendingMove move) {
-      // both states stay as they are: setting them presents and checks both fenced locks
-      return locks
-          .present(store.newTransaction(table))
-          .operation("move-intent")
-          .idempotencyKey(move.idempotencyKey() + ":intent")
-          .setSourceState(source.id(), base.state(source.id()))
-          .setSourceState(target.id(), base.state(target.id()))
-          .openIntent(
-              move.intentId(), PendingMoves.KIND, List.of(source.id(), target.id()), move.toJson())
-          .summary("source", source.id())
-          .summary("target", target.id())
-          .summary("intent-id", move.intentId());
+    @Override
+    public String idempotencyKey(Batch batch) {
+      return batch.move().idempotencyKey();
     }
 
-    /** Commits the intent version, then deletes the batch in PostgreSQL. */
-    private PostgresMoves.Deleted intentThenDelete(
-        TableVersion base, PendingMoves.PendingMove move) {
-      describe("%s: recording the move as pending", describe(move));
-      VersionInfo version = intentTransaction(base, move).commit();
-      LOG.info("Recorded the {} as pending in version {}", describe(move), version.version());
-      afterStep.accept(Step.INTENT_COMMIT);
-      return delete(move, null);
+    @Override
+    public Optional<String> intentPayload(Batch batch) {
+      return Optional.of(batch.move().toJson());
+    }
+
+    @Override
+    public boolean canResume(Intent intent) {
+      return Writer.super.canResume(intent)
+          && PendingMoves.isPendingMove(intent)
+          && PendingMoves.PendingMove.parse(table, intent).target().equals(target.id());
+    }
+
+    @Override
+    public Batch resume(Intent intent, TableVersion latest) {
+      return new Batch(PendingMoves.PendingMove.parse(table, intent), true);
     }
 
     /** Basement: the delete and the intent version in one database transaction. */
-    private PostgresMoves.Deleted deleteWithIntent(
-        TableVersion base, PendingMoves.PendingMove move) {
-      PostgresMoves.Deleted deleted =
-          delete(move, jdbc -> intentTransaction(base, move).commitUsing(jdbc));
-      afterStep.accept(Step.INTENT_COMMIT);
-      return deleted;
+    @Override
+    public VersionInfo commitIntent(Transaction intent, Batch batch) {
+      describe("%s: recording the move as pending", describe(batch.move()));
+      VersionInfo opened;
+      if (basement) {
+        AtomicReference<VersionInfo> committed = new AtomicReference<>();
+        delete(batch.move(), jdbc -> committed.set(intent.commitUsing(jdbc)));
+        opened = committed.get();
+      } else {
+        opened = intent.commit();
+      }
+      LOG.info(
+          "Recorded the {} as pending in version {}{}",
+          describe(batch.move()),
+          opened.version(),
+          basement ? " (with its delete, in one database transaction)" : "");
+      return opened;
+    }
+
+    @Override
+    public Moved stage(Batch batch, LeaseKeeper locks) {
+      PendingMoves.PendingMove move = batch.move();
+      Optional<PostgresMoves.Deleted> recorded;
+      try (Connection jdbc = PostgresMoves.connect(sourceConnection)) {
+        recorded = PostgresMoves.deleted(jdbc, source, move.intentId());
+      } catch (SQLException e) {
+        throw new SourceUnavailableException(
+            e,
+            "Cannot find the delete of move %s of %s in source '%s': %s",
+            move.intentId(),
+            table,
+            source.id(),
+            e.getMessage());
+      }
+      if (batch.resumed()) {
+        LOG.info(
+            "Completing the {} recorded as pending at version {} by {}: its delete {}",
+            describe(move),
+            move.baseVersion(),
+            move.owner(),
+            recorded.isPresent() ? "committed" : "never committed; deleting now");
+      }
+      PostgresMoves.Deleted deleted = recorded.orElseGet(() -> delete(move, null));
+      TableVersion latest = catalog.store().readLatest(table);
+      staging(latest);
+      Optional<IcebergStaging.Staged> staged =
+          deleted.rows() == 0 ? Optional.empty() : stageInIceberg(move, deleted, latest);
+      // a snapshot taken after the delete committed: it shows none of the moved rows
+      SourceState.Jdbc nextSource =
+          PostgresSources.currentState(
+              sourceConnection, source, (SourceState.Jdbc) latest.state(source.id()));
+      SourceState.Iceberg nextTarget =
+          staged
+              .map(s -> SourceState.Iceberg.of(s.snapshotId()))
+              .orElse((SourceState.Iceberg) latest.state(target.id()));
+      return new Moved(deleted, staged, nextSource, nextTarget);
     }
 
     /**
@@ -399,123 +474,91 @@ public final class PostgresToIcebergMover {
       }
     }
 
-    // ---- recover ----
-
-    /**
-     * Completes the move a crashed run recorded as pending: redoes its delete if it never
-     * committed, then stages exactly the rows its delete removed and commits.
-     */
-    private MoveResult recover(PendingMoves.PendingMove move, IcebergStaging staging) {
-      if (!move.target().equals(target.id())) {
-        throw new ValidationException(
-            "Cannot move %s from '%s' to '%s': a move from '%s' to '%s' is pending since version"
-                + " %d; complete it first: %s",
-            table,
-            source.id(),
-            target.id(),
-            source.id(),
-            move.target(),
-            move.baseVersion(),
-            move.resumeCall(store.readLatest(table)));
-      }
-      Optional<PostgresMoves.Deleted> recorded;
-      try (Connection jdbc = PostgresMoves.connect(sourceConnection)) {
-        recorded = PostgresMoves.deleted(jdbc, source, move.intentId());
-      } catch (SQLException e) {
-        throw new SourceUnavailableException(
-            e,
-            "Cannot find the delete of pending move %s of %s in source '%s': %s",
-            move.intentId(),
-            table,
-            source.id(),
-            e.getMessage());
-      }
-      LOG.info(
-          "Completing the {} recorded as pending at version {} by {}: its delete {}",
-          describe(move),
-          move.baseVersion(),
-          move.owner(),
-          recorded.isPresent() ? "committed" : "never committed; deleting now");
-      PostgresMoves.Deleted deleted = recorded.orElseGet(() -> delete(move, null));
-      return completeMove(move, deleted, staging, true);
+    @Override
+    public void record(Transaction transaction, Batch batch, Moved moved) {
+      describe("%s: committing", describe(batch.move()));
+      transaction
+          .setSourceState(source.id(), moved.nextSource())
+          .setSourceState(target.id(), moved.nextTarget())
+          .externalIds(source.id(), Map.of("rows-deleted", String.valueOf(moved.deleted().rows())));
+      moved
+          .staged()
+          .ifPresent(
+              s ->
+                  transaction.externalIds(
+                      target.id(), Map.of("snapshot-id", String.valueOf(s.snapshotId()))));
+      summary(batch, moved).forEach(transaction::summary);
     }
 
-    // ---- stage, next states, publish ----
-
-    private MoveResult completeMove(
-        PendingMoves.PendingMove move,
-        PostgresMoves.Deleted deleted,
-        IcebergStaging staging,
-        boolean resumed) {
-      TableVersion latest = store.readLatest(table);
-      SourceState.Iceberg recordedTarget = (SourceState.Iceberg) latest.state(target.id());
-      Optional<IcebergStaging.Staged> staged =
-          deleted.rows() == 0 ? Optional.empty() : stage(move, deleted, latest, staging);
-      afterStep.accept(Step.STAGED_WRITE);
-
-      // a snapshot taken after the delete committed: it shows none of the moved rows
-      SourceState.Jdbc nextSource =
-          PostgresSources.currentState(
-              sourceConnection, source, (SourceState.Jdbc) latest.state(source.id()));
-      SourceState.Iceberg nextTarget =
-          staged.map(s -> SourceState.Iceberg.of(s.snapshotId())).orElse(recordedTarget);
-
+    Map<String, String> summary(Batch batch, Moved moved) {
+      PendingMoves.PendingMove move = batch.move();
       Map<String, String> summary = new LinkedHashMap<>();
       summary.put("source", source.id());
       summary.put("target", target.id());
-      summary.put("rows-moved", String.valueOf(deleted.rows()));
-      summary.put("rows-deleted", String.valueOf(deleted.rows()));
+      summary.put("rows-moved", String.valueOf(moved.deleted().rows()));
+      summary.put("rows-deleted", String.valueOf(moved.deleted().rows()));
       summary.put("intent-id", move.intentId());
-      summary.put("source-transaction", deleted.xid());
+      summary.put("source-transaction", moved.deleted().xid());
       move.olderThan().ifPresent(bound -> summary.put("older-than", bound.toString()));
       if (move.maxRows().isPresent()) {
         summary.put("max-rows", String.valueOf(move.maxRows().getAsLong()));
       }
-      staged.ifPresent(s -> summary.put("snapshot-id", String.valueOf(s.snapshotId())));
+      moved.staged().ifPresent(s -> summary.put("snapshot-id", String.valueOf(s.snapshotId())));
       summary.put("basement", String.valueOf(basement));
-      if (resumed) {
+      if (batch.resumed()) {
         summary.put("resumed-from-version", String.valueOf(move.baseVersion()));
       }
-      describe("%s: committing", describe(move));
-      Transaction transaction =
-          locks
-              .present(store.newTransaction(table))
-              .operation("move")
-              .idempotencyKey(move.idempotencyKey())
-              .setSourceState(source.id(), nextSource)
-              .setSourceState(target.id(), nextTarget)
-              .completeIntent(move.intentId())
-              .externalIds(source.id(), Map.of("rows-deleted", String.valueOf(deleted.rows())));
-      staged.ifPresent(
-          s ->
-              transaction.externalIds(
-                  target.id(), Map.of("snapshot-id", String.valueOf(s.snapshotId()))));
-      summary.forEach(transaction::summary);
-      VersionInfo version = transaction.commit();
-      afterStep.accept(Step.HARNESS_COMMIT);
+      return summary;
+    }
 
-      if (staged.isPresent()) {
+    @Override
+    public void publish(Batch batch, Moved moved, VersionInfo committed) {
+      if (moved.staged().isPresent()) {
+        long snapshot = moved.staged().get().snapshotId();
         describe(
             "%s: publishing Iceberg snapshot %d as version %d",
-            describe(move), staged.get().snapshotId(), version.version());
-        staging.publish(
-            staged.get().snapshotId(), IcebergStaging.tagName(table, version.version()));
+            describe(batch.move()), snapshot, committed.version());
+        staging.publish(snapshot, IcebergStaging.tagName(table, committed.version()));
       }
-      boolean replayed = version.version() <= latest.version();
       LOG.info(
           "Moved {} rows of {} from '{}' to '{}' as version {} (read timestamp {}, Iceberg"
-              + " snapshot {}{}{}{})",
-          deleted.rows(),
+              + " snapshot {}{}{})",
+          moved.deleted().rows(),
           table,
           source.id(),
           target.id(),
-          version.version(),
-          nextSource.readTimestamp(),
-          staged.map(s -> String.valueOf(s.snapshotId())).orElse("unchanged"),
+          committed.version(),
+          moved.nextSource().readTimestamp(),
+          moved.staged().map(s -> String.valueOf(s.snapshotId())).orElse("unchanged"),
           basement ? ", delete and intent in one database transaction" : "",
-          resumed ? ", completing the pending move of version " + move.baseVersion() : "",
-          replayed ? ", replayed" : "");
-      return new MoveResult(version.version(), deleted.rows(), replayed, summary);
+          batch.resumed()
+              ? ", completing the pending move of version " + batch.move().baseVersion()
+              : "");
+    }
+
+    @Override
+    public void reached(WriteProtocol.Step step) {
+      afterStep.accept(
+          switch (step) {
+            case BEFORE_STAGE -> Step.INTENT_COMMIT;
+            case STAGED -> Step.STAGED_WRITE;
+            case COMMITTED -> Step.HARNESS_COMMIT;
+          });
+    }
+
+    @Override
+    public String describe(Batch batch) {
+      return describe(batch.move());
+    }
+
+    private String describe(PendingMoves.PendingMove move) {
+      return String.format(
+          "move %s '%s' -> '%s' (move %s)%s",
+          table, source.id(), target.id(), move.intentId(), Bounds.of(move).describe());
+    }
+
+    private void describe(String format, Object... arguments) {
+      spark.sparkContext().setJobDescription(String.format(format, arguments));
     }
 
     /**
@@ -523,11 +566,8 @@ public final class PostgresToIcebergMover {
      * of the batch, deletes the Iceberg images the moved image is not older than and inserts the
      * moved image unless an Iceberg image of the key is newer.
      */
-    private Optional<IcebergStaging.Staged> stage(
-        PendingMoves.PendingMove move,
-        PostgresMoves.Deleted deleted,
-        TableVersion latest,
-        IcebergStaging staging) {
+    private Optional<IcebergStaging.Staged> stageInIceberg(
+        PendingMoves.PendingMove move, PostgresMoves.Deleted deleted, TableVersion latest) {
       describe("%s: staging %d rows in Iceberg", describe(move), deleted.rows());
       String query =
           PostgresMoves.deletedRowsQuery(
@@ -632,16 +672,6 @@ public final class PostgresToIcebergMover {
       String n = newer + "." + quote(ordering);
       String o = older + "." + quote(ordering);
       return "(" + n + " IS NOT NULL AND (" + o + " IS NULL OR " + n + " > " + o + "))";
-    }
-
-    private String describe(PendingMoves.PendingMove move) {
-      return String.format(
-          "move %s '%s' -> '%s' (intent %s)%s",
-          table, source.id(), target.id(), move.intentId(), Bounds.of(move).describe());
-    }
-
-    private void describe(String format, Object... arguments) {
-      spark.sparkContext().setJobDescription(String.format(format, arguments));
     }
   }
 

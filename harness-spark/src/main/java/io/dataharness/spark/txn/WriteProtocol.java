@@ -109,8 +109,8 @@ public final class WriteProtocol {
       if (payload.isPresent()) {
         intentId = intentId(key, locks);
         VersionInfo opened =
-            locks
-                .present(
+            writer.commitIntent(
+                locks.present(
                     store
                         .newTransaction(table)
                         .operation("intent")
@@ -118,8 +118,8 @@ public final class WriteProtocol {
                         .openIntent(
                             intentId, writer.operation(), writer.sortedSources(), payload.get())
                         .summary("intent", intentId)
-                        .summary("kind", writer.operation()))
-                .commit();
+                        .summary("kind", writer.operation())),
+                batch);
         LOG.info(
             "Recorded intent '{}' of {} as version {}: {}",
             intentId,
@@ -171,10 +171,7 @@ public final class WriteProtocol {
    */
   private static String intentId(String key, LeaseKeeper locks) {
     long token = locks.locks().stream().mapToLong(SourceLock::fencingToken).max().orElse(0);
-    return "intent-"
-        + IdempotencyKeys.of("intent", key).replaceAll("[^A-Za-z0-9_.:-]", "_")
-        + "-"
-        + token;
+    return IdempotencyKeys.of("intent", key) + "-" + token;
   }
 
   /**

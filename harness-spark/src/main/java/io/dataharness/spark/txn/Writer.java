@@ -77,6 +77,17 @@ public interface Writer<B, S> {
     return false;
   }
 
+  /**
+   * Commits the version that records the batch's intent. A writer whose first side effect is a
+   * change in the metadata store's own database (a PostgreSQL source in the same database as the
+   * harness metadata) overrides this to make both one database transaction, committing {@code
+   * intent} with {@link Transaction#commitUsing}; its {@link #stage} must then find that effect
+   * done and not repeat it.
+   */
+  default VersionInfo commitIntent(Transaction intent, B batch) {
+    return intent.commit();
+  }
+
   /** Rebuilds the batch an interrupted run recorded in {@code intent}. */
   B resume(Intent intent, TableVersion latest);
 

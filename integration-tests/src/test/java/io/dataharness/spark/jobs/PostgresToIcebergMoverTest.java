@@ -278,7 +278,7 @@ class PostgresToIcebergMoverTest {
     TableVersion version = fixture.latest();
     assertEquals("move", version.commit().operation());
     assertEquals(
-        "move-intent",
+        "intent",
         fixture.catalog().store().readVersion(fixture.identifier, 2).commit().operation());
     assertTrue(PendingMoves.find(version, "warm").isEmpty());
     assertEquals("6", version.commit().summary().get("rows-moved"));
@@ -544,7 +544,7 @@ class PostgresToIcebergMoverTest {
     assertEquals(List.of(7L, 8L, 9L), fixture.postgresIds());
     TableVersion intent = fixture.latest();
     assertEquals(2, intent.version());
-    assertEquals("move-intent", intent.commit().operation());
+    assertEquals("intent", intent.commit().operation());
     assertEquals(store.readVersion(fixture.identifier, 1).sourceStates(), intent.sourceStates());
     assertEquals(1, intent.openIntents().size(), intent.openIntents().toString());
     PendingMoves.PendingMove move = PendingMoves.find(intent, "warm").orElseThrow();
@@ -556,14 +556,16 @@ class PostgresToIcebergMoverTest {
     List<String> versions =
         spark
             .sql(
-                "SELECT version, operation, summary['intent-id'] FROM "
+                "SELECT version, operation, summary['intent'] FROM "
                     + fixture.table
                     + ".versions ORDER BY version")
             .collectAsList()
             .stream()
             .map(Row::toString)
             .toList();
-    assertEquals(List.of("[1,create,null]", "[2,move-intent," + move.intentId() + "]"), versions);
+    assertEquals(
+        List.of("[1,create,null]", "[2,intent," + intent.openIntents().get(0).id() + "]"),
+        versions);
     // readers still see every id once: the read timestamp is before the delete
     assertEquals(ALL_IDS, fixture.unionIds(""));
 
@@ -583,7 +585,8 @@ class PostgresToIcebergMoverTest {
                       .withLock(lock)
                       .setSourceState("warm", new SourceState.Jdbc(Instant.now()))
                       .commit());
-      assertTrue(refused.getMessage().contains(move.intentId()), refused.getMessage());
+      assertTrue(
+          refused.getMessage().contains(intent.openIntents().get(0).id()), refused.getMessage());
       // a writer that checks first learns how to complete the move before it writes anything
       CommitConflictException checked =
           assertThrows(
@@ -602,7 +605,8 @@ class PostgresToIcebergMoverTest {
           assertThrows(
               CommitConflictException.class,
               () -> PendingMoves.refuseIfPending(latest, "cold", "append to"));
-      assertTrue(target.getMessage().contains(move.intentId()), target.getMessage());
+      assertTrue(
+          target.getMessage().contains(intent.openIntents().get(0).id()), target.getMessage());
     } finally {
       store.releaseLock(lock);
     }
@@ -660,7 +664,7 @@ class PostgresToIcebergMoverTest {
     Fixture fixture = new Fixture("harness");
     HarnessStore store = fixture.catalog().store();
     crashAfterTheDelete(fixture);
-    String intentId = PendingMoves.find(fixture.latest(), "warm").orElseThrow().intentId();
+    String intentId = fixture.latest().openIntents().get(0).id();
 
     Instant now;
     try (Connection connection = testingSpark.sourceDatabase().connect();
