@@ -4,6 +4,7 @@ import io.dataharness.metadata.HarnessStore;
 import io.dataharness.metadata.HarnessTable;
 import io.dataharness.metadata.LeaseKeeper;
 import io.dataharness.metadata.SourceDefinition;
+import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.ValidationException;
@@ -13,7 +14,9 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.function.Function;
 import org.apache.spark.sql.SparkSession;
@@ -134,5 +137,22 @@ public final class Auditor {
       }
       from = page.get(page.size() - 1).version() + 1;
     }
+  }
+
+  /** The sources that hold a state of {@code kind} at any of {@code versions}, by id, in order. */
+  static Map<String, SourceDefinition> sourcesOfKind(
+      List<TableVersion> versions, Class<? extends SourceState> kind) {
+    Map<String, SourceDefinition> sources = new LinkedHashMap<>();
+    for (TableVersion version : versions) {
+      version
+          .sources()
+          .forEach(
+              (id, source) -> {
+                if (kind.isInstance(version.sourceStates().get(id))) {
+                  sources.put(id, source);
+                }
+              });
+    }
+    return sources;
   }
 }

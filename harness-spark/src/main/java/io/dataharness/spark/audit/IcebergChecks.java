@@ -8,8 +8,8 @@ import io.dataharness.metadata.TableVersion;
 import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.source.IcebergSources;
 import io.dataharness.spark.source.SourceUnavailableException;
+import io.dataharness.spark.write.IcebergStaging;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -48,28 +48,8 @@ final class IcebergChecks {
     this.connections = connections;
   }
 
-  /** The harness tag of a version (the one the movers write). */
-  static String tagName(TableIdentifier table, long version) {
-    return tagPrefix(table) + version;
-  }
-
-  private static String tagPrefix(TableIdentifier table) {
-    return "harness-" + table + "-v";
-  }
-
   List<Violation> check() {
-    Map<String, SourceDefinition> sources = new LinkedHashMap<>();
-    for (TableVersion version : versions) {
-      version
-          .sources()
-          .forEach(
-              (id, source) -> {
-                if (version.sourceStates().get(id) instanceof SourceState.Iceberg) {
-                  sources.put(id, source);
-                }
-              });
-    }
-    sources.forEach(this::checkSource);
+    Auditor.sourcesOfKind(versions, SourceState.Iceberg.class).forEach(this::checkSource);
     return violations;
   }
 
@@ -116,7 +96,7 @@ final class IcebergChecks {
         .refs()
         .forEach(
             (name, ref) -> {
-              if (ref.isTag() && name.startsWith(tagPrefix(table))) {
+              if (ref.isTag() && name.startsWith(IcebergStaging.tagPrefix(table))) {
                 harnessTags.computeIfAbsent(ref.snapshotId(), k -> new LinkedHashSet<>()).add(name);
                 checkTag(source, iceberg, name, ref, snapshotOfVersion);
               }
@@ -152,7 +132,7 @@ final class IcebergChecks {
                         snapshot,
                         version,
                         iceberg.name(),
-                        tagName(table, version),
+                        IcebergStaging.tagName(table, version),
                         snapshot)));
           }
         });
@@ -217,7 +197,7 @@ final class IcebergChecks {
       Map<Long, Long> snapshotOfVersion) {
     long version;
     try {
-      version = Long.parseLong(name.substring(tagPrefix(table).length()));
+      version = Long.parseLong(name.substring(IcebergStaging.tagPrefix(table).length()));
     } catch (NumberFormatException e) {
       return;
     }

@@ -66,28 +66,18 @@ final class PostgresChecks {
     if (table.primaryKey().isEmpty()) {
       return violations;
     }
-    Map<String, SourceDefinition> jdbcSources = new LinkedHashMap<>();
-    for (TableVersion version : versions) {
-      version
-          .sources()
-          .forEach(
-              (id, source) -> {
-                if (version.sourceStates().get(id) instanceof SourceState.Jdbc) {
-                  jdbcSources.put(id, source);
-                }
-              });
-    }
-    jdbcSources.forEach(
-        (id, source) -> {
-          try (PostgresHistoryAudit history =
-              PostgresHistoryAudit.open(connections.apply(source), source)) {
-            checkOverlaps(id, source, history);
-            checkDuplicates(id, source, history);
-          } catch (SourceUnavailableException e) {
-            violations.add(
-                Violation.unavailable(id, versions.get(versions.size() - 1).version(), e));
-          }
-        });
+    Auditor.sourcesOfKind(versions, SourceState.Jdbc.class)
+        .forEach(
+            (id, source) -> {
+              try (PostgresHistoryAudit history =
+                  PostgresHistoryAudit.open(connections.apply(source), source)) {
+                checkOverlaps(id, source, history);
+                checkDuplicates(id, source, history);
+              } catch (SourceUnavailableException e) {
+                violations.add(
+                    Violation.unavailable(id, versions.get(versions.size() - 1).version(), e));
+              }
+            });
     return violations;
   }
 

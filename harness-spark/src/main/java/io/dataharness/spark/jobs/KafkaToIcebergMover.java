@@ -14,7 +14,6 @@ import io.dataharness.spark.txn.WriteProtocol;
 import io.dataharness.spark.txn.Writer;
 import io.dataharness.spark.write.IcebergStaging;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.apache.spark.sql.SparkSession;
@@ -49,7 +48,7 @@ public final class KafkaToIcebergMover {
         .sparkContext()
         .setJobDescription("DataHarness move " + request.table() + " '" + request.source() + "'");
     try {
-      WriteOutcome<Batch, IcebergStaging.Staged> outcome =
+      WriteOutcome<KafkaMoveWriter.Batch, IcebergStaging.Staged> outcome =
           new WriteProtocol(catalog.store(), request.table()).run(request.owner(), writer);
       if (outcome.wroteNothing()) {
         TableVersion latest = catalog.store().readLatest(request.table());
@@ -58,7 +57,7 @@ public final class KafkaToIcebergMover {
         }
         return nothing(latest, request);
       }
-      Batch batch = outcome.batch().get();
+      KafkaMoveWriter.Batch batch = outcome.batch().get();
       IcebergStaging.Staged staged = outcome.staged().get();
       return new MoveResult(
           outcome.version(),
@@ -80,29 +79,16 @@ public final class KafkaToIcebergMover {
     return new MoveResult(latest.version(), 0, false, Map.of());
   }
 
-  /** A planned batch: the Kafka ranges and the version they were planned at. */
-  record Batch(MoveContext context, KafkaBatch kafka, SourceState.Iceberg recorded) {}
-
-  private static final class MoveWriter implements Writer<Batch, IcebergStaging.Staged> {
-    private final SparkSession spark;
-    private final HarnessContext catalog;
-    private final MoveRequest request;
+  private static final class MoveWriter extends KafkaMoveWriter<IcebergStaging.Staged> {
     private IcebergStaging staging;
 
     MoveWriter(SparkSession spark, HarnessContext catalog, MoveRequest request) {
-      this.spark = spark;
-      this.catalog = catalog;
-      this.request = request;
+      super(spark, catalog, request, SourceKind.ICEBERG);
     }
 
-    @Override
-    public String operation() {
-      return "move";
-    }
-
-    @Override
-    public List<String> sources() {
-      return List.of(request.source(), request.target());
+    /** The target's state at the version the batch was planned at. */
+    private SourceState.Iceberg recorded(Batch batch) {
+      return (SourceState.Iceberg) batch.context().version().state(request.target());
     }
 
     private IcebergStaging staging(MoveContext context) {
@@ -114,7 +100,7 @@ public final class KafkaToIcebergMover {
 
     @Override
     public boolean publishRecorded(TableVersion latest) {
-      MoveContext context = MoveContext.resolve(catalog, request, latest, SourceKind.ICEBERG);
+      MoveContext context = resolve(latest);
       SourceState.Iceberg recorded = (SourceState.Iceberg) latest.state(request.target());
       boolean published =
           staging(context).ensurePublished(recorded, request.table(), latest.version());
@@ -123,21 +109,12 @@ public final class KafkaToIcebergMover {
 
     @Override
     public Optional<Batch> plan(TableVersion latest) {
-      MoveContext context = MoveContext.resolve(catalog, request, latest, SourceKind.ICEBERG);
-      SourceState.Iceberg recorded = (SourceState.Iceberg) latest.state(request.target());
-      KafkaBatch kafka = context.planBatch();
-      if (kafka.isEmpty()) {
-        staging(context).removeAbandonedStages(recorded, null);
-        return Optional.empty();
+      Optional<Batch> batch = super.plan(latest);
+      if (batch.isEmpty()) {
+        SourceState.Iceberg recorded = (SourceState.Iceberg) latest.state(request.target());
+        staging(resolve(latest)).removeAbandonedStages(recorded, null);
       }
-      return Optional.of(new Batch(context, kafka, recorded));
-    }
-
-    @Override
-    public String idempotencyKey(Batch batch) {
-      return batch
-          .kafka()
-          .idempotencyKey("move", request.table(), request.source(), request.target());
+      return batch;
     }
 
     @Override
@@ -155,20 +132,19 @@ public final class KafkaToIcebergMover {
       MoveContext context = batch.context();
       String stageKey = idempotencyKey(batch) + "#" + locks.lock(request.target()).fencingToken();
       IcebergStaging staging = staging(context);
-      staging.removeAbandonedStages(batch.recorded(), stageKey);
+      staging.removeAbandonedStages(recorded(batch), stageKey);
       return staging.stage(
           context.read(spark, batch.kafka()),
           SparkSchemas.toSpark(context.version().schema()),
-          batch.recorded(),
+          recorded(batch),
           stageKey);
     }
 
     @Override
     public void record(Transaction transaction, Batch batch, IcebergStaging.Staged staged) {
+      recordKafka(transaction, batch);
       transaction
-          .setSourceState(request.source(), batch.kafka().advance(batch.context().sourceState()))
           .setSourceState(request.target(), SourceState.Iceberg.of(staged.snapshotId()))
-          .externalIds(request.source(), Map.of("offsets", batch.kafka().describe()))
           .externalIds(
               request.target(),
               Map.of(
@@ -184,16 +160,6 @@ public final class KafkaToIcebergMover {
     public void publish(Batch batch, IcebergStaging.Staged staged, VersionInfo committed) {
       staging.publish(
           staged.snapshotId(), IcebergStaging.tagName(request.table(), committed.version()));
-    }
-
-    @Override
-    public void reached(WriteProtocol.Step step) {
-      CrashPoints.reach(CrashPoints.of(step));
-    }
-
-    @Override
-    public String describe(Batch batch) {
-      return batch.context().describe(batch.kafka());
     }
   }
 

@@ -83,7 +83,7 @@ public final class KafkaToPostgresMover {
         .sparkContext()
         .setJobDescription("DataHarness move " + request.table() + " '" + request.source() + "'");
     try {
-      WriteOutcome<Batch, Staged> outcome =
+      WriteOutcome<KafkaMoveWriter.Batch, Staged> outcome =
           new WriteProtocol(catalog.store(), request.table()).run(request.owner(), writer);
       if (outcome.wroteNothing()) {
         TableVersion latest = catalog.store().readLatest(request.table());
@@ -114,49 +114,22 @@ public final class KafkaToPostgresMover {
     return summary;
   }
 
-  /** A planned (or resumed) batch: the Kafka ranges and the version they were resolved at. */
-  record Batch(MoveContext context, KafkaBatch kafka) {}
-
   /** What the upsert did, and the read timestamp that shows it. */
   record Staged(PostgresUpserts.Outcome outcome, SourceState.Jdbc next) {}
 
-  private static final class UpsertWriter implements Writer<Batch, Staged> {
-    private final SparkSession spark;
-    private final HarnessContext catalog;
-    private final MoveRequest request;
+  private static final class UpsertWriter extends KafkaMoveWriter<Staged> {
     private final HarnessTable table;
 
     UpsertWriter(
         SparkSession spark, HarnessContext catalog, MoveRequest request, HarnessTable table) {
-      this.spark = spark;
-      this.catalog = catalog;
-      this.request = request;
+      super(spark, catalog, request, SourceKind.JDBC);
       this.table = table;
-    }
-
-    @Override
-    public String operation() {
-      return "move";
-    }
-
-    @Override
-    public List<String> sources() {
-      return List.of(request.source(), request.target());
     }
 
     @Override
     public Optional<Batch> plan(TableVersion latest) {
       PendingMoves.refuseIfPending(latest, request.target(), "upsert into");
-      MoveContext context = MoveContext.resolve(catalog, request, latest, SourceKind.JDBC);
-      KafkaBatch kafka = context.planBatch();
-      return kafka.isEmpty() ? Optional.empty() : Optional.of(new Batch(context, kafka));
-    }
-
-    @Override
-    public String idempotencyKey(Batch batch) {
-      return batch
-          .kafka()
-          .idempotencyKey("move", request.table(), request.source(), request.target());
+      return super.plan(latest);
     }
 
     @Override
@@ -174,7 +147,7 @@ public final class KafkaToPostgresMover {
 
     @Override
     public boolean canResume(Intent intent) {
-      if (!Writer.super.canResume(intent)) {
+      if (!super.canResume(intent)) {
         return false;
       }
       JsonNode payload = payload(intent);
@@ -185,7 +158,7 @@ public final class KafkaToPostgresMover {
 
     @Override
     public Batch resume(Intent intent, TableVersion latest) {
-      MoveContext context = MoveContext.resolve(catalog, request, latest, SourceKind.JDBC);
+      MoveContext context = resolve(latest);
       KafkaBatch kafka = KafkaBatch.parse(payload(intent).path("offsets").asText());
       for (var range : kafka.ranges().entrySet()) {
         SourceState.OffsetRange now = context.sourceState().partition(range.getKey());
@@ -248,10 +221,9 @@ public final class KafkaToPostgresMover {
 
     @Override
     public void record(Transaction transaction, Batch batch, Staged staged) {
+      recordKafka(transaction, batch);
       transaction
-          .setSourceState(request.source(), batch.kafka().advance(batch.context().sourceState()))
           .setSourceState(request.target(), staged.next())
-          .externalIds(request.source(), Map.of("offsets", batch.kafka().describe()))
           .externalIds(
               request.target(), Map.of("read-timestamp", staged.next().readTimestamp().toString()));
       summary(request, batch.kafka(), staged).forEach(transaction::summary);
@@ -271,16 +243,6 @@ public final class KafkaToPostgresMover {
           batch.kafka().describe(),
           request.target(),
           staged.next().readTimestamp());
-    }
-
-    @Override
-    public void reached(WriteProtocol.Step step) {
-      CrashPoints.reach(CrashPoints.of(step));
-    }
-
-    @Override
-    public String describe(Batch batch) {
-      return batch.context().describe(batch.kafka());
     }
   }
 

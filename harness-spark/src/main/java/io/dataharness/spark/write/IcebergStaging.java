@@ -101,7 +101,12 @@ public final class IcebergStaging {
 
   /** The tag that keeps the snapshot of a harness version. */
   public static String tagName(TableIdentifier harnessTable, long version) {
-    return "harness-" + harnessTable + "-v" + version;
+    return tagPrefix(harnessTable) + version;
+  }
+
+  /** What every harness tag of {@code harnessTable} starts with; the version number follows. */
+  public static String tagPrefix(TableIdentifier harnessTable) {
+    return "harness-" + harnessTable + "-v";
   }
 
   /** The staging branch of an idempotency key. */
