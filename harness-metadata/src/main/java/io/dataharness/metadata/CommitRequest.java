@@ -20,6 +20,7 @@ record CommitRequest(
     Map<String, SourceUpdate> sourceUpdates,
     Map<String, SourceDefinition> addedSources,
     Set<String> removedSources,
+    Map<String, SourceDefinition> redefinedSources,
     SchemaChange schemaChange,
     Map<String, String> externalState,
     Map<String, String> summary,
@@ -45,6 +46,7 @@ record CommitRequest(
     sourceUpdates = Collections.unmodifiableMap(new TreeMap<>(sourceUpdates));
     addedSources = Collections.unmodifiableMap(new TreeMap<>(addedSources));
     removedSources = Collections.unmodifiableSet(new TreeSet<>(removedSources));
+    redefinedSources = Collections.unmodifiableMap(new TreeMap<>(redefinedSources));
     externalState = Collections.unmodifiableMap(new TreeMap<>(externalState));
     summary = Collections.unmodifiableMap(new TreeMap<>(summary));
     externalIds = Collections.unmodifiableMap(new TreeMap<>(externalIds));
@@ -58,6 +60,7 @@ record CommitRequest(
     TreeSet<String> touched = new TreeSet<>(sourceUpdates.keySet());
     touched.addAll(addedSources.keySet());
     touched.addAll(removedSources);
+    touched.addAll(redefinedSources.keySet());
     return new ArrayList<>(touched);
   }
 
@@ -76,6 +79,7 @@ record CommitRequest(
     return sourceUpdates.isEmpty()
         && addedSources.isEmpty()
         && removedSources.isEmpty()
+        && redefinedSources.isEmpty()
         && schemaChange == null
         && externalState.isEmpty()
         && openedIntents.isEmpty()
@@ -97,6 +101,13 @@ record CommitRequest(
     addedSources.forEach((id, source) -> added.put(id, MetadataJson.sourceTree(source)));
     identity.put("added", added);
     identity.put("removed", new ArrayList<>(removedSources));
+    if (!redefinedSources.isEmpty()) {
+      // only when used, so the hashes of commits recorded before redefinitions existed stay the
+      // same
+      Map<String, Object> redefined = new TreeMap<>();
+      redefinedSources.forEach((id, source) -> redefined.put(id, MetadataJson.sourceTree(source)));
+      identity.put("redefined", redefined);
+    }
     identity.put(
         "schema", schemaChange == null ? null : MetadataJson.fieldsTree(schemaChange.fields()));
     identity.put("external", externalState);

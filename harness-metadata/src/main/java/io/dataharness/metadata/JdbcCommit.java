@@ -220,6 +220,14 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
           locked.tableId(),
           removed);
     }
+    for (SourceDefinition redefined : request.redefinedSources().values()) {
+      Jdbc.update(
+          connection,
+          "UPDATE harness_sources SET definition = ? WHERE table_id = ? AND source_id = ?",
+          MetadataJson.sourceJson(redefined),
+          locked.tableId(),
+          redefined.id());
+    }
     writeExternalState(connection, locked.tableId(), written.version());
     writeIntents(connection, locked.tableId(), written, intents, presented);
     LOG.debug("Committed version {} of {} ({})", written.version(), table, request.operation());
@@ -373,6 +381,23 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
       if (request.removedSources().contains(sourceId)) {
         changes.add(new SourceChange(sourceId, row.state(), null, ids));
         continue;
+      }
+      SourceDefinition redefined = request.redefinedSources().get(sourceId);
+      if (redefined != null) {
+        if (!presented.containsKey(sourceId)) {
+          throw new ValidationException(
+              "Cannot redefine source '%s' of table %s without its lock: present the lock",
+              sourceId, table);
+        }
+        if (redefined.kind() != row.state().kind()) {
+          throw new ValidationException(
+              "Cannot redefine source '%s' of table %s as %s: it is a %s source; a source keeps"
+                  + " its kind",
+              sourceId, table, redefined.kind().id(), row.state().kind().id());
+        }
+        if (update == null) {
+          continue;
+        }
       }
       if (update.expected() == null && !presented.containsKey(sourceId)) {
         throw new ValidationException(

@@ -11,10 +11,10 @@ import java.util.stream.Collectors;
  * column that no key, ordering or partition declaration uses. Anything else is refused before
  * anything changes.
  */
-final class SchemaCompatibility {
+public final class SchemaCompatibility {
   private SchemaCompatibility() {}
 
-  static void check(
+  public static void check(
       TableIdentifier table, Schema current, List<Field> next, TableDefinition.Layout layout) {
     Schema proposed = new Schema(current.schemaId() + 1, next);
     Map<Integer, Field> before =

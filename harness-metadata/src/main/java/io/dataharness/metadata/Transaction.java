@@ -3,6 +3,7 @@ package io.dataharness.metadata;
 import java.sql.Connection;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -60,6 +61,7 @@ public final class Transaction {
   private final Map<String, CommitRequest.SourceUpdate> updates = new LinkedHashMap<>();
   private final Map<String, SourceDefinition> added = new LinkedHashMap<>();
   private final Set<String> removed = new HashSet<>();
+  private final Map<String, SourceDefinition> redefined = new HashMap<>();
   private CommitRequest.SchemaChange schemaChange;
   private final Map<String, String> externalState = new LinkedHashMap<>();
   private final Map<String, String> summary = new LinkedHashMap<>();
@@ -158,6 +160,20 @@ public final class Transaction {
   /** Removes a source from the table from the next version on (its data is not touched). */
   public Transaction removeSource(String sourceId) {
     removed.add(sourceId);
+    return this;
+  }
+
+  /**
+   * Replaces the definition of an existing source (same id and kind), for example its column
+   * mapping after a column rename. Definitions are not versioned: every version, old ones included,
+   * reads the source through the new definition, so a change must keep what older schemas read
+   * (keep the mappings of old column names). The commit must present the source's lock.
+   */
+  public Transaction redefineSource(SourceDefinition source) {
+    if (redefined.putIfAbsent(source.id(), source) != null) {
+      throw new ValidationException(
+          "Cannot redefine source '%s' of %s twice in one transaction", source.id(), table);
+    }
     return this;
   }
 
@@ -334,6 +350,7 @@ public final class Transaction {
             updates,
             added,
             removed,
+            redefined,
             schemaChange,
             externalState,
             summary,

@@ -222,6 +222,7 @@ class CommitBatcherTest {
             Map.of(),
             Map.of(),
             Set.of(),
+            Map.of(),
             null,
             Map.of("consumer.offsets", "0:\u0000"),
             Map.of(),

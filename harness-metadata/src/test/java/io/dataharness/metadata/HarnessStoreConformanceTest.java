@@ -436,6 +436,40 @@ public abstract class HarnessStoreConformanceTest {
   }
 
   @Test
+  void aSourceIsRedefinedUnderItsLockKeepingItsKindAndState() {
+    TableIdentifier table = newTable();
+    TableVersion before = store.readLatest(table);
+    SourceDefinition hot = before.source("hot");
+    SourceDefinition renamed =
+        new SourceDefinition(
+            hot.id(),
+            hot.kind(),
+            hot.connection(),
+            hot.options(),
+            Map.of("payload", "body"),
+            hot.partitionFilter());
+    assertThrows(
+        ValidationException.class,
+        () -> store.newTransaction(table).redefineSource(renamed).commit(),
+        "a redefinition needs the source's lock");
+    SourceLock lock = store.acquireLock(table, "hot", "alter", Duration.ofSeconds(30));
+    try {
+      SourceDefinition asJdbc =
+          new SourceDefinition("hot", SourceKind.JDBC, "pg", Map.of("table", "t"));
+      assertThrows(
+          ValidationException.class,
+          () -> store.newTransaction(table).withLock(lock).redefineSource(asJdbc).commit());
+      TableVersion after =
+          commitAndRead(store.newTransaction(table).withLock(lock).redefineSource(renamed), table);
+      assertEquals("body", after.source("hot").sourceColumn("payload"));
+      assertEquals(before.state("hot"), after.state("hot"));
+      assertEquals(before.version() + 1, after.version());
+    } finally {
+      store.releaseLock(lock);
+    }
+  }
+
+  @Test
   void aJdbcStateKeepsItsPostgresSnapshotAndAStateWithoutOneReadsAsBefore() {
     TableIdentifier table = newTable();
     SourceState.Jdbc created = (SourceState.Jdbc) store.readLatest(table).state("warm");
