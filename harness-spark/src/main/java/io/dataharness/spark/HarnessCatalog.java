@@ -11,6 +11,7 @@ import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.conf.TableProperties;
+import io.dataharness.spark.ddl.AlterColumns;
 import io.dataharness.spark.read.HarnessSparkTable;
 import io.dataharness.spark.source.IcebergSources;
 import io.dataharness.spark.source.KafkaSources;
@@ -354,9 +355,9 @@ public class HarnessCatalog
   @Override
   public Table alterTable(Identifier identifier, TableChange... changes)
       throws NoSuchTableException {
-    existing(identifier);
-    throw new UnsupportedOperationException(
-        "Cannot alter " + identifier + ": ALTER TABLE is not supported yet");
+    TableIdentifier table = existing(identifier);
+    AlterColumns.apply(this, table, changes);
+    return new HarnessSparkTable(this, store.readLatest(table), false);
   }
 
   @Override

@@ -3,6 +3,7 @@ package io.dataharness.spark.source;
 import io.dataharness.metadata.Field;
 import io.dataharness.metadata.HarnessException;
 import io.dataharness.metadata.Schema;
+import io.dataharness.metadata.SchemaDiff;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.ValidationException;
@@ -11,6 +12,7 @@ import io.dataharness.spark.conf.SparkSchemas;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.apache.iceberg.Snapshot;
 import org.apache.iceberg.spark.source.SparkTable;
 import org.apache.spark.sql.SparkSession;
@@ -21,7 +23,11 @@ import org.apache.spark.sql.connector.catalog.Identifier;
 import org.apache.spark.sql.connector.catalog.SupportsNamespaces;
 import org.apache.spark.sql.connector.catalog.Table;
 import org.apache.spark.sql.connector.catalog.TableCatalog;
+import org.apache.spark.sql.connector.catalog.TableChange;
 import org.apache.spark.sql.connector.expressions.Transform;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
 
 /**
  * Iceberg sources: a table in a Spark catalog configured for Iceberg (the connection's {@code
@@ -109,6 +115,75 @@ public final class IcebergSources {
           source.id(),
           e.getMessage());
     }
+  }
+
+  /**
+   * Makes a registered Iceberg table follow a harness schema change ({@code ALTER TABLE}) through
+   * Iceberg's own schema evolution (by Iceberg field id, so data files written before stay
+   * readable): adds the new columns (optional), widens types, makes columns optional and sets
+   * comments. Idempotent: what the table already has is skipped, so running it again after a
+   * failure completes it. Renamed and dropped columns are left as they are (see {@link
+   * SchemaDiff}).
+   */
+  public static void evolve(
+      SparkSession spark, ConnectionConfig connection, SourceDefinition source, SchemaDiff diff) {
+    TableCatalog catalog = catalog(spark, connection);
+    Identifier identifier = identifier(source);
+    catalog.invalidateTable(identifier);
+    try {
+      StructType current = catalog.loadTable(identifier).schema();
+      List<TableChange> changes = new ArrayList<>();
+      for (Field field : diff.added()) {
+        String column = source.sourceColumn(field.name());
+        DataType type = SparkSchemas.toSpark(field.type());
+        Optional<StructField> existing = field(current, column);
+        if (existing.isEmpty()) {
+          changes.add(TableChange.addColumn(new String[] {column}, type, true, field.doc()));
+        } else if (!existing.get().dataType().equals(type)) {
+          throw new ValidationException(
+              "Cannot add column '%s' to source '%s': Iceberg table %s already has a column %s of"
+                  + " type %s, not %s; drop or rename that column, or add the harness column under"
+                  + " another name",
+              field.name(),
+              source.id(),
+              identifier,
+              column,
+              existing.get().dataType().simpleString(),
+              type.simpleString());
+        }
+      }
+      for (Field field : diff.widened()) {
+        String column = source.sourceColumn(field.name());
+        DataType type = SparkSchemas.toSpark(field.type());
+        if (field(current, column).map(f -> !f.dataType().equals(type)).orElse(false)) {
+          changes.add(TableChange.updateColumnType(new String[] {column}, type));
+        }
+      }
+      for (Field field : diff.madeOptional()) {
+        String column = source.sourceColumn(field.name());
+        if (field(current, column).map(f -> !f.nullable()).orElse(false)) {
+          changes.add(TableChange.updateColumnNullability(new String[] {column}, true));
+        }
+      }
+      for (Field field : diff.commented()) {
+        String column = source.sourceColumn(field.name());
+        if (field(current, column).isPresent()) {
+          changes.add(TableChange.updateColumnComment(new String[] {column}, field.doc()));
+        }
+      }
+      if (!changes.isEmpty()) {
+        catalog.alterTable(identifier, changes.toArray(TableChange[]::new));
+      }
+    } catch (NoSuchTableException e) {
+      throw new SourceUnavailableException(
+          e, "Cannot alter source '%s': Iceberg table %s does not exist", source.id(), identifier);
+    }
+  }
+
+  private static Optional<StructField> field(StructType schema, String column) {
+    return java.util.Arrays.stream(schema.fields())
+        .filter(f -> f.name().equals(column))
+        .findFirst();
   }
 
   /** The state of an Iceberg table now: its current snapshot, or empty. */

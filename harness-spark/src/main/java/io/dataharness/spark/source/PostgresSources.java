@@ -5,6 +5,7 @@ import static io.dataharness.spark.source.PostgresTableName.quote;
 import io.dataharness.metadata.Field;
 import io.dataharness.metadata.FieldType;
 import io.dataharness.metadata.Schema;
+import io.dataharness.metadata.SchemaDiff;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.ValidationException;
@@ -133,6 +134,110 @@ public final class PostgresSources {
           e.getMessage());
     }
     return currentState(connection, source, null);
+  }
+
+  /**
+   * Makes a registered table follow a harness schema change ({@code ALTER TABLE}): adds the new
+   * columns (nullable), widens types, drops NOT NULL where a column became optional and sets column
+   * comments, then registers the table again so that its history table and trigger follow; all in
+   * one database transaction. Idempotent: running it again after a failure completes it. Renamed
+   * and dropped columns are left as they are (see {@link SchemaDiff}).
+   */
+  public static void evolve(ConnectionConfig connection, SourceDefinition source, SchemaDiff diff) {
+    PostgresTableName table = PostgresTableName.of(source);
+    try (Connection jdbc = connect(connection)) {
+      jdbc.setAutoCommit(false);
+      try {
+        Map<String, Column> columns = columns(jdbc, table.schema(), table.table());
+        if (columns.isEmpty()) {
+          throw new SourceUnavailableException(
+              "Cannot alter source '%s': PostgreSQL table %s does not exist", source.id(), table);
+        }
+        for (Field field : diff.added()) {
+          String column = source.sourceColumn(field.name());
+          Column existing = columns.get(column);
+          if (existing == null) {
+            execute(
+                jdbc,
+                "ALTER TABLE "
+                    + table.qualified()
+                    + " ADD COLUMN "
+                    + quote(column)
+                    + " "
+                    + postgresType(field.type()));
+          } else if (!sameType(existing.type(), field.type())) {
+            throw new ValidationException(
+                "Cannot add column '%s' to source '%s': PostgreSQL table %s already has a column"
+                    + " %s of type %s, not %s; drop or rename that column, or add the harness"
+                    + " column under another name",
+                field.name(), source.id(), table, column, existing.type(), field.type());
+          }
+        }
+        for (Field field : diff.widened()) {
+          String column = source.sourceColumn(field.name());
+          Column existing = columns.get(column);
+          if (existing != null && !sameType(existing.type(), field.type())) {
+            execute(
+                jdbc,
+                "ALTER TABLE "
+                    + table.qualified()
+                    + " ALTER COLUMN "
+                    + quote(column)
+                    + " TYPE "
+                    + postgresType(field.type()));
+          }
+        }
+        for (Field field : diff.madeOptional()) {
+          execute(
+              jdbc,
+              "ALTER TABLE "
+                  + table.qualified()
+                  + " ALTER COLUMN "
+                  + quote(source.sourceColumn(field.name()))
+                  + " DROP NOT NULL");
+        }
+        for (Field field : diff.commented()) {
+          try (PreparedStatement comment =
+              jdbc.prepareStatement(
+                  "COMMENT ON COLUMN "
+                      + table.qualified()
+                      + "."
+                      + quote(source.sourceColumn(field.name()))
+                      + " IS "
+                      + (field.doc() == null ? "NULL" : quoteLiteral(field.doc())))) {
+            comment.execute();
+          }
+        }
+        install(jdbc, source, null, table);
+        jdbc.commit();
+      } catch (SQLException | RuntimeException e) {
+        jdbc.rollback();
+        throw e;
+      }
+    } catch (SQLException e) {
+      throw new SourceUnavailableException(
+          e,
+          "Cannot alter source '%s' (PostgreSQL table %s at %s): %s",
+          source.id(),
+          table,
+          maskedUrl(connection),
+          e.getMessage());
+    }
+  }
+
+  /** Whether a column of PostgreSQL type {@code formatted} (format_type) holds {@code type}. */
+  private static boolean sameType(String formatted, FieldType type) {
+    String created = postgresType(type);
+    return formatted.equals(
+        switch (created) {
+          case "timestamptz" -> "timestamp with time zone";
+          case "timestamp" -> "timestamp without time zone";
+          default -> created;
+        });
+  }
+
+  private static String quoteLiteral(String text) {
+    return "'" + text.replace("'", "''") + "'";
   }
 
   /**
