@@ -325,7 +325,9 @@ final class Conductor {
       if (!ended && killMoment >= 0) {
         long killAfterMillis = (long) (killMoment * typicalWorkMillis.get(kind).get());
         ended = process.waitFor(killAfterMillis, TimeUnit.MILLISECONDS);
-        if (!ended) {
+        // a job whose main method already returned or threw is only running Spark's shutdown
+        // hooks: its outcome is decided, so it is left to exit (as if it had ended in time)
+        if (!ended && !process.mainEnded()) {
           process.kill();
           if (append != null) {
             append.outcome = Ledger.Outcome.KILLED;

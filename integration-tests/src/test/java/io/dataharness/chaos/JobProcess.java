@@ -32,7 +32,12 @@ import java.util.stream.Collectors;
  * a {@link LockHeldException}.
  */
 final class JobProcess {
-  private static final Pattern MOVED = Pattern.compile("Moved (\\d+) rows");
+  /** The line MoveJob.main prints last (a mover's log line "... INFO ...: Moved" is not one). */
+  private static final Pattern MOVED = Pattern.compile("(?m)^Moved (\\d+) rows of ");
+
+  /** The line ChaosAppendApp.main prints last. */
+  private static final String APPENDED = "\nAppended ids [";
+
   private static final String WORK_STARTED = "DataHarness catalog harness on";
   private static final String UNCAUGHT = "Exception in thread \"main\" ";
   private static final Pattern QUALIFIED = Pattern.compile("^(?:[a-z_][\\w$]*\\.)+(?=[A-Z])");
@@ -180,6 +185,16 @@ final class JobProcess {
   Optional<Long> rowsMoved() {
     Matcher matcher = MOVED.matcher(output());
     return matcher.find() ? Optional.of(Long.parseLong(matcher.group(1))) : Optional.empty();
+  }
+
+  /**
+   * Whether the job's main method has returned (it printed its result: {@code Moved ...} or {@code
+   * Appended ...}) or thrown (the JVM printed the exception), so what still runs is Spark's
+   * shutdown.
+   */
+  boolean mainEnded() {
+    String output = output();
+    return output.contains(UNCAUGHT) || MOVED.matcher(output).find() || output.contains(APPENDED);
   }
 
   /** Whether the job failed because another owner holds a lock it needs. */
