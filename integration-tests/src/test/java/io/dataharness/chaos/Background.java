@@ -66,7 +66,7 @@ final class Background implements Runnable {
       syncs.incrementAndGet();
     } catch (RuntimeException e) {
       syncFailures.incrementAndGet();
-      syncFailureMessages.merge(ChaosReport.shorten(ChaosJobMain.describe(e)), 1L, Long::sum);
+      syncFailureMessages.merge(ChaosReport.shorten(ChaosReport.describe(e)), 1L, Long::sum);
     }
   }
 

@@ -7,6 +7,21 @@ import java.util.stream.Collectors;
 final class ChaosReport {
   private ChaosReport() {}
 
+  /** An exception and its causes on one line: {@code SimpleName: message <- SimpleName: ...}. */
+  static String describe(Throwable e) {
+    StringBuilder text = new StringBuilder();
+    for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+      if (text.length() > 0) {
+        text.append(" <- ");
+      }
+      text.append(cause.getClass().getSimpleName()).append(": ").append(cause.getMessage());
+      if (cause.getCause() == cause) {
+        break;
+      }
+    }
+    return text.toString().replace('\n', ' ');
+  }
+
   static String shorten(String text) {
     if (text == null) {
       return "";

@@ -17,13 +17,19 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Runs the job processes of a chaos run: {@link ChaosSettings#maxProcesses} slots, each launching
- * one job at a time (a seeded choice of kind), killing it with SIGKILL at a seeded moment with the
- * configured probability, and after a kill rerunning the same kind, unkilled, until a rerun
- * succeeds. For every kill it records how long the killed job's locks kept refusing other runs (see
- * {@link Kill}) and how long until a rerun succeeded.
+ * Runs the job processes of a chaos run, each a {@code spark-submit} ({@link JobProcess}): movers
+ * run {@code MoveJob} from the harness runtime jar, appends the user's own application jar ({@link
+ * ChaosAppendApp}) with the runtime jar in {@code --jars}. It has {@link
+ * ChaosSettings#maxProcesses} slots, each launching one job at a time (a seeded choice of kind),
+ * killing it with SIGKILL at a seeded moment with the configured probability, and after a kill
+ * rerunning the same kind, unkilled, until a rerun succeeds. For every kill it records how long the
+ * killed job's locks kept refusing other runs (see {@link Kill}) and how long until a rerun
+ * succeeded.
  */
 final class Conductor {
+  /** The main class of a mover in the runtime jar. */
+  private static final String MOVE_JOB = "io.dataharness.spark.jobs.MoveJob";
+
   /** A job stuck this long is killed (and counted as hung). */
   private static final long HUNG_MILLIS = TimeUnit.MINUTES.toMillis(20);
 
@@ -31,6 +37,8 @@ final class Conductor {
   private final Ledger ledger;
   private final ChaosSettings settings;
   private final Path logs;
+  private final SparkInstallation installation;
+  private final Path appendApplicationJar;
   private final AtomicInteger runs = new AtomicInteger();
   private final AtomicInteger appendBatches = new AtomicInteger();
 
@@ -57,11 +65,18 @@ final class Conductor {
   /** Moves of the final phase that did not succeed before the settle timeout. */
   final List<String> unsettled = new CopyOnWriteArrayList<>();
 
-  Conductor(ChaosEnvironment environment, Ledger ledger, ChaosSettings settings, Path logs) {
+  Conductor(
+      ChaosEnvironment environment,
+      Ledger ledger,
+      ChaosSettings settings,
+      Path logs,
+      SparkInstallation installation) {
     this.environment = environment;
     this.ledger = ledger;
     this.settings = settings;
     this.logs = logs;
+    this.installation = installation;
+    this.appendApplicationJar = SparkInstallation.appendApplicationJar(logs);
   }
 
   /**
@@ -261,39 +276,48 @@ final class Conductor {
    */
   private Attempt run(JobKind kind, double killMoment) {
     String name = String.format("run%03d-%s", runs.incrementAndGet(), kind.name().toLowerCase());
-    List<String> arguments = new ArrayList<>();
+    JobProcess.Submission submission;
     Ledger.Append append = null;
     if (kind == JobKind.KAFKA_APPEND) {
       long from = Ledger.APPEND_IDS + appendBatches.getAndIncrement() * 1_000L;
       append = new Ledger.Append(from, from + 200 + (runs.get() * 7919L) % 800);
       ledger.appends.add(append);
-      arguments.addAll(
-          List.of(
-              "append",
-              "--table",
-              environment.table.toString(),
-              "--from",
-              String.valueOf(append.from),
-              "--to",
-              String.valueOf(append.to)));
+      // the user's own application jar, with the harness runtime jar in --jars
+      submission =
+          new JobProcess.Submission(
+              ChaosAppendApp.class.getName(),
+              appendApplicationJar,
+              installation.applicationJars(),
+              List.of(
+                  "--table",
+                  environment.table.toString(),
+                  "--from",
+                  String.valueOf(append.from),
+                  "--to",
+                  String.valueOf(append.to)));
     } else {
-      arguments.addAll(
-          List.of(
-              "move",
-              "--table",
-              environment.table.toString(),
-              "--source",
-              kind.source,
-              "--target",
-              kind.target,
-              "--max-rows",
-              String.valueOf(kind.maxRows),
-              "--owner",
-              "chaos-" + name));
+      // the product's own entry point in the runtime jar
+      submission =
+          new JobProcess.Submission(
+              MOVE_JOB,
+              installation.runtimeJar,
+              installation.moverJars(),
+              List.of(
+                  "--table",
+                  environment.table.toString(),
+                  "--source",
+                  kind.source,
+                  "--target",
+                  kind.target,
+                  "--max-rows",
+                  String.valueOf(kind.maxRows),
+                  "--owner",
+                  "chaos-" + name));
     }
     launched.get(kind).incrementAndGet();
     JobProcess process =
-        JobProcess.start(name, logs, environment.jobSparkConf("chaos " + name), arguments);
+        JobProcess.start(
+            name, logs, installation, environment.jobSparkConf("chaos " + name), submission);
     long workStarted = -1;
     try {
       workStarted = process.awaitWorkStarted();
@@ -301,7 +325,9 @@ final class Conductor {
       if (!ended && killMoment >= 0) {
         long killAfterMillis = (long) (killMoment * typicalWorkMillis.get(kind).get());
         ended = process.waitFor(killAfterMillis, TimeUnit.MILLISECONDS);
-        if (!ended) {
+        // a job whose main method already returned or threw is only running Spark's shutdown
+        // hooks: its outcome is decided, so it is left to exit (as if it had ended in time)
+        if (!ended && !process.mainEnded()) {
           process.kill();
           if (append != null) {
             append.outcome = Ledger.Outcome.KILLED;
@@ -337,9 +363,7 @@ final class Conductor {
     }
     int exit = process.exitValue();
     Status status =
-        exit == 0
-            ? Status.SUCCEEDED
-            : exit == ChaosJobMain.LOCK_HELD ? Status.LOCK_HELD : Status.FAILED;
+        exit == 0 ? Status.SUCCEEDED : process.lockHeld() ? Status.LOCK_HELD : Status.FAILED;
     if (append != null) {
       append.outcome = exit == 0 ? Ledger.Outcome.SUCCEEDED : Ledger.Outcome.FAILED;
     }

@@ -1,5 +1,6 @@
 package io.dataharness.chaos;
 
+import io.dataharness.metadata.LockHeldException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.management.ManagementFactory;
@@ -7,22 +8,46 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 /**
- * One job run as a separate JVM, the way {@code spark-submit} runs it: the same {@code java} binary
- * as the test, the test class path, Spark's {@code --add-opens} flags, the Spark configuration as
- * {@code -Dspark.*} properties, main class {@link ChaosJobMain}. Its output goes to a log file of
- * its own.
+ * One job run as {@code spark-submit} runs it: a JVM (the same {@code java} binary as the test)
+ * with the Spark distribution's class path ({@link SparkInstallation}), Spark's {@code --add-opens}
+ * flags and main class {@code org.apache.spark.deploy.SparkSubmit}, which is what the {@code
+ * spark-submit} script starts; in client mode with a local master that JVM is the driver, so
+ * killing it kills the job. The Spark configuration goes through {@code --master}, {@code --name}
+ * and {@code --conf}, the application through {@code --jars}, {@code --class}, its jar and its
+ * arguments ({@link Submission}). Its output goes to a log file of its own.
+ *
+ * <p>A job succeeded if the process exited with status 0. Otherwise the exception its main method
+ * threw is in its output ({@code Exception in thread "main" ...}, printed by the JVM as
+ * spark-submit lets it through): {@link #error} reads it and {@link #lockHeld} tells whether it was
+ * a {@link LockHeldException}.
  */
 final class JobProcess {
-  private static final Pattern MOVED = Pattern.compile("Moved (\\d+) rows");
+  /** The line MoveJob.main prints last (a mover's log line "... INFO ...: Moved" is not one). */
+  private static final Pattern MOVED = Pattern.compile("(?m)^Moved (\\d+) rows of ");
+
+  /** The line ChaosAppendApp.main prints last. */
+  private static final String APPENDED = "\nAppended ids [";
+
   private static final String WORK_STARTED = "DataHarness catalog harness on";
+  private static final String UNCAUGHT = "Exception in thread \"main\" ";
+  private static final Pattern QUALIFIED = Pattern.compile("^(?:[a-z_][\\w$]*\\.)+(?=[A-Z])");
+
+  /**
+   * What {@code spark-submit} is asked to run: {@code --jars jars --class mainClass applicationJar
+   * arguments}.
+   */
+  record Submission(
+      String mainClass, Path applicationJar, List<Path> jars, List<String> arguments) {}
 
   final String name;
   final Path log;
@@ -37,21 +62,47 @@ final class JobProcess {
   }
 
   static JobProcess start(
-      String name, Path directory, Map<String, String> sparkConf, List<String> arguments) {
-    List<String> jvm = new ArrayList<>(jvmFlags());
-    jvm.add("-Xmx1g");
-    jvm.add("-XX:+UseSerialGC");
-    jvm.add("-Djava.io.tmpdir=" + directory.resolve("tmp"));
-    sparkConf.forEach((key, value) -> jvm.add("-D" + key + "=" + value));
-    jvm.add("-cp");
-    jvm.add(System.getProperty("java.class.path"));
-    jvm.add(ChaosJobMain.class.getName());
-    jvm.addAll(arguments);
+      String name,
+      Path directory,
+      SparkInstallation spark,
+      Map<String, String> sparkConf,
+      Submission submission) {
+    List<String> command = new ArrayList<>(jvmFlags());
+    // what spark-submit's --driver-memory and --driver-java-options set in client mode
+    command.add("-Xmx1g");
+    command.add("-XX:+UseSerialGC");
+    command.add("-Djava.io.tmpdir=" + directory.resolve("tmp"));
+    command.add("-cp");
+    command.add(String.join(java.io.File.pathSeparator, spark.distributionClassPath));
+    command.add("org.apache.spark.deploy.SparkSubmit");
+    command.add("--verbose");
+    Map<String, String> conf = new LinkedHashMap<>(sparkConf);
+    String master = conf.remove("spark.master");
+    if (master != null) {
+      command.add("--master");
+      command.add(master);
+    }
+    String appName = conf.remove("spark.app.name");
+    if (appName != null) {
+      command.add("--name");
+      command.add(appName);
+    }
+    conf.forEach(
+        (key, value) -> {
+          command.add("--conf");
+          command.add(key + "=" + value);
+        });
+    command.add("--jars");
+    command.add(submission.jars().stream().map(Path::toString).collect(Collectors.joining(",")));
+    command.add("--class");
+    command.add(submission.mainClass());
+    command.add(submission.applicationJar().toString());
+    command.addAll(submission.arguments());
     try {
       Files.createDirectories(directory.resolve("tmp"));
       Path argumentFile = directory.resolve(name + ".args");
       List<String> lines = new ArrayList<>();
-      for (String argument : jvm) {
+      for (String argument : command) {
         lines.add('"' + argument.replace("\\", "\\\\").replace("\"", "\\\"") + '"');
       }
       Files.write(argumentFile, lines, StandardCharsets.UTF_8);
@@ -136,16 +187,65 @@ final class JobProcess {
     return matcher.find() ? Optional.of(Long.parseLong(matcher.group(1))) : Optional.empty();
   }
 
-  /** The failure the job printed last ({@code CHAOS-ERROR ...}), or a note that it printed none. */
-  String error() {
+  /**
+   * Whether the job's main method has returned (it printed its result: {@code Moved ...} or {@code
+   * Appended ...}) or thrown (the JVM printed the exception), so what still runs is Spark's
+   * shutdown.
+   */
+  boolean mainEnded() {
     String output = output();
-    int at = output.lastIndexOf(ChaosJobMain.ERROR_PREFIX);
-    if (at < 0) {
-      return "no error printed (exit " + (process.isAlive() ? "-" : process.exitValue()) + ")";
+    return output.contains(UNCAUGHT) || MOVED.matcher(output).find() || output.contains(APPENDED);
+  }
+
+  /** Whether the job failed because another owner holds a lock it needs. */
+  boolean lockHeld() {
+    return uncaught().stream()
+        .anyMatch(exception -> exception.startsWith(LockHeldException.class.getName() + ":"));
+  }
+
+  /**
+   * The exception the job's main method ended with, on one line: each exception of the chain as
+   * {@code SimpleName: message}, joined by {@code " <- "}; or a note that it printed none.
+   */
+  String error() {
+    List<String> uncaught = uncaught();
+    if (uncaught.isEmpty()) {
+      return "no exception printed (exit " + (process.isAlive() ? "-" : process.exitValue()) + ")";
     }
-    int end = output.indexOf('\n', at);
-    return output.substring(
-        at + ChaosJobMain.ERROR_PREFIX.length(), end < 0 ? output.length() : end);
+    return uncaught.stream()
+        .map(exception -> QUALIFIED.matcher(exception).replaceFirst(""))
+        .collect(Collectors.joining(" <- "));
+  }
+
+  /**
+   * The exception chain the JVM printed for the main thread ({@code Exception in thread "main"
+   * ...}, then {@code Caused by: ...} lines) without stack frames: one {@code ClassName: message}
+   * per exception; empty if there is none.
+   */
+  private List<String> uncaught() {
+    String output = output();
+    int at = output.lastIndexOf(UNCAUGHT);
+    if (at < 0) {
+      return List.of();
+    }
+    List<String> chain = new ArrayList<>();
+    StringBuilder current = new StringBuilder();
+    boolean inMessage = true;
+    for (String line : output.substring(at + UNCAUGHT.length()).split("\n", -1)) {
+      if (line.startsWith("\tat ") || line.startsWith("\t...") || line.startsWith("\tSuppressed")) {
+        inMessage = false;
+      } else if (line.startsWith("Caused by: ")) {
+        chain.add(current.toString());
+        current = new StringBuilder(line.substring("Caused by: ".length()));
+        inMessage = true;
+      } else if (inMessage) {
+        current.append(current.length() == 0 ? "" : " ").append(line.strip());
+      } else {
+        break;
+      }
+    }
+    chain.add(current.toString());
+    return chain.stream().map(String::strip).toList();
   }
 
   private String output() {

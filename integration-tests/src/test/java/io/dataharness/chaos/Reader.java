@@ -55,7 +55,7 @@ final class Reader implements Runnable {
         }
       } catch (RuntimeException e) {
         failures.incrementAndGet();
-        failureMessages.merge(ChaosReport.shorten(ChaosJobMain.describe(e)), 1L, Long::sum);
+        failureMessages.merge(ChaosReport.shorten(ChaosReport.describe(e)), 1L, Long::sum);
       }
       pinned = !pinned;
       Pause.millis(200 + random.nextInt(800));

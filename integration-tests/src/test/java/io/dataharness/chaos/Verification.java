@@ -95,7 +95,7 @@ final class Verification {
           findings.duplicatesByVersion.put(version, extra);
         }
       } catch (RuntimeException e) {
-        findings.unreadableVersions.put(version, ChaosReport.shorten(ChaosJobMain.describe(e)));
+        findings.unreadableVersions.put(version, ChaosReport.shorten(ChaosReport.describe(e)));
       }
     }
 
