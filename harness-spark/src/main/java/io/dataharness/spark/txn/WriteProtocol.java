@@ -5,6 +5,7 @@ import io.dataharness.metadata.HarnessStore;
 import io.dataharness.metadata.IdempotencyKeys;
 import io.dataharness.metadata.Intent;
 import io.dataharness.metadata.LeaseKeeper;
+import io.dataharness.metadata.LockHeldException;
 import io.dataharness.metadata.SourceLock;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
@@ -51,6 +52,9 @@ public final class WriteProtocol {
     COMMITTED
   }
 
+  /** The operation (and intent kind) of appends, whose intents any lock holder may complete. */
+  public static final String APPEND = "append";
+
   private final HarnessStore store;
   private final TableIdentifier table;
   private final Duration lease;
@@ -70,9 +74,8 @@ public final class WriteProtocol {
 
   /** Runs one batch of {@code writer} under locks owned by {@code owner}. */
   public <B, S> WriteOutcome<B, S> run(String owner, Writer<B, S> writer) {
-    try (LeaseKeeper locks =
-        LeaseKeeper.acquire(store, table, owner, lease, renewEvery, writer.sortedSources())) {
-      TableVersion latest = store.readLatest(table);
+    try (LeaseKeeper locks = acquire(owner, writer)) {
+      TableVersion latest = completeInterruptedAppends(store.readLatest(table), locks, writer);
       Optional<Intent> interrupted = interruptedIntent(latest, writer);
       if (interrupted.isPresent()) {
         Intent intent = interrupted.get();
@@ -131,6 +134,35 @@ public final class WriteProtocol {
     }
   }
 
+  /** The writer's locks, waiting up to {@link Writer#lockWait} while another writer holds one. */
+  private LeaseKeeper acquire(String owner, Writer<?, ?> writer) {
+    long deadline = System.nanoTime() + writer.lockWait().toNanos();
+    for (int attempt = 1; ; attempt++) {
+      try {
+        return LeaseKeeper.acquire(store, table, owner, lease, renewEvery, writer.sortedSources());
+      } catch (LockHeldException held) {
+        if (System.nanoTime() >= deadline) {
+          throw held;
+        }
+        if (attempt == 1) {
+          LOG.info(
+              "Waiting up to {} s for the lock of source '{}' of {} (held by '{}') to {}",
+              writer.lockWait().toSeconds(),
+              held.holder().sourceId(),
+              table,
+              held.holder().owner(),
+              writer.operation());
+        }
+        try {
+          Thread.sleep(Math.min(1000, 25L * attempt));
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw held;
+        }
+      }
+    }
+  }
+
   private <B, S> WriteOutcome<B, S> stageAndCommit(
       Writer<B, S> writer,
       LeaseKeeper locks,
@@ -172,6 +204,48 @@ public final class WriteProtocol {
   private static String intentId(String key, LeaseKeeper locks) {
     long token = locks.locks().stream().mapToLong(SourceLock::fencingToken).max().orElse(0);
     return IdempotencyKeys.of("intent", key) + "-" + token;
+  }
+
+  /**
+   * Completes the open intents of interrupted appends on the writer's sources that the writer does
+   * not resume itself. An append's writes are final once made (committed Kafka transactions,
+   * committed PostgreSQL rows): nothing is undone, and the next state recorded for the source
+   * includes them, so any writer holding the locks of all the intent's sources (its writer is gone:
+   * the locks were free) may close it. Returns the version to go on from.
+   */
+  private TableVersion completeInterruptedAppends(
+      TableVersion latest, LeaseKeeper locks, Writer<?, ?> writer) {
+    Set<String> mine = new HashSet<>(writer.sources());
+    for (Intent intent : latest.openIntents()) {
+      if (!APPEND.equals(intent.kind())
+          || writer.canResume(intent)
+          || !mine.containsAll(intent.sources())) {
+        continue;
+      }
+      VersionInfo closed =
+          locks
+              .present(
+                  store
+                      .newTransaction(table)
+                      .operation("complete-intent")
+                      .idempotencyKey("complete-" + intent.id())
+                      .completeIntent(intent.id())
+                      .summary("intent", intent.id())
+                      .summary("kind", intent.kind()))
+              .commit();
+      LOG.warn(
+          "Completed the intent '{}' of an interrupted append to {} (owner '{}', since version {})"
+              + " as version {}: its committed writes become part of the table with the next state"
+              + " recorded for {}",
+          intent.id(),
+          table,
+          intent.owner(),
+          intent.openedVersion(),
+          closed.version(),
+          intent.sources());
+      latest = store.readLatest(table);
+    }
+    return latest;
   }
 
   /**

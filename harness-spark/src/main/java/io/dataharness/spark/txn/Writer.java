@@ -41,6 +41,15 @@ public interface Writer<B, S> {
   List<String> sources();
 
   /**
+   * How long to wait for locks another writer holds before failing with {@link
+   * io.dataharness.metadata.LockHeldException}. Default zero: a scheduled job (a mover) fails at
+   * once and its scheduler retries; an append, which a user is waiting for, waits.
+   */
+  default java.time.Duration lockWait() {
+    return java.time.Duration.ZERO;
+  }
+
+  /**
    * Makes the sources' own systems show what {@code latest} records, completing the publish step of
    * a run that stopped after its commit. Returns true when it had to (the protocol then reports
    * that run's batch as replayed and plans no new one).

@@ -15,13 +15,16 @@ import io.dataharness.metadata.Transaction;
 import io.dataharness.metadata.VersionInfo;
 import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.conf.SparkSchemas;
+import io.dataharness.spark.source.KafkaSources;
 import io.dataharness.spark.source.PostgresUpserts;
 import io.dataharness.spark.txn.WriteOutcome;
 import io.dataharness.spark.txn.WriteProtocol;
 import io.dataharness.spark.txn.Writer;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
@@ -29,10 +32,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Appends through the harness to an Iceberg or PostgreSQL write source, run on the driver with the
- * whole DataFrame, as {@link Writer}s of the {@link WriteProtocol}:
+ * Appends through the harness to a write source, run on the driver with the whole DataFrame, as
+ * {@link Writer}s of the {@link WriteProtocol}:
  *
  * <ul>
+ *   <li>Kafka: an intent is recorded first (produced messages are readable by a later version that
+ *       records the topic's end), then the rows are produced in Kafka transactions, then the commit
+ *       records their offsets; see {@link KafkaAppend};
  *   <li>Iceberg: the rows are staged on a branch (invisible until the commit, so no intent), the
  *       commit records the snapshot, publishing fast-forwards {@code main} and tags it;
  *   <li>PostgreSQL: an intent is recorded first (the upserted rows are visible to a later version
@@ -90,6 +96,46 @@ public final class DriverAppends {
     return outcome.version();
   }
 
+  /**
+   * Write option: how long (milliseconds) an append to a Kafka source waits for transactions of
+   * other producers that are open before its messages, so that its version can record them.
+   */
+  static final String STABLE_OFFSET_TIMEOUT_OPTION = "stable-offset-timeout-ms";
+
+  /** Kafka's default producer transaction timeout: an abandoned transaction ends by then. */
+  static final long STABLE_OFFSET_TIMEOUT_DEFAULT = 60_000;
+
+  /** How long an append waits for the lock of its source (a mover, another append). */
+  static final java.time.Duration LOCK_WAIT = java.time.Duration.ofMinutes(2);
+
+  /**
+   * Appends rows (harness columns) to a Kafka source: produced in Kafka transactions, one per Spark
+   * partition ({@link KafkaProducing}); returns the version committed.
+   *
+   * @param stableOffsetTimeoutMillis how long to wait for other producers' open transactions before
+   *     the appended messages (see {@link #STABLE_OFFSET_TIMEOUT_OPTION})
+   */
+  public static long appendToKafka(
+      HarnessContext catalog,
+      TableIdentifier table,
+      String sourceId,
+      Dataset<Row> rows,
+      String writeId,
+      long stableOffsetTimeoutMillis) {
+    KafkaAppend writer =
+        new KafkaAppend(catalog, table, sourceId, rows, writeId, stableOffsetTimeoutMillis);
+    WriteOutcome<KafkaBatch, KafkaProducing.Produced> outcome =
+        new WriteProtocol(catalog.store(), table).run("append-" + writeId, writer);
+    LOG.info(
+        "Appended {} rows to {} source '{}' (Kafka ends {}) as version {}",
+        outcome.staged().map(KafkaProducing.Produced::rows).orElse(0L),
+        table,
+        sourceId,
+        outcome.staged().map(KafkaProducing.Produced::ends).orElse(Map.of()),
+        outcome.version());
+    return outcome.version();
+  }
+
   /** What the appends have in common: one source, one key per write. */
   private abstract static class Append<B, S> implements Writer<B, S> {
     final HarnessContext catalog;
@@ -113,12 +159,47 @@ public final class DriverAppends {
 
     @Override
     public String operation() {
-      return "append";
+      return WriteProtocol.APPEND;
     }
 
     @Override
     public List<String> sources() {
       return List.of(sourceId);
+    }
+
+    /** The intent of an append whose writes a later version could expose before its commit. */
+    String appendIntent(String batchKey, TableVersion version) {
+      return JSON.createObjectNode()
+          .put("append", batchKey)
+          .put("source", sourceId)
+          .put("base-version", version.version())
+          .toString();
+    }
+
+    /** The key of the interrupted append that recorded {@code intent}. */
+    String interruptedKey(Intent intent) {
+      try {
+        return JSON.readTree(intent.payload()).path("append").asText();
+      } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+        throw new HarnessException(
+            e,
+            "Cannot complete the interrupted append %s to %s: its payload is not JSON: %s",
+            intent.describe(),
+            table,
+            intent.payload());
+      }
+    }
+
+    /** A user waits for an append: it waits for a mover or another append on its source. */
+    @Override
+    public java.time.Duration lockWait() {
+      return LOCK_WAIT;
+    }
+
+    /** An append completes an interrupted append to its source, then writes its own rows. */
+    @Override
+    public boolean continuesAfterResume() {
+      return true;
     }
   }
 
@@ -219,33 +300,12 @@ public final class DriverAppends {
 
     @Override
     public Optional<String> intentPayload(PostgresBatch batch) {
-      return Optional.of(
-          JSON.createObjectNode()
-              .put("append", batch.key())
-              .put("source", sourceId)
-              .put("base-version", batch.version().version())
-              .toString());
-    }
-
-    @Override
-    public boolean continuesAfterResume() {
-      return true;
+      return Optional.of(appendIntent(batch.key(), batch.version()));
     }
 
     @Override
     public PostgresBatch resume(Intent intent, TableVersion latest) {
-      String interruptedKey;
-      try {
-        interruptedKey = JSON.readTree(intent.payload()).path("append").asText();
-      } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-        throw new HarnessException(
-            e,
-            "Cannot complete the interrupted append %s to %s: its payload is not JSON: %s",
-            intent.describe(),
-            table,
-            intent.payload());
-      }
-      return new PostgresBatch(interruptedKey, Optional.empty(), latest);
+      return new PostgresBatch(interruptedKey(intent), Optional.empty(), latest);
     }
 
     @Override
@@ -301,6 +361,172 @@ public final class DriverAppends {
       return "append to "
           + table
           + " jdbc source '"
+          + sourceId
+          + "'"
+          + (batch.rows().isEmpty() ? " (completing an interrupted append)" : "");
+    }
+  }
+
+  /**
+   * A Kafka append: the rows to produce (absent when completing an interrupted append, whose
+   * committed messages are already in the topic) and the version it started from.
+   */
+  record KafkaBatch(String key, Optional<Dataset<Row>> rows, TableVersion version) {}
+
+  /**
+   * An append to a Kafka source. Produced messages are readable by a later version that records the
+   * topic's end (a sync, a move), so an intent is recorded before producing; while it is open no
+   * other writer advances the source. The commit records, per partition, the end past every message
+   * the tasks produced, but never past the last stable offset (messages behind a transaction still
+   * open are not readable yet): it waits up to the stable offset timeout for other producers'
+   * transactions, and what is still behind one then becomes part of the table at the next sync. An
+   * append interrupted after some tasks committed is rolled forward by the next append to the
+   * source, which records the topic's end before producing its own rows.
+   */
+  private static final class KafkaAppend extends Append<KafkaBatch, KafkaProducing.Produced> {
+    private final long stableOffsetTimeoutMillis;
+
+    KafkaAppend(
+        HarnessContext catalog,
+        TableIdentifier table,
+        String sourceId,
+        Dataset<Row> rows,
+        String writeId,
+        long stableOffsetTimeoutMillis) {
+      super(catalog, table, sourceId, rows, writeId);
+      this.stableOffsetTimeoutMillis = stableOffsetTimeoutMillis;
+    }
+
+    @Override
+    public Optional<KafkaBatch> plan(TableVersion latest) {
+      return Optional.of(new KafkaBatch(key, Optional.of(rows), latest));
+    }
+
+    @Override
+    public String idempotencyKey(KafkaBatch batch) {
+      return batch.key();
+    }
+
+    @Override
+    public Optional<String> intentPayload(KafkaBatch batch) {
+      return Optional.of(appendIntent(batch.key(), batch.version()));
+    }
+
+    @Override
+    public KafkaBatch resume(Intent intent, TableVersion latest) {
+      return new KafkaBatch(interruptedKey(intent), Optional.empty(), latest);
+    }
+
+    private List<Integer> partitions(TableVersion version) {
+      List<Integer> partitions =
+          new ArrayList<>(((SourceState.Kafka) version.state(sourceId)).partitions().keySet());
+      if (partitions.isEmpty()) {
+        throw new HarnessException(
+            "Cannot append to %s: its write source '%s' covers no Kafka partition",
+            table, sourceId);
+      }
+      return partitions;
+    }
+
+    @Override
+    public KafkaProducing.Produced stage(KafkaBatch batch, LeaseKeeper locks) {
+      if (batch.rows().isEmpty()) {
+        return KafkaProducing.Produced.none(); // the interrupted append's messages are in Kafka
+      }
+      SourceDefinition source = batch.version().source(sourceId);
+      return KafkaProducing.produce(
+          batch.rows().get(),
+          catalog.connection(table, source),
+          source,
+          catalog.store().loadTable(table).primaryKey(),
+          partitions(batch.version()),
+          batch.key().replaceAll("[^A-Za-z0-9_.:-]", "_"));
+    }
+
+    @Override
+    public void record(
+        Transaction transaction, KafkaBatch batch, KafkaProducing.Produced produced) {
+      SourceDefinition source = batch.version().source(sourceId);
+      SourceState.Kafka state = (SourceState.Kafka) batch.version().state(sourceId);
+      // completing an interrupted append: everything its tasks committed, up to the stable end
+      Map<Integer, Long> wanted = new TreeMap<>(produced.ends());
+      if (batch.rows().isEmpty()) {
+        partitions(batch.version()).forEach(partition -> wanted.put(partition, Long.MAX_VALUE));
+      }
+      Map<Integer, Long> stable = stableEnds(source, wanted);
+      SourceState.Kafka next = state;
+      for (Map.Entry<Integer, Long> end : wanted.entrySet()) {
+        SourceState.OffsetRange range = state.partition(end.getKey());
+        long start = range == null ? 0 : range.start();
+        long before = range == null ? 0 : range.end();
+        long recordable = Math.min(end.getValue(), stable.get(end.getKey()));
+        next =
+            next.with(
+                end.getKey(), new SourceState.OffsetRange(start, Math.max(before, recordable)));
+      }
+      transaction
+          .setSourceState(sourceId, next)
+          .externalIds(
+              sourceId,
+              Map.of("produced-ends", produced.ends().toString(), "stable-ends", stable.toString()))
+          .summary("source", sourceId)
+          .summary("rows", String.valueOf(produced.rows()));
+    }
+
+    /**
+     * The last stable offsets of {@code wanted}'s partitions, once they reach the wanted ends or
+     * the stable offset timeout passed (then with a warning naming what waits).
+     */
+    private Map<Integer, Long> stableEnds(SourceDefinition source, Map<Integer, Long> wanted) {
+      long deadline = System.currentTimeMillis() + Math.max(0, stableOffsetTimeoutMillis);
+      String topic = KafkaSources.topic(source);
+      for (int attempt = 1; ; attempt++) {
+        Map<Integer, Long> stable =
+            KafkaSources.endOffsets(
+                catalog.connection(table, source), topic, new ArrayList<>(wanted.keySet()));
+        Map<Integer, Long> behind = new TreeMap<>();
+        wanted.forEach(
+            (partition, end) -> {
+              if (end != Long.MAX_VALUE && stable.get(partition) < end) {
+                behind.put(partition, stable.get(partition));
+              }
+            });
+        if (behind.isEmpty()) {
+          return stable;
+        }
+        if (System.currentTimeMillis() >= deadline) {
+          LOG.warn(
+              "Append to {} source '{}': Kafka topic {} has transactions open before the appended"
+                  + " messages (last stable offsets {} below produced ends {}) after {} ms; the"
+                  + " version records up to the last stable offsets, and the rest becomes part of"
+                  + " the table at the next sync once those transactions end",
+              table,
+              sourceId,
+              topic,
+              behind,
+              wanted,
+              stableOffsetTimeoutMillis);
+          return stable;
+        }
+        try {
+          Thread.sleep(Math.min(200, 10L * attempt));
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new HarnessException(e, "Interrupted while committing an append to %s", table);
+        }
+      }
+    }
+
+    @Override
+    public void publish(KafkaBatch batch, KafkaProducing.Produced produced, VersionInfo committed) {
+      // the messages are readable at the recorded offsets: nothing to publish
+    }
+
+    @Override
+    public String describe(KafkaBatch batch) {
+      return "append to "
+          + table
+          + " kafka source '"
           + sourceId
           + "'"
           + (batch.rows().isEmpty() ? " (completing an interrupted append)" : "");

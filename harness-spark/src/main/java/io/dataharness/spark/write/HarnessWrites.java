@@ -21,24 +21,17 @@ import org.apache.spark.sql.sources.InsertableRelation;
  * Appends to a harness table ({@code df.writeTo("harness.ns.t").append()}) go to the source named
  * by the table property {@code write.source} and commit one version once every task succeeded:
  *
- * <ul>
- *   <li>kafka: a DataSource V2 batch write; tasks produce in Kafka transactions and the driver's
- *       {@code BatchWrite.commit} records the offsets ({@link KafkaAppendWrite});
- *   <li>iceberg and jdbc: the driver receives the whole DataFrame (Spark's V1 write path) and
- *       writes it the way movers write a batch: an Iceberg staged snapshot, or one PostgreSQL
- *       upsert transaction, then the harness commit, then publishing ({@link DriverAppends}).
- * </ul>
+ * <p>the driver receives the whole DataFrame (Spark's V1 write path) and writes it on the write
+ * protocol the way movers write a batch ({@link DriverAppends}): Kafka transactions (after an
+ * intent), an Iceberg staged snapshot, or one PostgreSQL upsert transaction (after an intent), then
+ * the harness commit, then publishing.
  */
 public final class HarnessWrites {
   private HarnessWrites() {}
 
-  /** The write capabilities of a table, by the kind of its write source. */
+  /** The write capabilities of a table: the driver receives the whole DataFrame (V1 write). */
   public static Set<TableCapability> capabilities(TableVersion version, HarnessTable table) {
-    Optional<SourceDefinition> source = writeSource(version, table);
-    if (source.isPresent() && source.get().kind() != SourceKind.KAFKA) {
-      return EnumSet.of(TableCapability.V1_BATCH_WRITE);
-    }
-    return EnumSet.of(TableCapability.BATCH_WRITE);
+    return EnumSet.of(TableCapability.V1_BATCH_WRITE);
   }
 
   public static WriteBuilder builder(
@@ -53,9 +46,6 @@ public final class HarnessWrites {
                         "Cannot append to %s: it has no write source; set the table property %s to"
                             + " one of its sources %s",
                         fixed.table(), TableProperties.WRITE_SOURCE, latest.sources().keySet()));
-    if (source.kind() == SourceKind.KAFKA) {
-      return build(() -> new KafkaAppendWrite(catalog, latest, source, table.primaryKey(), info));
-    }
     return build(
         () ->
             new V1Write() {
@@ -73,7 +63,18 @@ public final class HarnessWrites {
               @Override
               public InsertableRelation toInsertableRelation() {
                 return (data, overwrite) -> {
-                  if (source.kind() == SourceKind.ICEBERG) {
+                  if (source.kind() == SourceKind.KAFKA) {
+                    DriverAppends.appendToKafka(
+                        catalog,
+                        fixed.table(),
+                        source.id(),
+                        data,
+                        info.queryId(),
+                        info.options()
+                            .getLong(
+                                DriverAppends.STABLE_OFFSET_TIMEOUT_OPTION,
+                                DriverAppends.STABLE_OFFSET_TIMEOUT_DEFAULT));
+                  } else if (source.kind() == SourceKind.ICEBERG) {
                     DriverAppends.appendToIceberg(
                         catalog, fixed.table(), source.id(), data, info.queryId());
                   } else {

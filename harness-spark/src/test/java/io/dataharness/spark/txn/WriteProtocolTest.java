@@ -254,4 +254,95 @@ class WriteProtocolTest {
     }
     assertEquals(range(0, 100), store.readLatest(table).state("a"), "nothing was written");
   }
+
+  /** Appends to source "a" (its end advances by 5); staging writes rows that are final at once. */
+  private static class Appender extends OffsetMover {
+    Appender(List<Long> target) {
+      super(target);
+    }
+
+    @Override
+    public String operation() {
+      return WriteProtocol.APPEND;
+    }
+
+    @Override
+    public List<String> sources() {
+      return List.of("a");
+    }
+
+    @Override
+    public Duration lockWait() {
+      return Duration.ofSeconds(10);
+    }
+
+    private SourceState.OffsetRange planned;
+
+    @Override
+    public Optional<Long> plan(TableVersion latest) {
+      planned = ((SourceState.Kafka) latest.state("a")).partition(0);
+      return Optional.of(latest.version());
+    }
+
+    @Override
+    public void record(Transaction transaction, Long start, Long rows) {
+      transaction.setSourceState("a", range(planned.start(), planned.end() + 5));
+    }
+
+    @Override
+    public String idempotencyKey(Long version) {
+      return "append-after-" + version;
+    }
+  }
+
+  @Test
+  void anInterruptedAppendsIntentIsCompletedByTheNextWriterHoldingItsSources() {
+    TableIdentifier table = newTable();
+    Appender crashing = new Appender(new ArrayList<>());
+    crashing.crashAt = WriteProtocol.Step.STAGED;
+    assertThrows(
+        IllegalStateException.class, () -> new WriteProtocol(store, table).run("app-1", crashing));
+    Intent left = store.readLatest(table).openIntents().get(0);
+    assertEquals(WriteProtocol.APPEND, left.kind());
+
+    // a mover on "a" and "b" is not blocked: it closes the append's intent, then moves its batch
+    WriteOutcome<Long, Long> moved =
+        new WriteProtocol(store, table).run("mover", new OffsetMover(new ArrayList<>()));
+    assertFalse(moved.resumed());
+    TableVersion latest = store.readLatest(table);
+    assertTrue(latest.openIntents().isEmpty());
+    assertEquals(range(10, 100), latest.state("a"));
+    boolean closed = false;
+    for (long version = 1; version <= latest.version(); version++) {
+      TableVersion at = store.readVersion(table, version);
+      closed |=
+          at.commit().operation().equals("complete-intent")
+              && left.id().equals(at.commit().summary().get("intent"));
+    }
+    assertTrue(closed, "a version records the completed intent");
+  }
+
+  @Test
+  void anAppendWaitsForTheLockOfItsSource() throws Exception {
+    TableIdentifier table = newTable();
+    LeaseKeeper held =
+        LeaseKeeper.acquire(
+            store, table, "mover", Duration.ofSeconds(30), Duration.ofSeconds(10), List.of("a"));
+    Thread release =
+        new Thread(
+            () -> {
+              try {
+                Thread.sleep(500);
+              } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+              }
+              held.close();
+            });
+    release.start();
+    WriteOutcome<Long, Long> appended =
+        new WriteProtocol(store, table).run("appender", new Appender(new ArrayList<>()));
+    release.join();
+    assertEquals(range(0, 105), store.readLatest(table).state("a"));
+    assertEquals(store.readLatest(table).version(), appended.version());
+  }
 }
