@@ -22,6 +22,7 @@ record CommitRequest(
     Set<String> removedSources,
     Map<String, SourceDefinition> redefinedSources,
     SchemaChange schemaChange,
+    TableDefinition.Layout layout,
     Map<String, String> externalState,
     Map<String, String> summary,
     Map<String, Map<String, String>> externalIds,
@@ -81,6 +82,7 @@ record CommitRequest(
         && removedSources.isEmpty()
         && redefinedSources.isEmpty()
         && schemaChange == null
+        && layout == null
         && externalState.isEmpty()
         && openedIntents.isEmpty()
         && completedIntents.isEmpty();
@@ -111,6 +113,9 @@ record CommitRequest(
     identity.put(
         "schema", schemaChange == null ? null : MetadataJson.fieldsTree(schemaChange.fields()));
     identity.put("external", externalState);
+    if (layout != null) {
+      identity.put("layout", MetadataJson.layoutJson(layout));
+    }
     if (!openedIntents.isEmpty() || !completedIntents.isEmpty()) {
       // only when used, so the hashes of commits recorded before intents existed stay the same
       Map<String, Object> opened = new TreeMap<>();

@@ -220,6 +220,21 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
           locked.tableId(),
           removed);
     }
+    if (request.layout() != null) {
+      String fields =
+          Jdbc.queryOne(
+              connection,
+              "SELECT s.fields FROM harness_tables t JOIN harness_schemas s ON s.table_id ="
+                  + " t.table_id AND s.schema_id = t.current_schema_id WHERE t.table_id = ?",
+              row -> row.getString(1),
+              locked.tableId());
+      request.layout().validate(table, new Schema(0, MetadataJson.parseFields(fields)));
+      Jdbc.update(
+          connection,
+          "UPDATE harness_tables SET layout = ? WHERE table_id = ?",
+          MetadataJson.layoutJson(request.layout()),
+          locked.tableId());
+    }
     for (SourceDefinition redefined : request.redefinedSources().values()) {
       Jdbc.update(
           connection,

@@ -50,7 +50,7 @@ public record TableDefinition(
       for (String column : columns) {
         if (schema.field(column).isEmpty()) {
           throw new ValidationException(
-              "Cannot create table %s: key, ordering or partition column '%s' is not a column of"
+              "Invalid layout of table %s: key, ordering or partition column '%s' is not a column of"
                   + " the table",
               table, column);
         }

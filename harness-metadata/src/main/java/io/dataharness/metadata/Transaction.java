@@ -63,6 +63,7 @@ public final class Transaction {
   private final Set<String> removed = new HashSet<>();
   private final Map<String, SourceDefinition> redefined = new HashMap<>();
   private CommitRequest.SchemaChange schemaChange;
+  private TableDefinition.Layout layout;
   private final Map<String, String> externalState = new LinkedHashMap<>();
   private final Map<String, String> summary = new LinkedHashMap<>();
   private final Map<String, Map<String, String>> externalIds = new LinkedHashMap<>();
@@ -174,6 +175,16 @@ public final class Transaction {
       throw new ValidationException(
           "Cannot redefine source '%s' of %s twice in one transaction", source.id(), table);
     }
+    return this;
+  }
+
+  /**
+   * Replaces the table's layout (primary key, ordering column, partition columns, properties),
+   * validated against the current schema. Like source definitions, the layout is not versioned:
+   * every version reads with the current one.
+   */
+  public Transaction setLayout(TableDefinition.Layout layout) {
+    this.layout = java.util.Objects.requireNonNull(layout, "layout");
     return this;
   }
 
@@ -352,6 +363,7 @@ public final class Transaction {
             removed,
             redefined,
             schemaChange,
+            layout,
             externalState,
             summary,
             externalIds,

@@ -224,6 +224,7 @@ class CommitBatcherTest {
             Set.of(),
             Map.of(),
             null,
+            null,
             Map.of("consumer.offsets", "0:\u0000"),
             Map.of(),
             Map.of(),

@@ -12,6 +12,7 @@ import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.conf.TableProperties;
 import io.dataharness.spark.ddl.AlterColumns;
+import io.dataharness.spark.ddl.AlterProperties;
 import io.dataharness.spark.read.HarnessSparkTable;
 import io.dataharness.spark.source.IcebergSources;
 import io.dataharness.spark.source.KafkaSources;
@@ -356,7 +357,16 @@ public class HarnessCatalog
   public Table alterTable(Identifier identifier, TableChange... changes)
       throws NoSuchTableException {
     TableIdentifier table = existing(identifier);
-    AlterColumns.apply(this, table, changes);
+    if (AlterProperties.handles(changes)) {
+      AlterProperties.apply(
+          this,
+          table,
+          changes,
+          properties -> TableProperties.sources(table, properties, connections),
+          (source, schema) -> register(table, source, schema));
+    } else {
+      AlterColumns.apply(this, table, changes);
+    }
     return new HarnessSparkTable(this, store.readLatest(table), false);
   }
 

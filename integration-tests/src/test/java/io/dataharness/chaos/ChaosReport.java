@@ -143,14 +143,16 @@ final class ChaosReport {
     for (Conductor.Kill kill : conductor.kills) {
       line(
           text,
-          "kill %s (%s) %s after its start (%s into its work): its locks refused %d later runs, the last %s after the"
-              + " kill; a rerun succeeded %s (%d reruns failed otherwise)",
+          "kill %s (%s) %s after its start (%s into its work): its locks refused %d later runs,"
+              + " held until %s after the kill; its open intent refused %d runs of other kinds; a"
+              + " rerun succeeded %s (%d reruns failed otherwise)",
           kill.run,
           kill.kind,
           seconds(kill.ranMillis),
           seconds(kill.workMillis),
           kill.blockedAttempts,
           seconds(kill.blockedMillis),
+          kill.intentRefusals,
           kill.doneMillis == null ? "never" : seconds(kill.doneMillis) + " after the kill",
           kill.otherFailures);
     }

@@ -88,11 +88,15 @@ final class Conductor {
     final JobKind kind;
     final String run;
     final long killedNanos = System.nanoTime();
+    final java.time.Instant killedAt = java.time.Instant.now();
     final long ranMillis;
     final long workMillis;
 
     /** Attempts refused or failed naming the killed job. */
     volatile long blockedAttempts;
+
+    /** Attempts of other kinds refused by its open intent (until a rerun of its kind). */
+    volatile long intentRefusals;
 
     /** Reruns that failed for another reason. */
     volatile long otherFailures;
@@ -133,6 +137,10 @@ final class Conductor {
 
   /** A job's owner name in an error message: {@code 'chaos-run007-kafka_to_iceberg'}. */
   private static final Pattern OWNER = Pattern.compile("'chaos-(run\\d+-[a-z_]+)'");
+
+  /** The expiry of the lease a refusal names ({@code ... until 2026-12-01T19:00:27.811993Z}). */
+  private static final Pattern HELD_UNTIL =
+      Pattern.compile("until (\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(?:\\.\\d+)?Z)");
 
   /** One slot's loop until {@code stop}: the chaos phase. */
   void runSlot(int slot, AtomicBoolean stop) {
@@ -193,6 +201,23 @@ final class Conductor {
     }
   }
 
+  /**
+   * Until when, after the kill, a lock refusal found the killed job's lock held: the expiry of the
+   * lease the refusal names (a job's JVM start and Spark session take tens of seconds before it
+   * asks for locks, so the end of the attempt would say little); the end of the attempt when the
+   * refusal names no expiry.
+   */
+  private static long blockedMillis(Kill blocker, Attempt attempt) {
+    Matcher until = HELD_UNTIL.matcher(attempt.error());
+    if (until.find()) {
+      return Math.max(
+          0,
+          java.time.Duration.between(blocker.killedAt, java.time.Instant.parse(until.group(1)))
+              .toMillis());
+    }
+    return blocker.sinceKillMillis(System.nanoTime());
+  }
+
   private Kill account(Kill pending, Attempt attempt) {
     JobKind kind = attempt.kind();
     long now = System.nanoTime();
@@ -200,9 +225,11 @@ final class Conductor {
       Matcher owners = OWNER.matcher(attempt.error());
       while (owners.find()) {
         Kill blocker = killsByRun.get(owners.group(1));
-        if (blocker != null) {
+        if (blocker != null && attempt.status() == Status.LOCK_HELD) {
           blocker.blockedAttempts++;
-          blocker.blockedMillis = Math.max(blocker.blockedMillis, blocker.sinceKillMillis(now));
+          blocker.blockedMillis = Math.max(blocker.blockedMillis, blockedMillis(blocker, attempt));
+        } else if (blocker != null) {
+          blocker.intentRefusals++; // its open intent: completed by a rerun of its kind
         }
       }
     }

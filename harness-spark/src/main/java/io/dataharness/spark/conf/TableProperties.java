@@ -38,7 +38,13 @@ public final class TableProperties {
   public static final String PRIMARY_KEY = "primary-key";
   public static final String ORDERING_COLUMN = "ordering-column";
   public static final String PARTITION_COLUMNS = "partition-columns";
-  static final String SOURCE_PREFIX = "source.";
+  public static final String SOURCE_PRECEDENCE = "source-precedence";
+  public static final String COMMENT = "comment";
+
+  /** The table-level keys kept as properties (the others are the layout's). */
+  public static final Set<String> TABLE_KEYS = Set.of(WRITE_SOURCE, SOURCE_PRECEDENCE, COMMENT);
+
+  public static final String SOURCE_PREFIX = "source.";
 
   private static final Map<SourceKind, Set<String>> OPTIONS =
       Map.of(
@@ -161,12 +167,26 @@ public final class TableProperties {
     Map<String, String> free = new TreeMap<>();
     properties.forEach(
         (key, value) -> {
-          if (!key.startsWith(SOURCE_PREFIX)
+          if (TABLE_KEYS.contains(key)) {
+            free.put(key, value);
+          } else if (!key.startsWith(SOURCE_PREFIX)
               && !SPARK_RESERVED.contains(key.toLowerCase(Locale.ROOT))
               && !key.equals(PRIMARY_KEY)
               && !key.equals(ORDERING_COLUMN)
               && !key.equals(PARTITION_COLUMNS)) {
-            free.put(key, value);
+            throw invalid(
+                table,
+                key,
+                "it is not a harness table property; use one of "
+                    + new java.util.TreeSet<>(
+                        List.of(
+                            PRIMARY_KEY,
+                            ORDERING_COLUMN,
+                            PARTITION_COLUMNS,
+                            WRITE_SOURCE,
+                            SOURCE_PRECEDENCE,
+                            COMMENT))
+                    + " or source.<id>.<key>");
           }
         });
     return new TableDefinition.Layout(

@@ -226,6 +226,103 @@ class AlterTableTest {
     assertFalse(columns(fixture.spark.table(fixture.icebergTable).schema()).contains("extra"));
   }
 
+  @Test
+  void sourcesAreAddedAndRetiredAndPropertiesChangeEachAsOneVersion() throws Exception {
+    MoveFixture fixture = new MoveFixture(1, ", 'write.source' = 'hot', 'primary-key' = 'id'");
+    fixture.produce(0, 10);
+    sync(fixture);
+    long before = fixture.catalog().store().readLatest(fixture.table).version();
+    // an Iceberg table that already holds rows becomes a source: its content is pinned
+    String archive = "iceberg.lake_" + fixture.suffix + ".archive";
+    sql(fixture, "CREATE TABLE " + archive + " (id BIGINT, message STRING, version BIGINT)");
+    sql(fixture, "INSERT INTO " + archive + " VALUES (500, 'a500', 1), (501, 'a501', 1)");
+    sql(
+        fixture,
+        "ALTER TABLE "
+            + fixture.qualified
+            + " SET TBLPROPERTIES ('source.archive.kind' = 'iceberg',"
+            + " 'source.archive.connection' = 'lake', 'source.archive.table' = 'lake_"
+            + fixture.suffix
+            + ".archive', 'comment' = 'events of all ages')");
+    TableVersion added = fixture.catalog().store().readLatest(fixture.table);
+    assertEquals(before + 1, added.version());
+    assertTrue(added.sources().containsKey("archive"));
+    List<Long> withArchive = new ArrayList<>(MoveFixture.range(0, 10));
+    withArchive.addAll(List.of(500L, 501L));
+    assertEquals(withArchive, fixture.ids());
+    assertEquals(MoveFixture.range(0, 10), fixture.idsAt(before), "older versions are unchanged");
+    sql(fixture, "INSERT INTO " + archive + " VALUES (502, 'a502', 1)");
+    assertEquals(withArchive, fixture.ids(), "the registration pinned the table's content");
+    assertEquals(
+        "events of all ages",
+        fixture.catalog().store().loadTable(fixture.table).properties().get("comment"));
+
+    // bad keys change nothing
+    long afterAdd = added.version();
+    ValidationCheck.refused(
+        () ->
+            sql(
+                fixture,
+                "ALTER TABLE " + fixture.qualified + " SET TBLPROPERTIES ('primary_key' = 'id')"),
+        "'primary_key': it is not a harness table property");
+    ValidationCheck.refused(
+        () ->
+            sql(
+                fixture,
+                "ALTER TABLE "
+                    + fixture.qualified
+                    + " SET TBLPROPERTIES ('write.source' = 'nope')"),
+        "'nope' is not one of its sources");
+    ValidationCheck.refused(
+        () ->
+            sql(
+                fixture,
+                "ALTER TABLE "
+                    + fixture.qualified
+                    + " SET TBLPROPERTIES ('source.hot.topic' = 'other')"),
+        "fixed at registration");
+    ValidationCheck.refused(
+        () ->
+            sql(
+                fixture,
+                "ALTER TABLE "
+                    + fixture.qualified
+                    + " SET TBLPROPERTIES ('ordering-column' = 'nope')"),
+        "'nope' is not a column");
+    assertEquals(afterAdd, fixture.catalog().store().readLatest(fixture.table).version());
+
+    // the layout and a source's partition filter change as one version
+    sql(
+        fixture,
+        "ALTER TABLE "
+            + fixture.qualified
+            + " SET TBLPROPERTIES ('ordering-column' = 'version', 'write.source' = 'archive',"
+            + " 'source.archive.partition-filter' = 'id >= 500')");
+    var table = fixture.catalog().store().loadTable(fixture.table);
+    assertEquals("version", table.orderingColumn().orElseThrow());
+    assertEquals("archive", table.properties().get("write.source"));
+    assertEquals(
+        "id >= 500",
+        fixture.catalog().store().readLatest(fixture.table).source("archive").partitionFilter());
+    assertEquals(afterAdd + 1, fixture.catalog().store().readLatest(fixture.table).version());
+
+    // retiring: refused while the source holds rows, unless forced; older versions keep them
+    ValidationCheck.refused(
+        () ->
+            sql(
+                fixture,
+                "ALTER TABLE " + fixture.qualified + " UNSET TBLPROPERTIES ('source.hot.kind')"),
+        "it holds 10 rows");
+    sql(fixture, "ALTER TABLE " + fixture.qualified + " UNSET TBLPROPERTIES ('source.warm.kind')");
+    assertFalse(fixture.catalog().store().readLatest(fixture.table).sources().containsKey("warm"));
+    long beforeRetire = fixture.catalog().store().readLatest(fixture.table).version();
+    sql(
+        fixture,
+        "ALTER TABLE " + fixture.qualified + " SET TBLPROPERTIES ('source.hot.retire' = 'force')");
+    assertEquals(List.of(500L, 501L), fixture.ids());
+    assertEquals(withArchive, fixture.idsAt(beforeRetire));
+  }
+
   /** Asserts that an action fails with a message containing {@code expected}. */
   private static final class ValidationCheck {
     static void refused(org.junit.jupiter.api.function.Executable action, String expected) {

@@ -1,0 +1,370 @@
+package io.dataharness.spark.ddl;
+
+import io.dataharness.metadata.HarnessTable;
+import io.dataharness.metadata.IdempotencyKeys;
+import io.dataharness.metadata.Intent;
+import io.dataharness.metadata.LeaseKeeper;
+import io.dataharness.metadata.Schema;
+import io.dataharness.metadata.SourceDefinition;
+import io.dataharness.metadata.SourceState;
+import io.dataharness.metadata.TableDefinition;
+import io.dataharness.metadata.TableIdentifier;
+import io.dataharness.metadata.TableVersion;
+import io.dataharness.metadata.Transaction;
+import io.dataharness.metadata.ValidationException;
+import io.dataharness.metadata.VersionInfo;
+import io.dataharness.spark.conf.HarnessContext;
+import io.dataharness.spark.conf.TableProperties;
+import io.dataharness.spark.txn.WriteProtocol;
+import io.dataharness.spark.txn.Writer;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.UUID;
+import java.util.function.BiFunction;
+import java.util.function.Function;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.connector.catalog.TableChange;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * {@code ALTER TABLE ... SET / UNSET TBLPROPERTIES}: adds sources ({@code source.<id>.*} for a new
+ * id; registration pins its content, as at CREATE TABLE), retires sources ({@code UNSET
+ * TBLPROPERTIES ('source.<id>.kind')}, refused while the source holds rows; {@code SET
+ * TBLPROPERTIES ('source.<id>.retire' = 'force')} retires it anyway), changes a source's {@code
+ * partition-filter} and the table's {@code primary-key}, {@code ordering-column}, {@code
+ * partition-columns}, {@code write.source}, {@code source-precedence} and {@code comment}. Every
+ * key is validated before anything changes; an unknown key is refused, never stored. The whole
+ * statement is one version, committed under the locks of every source.
+ */
+public final class AlterProperties {
+  private static final Logger LOG = LoggerFactory.getLogger(AlterProperties.class);
+
+  /** The layout keys. */
+  private static final Set<String> LAYOUT_KEYS =
+      Set.of(
+          TableProperties.PRIMARY_KEY,
+          TableProperties.ORDERING_COLUMN,
+          TableProperties.PARTITION_COLUMNS);
+
+  private static final String RETIRE = "retire";
+
+  private AlterProperties() {}
+
+  /** Whether every change of a statement is a table property change. */
+  public static boolean handles(TableChange[] changes) {
+    for (TableChange change : changes) {
+      if (!(change instanceof TableChange.SetProperty)
+          && !(change instanceof TableChange.RemoveProperty)) {
+        return false;
+      }
+    }
+    return changes.length > 0;
+  }
+
+  /**
+   * Applies {@code changes}.
+   *
+   * @param parseSources the source definitions that a set of {@code source.<id>.*} properties
+   *     declares (validated as at CREATE TABLE)
+   * @param register registers a new source and returns its first state (pins its content)
+   * @return the version that committed the change, or the latest when nothing changes
+   */
+  public static long apply(
+      HarnessContext catalog,
+      TableIdentifier table,
+      TableChange[] changes,
+      Function<Map<String, String>, List<SourceDefinition>> parseSources,
+      BiFunction<SourceDefinition, Schema, SourceState> register) {
+    TableVersion latest = catalog.store().readLatest(table);
+    HarnessTable harnessTable = catalog.store().loadTable(table);
+    Plan plan = Plan.of(table, latest, harnessTable, changes, parseSources);
+    for (String retired : plan.retired()) {
+      if (!plan.forced().contains(retired)) {
+        long rows = rowsOf(catalog, table, retired);
+        if (rows > 0) {
+          throw new ValidationException(
+              "Cannot retire source '%s' of %s: it holds %d rows at version %d; move them to"
+                  + " another source first, or retire it anyway (its rows leave the table; older"
+                  + " versions still read them) with SET TBLPROPERTIES ('source.%s.retire' ="
+                  + " 'force')",
+              retired, table, rows, latest.version(), retired);
+        }
+      }
+    }
+    PropertiesWriter writer = new PropertiesWriter(catalog, table, latest, plan, register);
+    return new WriteProtocol(catalog.store(), table)
+        .run("alter-" + UUID.randomUUID(), writer)
+        .version();
+  }
+
+  private static long rowsOf(HarnessContext catalog, TableIdentifier table, String source) {
+    return SparkSession.active()
+        .sql(
+            "SELECT count(*) FROM "
+                + catalog.name()
+                + "."
+                + table
+                + " WHERE _source = '"
+                + source.replace("'", "''")
+                + "'")
+        .collectAsList()
+        .get(0)
+        .getLong(0);
+  }
+
+  /** What a statement asks for, planned against one version. */
+  record Plan(
+      List<SourceDefinition> added,
+      List<String> retired,
+      Set<String> forced,
+      Map<String, SourceDefinition> redefined,
+      TableDefinition.Layout layout,
+      boolean layoutChanged) {
+
+    static Plan of(
+        TableIdentifier table,
+        TableVersion latest,
+        HarnessTable harnessTable,
+        TableChange[] changes,
+        Function<Map<String, String>, List<SourceDefinition>> parseSources) {
+      Map<String, String> set = new LinkedHashMap<>();
+      Set<String> unset = new TreeSet<>();
+      for (TableChange change : changes) {
+        if (change instanceof TableChange.SetProperty property) {
+          set.put(property.property(), property.value());
+        } else {
+          unset.add(((TableChange.RemoveProperty) change).property());
+        }
+      }
+      Map<String, String> newSourceProperties = new TreeMap<>();
+      List<String> retired = new ArrayList<>();
+      Set<String> forced = new TreeSet<>();
+      Map<String, SourceDefinition> redefined = new LinkedHashMap<>();
+      TableDefinition.Layout old = harnessTable.layout();
+      List<String> primaryKey = old.primaryKey();
+      String ordering = old.orderingColumn();
+      List<String> partitionColumns = old.partitionColumns();
+      Map<String, String> free = new TreeMap<>(old.properties());
+
+      List<String> keys = new ArrayList<>(set.keySet());
+      keys.addAll(unset);
+      for (String key : keys) {
+        boolean removing = unset.contains(key);
+        String value = removing ? null : set.get(key);
+        if (key.startsWith(TableProperties.SOURCE_PREFIX)) {
+          String rest = key.substring(TableProperties.SOURCE_PREFIX.length());
+          int dot = rest.indexOf('.');
+          if (dot <= 0) {
+            throw invalid(table, key, "source keys are source.<id>.<key>");
+          }
+          String id = rest.substring(0, dot);
+          String property = rest.substring(dot + 1);
+          SourceDefinition source = latest.sources().get(id);
+          if (source == null) {
+            if (removing) {
+              throw invalid(table, key, "the table has no source '" + id + "'");
+            }
+            newSourceProperties.put(key, value);
+          } else if (property.equals("kind") && removing) {
+            if (!retired.contains(id)) {
+              retired.add(id);
+            }
+          } else if (property.equals(RETIRE) && !removing) {
+            if (!"force".equalsIgnoreCase(value)) {
+              throw invalid(table, key, "the only value is 'force'");
+            }
+            retired.add(id);
+            forced.add(id);
+          } else if (property.equals("partition-filter")) {
+            SourceDefinition base = redefined.getOrDefault(id, source);
+            redefined.put(
+                id,
+                new SourceDefinition(
+                    id,
+                    base.kind(),
+                    base.connection(),
+                    base.options(),
+                    base.columnMapping(),
+                    value));
+          } else {
+            throw invalid(
+                table,
+                key,
+                "a source's kind, connection and location are fixed at registration (its states"
+                    + " refer to them); add a new source and retire this one, or change its"
+                    + " partition-filter");
+          }
+        } else if (LAYOUT_KEYS.contains(key)) {
+          switch (key) {
+            case TableProperties.PRIMARY_KEY -> primaryKey = list(value);
+            case TableProperties.ORDERING_COLUMN ->
+                ordering = value == null || value.isBlank() ? null : value.trim();
+            default -> partitionColumns = list(value);
+          }
+        } else if (TableProperties.TABLE_KEYS.contains(key)) {
+          if (removing) {
+            free.remove(key);
+          } else {
+            free.put(key, value);
+          }
+        } else {
+          throw invalid(
+              table,
+              key,
+              "it is not a harness table property; use one of "
+                  + new TreeSet<>(union(TableProperties.TABLE_KEYS, LAYOUT_KEYS))
+                  + " or source.<id>.<key>");
+        }
+      }
+      List<SourceDefinition> added =
+          newSourceProperties.isEmpty() ? List.of() : parseSources.apply(newSourceProperties);
+      Set<String> remaining = new TreeSet<>(latest.sources().keySet());
+      retired.forEach(remaining::remove);
+      added.forEach(source -> remaining.add(source.id()));
+      if (remaining.isEmpty()) {
+        throw new ValidationException(
+            "Cannot retire every source of %s: a table needs at least one source", table);
+      }
+      String writeSource = free.get(TableProperties.WRITE_SOURCE);
+      if (writeSource != null && !remaining.contains(writeSource.trim())) {
+        throw invalid(
+            table,
+            TableProperties.WRITE_SOURCE,
+            "'" + writeSource + "' is not one of its sources " + remaining);
+      }
+      TableDefinition.Layout layout =
+          new TableDefinition.Layout(primaryKey, ordering, partitionColumns, free);
+      for (String column : union(Set.copyOf(primaryKey), Set.copyOf(partitionColumns))) {
+        if (latest.schema().field(column).isEmpty()) {
+          throw invalid(table, column, "it is not a column of the table");
+        }
+      }
+      if (ordering != null && latest.schema().field(ordering).isEmpty()) {
+        throw invalid(table, TableProperties.ORDERING_COLUMN, "'" + ordering + "' is not a column");
+      }
+      return new Plan(
+          added, retired, forced, redefined, layout, !layout.equals(harnessTable.layout()));
+    }
+
+    boolean isEmpty() {
+      return added.isEmpty() && retired.isEmpty() && redefined.isEmpty() && !layoutChanged;
+    }
+
+    private static List<String> list(String value) {
+      if (value == null || value.isBlank()) {
+        return List.of();
+      }
+      return java.util.Arrays.stream(value.split(","))
+          .map(String::trim)
+          .filter(s -> !s.isEmpty())
+          .toList();
+    }
+
+    private static Set<String> union(Set<String> a, Set<String> b) {
+      Set<String> both = new TreeSet<>(a);
+      both.addAll(b);
+      return both;
+    }
+  }
+
+  private static ValidationException invalid(TableIdentifier table, String key, String fix) {
+    return new ValidationException("Cannot alter %s: table property '%s': %s", table, key, fix);
+  }
+
+  /** The change as a writer of the protocol: stage = register new sources; record = the rest. */
+  private static final class PropertiesWriter implements Writer<Plan, Map<String, SourceState>> {
+    private final TableIdentifier table;
+    private final List<String> sources;
+    private final Plan plan;
+    private final BiFunction<SourceDefinition, Schema, SourceState> register;
+    private final Schema schema;
+
+    PropertiesWriter(
+        HarnessContext catalog,
+        TableIdentifier table,
+        TableVersion latest,
+        Plan plan,
+        BiFunction<SourceDefinition, Schema, SourceState> register) {
+      this.table = table;
+      this.sources = List.copyOf(latest.sources().keySet());
+      this.plan = plan;
+      this.register = register;
+      this.schema = latest.schema();
+    }
+
+    @Override
+    public String operation() {
+      return "alter";
+    }
+
+    @Override
+    public List<String> sources() {
+      return sources;
+    }
+
+    @Override
+    public Optional<Plan> plan(TableVersion latest) {
+      return plan.isEmpty() ? Optional.empty() : Optional.of(plan);
+    }
+
+    @Override
+    public String idempotencyKey(Plan batch) {
+      return IdempotencyKeys.of("alter-properties:" + table, batch.toString());
+    }
+
+    @Override
+    public Optional<String> intentPayload(Plan batch) {
+      return Optional.empty();
+    }
+
+    @Override
+    public Plan resume(Intent intent, TableVersion latest) {
+      throw new IllegalStateException("ALTER TABLE records no intents: " + intent);
+    }
+
+    @Override
+    public Map<String, SourceState> stage(Plan batch, LeaseKeeper locks) {
+      Map<String, SourceState> states = new LinkedHashMap<>();
+      for (SourceDefinition source : batch.added()) {
+        LOG.info("Registering source '{}' of {}", source.id(), table);
+        states.put(source.id(), register.apply(source, schema));
+      }
+      return states;
+    }
+
+    @Override
+    public void record(Transaction transaction, Plan batch, Map<String, SourceState> states) {
+      batch.added().forEach(source -> transaction.addSource(source, states.get(source.id())));
+      batch.retired().forEach(transaction::removeSource);
+      batch.redefined().values().forEach(transaction::redefineSource);
+      if (batch.layoutChanged()) {
+        transaction.setLayout(batch.layout());
+      }
+      transaction.summary("properties-change", describe(batch));
+    }
+
+    @Override
+    public void publish(Plan batch, Map<String, SourceState> states, VersionInfo committed) {
+      LOG.info("Altered {} as version {}: {}", table, committed.version(), describe(batch));
+    }
+
+    @Override
+    public String describe(Plan batch) {
+      List<String> parts = new ArrayList<>();
+      batch.added().forEach(s -> parts.add("added source '" + s.id() + "'"));
+      batch.retired().forEach(s -> parts.add("retired source '" + s + "'"));
+      batch.redefined().keySet().forEach(s -> parts.add("partition-filter of '" + s + "'"));
+      if (batch.layoutChanged()) {
+        parts.add("layout " + batch.layout());
+      }
+      return String.join(", ", parts);
+    }
+  }
+}
