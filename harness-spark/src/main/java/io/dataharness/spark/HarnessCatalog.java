@@ -12,6 +12,7 @@ import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.conf.TableProperties;
 import io.dataharness.spark.read.HarnessSparkTable;
+import io.dataharness.spark.read.PartitionFilter;
 import io.dataharness.spark.source.IcebergSources;
 import io.dataharness.spark.source.KafkaSources;
 import io.dataharness.spark.source.PostgresSources;
@@ -314,6 +315,9 @@ public class HarnessCatalog
                 org.apache.spark.sql.connector.catalog.CatalogV2Util.v2ColumnsToStructType(
                     columns)));
     List<SourceDefinition> sources = TableProperties.sources(table, properties, connections);
+    for (SourceDefinition source : sources) {
+      PartitionFilter.check(table, source, SparkSchemas.toSpark(schema));
+    }
     TableDefinition.Layout layout = TableProperties.layout(table, properties);
     String writeSource = layout.properties().get(TableProperties.WRITE_SOURCE);
     if (writeSource != null && sources.stream().noneMatch(s -> s.id().equals(writeSource))) {
