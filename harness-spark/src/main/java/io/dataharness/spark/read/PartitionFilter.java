@@ -159,8 +159,9 @@ public final class PartitionFilter {
   }
 
   private static String firstLine(Throwable e) {
-    String message = e.getMessage() == null ? e.toString() : e.getMessage();
+    String message = (e.getMessage() == null ? e.toString() : e.getMessage()).trim();
     int newline = message.indexOf('\n');
-    return (newline < 0 ? message : message.substring(0, newline)).trim();
+    // Spark's messages may end in ';', which the caller's "; <how to fix>" already adds
+    return (newline < 0 ? message : message.substring(0, newline)).trim().replaceAll(";+$", "");
   }
 }

@@ -529,6 +529,9 @@ class SourcePruningTest {
         syntax);
     assertTrue(
         syntax.contains("write a boolean SQL predicate on the table's columns [i, l,"), syntax);
+    assertTrue(syntax.contains("it reads as a predicate followed by 'AND'; write"), syntax);
+    String parse = check(table, "day >= ");
+    assertTrue(parse.contains("PARSE_SYNTAX_ERROR"), parse);
     String unknown = check(table, "region = 'eu'");
     assertTrue(unknown.contains("region"), unknown);
     String badDate = check(table, "day = '2024-13-45'");
