@@ -80,6 +80,23 @@ final class ColumnValues {
           "Unexpected value " + internal + " of type " + type.simpleString());
     }
 
+    /** The Catalyst internal value of a comparable form of a discrete type ({@link #value}). */
+    Object internal(Comparable<?> value) {
+      if (value == null) {
+        return null;
+      }
+      if (type instanceof ByteType) {
+        return (byte) Math.toIntExact((Long) value);
+      } else if (type instanceof ShortType) {
+        return (short) Math.toIntExact((Long) value);
+      } else if (type instanceof IntegerType || type instanceof DateType) {
+        return Math.toIntExact((Long) value);
+      } else if (type instanceof DecimalType decimal) {
+        return Decimal.apply((BigDecimal) value, decimal.precision(), decimal.scale());
+      }
+      return value;
+    }
+
     /** The next value after {@code value}, or null past the largest value (discrete types). */
     Comparable<?> next(Comparable<?> value, int direction) {
       if (value instanceof Long number) {

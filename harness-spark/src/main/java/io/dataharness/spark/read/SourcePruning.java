@@ -369,7 +369,11 @@ public final class SourcePruning {
     }
     Optional<Object> typed = toColumnType(value, valueType, column);
     if (typed.isEmpty()) {
-      return Constraints.any();
+      return operator.equals("=")
+          ? Constraints.any()
+          : beyondInexact(column, operator, value, valueType, domain.get())
+              .map(values -> Constraints.of(column, values))
+              .orElse(Constraints.any());
     }
     ColumnValues values;
     switch (operator) {
@@ -438,6 +442,48 @@ public final class SourcePruning {
         return Optional.empty();
       }
       return Optional.of(converted);
+    } catch (RuntimeException e) {
+      return Optional.empty();
+    }
+  }
+
+  /**
+   * {@code column <operator> value} for a range operator, where no value of the column's (discrete)
+   * type casts exactly to {@code value}: the column's values below its lower neighbour or above its
+   * upper one ({@code i < 2.5} is {@code i <= 2}). Spark's cast of the value to the column's type
+   * gives one neighbour; the value one step away must lie on the value's other side, or the range
+   * is left unknown.
+   */
+  private static Optional<ColumnValues> beyondInexact(
+      Column column, String operator, Object value, DataType valueType, Domain domain) {
+    Optional<Domain> compared = Domain.of(valueType);
+    if (!valueType.equals(column.comparedAs())
+        || valueType.equals(column.type())
+        || domain.step() == null
+        || compared.isEmpty()) {
+      return Optional.empty();
+    }
+    try {
+      Object neighbour = cast(value, valueType, column.type());
+      Object back = neighbour == null ? null : cast(neighbour, column.type(), valueType);
+      if (back == null) {
+        return Optional.empty();
+      }
+      int side = Integer.signum(compare(compared.get(), back, value));
+      if (side == 0) {
+        return Optional.empty();
+      }
+      Object other = domain.internal(domain.next(domain.value(neighbour), -side));
+      Object otherBack = other == null ? null : cast(other, column.type(), valueType);
+      if (otherBack == null || Integer.signum(compare(compared.get(), otherBack, value)) != -side) {
+        return Optional.empty();
+      }
+      Object lower = side < 0 ? neighbour : other;
+      Object upper = side < 0 ? other : neighbour;
+      return Optional.of(
+          operator.startsWith("<")
+              ? ColumnValues.range(domain, lower, -1, true)
+              : ColumnValues.range(domain, upper, 1, true));
     } catch (RuntimeException e) {
       return Optional.empty();
     }

@@ -498,6 +498,18 @@ class SourcePruningTest {
     assertPruned("m < 10", "m >= 10.00");
     assertPruned("i > 1", "i < 2");
     assertPruned("s = 'eu'", "s IN ('us', 'ap')");
+    // a literal between two values of the column's type bounds a range by its neighbours
+    assertPruned("i > 1.5", "i <= 1");
+    assertMayMatch("i > 1.5", "i = 2");
+    assertPruned("i < -1.5", "i >= -1");
+    assertMayMatch("i < -1.5", "i = -2");
+    assertPruned("m < 1.005", "m >= 1.01");
+    assertMayMatch("m < 1.005", "m = 1.00");
+    assertPruned("day < TIMESTAMP '2024-02-01 12:00:00'", "day >= '2024-02-02'");
+    assertMayMatch("day < TIMESTAMP '2024-02-01 12:00:00'", "day = '2024-02-01'");
+    assertMayMatch("day > TIMESTAMP '2024-02-01 12:00:00'", "day = '2024-02-02'");
+    // but not an equality: no value of the column equals it, and that is left to Spark
+    assertMayMatch("m = 1.005", "m = 1.00");
     // OR on either side: pruned only when every branch is disjoint
     assertPruned("s = 'eu' OR s = 'us'", "s = 'ap'");
     assertMayMatch("s = 'eu' OR i = 1", "s = 'ap'");
