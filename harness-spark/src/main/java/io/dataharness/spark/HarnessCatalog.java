@@ -14,6 +14,7 @@ import io.dataharness.spark.conf.TableProperties;
 import io.dataharness.spark.ddl.AlterColumns;
 import io.dataharness.spark.ddl.AlterProperties;
 import io.dataharness.spark.read.HarnessSparkTable;
+import io.dataharness.spark.read.PartitionFilter;
 import io.dataharness.spark.source.IcebergSources;
 import io.dataharness.spark.source.KafkaSources;
 import io.dataharness.spark.source.PostgresSources;
@@ -316,6 +317,9 @@ public class HarnessCatalog
                 org.apache.spark.sql.connector.catalog.CatalogV2Util.v2ColumnsToStructType(
                     columns)));
     List<SourceDefinition> sources = TableProperties.sources(table, properties, connections);
+    for (SourceDefinition source : sources) {
+      PartitionFilter.check(table, source, SparkSchemas.toSpark(schema));
+    }
     TableDefinition.Layout layout = TableProperties.layout(table, properties);
     String writeSource = layout.properties().get(TableProperties.WRITE_SOURCE);
     if (writeSource != null && sources.stream().noneMatch(s -> s.id().equals(writeSource))) {

@@ -25,8 +25,10 @@ import java.util.TreeMap;
  *   <li>jdbc: {@code source.<id>.table} ({@code schema.table}); iceberg: {@code source.<id>.table}
  *       ({@code namespace.table} in the connection's catalog);
  *   <li>any kind: {@code source.<id>.partition-filter} (a SQL predicate on harness columns that
- *       every row of the source satisfies), {@code source.<id>.column.<harness column>} (the
- *       source's own name for a column, where it differs);
+ *       every row of the source satisfies; resolved against the table's columns and type-checked
+ *       when the table is created, by {@code read.PartitionFilter.check}), {@code
+ *       source.<id>.column.<harness column>} (the source's own name for a column, where it
+ *       differs);
  *   <li>table: {@code write.source}, {@code primary-key} (comma-separated), {@code
  *       ordering-column}, {@code partition-columns} (comma-separated).
  * </ul>

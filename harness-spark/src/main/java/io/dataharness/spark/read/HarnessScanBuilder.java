@@ -15,6 +15,8 @@ import org.apache.spark.sql.connector.read.SupportsPushDownRequiredColumns;
 import org.apache.spark.sql.connector.read.SupportsPushDownV2Filters;
 import org.apache.spark.sql.internal.SQLConf;
 import org.apache.spark.sql.types.StructType;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Builds the plain DataSource V2 scan of one harness table version: the read path used when the
@@ -27,6 +29,7 @@ import org.apache.spark.sql.types.StructType;
  */
 public final class HarnessScanBuilder
     implements ScanBuilder, SupportsPushDownRequiredColumns, SupportsPushDownV2Filters {
+  private static final Logger LOG = LoggerFactory.getLogger(HarnessScanBuilder.class);
 
   /** The SQL that returns a jdbc source's rows, one column per harness field named like it. */
   @FunctionalInterface
@@ -95,6 +98,14 @@ public final class HarnessScanBuilder
       } else {
         skipped.add(read);
       }
+    }
+    if (!skipped.isEmpty()) {
+      LOG.info(
+          "DataHarness scan of {} version {} reads {} (pruned by partition filter: {})",
+          table,
+          version,
+          kept.stream().map(read -> read.source().id()).toList(),
+          skipped.stream().map(read -> read.source().id()).toList());
     }
     return new HarnessScan(
         table,

@@ -100,12 +100,33 @@ public final class ReplaceHarnessRelations extends Rule<LogicalPlan> {
     return List.of(condition);
   }
 
+  /**
+   * The conjuncts that may prune the sources of the dedup view: its filters apply to the latest
+   * image of each key, so a source whose images fail a filter may still hold the image that hides
+   * an older, matching one elsewhere. Only a filter on the key alone holds for every image of a key
+   * alike.
+   */
+  private static List<Expression> onPrimaryKey(List<Expression> conjuncts, List<String> key) {
+    return conjuncts.stream()
+        .filter(Expression::deterministic)
+        .filter(
+            conjunct ->
+                CollectionConverters.asJava(conjunct.references().toSeq()).stream()
+                    .allMatch(
+                        attribute -> key.stream().anyMatch(attribute.name()::equalsIgnoreCase)))
+        .toList();
+  }
+
   private LogicalPlan rewrite(DataSourceV2Relation relation, List<Expression> conjuncts) {
     HarnessSparkTable table = (HarnessSparkTable) relation.table();
     List<SourceRead> reads = table.plan(relation.options());
+    List<Expression> pruning =
+        table.isLatestImages()
+            ? onPrimaryKey(conjuncts, table.definition().primaryKey())
+            : conjuncts;
     List<SourceRead> kept =
         reads.stream()
-            .filter(read -> SourcePruning.mayMatch(read, conjuncts))
+            .filter(read -> SourcePruning.mayMatch(read, pruning))
             .map(ReadPlanner::resolve)
             .toList();
     List<LogicalPlan> branches = new ArrayList<>();
