@@ -315,6 +315,24 @@ class HarnessViewsTimeTravelTest {
   }
 
   @Test
+  void aMetadataTableRefusesTimeTravelAndAReadOptionThatDisagree() {
+    assertEquals(
+        List.of("[1]", "[2]", "[3]"),
+        rows("SELECT version FROM " + table + ".versions VERSION AS OF 3 WITH ('version' = '3')"));
+    Exception conflict =
+        assertThrows(
+            Exception.class,
+            () ->
+                spark
+                    .sql(
+                        "SELECT version FROM "
+                            + table
+                            + ".versions VERSION AS OF 3 WITH ('version' = '2')")
+                    .collect());
+    assertTrue(message(conflict).contains("version=2 selects version 2"), message(conflict));
+  }
+
+  @Test
   void metadataTablesRefuseAMissingVersion() {
     Exception error =
         assertThrows(
