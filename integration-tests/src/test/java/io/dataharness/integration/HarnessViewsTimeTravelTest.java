@@ -333,6 +333,22 @@ class HarnessViewsTimeTravelTest {
   }
 
   @Test
+  void theDedupViewRefusesTimeTravelAndAReadOptionThatDisagree() {
+    String columns = "SELECT id, status, updated, _source FROM ";
+    assertEquals(
+        dedupByHand(2), rows(columns + table + ".latest VERSION AS OF 2 WITH ('version' = '2')"));
+    Exception conflict =
+        assertThrows(
+            Exception.class,
+            () ->
+                spark
+                    .sql(columns + table + ".latest VERSION AS OF 2 WITH ('version' = '3')")
+                    .collect());
+    assertTrue(message(conflict).contains("version=3 selects version 3"), message(conflict));
+    assertTrue(message(conflict).contains(".latest"), message(conflict));
+  }
+
+  @Test
   void metadataTablesRefuseAMissingVersion() {
     Exception error =
         assertThrows(

@@ -151,9 +151,18 @@ public class HarnessSparkTable implements SupportsRead, SupportsWrite, SupportsM
   }
 
   private TableVersion selectVersion(CaseInsensitiveStringMap options) {
-    return versionReadOption(options).isEmpty()
-        ? version
-        : versionFromReadOptions(catalog.store(), version.table(), options);
+    java.util.Optional<String> option = versionReadOption(options);
+    if (option.isEmpty()) {
+      return version;
+    }
+    TableVersion selected = versionFromReadOptions(catalog.store(), version.table(), options);
+    if (timeTravel && selected.version() != version.version()) {
+      throw new ValidationException(
+          "Cannot read %s: it is read as of version %d and the read option %s selects version"
+              + " %d; give only one",
+          name(), version.version(), option.get(), selected.version());
+    }
+    return selected;
   }
 
   /** The read option {@code version} or {@code timestamp} as {@code key=value}, if given. */
