@@ -224,51 +224,143 @@ public class HarnessCatalog
     return Optional.of(TableIdentifier.of(identifier.namespace()[0], identifier.name()));
   }
 
+  /**
+   * What an identifier names: a harness table ({@code view} null), its dedup view ({@code latest})
+   * or one of its metadata tables ({@code versions}, {@code sources}, ...).
+   */
+  private record Resolved(TableIdentifier table, String view) {
+    @Override
+    public String toString() {
+      return view == null ? table.toString() : table + "." + view;
+    }
+  }
+
+  private static boolean isViewName(String name) {
+    return name.equalsIgnoreCase(LATEST) || HarnessMetadataTables.kind(name).isPresent();
+  }
+
+  private static final String LATEST = "latest";
+
+  /**
+   * Resolves {@code ns.t} (a table), {@code ns.t.latest} / {@code ns.t.versions} (a view of table
+   * ns.t), and {@code t.latest} / {@code t.versions} when this is the session's current catalog and
+   * its current namespace ns holds table t ({@code USE harness.ns}). Spark gives the last two the
+   * same identifier as a table {@code latest} in namespace {@code t}: such a table, if it exists,
+   * takes precedence (write {@code ns.t.latest} for the view).
+   */
+  private Optional<Resolved> resolve(Identifier identifier) {
+    String[] namespace = identifier.namespace();
+    String name = identifier.name();
+    Optional<TableIdentifier> direct = tableIdentifier(identifier);
+    if (direct.isPresent() && store.tableExists(direct.get())) {
+      if (isViewName(name)) {
+        inCurrentNamespace(namespace[0])
+            .ifPresent(
+                shadowed ->
+                    LOG.warn(
+                        "{}.{} names table {} of catalog {}, not the {} view of {} in the current"
+                            + " namespace; write {}.{} for the view",
+                        namespace[0],
+                        name,
+                        direct.get(),
+                        this.name,
+                        name,
+                        shadowed,
+                        shadowed,
+                        name));
+      }
+      return Optional.of(new Resolved(direct.get(), null));
+    }
+    if (!isViewName(name)) {
+      return Optional.empty();
+    }
+    String view = name.toLowerCase(java.util.Locale.ROOT);
+    if (namespace.length == 2) {
+      TableIdentifier base = TableIdentifier.of(namespace[0], namespace[1]);
+      return store.tableExists(base) ? Optional.of(new Resolved(base, view)) : Optional.empty();
+    }
+    if (namespace.length == 1) {
+      return inCurrentNamespace(namespace[0]).map(base -> new Resolved(base, view));
+    }
+    return Optional.empty();
+  }
+
+  /** Table {@code name} of the active session's current namespace, if this is its catalog. */
+  private Optional<TableIdentifier> inCurrentNamespace(String tableName) {
+    scala.Option<SparkSession> active = SparkSession.getActiveSession();
+    if (active.isEmpty()
+        || !(active.get() instanceof org.apache.spark.sql.classic.SparkSession session)) {
+      return Optional.empty();
+    }
+    var catalogs = session.sessionState().catalogManager();
+    if (!catalogs.currentCatalog().name().equals(name)) {
+      return Optional.empty();
+    }
+    String[] current = catalogs.currentNamespace();
+    if (current.length != 1 || !store.namespaceExists(current[0])) {
+      return Optional.empty();
+    }
+    TableIdentifier base = TableIdentifier.of(current[0], tableName);
+    return store.tableExists(base) ? Optional.of(base) : Optional.empty();
+  }
+
   @Override
   public Table loadTable(Identifier identifier) throws NoSuchTableException {
-    Optional<TableIdentifier> table = tableIdentifier(identifier);
-    if (table.isPresent() && store.tableExists(table.get())) {
-      return new HarnessSparkTable(this, store.readLatest(table.get()), false);
-    }
-    if (identifier.namespace().length == 2 && identifier.name().equalsIgnoreCase("latest")) {
-      TableIdentifier base =
-          TableIdentifier.of(identifier.namespace()[0], identifier.namespace()[1]);
-      if (store.tableExists(base)) {
-        if (store.loadTable(base).primaryKey().isEmpty()) {
-          throw new ValidationException(
-              "Cannot read %s.latest: table %s has no primary key; declare TBLPROPERTIES"
-                  + " ('primary-key' = '<columns>')",
-              base, base);
-        }
-        return new HarnessSparkTable(this, store.readLatest(base), false).latestImages();
-      }
-    }
-    Optional<Table> metadataTable = HarnessMetadataTables.load(this, identifier);
-    if (metadataTable.isPresent()) {
-      return metadataTable.get();
-    }
-    throw new NoSuchTableException(identifier);
+    Resolved resolved = resolve(identifier).orElseThrow(() -> new NoSuchTableException(identifier));
+    return open(resolved, null);
   }
 
   @Override
   public Table loadTable(Identifier identifier, String version) throws NoSuchTableException {
-    TableIdentifier table = existing(identifier);
+    Resolved resolved = resolve(identifier).orElseThrow(() -> new NoSuchTableException(identifier));
+    refuseTimeTravel(resolved, "VERSION AS OF " + version);
     long number;
     try {
       number = Long.parseLong(version.trim());
     } catch (NumberFormatException e) {
       throw new ValidationException(
           "Invalid version '%s' for %s: harness versions are numbers (VERSION AS OF 12)",
-          version, table);
+          version, resolved);
     }
-    return new HarnessSparkTable(this, store.readVersion(table, number), true);
+    return open(resolved, store.readVersion(resolved.table(), number));
   }
 
   @Override
   public Table loadTable(Identifier identifier, long timestampMicros) throws NoSuchTableException {
-    TableIdentifier table = existing(identifier);
+    Resolved resolved = resolve(identifier).orElseThrow(() -> new NoSuchTableException(identifier));
     Instant timestamp = Instant.EPOCH.plus(timestampMicros, java.time.temporal.ChronoUnit.MICROS);
-    return new HarnessSparkTable(this, store.readVersionAsOf(table, timestamp), true);
+    refuseTimeTravel(resolved, "TIMESTAMP AS OF " + timestamp);
+    return open(resolved, store.readVersionAsOf(resolved.table(), timestamp));
+  }
+
+  private static void refuseTimeTravel(Resolved resolved, String clause) {
+    HarnessMetadataTables.kind(resolved.view() == null ? "" : resolved.view())
+        .ifPresent(kind -> HarnessMetadataTables.checkTimeTravel(resolved.table(), kind, clause));
+  }
+
+  /** The table or view, at {@code pinned} (time travel), or at the latest version if null. */
+  private Table open(Resolved resolved, io.dataharness.metadata.TableVersion pinned) {
+    TableIdentifier table = resolved.table();
+    if (resolved.view() == null) {
+      return new HarnessSparkTable(
+          this, pinned == null ? store.readLatest(table) : pinned, pinned != null);
+    }
+    if (resolved.view().equals(LATEST)) {
+      if (store.loadTable(table).primaryKey().isEmpty()) {
+        throw new ValidationException(
+            "Cannot read %s.latest: table %s has no primary key; declare TBLPROPERTIES"
+                + " ('primary-key' = '<columns>')",
+            table, table);
+      }
+      return new HarnessSparkTable(
+              this, pinned == null ? store.readLatest(table) : pinned, pinned != null)
+          .latestImages();
+    }
+    return HarnessMetadataTables.load(
+        this,
+        table,
+        HarnessMetadataTables.kind(resolved.view()).orElseThrow(),
+        pinned == null ? null : pinned.version());
   }
 
   private TableIdentifier existing(Identifier identifier) throws NoSuchTableException {

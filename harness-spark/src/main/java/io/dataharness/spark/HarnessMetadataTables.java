@@ -6,7 +6,9 @@ import io.dataharness.metadata.SourceChange;
 import io.dataharness.metadata.SourceLock;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
+import io.dataharness.metadata.ValidationException;
 import io.dataharness.metadata.VersionInfo;
+import io.dataharness.spark.read.HarnessSparkTable;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
@@ -21,7 +23,6 @@ import org.apache.spark.sql.catalyst.expressions.GenericInternalRow;
 import org.apache.spark.sql.catalyst.util.ArrayBasedMapData;
 import org.apache.spark.sql.catalyst.util.ArrayData;
 import org.apache.spark.sql.catalyst.util.GenericArrayData;
-import org.apache.spark.sql.connector.catalog.Identifier;
 import org.apache.spark.sql.connector.catalog.SupportsRead;
 import org.apache.spark.sql.connector.catalog.Table;
 import org.apache.spark.sql.connector.catalog.TableCapability;
@@ -36,6 +37,10 @@ import org.apache.spark.unsafe.types.UTF8String;
  * The metadata tables of a harness table, in Iceberg's style: {@code <table>.versions}, {@code
  * .sources} (every source's state at every version), {@code .commits} (one row per source a commit
  * changed: from what to what, with the ids it produced) and {@code .locks} (held now).
+ *
+ * <p>Time travel ({@code VERSION AS OF n}, {@code TIMESTAMP AS OF ts}, or the read options {@code
+ * version} / {@code timestamp}) shows a metadata table as it read when that version was the current
+ * one: the rows of versions 1 to n. {@code .locks} is not versioned and refuses time travel.
  */
 final class HarnessMetadataTables {
   private static final int PAGE = 1000;
@@ -91,26 +96,37 @@ final class HarnessMetadataTables {
     }
   }
 
-  /** {@code ns.t.versions} and the like: the namespace is [ns, t], the name is the kind. */
-  static Optional<Table> load(HarnessCatalog catalog, Identifier identifier) {
-    String[] namespace = identifier.namespace();
-    if (namespace.length != 2) {
-      return Optional.empty();
+  /** The kind of metadata table a name ({@code versions}, {@code sources}, ...) refers to. */
+  static Optional<Kind> kind(String name) {
+    for (Kind kind : Kind.values()) {
+      if (kind.name().equalsIgnoreCase(name)) {
+        return Optional.of(kind);
+      }
     }
-    Kind kind;
-    try {
-      kind = Kind.valueOf(identifier.name().toUpperCase(Locale.ROOT));
-    } catch (IllegalArgumentException e) {
-      return Optional.empty();
-    }
-    TableIdentifier table = TableIdentifier.of(namespace[0], namespace[1]);
-    if (!catalog.store().tableExists(table)) {
-      return Optional.empty();
-    }
-    return Optional.of(new MetadataTable(catalog.name(), catalog.store(), table, kind));
+    return Optional.empty();
   }
 
-  private record MetadataTable(String catalog, HarnessStore store, TableIdentifier table, Kind kind)
+  /**
+   * The metadata table {@code kind} of {@code table}; with {@code asOf}, as it read when that
+   * version was the current one (only versions up to it).
+   */
+  static Table load(HarnessCatalog catalog, TableIdentifier table, Kind kind, Long asOf) {
+    return new MetadataTable(catalog.name(), catalog.store(), table, kind, asOf);
+  }
+
+  /** Refuses time travel ({@code clause}) where it has no meaning: the locks held now. */
+  static void checkTimeTravel(TableIdentifier table, Kind kind, String clause) {
+    if (kind == Kind.LOCKS) {
+      throw new ValidationException(
+          "Cannot read %s.locks with %s: locks are not versioned, %s.locks lists the locks held"
+              + " now; read it without VERSION AS OF, TIMESTAMP AS OF or the read options version"
+              + " and timestamp (%s.commits shows what each version changed)",
+          table, clause, table, table);
+    }
+  }
+
+  private record MetadataTable(
+      String catalog, HarnessStore store, TableIdentifier table, Kind kind, Long asOf)
       implements SupportsRead {
     @Override
     public String name() {
@@ -129,10 +145,30 @@ final class HarnessMetadataTables {
 
     @Override
     public ScanBuilder newScanBuilder(CaseInsensitiveStringMap options) {
-      return () -> new RowsScan(kind.schema, rows(), name());
+      Long upTo = upTo(options);
+      String description =
+          "DataHarness metadata table " + name() + (upTo == null ? "" : " as of version " + upTo);
+      return () -> new RowsScan(kind.schema, rows(upTo), description);
     }
 
-    private InternalRow[] rows() {
+    /** The last version to show: VERSION AS OF, or the read option version / timestamp. */
+    private Long upTo(CaseInsensitiveStringMap options) {
+      Optional<String> option = HarnessSparkTable.versionReadOption(options);
+      if (option.isEmpty()) {
+        return asOf;
+      }
+      checkTimeTravel(table, kind, "the read option " + option.get());
+      long selected = HarnessSparkTable.versionFromReadOptions(store, table, options).version();
+      if (asOf != null && asOf != selected) {
+        throw new ValidationException(
+            "Cannot read %s: it is read as of version %d and the read option %s selects version"
+                + " %d; give only one",
+            name(), asOf, option.get(), selected);
+      }
+      return selected;
+    }
+
+    private InternalRow[] rows(Long upTo) {
       List<InternalRow> rows = new ArrayList<>();
       if (kind == Kind.LOCKS) {
         for (SourceLock lock : store.listLocks(table)) {
@@ -149,6 +185,9 @@ final class HarnessMetadataTables {
       for (long from = 1; ; from += PAGE) {
         List<VersionInfo> page = store.history(table, from, PAGE);
         for (VersionInfo info : page) {
+          if (upTo != null && info.version() > upTo) {
+            return rows.toArray(InternalRow[]::new);
+          }
           addRows(info, rows);
         }
         if (page.size() < PAGE) {
@@ -204,7 +243,8 @@ final class HarnessMetadataTables {
     }
   }
 
-  private record RowsScan(StructType schema, InternalRow[] rows, String name) implements LocalScan {
+  private record RowsScan(StructType schema, InternalRow[] rows, String description)
+      implements LocalScan {
     @Override
     public StructType readSchema() {
       return schema;
@@ -212,7 +252,7 @@ final class HarnessMetadataTables {
 
     @Override
     public String description() {
-      return "DataHarness metadata table " + name;
+      return description;
     }
   }
 

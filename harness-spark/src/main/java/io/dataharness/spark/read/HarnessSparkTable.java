@@ -151,29 +151,59 @@ public class HarnessSparkTable implements SupportsRead, SupportsWrite, SupportsM
   }
 
   private TableVersion selectVersion(CaseInsensitiveStringMap options) {
+    java.util.Optional<String> option = versionReadOption(options);
+    if (option.isEmpty()) {
+      return version;
+    }
+    TableVersion selected = versionFromReadOptions(catalog.store(), version.table(), options);
+    if (timeTravel && selected.version() != version.version()) {
+      throw new ValidationException(
+          "Cannot read %s: it is read as of version %d and the read option %s selects version"
+              + " %d; give only one",
+          name(), version.version(), option.get(), selected.version());
+    }
+    return selected;
+  }
+
+  /** The read option {@code version} or {@code timestamp} as {@code key=value}, if given. */
+  public static java.util.Optional<String> versionReadOption(CaseInsensitiveStringMap options) {
+    for (String key : List.of(VERSION_OPTION, TIMESTAMP_OPTION)) {
+      if (options.containsKey(key)) {
+        return java.util.Optional.of(key + "=" + options.get(key));
+      }
+    }
+    return java.util.Optional.empty();
+  }
+
+  /**
+   * The version the read option {@code version} or {@code timestamp} selects; give one (see {@link
+   * #versionReadOption}).
+   */
+  public static TableVersion versionFromReadOptions(
+      io.dataharness.metadata.HarnessStore store,
+      TableIdentifier table,
+      CaseInsensitiveStringMap options) {
     String versionOption = options.get(VERSION_OPTION);
     String timestampOption = options.get(TIMESTAMP_OPTION);
     if (versionOption != null && timestampOption != null) {
       throw new ValidationException(
-          "Cannot read %s: give either the read option 'version' or 'timestamp', not both",
-          version.table());
+          "Cannot read %s: give either the read option 'version' or 'timestamp', not both", table);
     }
     if (versionOption != null) {
       try {
-        return catalog.store().readVersion(version.table(), Long.parseLong(versionOption.trim()));
+        return store.readVersion(table, Long.parseLong(versionOption.trim()));
       } catch (NumberFormatException e) {
         throw new ValidationException(
-            "Invalid read option version=%s for %s: use a version number",
-            versionOption, version.table());
+            "Invalid read option version=%s for %s: use a version number", versionOption, table);
       }
     }
-    if (timestampOption != null) {
-      return catalog.store().readVersionAsOf(version.table(), parseTimestamp(timestampOption));
+    if (timestampOption == null) {
+      throw new IllegalArgumentException("Neither read option version nor timestamp is given");
     }
-    return version;
+    return store.readVersionAsOf(table, parseTimestamp(timestampOption, table));
   }
 
-  private Instant parseTimestamp(String value) {
+  private static Instant parseTimestamp(String value, TableIdentifier table) {
     String trimmed = value.trim();
     try {
       return trimmed.chars().allMatch(Character::isDigit)
@@ -183,7 +213,7 @@ public class HarnessSparkTable implements SupportsRead, SupportsWrite, SupportsM
       throw new ValidationException(
           "Invalid read option timestamp=%s for %s: use ISO-8601 such as 2026-11-22T10:15:30Z, or"
               + " epoch milliseconds",
-          value, version.table());
+          value, table);
     }
   }
 

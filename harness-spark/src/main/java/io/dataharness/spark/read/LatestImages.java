@@ -37,6 +37,7 @@ final class LatestImages {
   static LogicalPlan plan(
       SparkSession spark, HarnessSparkTable table, LogicalPlan union, List<SourceRead> reads) {
     HarnessTable definition = table.definition();
+    checkColumns(table, definition, union, reads);
     List<Column> order = new ArrayList<>();
     definition.orderingColumn().ifPresent(column -> order.add(col(column).desc_nulls_last()));
     order.add(precedence(definition, reads));
@@ -52,6 +53,32 @@ final class LatestImages {
         .drop(RANK)
         .queryExecution()
         .optimizedPlan();
+  }
+
+  /**
+   * The key and ordering column are the table's as they are now; a version read before one of them
+   * was added lacks it.
+   */
+  private static void checkColumns(
+      HarnessSparkTable table, HarnessTable definition, LogicalPlan union, List<SourceRead> reads) {
+    List<String> columns =
+        scala.jdk.javaapi.CollectionConverters.asJava(union.output()).stream()
+            .map(attribute -> attribute.name().toLowerCase(java.util.Locale.ROOT))
+            .toList();
+    List<String> needed = new ArrayList<>(definition.primaryKey());
+    definition.orderingColumn().ifPresent(needed::add);
+    List<String> missing =
+        needed.stream()
+            .filter(column -> !columns.contains(column.toLowerCase(java.util.Locale.ROOT)))
+            .toList();
+    if (!missing.isEmpty()) {
+      long version = reads.isEmpty() ? table.tableVersion().version() : reads.get(0).version();
+      throw new io.dataharness.metadata.ValidationException(
+          "Cannot read %s at version %d: its primary key and ordering column %s include %s, which"
+              + " that version's schema lacks; read a later version of the view, or the table %s"
+              + " itself at version %d",
+          table.name(), version, needed, missing, table.identifier(), version);
+    }
   }
 
   private static Column precedence(HarnessTable definition, List<SourceRead> reads) {
