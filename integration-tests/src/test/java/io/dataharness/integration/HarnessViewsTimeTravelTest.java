@@ -83,16 +83,33 @@ class HarnessViewsTimeTravelTest {
             + " 'source.warm.table' = 'public."
             + pgTable
             + "', 'write.source' = 'hot', 'primary-key' = 'id', 'ordering-column' = 'updated')");
-    // version 2: an append to Kafka: a newer image of 2, a new key 4
-    spark.sql("INSERT INTO " + table + " VALUES (2, 'k-b2', 9), (4, 'k-d', 2)");
+    // version 2: produced to Kafka, then a sync records it: a newer image of 2, a new key 4
+    // (a harness append would add an intent version before its own)
+    kafka.produceJson(
+        topic,
+        0,
+        List.of(
+            "{\"id\": 2, \"status\": \"k-b2\", \"updated\": 9}",
+            "{\"id\": 4, \"status\": \"k-d\", \"updated\": 2}"));
+    sync();
     // version 3: PostgreSQL changed in place, then a sync records it
     postgres(
         "UPDATE public." + pgTable + " SET status = 'pg-c2', updated = 10 WHERE id = 3",
         "INSERT INTO public." + pgTable + " VALUES (5, 'pg-e', 1)");
-    spark.sql("CALL harness.system.sync(table => '" + namespace + "." + tableName + "')").collect();
+    sync();
     // version 4: an older image of 1 (not its latest) and a newer one of 4
-    spark.sql("INSERT INTO " + table + " VALUES (1, 'k-a4', 1), (4, 'k-d4', 7)");
+    kafka.produceJson(
+        topic,
+        0,
+        List.of(
+            "{\"id\": 1, \"status\": \"k-a4\", \"updated\": 1}",
+            "{\"id\": 4, \"status\": \"k-d4\", \"updated\": 7}"));
+    sync();
     assertEquals(4, store.loadTable(identifier).currentVersion());
+  }
+
+  private void sync() {
+    spark.sql("CALL harness.system.sync(table => '" + namespace + "." + tableName + "')").collect();
   }
 
   @AfterAll

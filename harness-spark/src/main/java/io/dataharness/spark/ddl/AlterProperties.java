@@ -14,7 +14,9 @@ import io.dataharness.metadata.Transaction;
 import io.dataharness.metadata.ValidationException;
 import io.dataharness.metadata.VersionInfo;
 import io.dataharness.spark.conf.HarnessContext;
+import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.conf.TableProperties;
+import io.dataharness.spark.read.PartitionFilter;
 import io.dataharness.spark.txn.WriteProtocol;
 import io.dataharness.spark.txn.Writer;
 import java.util.ArrayList;
@@ -85,6 +87,11 @@ public final class AlterProperties {
     TableVersion latest = catalog.store().readLatest(table);
     HarnessTable harnessTable = catalog.store().loadTable(table);
     Plan plan = Plan.of(table, latest, harnessTable, changes, parseSources);
+    List<SourceDefinition> declared = new ArrayList<>(plan.added());
+    declared.addAll(plan.redefined().values());
+    for (SourceDefinition source : declared) {
+      PartitionFilter.check(table, source, SparkSchemas.toSpark(latest.schema()));
+    }
     for (String retired : plan.retired()) {
       if (!plan.forced().contains(retired)) {
         long rows = rowsOf(catalog, table, retired);

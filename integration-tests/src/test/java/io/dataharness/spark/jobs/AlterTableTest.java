@@ -217,7 +217,7 @@ class AlterTableTest {
             sql(
                 fixture,
                 "ALTER TABLE " + fixture.qualified + " SET TBLPROPERTIES ('primary_key' = 'id')"),
-        "setting table property 'primary_key'");
+        "'primary_key': it is not a harness table property");
     ValidationCheck.refused(
         () -> sql(fixture, "ALTER TABLE " + fixture.qualified + " ADD COLUMN extra INT FIRST"),
         "at a position");
