@@ -311,6 +311,12 @@ public final class AlterProperties {
       return "alter";
     }
 
+    /** A user waits for ALTER TABLE: it waits for running movers and appends to finish. */
+    @Override
+    public java.time.Duration lockWait() {
+      return java.time.Duration.ofMinutes(2);
+    }
+
     @Override
     public List<String> sources() {
       return sources;
