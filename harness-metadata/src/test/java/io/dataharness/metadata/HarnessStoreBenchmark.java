@@ -140,6 +140,9 @@ public final class HarnessStoreBenchmark {
   @FunctionalInterface
   interface Commit {
     void run(long sequence) throws Exception;
+
+    /** Frees what {@link Writer#open} took (a lock: every acquisition needs a free lock). */
+    default void close() throws Exception {}
   }
 
   /** A writer: prepares its own resources, and hands back its commit. */
@@ -160,13 +163,17 @@ public final class HarnessStoreBenchmark {
           pool.submit(
               () -> {
                 Commit commit = writer.open(id);
-                for (long sequence = 1; System.nanoTime() < deadline; sequence++) {
-                  try {
-                    commit.run(sequence);
-                    commits.incrementAndGet();
-                  } catch (Exception e) {
-                    failures.incrementAndGet();
+                try {
+                  for (long sequence = 1; System.nanoTime() < deadline; sequence++) {
+                    try {
+                      commit.run(sequence);
+                      commits.incrementAndGet();
+                    } catch (Exception e) {
+                      failures.incrementAndGet();
+                    }
                   }
+                } finally {
+                  commit.close();
                 }
                 return null;
               }));
@@ -202,12 +209,21 @@ public final class HarnessStoreBenchmark {
               store.acquireLock(table, source, "bench-" + writer, Duration.ofMinutes(5));
           long base =
               ((SourceState.Kafka) store.readLatest(table).state(source)).partition(0).end();
-          return sequence ->
+          return new Commit() {
+            @Override
+            public void run(long sequence) {
               store
                   .newTransaction(table)
                   .withLock(lock)
                   .setSourceState(source, kafka(base + sequence))
                   .commit();
+            }
+
+            @Override
+            public void close() {
+              store.releaseLock(lock);
+            }
+          };
         });
   }
 

@@ -5,7 +5,6 @@ import io.dataharness.metadata.Field;
 import io.dataharness.metadata.HarnessException;
 import io.dataharness.metadata.HarnessTable;
 import io.dataharness.metadata.IdempotencyKeys;
-import io.dataharness.metadata.Intent;
 import io.dataharness.metadata.LeaseKeeper;
 import io.dataharness.metadata.Schema;
 import io.dataharness.metadata.SchemaCompatibility;
@@ -22,7 +21,6 @@ import io.dataharness.spark.source.IcebergSources;
 import io.dataharness.spark.source.PostgresSources;
 import io.dataharness.spark.txn.WriteOutcome;
 import io.dataharness.spark.txn.WriteProtocol;
-import io.dataharness.spark.txn.Writer;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -257,33 +255,14 @@ public final class AlterColumns {
   }
 
   /** The ALTER as a writer of the protocol: stage = each source follows; record = the schema. */
-  private static final class AlterWriter implements Writer<Plan, List<String>> {
+  private static final class AlterWriter extends DdlWriter<Plan, List<String>> {
     private final HarnessContext catalog;
-    private final TableIdentifier table;
-    private final List<String> sources;
     private final Plan plan;
 
     AlterWriter(HarnessContext catalog, TableIdentifier table, TableVersion latest, Plan plan) {
+      super(table, latest);
       this.catalog = catalog;
-      this.table = table;
-      this.sources = List.copyOf(latest.sources().keySet());
       this.plan = plan;
-    }
-
-    @Override
-    public String operation() {
-      return "alter";
-    }
-
-    /** A user waits for ALTER TABLE: it waits for running movers and appends to finish. */
-    @Override
-    public java.time.Duration lockWait() {
-      return java.time.Duration.ofMinutes(2);
-    }
-
-    @Override
-    public List<String> sources() {
-      return sources;
     }
 
     @Override
@@ -308,16 +287,6 @@ public final class AlterColumns {
           String.valueOf(batch.baseSchemaId()),
           batch.fields().toString(),
           batch.redefined().toString());
-    }
-
-    @Override
-    public Optional<String> intentPayload(Plan batch) {
-      return Optional.empty();
-    }
-
-    @Override
-    public Plan resume(Intent intent, TableVersion latest) {
-      throw new IllegalStateException("ALTER TABLE records no intents: " + intent);
     }
 
     /** Each source follows the change; returns the sources changed, in order. */

@@ -2,7 +2,6 @@ package io.dataharness.spark.ddl;
 
 import io.dataharness.metadata.HarnessTable;
 import io.dataharness.metadata.IdempotencyKeys;
-import io.dataharness.metadata.Intent;
 import io.dataharness.metadata.LeaseKeeper;
 import io.dataharness.metadata.Schema;
 import io.dataharness.metadata.SourceDefinition;
@@ -18,7 +17,6 @@ import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.conf.TableProperties;
 import io.dataharness.spark.read.PartitionFilter;
 import io.dataharness.spark.txn.WriteProtocol;
-import io.dataharness.spark.txn.Writer;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -105,7 +103,7 @@ public final class AlterProperties {
         }
       }
     }
-    PropertiesWriter writer = new PropertiesWriter(catalog, table, latest, plan, register);
+    PropertiesWriter writer = new PropertiesWriter(table, latest, plan, register);
     return new WriteProtocol(catalog.store(), table)
         .run("alter-" + UUID.randomUUID(), writer)
         .version();
@@ -286,40 +284,20 @@ public final class AlterProperties {
   }
 
   /** The change as a writer of the protocol: stage = register new sources; record = the rest. */
-  private static final class PropertiesWriter implements Writer<Plan, Map<String, SourceState>> {
-    private final TableIdentifier table;
-    private final List<String> sources;
+  private static final class PropertiesWriter extends DdlWriter<Plan, Map<String, SourceState>> {
     private final Plan plan;
     private final BiFunction<SourceDefinition, Schema, SourceState> register;
     private final Schema schema;
 
     PropertiesWriter(
-        HarnessContext catalog,
         TableIdentifier table,
         TableVersion latest,
         Plan plan,
         BiFunction<SourceDefinition, Schema, SourceState> register) {
-      this.table = table;
-      this.sources = List.copyOf(latest.sources().keySet());
+      super(table, latest);
       this.plan = plan;
       this.register = register;
       this.schema = latest.schema();
-    }
-
-    @Override
-    public String operation() {
-      return "alter";
-    }
-
-    /** A user waits for ALTER TABLE: it waits for running movers and appends to finish. */
-    @Override
-    public java.time.Duration lockWait() {
-      return java.time.Duration.ofMinutes(2);
-    }
-
-    @Override
-    public List<String> sources() {
-      return sources;
     }
 
     @Override
@@ -330,16 +308,6 @@ public final class AlterProperties {
     @Override
     public String idempotencyKey(Plan batch) {
       return IdempotencyKeys.of("alter-properties:" + table, batch.toString());
-    }
-
-    @Override
-    public Optional<String> intentPayload(Plan batch) {
-      return Optional.empty();
-    }
-
-    @Override
-    public Plan resume(Intent intent, TableVersion latest) {
-      throw new IllegalStateException("ALTER TABLE records no intents: " + intent);
     }
 
     @Override

@@ -85,7 +85,7 @@ public final class DriverAppends {
       Dataset<Row> rows,
       String writeId) {
     PostgresAppend writer = new PostgresAppend(catalog, table, sourceId, rows, writeId);
-    WriteOutcome<PostgresBatch, PostgresUpserts.Outcome> outcome =
+    WriteOutcome<AppendBatch, PostgresUpserts.Outcome> outcome =
         new WriteProtocol(catalog.store(), table).run("append-" + writeId, writer);
     LOG.info(
         "Appended {} rows to {} source '{}' (PostgreSQL) as version {}",
@@ -124,7 +124,7 @@ public final class DriverAppends {
       long stableOffsetTimeoutMillis) {
     KafkaAppend writer =
         new KafkaAppend(catalog, table, sourceId, rows, writeId, stableOffsetTimeoutMillis);
-    WriteOutcome<KafkaBatch, KafkaProducing.Produced> outcome =
+    WriteOutcome<AppendBatch, KafkaProducing.Produced> outcome =
         new WriteProtocol(catalog.store(), table).run("append-" + writeId, writer);
     LOG.info(
         "Appended {} rows to {} source '{}' (Kafka ends {}) as version {}",
@@ -167,39 +167,10 @@ public final class DriverAppends {
       return List.of(sourceId);
     }
 
-    /** The intent of an append whose writes a later version could expose before its commit. */
-    String appendIntent(String batchKey, TableVersion version) {
-      return JSON.createObjectNode()
-          .put("append", batchKey)
-          .put("source", sourceId)
-          .put("base-version", version.version())
-          .toString();
-    }
-
-    /** The key of the interrupted append that recorded {@code intent}. */
-    String interruptedKey(Intent intent) {
-      try {
-        return JSON.readTree(intent.payload()).path("append").asText();
-      } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-        throw new HarnessException(
-            e,
-            "Cannot complete the interrupted append %s to %s: its payload is not JSON: %s",
-            intent.describe(),
-            table,
-            intent.payload());
-      }
-    }
-
     /** A user waits for an append: it waits for a mover or another append on its source. */
     @Override
     public java.time.Duration lockWait() {
       return LOCK_WAIT;
-    }
-
-    /** An append completes an interrupted append to its source, then writes its own rows. */
-    @Override
-    public boolean continuesAfterResume() {
-      return true;
     }
   }
 
@@ -273,12 +244,89 @@ public final class DriverAppends {
   }
 
   /**
-   * A PostgreSQL append: the rows to upsert (absent when completing an interrupted append, whose
-   * rows are already committed in PostgreSQL) and the version it started from.
+   * An append whose writes a later version could expose (PostgreSQL, Kafka): its key, the rows to
+   * write (absent when completing an interrupted append, whose writes are already committed) and
+   * the version it started from.
    */
-  record PostgresBatch(String key, Optional<Dataset<Row>> rows, TableVersion version) {}
+  record AppendBatch(String key, Optional<Dataset<Row>> rows, TableVersion version) {}
 
-  private static final class PostgresAppend extends Append<PostgresBatch, PostgresUpserts.Outcome> {
+  /**
+   * An append that records an intent before writing and completes an interrupted append to its
+   * source (rolling it forward) before writing its own rows.
+   */
+  private abstract static class IntentAppend<S> extends Append<AppendBatch, S> {
+    IntentAppend(
+        HarnessContext catalog,
+        TableIdentifier table,
+        String sourceId,
+        Dataset<Row> rows,
+        String writeId) {
+      super(catalog, table, sourceId, rows, writeId);
+    }
+
+    /** The intent of an append whose writes a later version could expose before its commit. */
+    String appendIntent(String batchKey, TableVersion version) {
+      return JSON.createObjectNode()
+          .put("append", batchKey)
+          .put("source", sourceId)
+          .put("base-version", version.version())
+          .toString();
+    }
+
+    /** The key of the interrupted append that recorded {@code intent}. */
+    String interruptedKey(Intent intent) {
+      try {
+        return JSON.readTree(intent.payload()).path("append").asText();
+      } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+        throw new HarnessException(
+            e,
+            "Cannot complete the interrupted append %s to %s: its payload is not JSON: %s",
+            intent.describe(),
+            table,
+            intent.payload());
+      }
+    }
+
+    /** An append completes an interrupted append to its source, then writes its own rows. */
+    @Override
+    public boolean continuesAfterResume() {
+      return true;
+    }
+
+    @Override
+    public Optional<AppendBatch> plan(TableVersion latest) {
+      return Optional.of(new AppendBatch(key, Optional.of(rows), latest));
+    }
+
+    @Override
+    public String idempotencyKey(AppendBatch batch) {
+      return batch.key();
+    }
+
+    @Override
+    public Optional<String> intentPayload(AppendBatch batch) {
+      return Optional.of(appendIntent(batch.key(), batch.version()));
+    }
+
+    @Override
+    public AppendBatch resume(Intent intent, TableVersion latest) {
+      return new AppendBatch(interruptedKey(intent), Optional.empty(), latest);
+    }
+
+    @Override
+    public String describe(AppendBatch batch) {
+      return "append to "
+          + table
+          + " "
+          + batch.version().source(sourceId).kind().id()
+          + " source '"
+          + sourceId
+          + "'"
+          + (batch.rows().isEmpty() ? " (completing an interrupted append)" : "");
+    }
+  }
+
+  private static final class PostgresAppend extends IntentAppend<PostgresUpserts.Outcome> {
     PostgresAppend(
         HarnessContext catalog,
         TableIdentifier table,
@@ -289,27 +337,7 @@ public final class DriverAppends {
     }
 
     @Override
-    public Optional<PostgresBatch> plan(TableVersion latest) {
-      return Optional.of(new PostgresBatch(key, Optional.of(rows), latest));
-    }
-
-    @Override
-    public String idempotencyKey(PostgresBatch batch) {
-      return batch.key();
-    }
-
-    @Override
-    public Optional<String> intentPayload(PostgresBatch batch) {
-      return Optional.of(appendIntent(batch.key(), batch.version()));
-    }
-
-    @Override
-    public PostgresBatch resume(Intent intent, TableVersion latest) {
-      return new PostgresBatch(interruptedKey(intent), Optional.empty(), latest);
-    }
-
-    @Override
-    public PostgresUpserts.Outcome stage(PostgresBatch batch, LeaseKeeper locks) {
+    public PostgresUpserts.Outcome stage(AppendBatch batch, LeaseKeeper locks) {
       if (batch.rows().isEmpty()) {
         return new PostgresUpserts.Outcome(0, 0, 0); // committed by the interrupted append
       }
@@ -327,7 +355,7 @@ public final class DriverAppends {
 
     @Override
     public void record(
-        Transaction transaction, PostgresBatch batch, PostgresUpserts.Outcome outcome) {
+        Transaction transaction, AppendBatch batch, PostgresUpserts.Outcome outcome) {
       SourceDefinition source = batch.version().source(sourceId);
       SourceState.Jdbc recorded = (SourceState.Jdbc) batch.version().state(sourceId);
       SourceState.Jdbc next;
@@ -351,27 +379,10 @@ public final class DriverAppends {
     }
 
     @Override
-    public void publish(
-        PostgresBatch batch, PostgresUpserts.Outcome staged, VersionInfo committed) {
+    public void publish(AppendBatch batch, PostgresUpserts.Outcome staged, VersionInfo committed) {
       // PostgreSQL rows are visible at the recorded read timestamp: nothing to publish
     }
-
-    @Override
-    public String describe(PostgresBatch batch) {
-      return "append to "
-          + table
-          + " jdbc source '"
-          + sourceId
-          + "'"
-          + (batch.rows().isEmpty() ? " (completing an interrupted append)" : "");
-    }
   }
-
-  /**
-   * A Kafka append: the rows to produce (absent when completing an interrupted append, whose
-   * committed messages are already in the topic) and the version it started from.
-   */
-  record KafkaBatch(String key, Optional<Dataset<Row>> rows, TableVersion version) {}
 
   /**
    * An append to a Kafka source. Produced messages are readable by a later version that records the
@@ -383,7 +394,7 @@ public final class DriverAppends {
    * append interrupted after some tasks committed is rolled forward by the next append to the
    * source, which records the topic's end before producing its own rows.
    */
-  private static final class KafkaAppend extends Append<KafkaBatch, KafkaProducing.Produced> {
+  private static final class KafkaAppend extends IntentAppend<KafkaProducing.Produced> {
     private final long stableOffsetTimeoutMillis;
 
     KafkaAppend(
@@ -395,26 +406,6 @@ public final class DriverAppends {
         long stableOffsetTimeoutMillis) {
       super(catalog, table, sourceId, rows, writeId);
       this.stableOffsetTimeoutMillis = stableOffsetTimeoutMillis;
-    }
-
-    @Override
-    public Optional<KafkaBatch> plan(TableVersion latest) {
-      return Optional.of(new KafkaBatch(key, Optional.of(rows), latest));
-    }
-
-    @Override
-    public String idempotencyKey(KafkaBatch batch) {
-      return batch.key();
-    }
-
-    @Override
-    public Optional<String> intentPayload(KafkaBatch batch) {
-      return Optional.of(appendIntent(batch.key(), batch.version()));
-    }
-
-    @Override
-    public KafkaBatch resume(Intent intent, TableVersion latest) {
-      return new KafkaBatch(interruptedKey(intent), Optional.empty(), latest);
     }
 
     private List<Integer> partitions(TableVersion version) {
@@ -429,7 +420,7 @@ public final class DriverAppends {
     }
 
     @Override
-    public KafkaProducing.Produced stage(KafkaBatch batch, LeaseKeeper locks) {
+    public KafkaProducing.Produced stage(AppendBatch batch, LeaseKeeper locks) {
       if (batch.rows().isEmpty()) {
         return KafkaProducing.Produced.none(); // the interrupted append's messages are in Kafka
       }
@@ -445,7 +436,7 @@ public final class DriverAppends {
 
     @Override
     public void record(
-        Transaction transaction, KafkaBatch batch, KafkaProducing.Produced produced) {
+        Transaction transaction, AppendBatch batch, KafkaProducing.Produced produced) {
       SourceDefinition source = batch.version().source(sourceId);
       SourceState.Kafka state = (SourceState.Kafka) batch.version().state(sourceId);
       // completing an interrupted append: everything its tasks committed, up to the stable end
@@ -518,18 +509,9 @@ public final class DriverAppends {
     }
 
     @Override
-    public void publish(KafkaBatch batch, KafkaProducing.Produced produced, VersionInfo committed) {
+    public void publish(
+        AppendBatch batch, KafkaProducing.Produced produced, VersionInfo committed) {
       // the messages are readable at the recorded offsets: nothing to publish
-    }
-
-    @Override
-    public String describe(KafkaBatch batch) {
-      return "append to "
-          + table
-          + " kafka source '"
-          + sourceId
-          + "'"
-          + (batch.rows().isEmpty() ? " (completing an interrupted append)" : "");
     }
   }
 }
