@@ -300,7 +300,7 @@ public final class AlterColumns {
       if (diff.isEmpty()) {
         return applied;
       }
-      for (String id : sources) {
+      for (String id : sources()) {
         SourceDefinition source = batch.redefined().getOrDefault(id, latest.source(id));
         try {
           switch (source.kind()) {
