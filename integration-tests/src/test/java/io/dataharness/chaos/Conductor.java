@@ -147,6 +147,11 @@ final class Conductor {
     Random random = new Random(settings.seed() * 1_000 + slot);
     Kill pending = null;
     List<JobKind> round = new ArrayList<>();
+    if (slot == 0) {
+      // jobs take tens of seconds each (a spark-submit JVM and its session): without this, a short
+      // run may end before the shuffled rounds ever reach an append
+      round.add(JobKind.KAFKA_APPEND);
+    }
     while (!stop.get()) {
       JobKind kind = pending != null ? pending.kind : pick(random, round);
       boolean kill = random.nextDouble() < settings.killProbability();
