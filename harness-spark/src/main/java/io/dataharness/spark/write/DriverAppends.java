@@ -37,8 +37,8 @@ import org.slf4j.LoggerFactory;
  *
  * <ul>
  *   <li>Kafka: an intent is recorded first (produced messages are readable by a later version that
- *       records the topic's end), then the rows are produced in Kafka transactions, then the commit
- *       records their offsets; see {@link KafkaAppend};
+ *       records the topic's end), then the rows are produced in one Kafka transaction, then the
+ *       commit records their offsets; see {@link KafkaAppend};
  *   <li>Iceberg: the rows are staged on a branch (invisible until the commit, so no intent), the
  *       commit records the snapshot, publishing fast-forwards {@code main} and tags it;
  *   <li>PostgreSQL: an intent is recorded first (the upserted rows are visible to a later version
@@ -387,12 +387,13 @@ public final class DriverAppends {
   /**
    * An append to a Kafka source. Produced messages are readable by a later version that records the
    * topic's end (a sync, a move), so an intent is recorded before producing; while it is open no
-   * other writer advances the source. The commit records, per partition, the end past every message
-   * the tasks produced, but never past the last stable offset (messages behind a transaction still
-   * open are not readable yet): it waits up to the stable offset timeout for other producers'
-   * transactions, and what is still behind one then becomes part of the table at the next sync. An
-   * append interrupted after some tasks committed is rolled forward by the next append to the
-   * source, which records the topic's end before producing its own rows.
+   * other writer advances the source. The rows are produced in one Kafka transaction ({@link
+   * KafkaProducing}): all or nothing. The commit records, per partition, the end past every message
+   * produced, but never past the last stable offset (messages behind a transaction still open are
+   * not readable yet): it waits up to the stable offset timeout for other producers' transactions,
+   * and what is still behind one then becomes part of the table at the next sync. The intent of an
+   * append killed after its transaction committed is completed by the next writer that locks the
+   * source, and its messages become part of the table with the next state recorded for it.
    */
   private static final class KafkaAppend extends IntentAppend<KafkaProducing.Produced> {
     private final long stableOffsetTimeoutMillis;
@@ -431,7 +432,7 @@ public final class DriverAppends {
           source,
           catalog.store().loadTable(table).primaryKey(),
           partitions(batch.version()),
-          batch.key().replaceAll("[^A-Za-z0-9_.:-]", "_"));
+          "dataharness-append-" + table + "-" + sourceId);
     }
 
     @Override

@@ -4,7 +4,6 @@ import io.dataharness.metadata.HarnessException;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.source.KafkaSources;
-import java.io.Serializable;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -18,8 +17,6 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.serialization.StringSerializer;
-import org.apache.spark.TaskContext;
-import org.apache.spark.api.java.function.FlatMapFunction;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.catalyst.expressions.GenericRowWithSchema;
@@ -30,39 +27,39 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Produces a DataFrame's rows to a Kafka source as JSON messages (harness columns named as the
- * source's own fields), one Kafka transaction per Spark partition, committed when the partition is
- * written and aborted when it fails. Messages are keyed by the primary key (every image of a key
- * lands in one partition, in order) and go only to the partitions the source covers.
+ * source's own fields) in <b>one</b> Kafka transaction, so an append is all or nothing for
+ * read-committed readers: the driver iterates the rows (Spark computes one partition at a time) and
+ * produces them. Messages are keyed by the primary key (every image of a key lands in one
+ * partition, in order) and go only to the partitions the source covers.
  *
- * <p>A partition's transactional id is the write's id and the partition index, so a retried task
- * fences the attempt before it (Kafka aborts that attempt's open transaction).
+ * <p>The transactional id is fixed per table and source. Appends to a source take turns on its
+ * lock, so one live producer uses it at a time, and the next append fences a killed one at once:
+ * Kafka aborts the killed append's open transaction when the next producer registers the id
+ * (otherwise only when the transaction times out, after {@link #TRANSACTION_TIMEOUT}).
  */
 final class KafkaProducing {
   private static final Logger LOG = LoggerFactory.getLogger(KafkaProducing.class);
 
+  /** How long an append's transaction may stay open (Kafka brokers allow 15 minutes by default). */
+  static final Duration TRANSACTION_TIMEOUT = Duration.ofMinutes(5);
+
   private KafkaProducing() {}
 
-  /** What the tasks produced: per Kafka partition the offset after the last message, and rows. */
-  record Produced(Map<Integer, Long> ends, long rows) implements Serializable {
+  /** What an append produced: per Kafka partition the offset after its last message, and rows. */
+  record Produced(Map<Integer, Long> ends, long rows) {
     static Produced none() {
       return new Produced(Map.of(), 0);
     }
-
-    Produced plus(Produced other) {
-      Map<Integer, Long> merged = new TreeMap<>(ends);
-      other.ends.forEach((partition, end) -> merged.merge(partition, end, Math::max));
-      return new Produced(merged, rows + other.rows);
-    }
   }
 
-  /** Produces {@code rows} (harness columns) and returns what every task produced. */
+  /** Produces {@code rows} (harness columns) in one transaction and returns what it produced. */
   static Produced produce(
       Dataset<Row> rows,
       ConnectionConfig connection,
       SourceDefinition source,
       List<String> primaryKey,
       List<Integer> partitions,
-      String writeId) {
+      String transactionalId) {
     StructType schema = rows.schema();
     StructType messageSchema = new StructType();
     for (StructField field : schema.fields()) {
@@ -72,97 +69,76 @@ final class KafkaProducing {
     for (int i = 0; i < primaryKey.size(); i++) {
       keyIndexes[i] = schema.fieldIndex(primaryKey.get(i));
     }
-    Task task =
-        new Task(
-            KafkaSources.topic(source),
-            new HashMap<>(connection.kafkaClientProperties()),
-            messageSchema,
-            keyIndexes,
-            partitions.stream().mapToInt(Integer::intValue).toArray(),
-            "dataharness-" + writeId);
-    List<Produced> produced = rows.javaRDD().mapPartitions(task).collect();
-    return produced.stream().reduce(Produced.none(), Produced::plus);
-  }
-
-  /** One Spark partition's Kafka transaction. */
-  private record Task(
-      String topic,
-      Map<String, String> properties,
-      StructType messageSchema,
-      int[] keyIndexes,
-      int[] partitions,
-      String transactionalPrefix)
-      implements FlatMapFunction<Iterator<Row>, Produced>, Serializable {
-
-    @Override
-    public Iterator<Produced> call(Iterator<Row> input) {
-      int partitionId = TaskContext.getPartitionId();
-      Map<String, Object> config = new HashMap<>(properties);
-      config.put(ProducerConfig.ACKS_CONFIG, "all");
-      config.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
-      config.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, transactionalPrefix + "-" + partitionId);
-      config.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
-      config.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
-      config.putIfAbsent(ProducerConfig.LINGER_MS_CONFIG, "5");
-      if (!input.hasNext()) {
-        return List.of(Produced.none()).iterator();
-      }
-      KafkaProducer<String, String> producer = new KafkaProducer<>(config);
+    String topic = KafkaSources.topic(source);
+    Map<String, Object> config = new HashMap<>(connection.kafkaClientProperties());
+    config.put(ProducerConfig.ACKS_CONFIG, "all");
+    config.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+    config.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, transactionalId);
+    config.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, (int) TRANSACTION_TIMEOUT.toMillis());
+    config.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+    config.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+    config.putIfAbsent(ProducerConfig.LINGER_MS_CONFIG, "5");
+    KafkaProducer<String, String> producer = new KafkaProducer<>(config);
+    try {
+      producer.initTransactions();
+      producer.beginTransaction();
       try {
-        producer.initTransactions();
-        producer.beginTransaction();
-        try {
-          List<Future<RecordMetadata>> sent = new ArrayList<>();
-          long rows = 0;
-          int next = partitionId;
-          while (input.hasNext()) {
-            Row row = input.next();
-            Object[] values = new Object[row.length()];
-            for (int i = 0; i < values.length; i++) {
-              values[i] = row.get(i);
-            }
-            String json = new GenericRowWithSchema(values, messageSchema).json();
-            String key = null;
-            int partition;
-            if (keyIndexes.length == 0) {
-              partition = partitions[Math.floorMod(next++, partitions.length)];
-            } else {
-              StringBuilder keyText = new StringBuilder();
-              for (int index : keyIndexes) {
-                if (keyText.length() > 0) {
-                  keyText.append('|');
-                }
-                keyText.append(values[index]);
+        List<Future<RecordMetadata>> sent = new ArrayList<>();
+        long count = 0;
+        int next = 0;
+        Iterator<Row> input = rows.toLocalIterator();
+        while (input.hasNext()) {
+          Row row = input.next();
+          Object[] values = new Object[row.length()];
+          for (int i = 0; i < values.length; i++) {
+            values[i] = row.get(i);
+          }
+          String json = new GenericRowWithSchema(values, messageSchema).json();
+          String key = null;
+          int partition;
+          if (keyIndexes.length == 0) {
+            partition = partitions.get(Math.floorMod(next++, partitions.size()));
+          } else {
+            StringBuilder keyText = new StringBuilder();
+            for (int index : keyIndexes) {
+              if (keyText.length() > 0) {
+                keyText.append('|');
               }
-              key = keyText.toString();
-              partition = partitions[Math.floorMod(key.hashCode(), partitions.length)];
+              keyText.append(values[index]);
             }
-            sent.add(producer.send(new ProducerRecord<>(topic, partition, key, json)));
-            rows++;
+            key = keyText.toString();
+            partition = partitions.get(Math.floorMod(key.hashCode(), partitions.size()));
           }
-          producer.flush();
-          Map<Integer, Long> ends = new TreeMap<>();
-          for (Future<RecordMetadata> future : sent) {
-            RecordMetadata metadata = future.get();
-            ends.merge(metadata.partition(), metadata.offset() + 1, Math::max);
-          }
-          producer.commitTransaction();
-          return List.of(new Produced(ends, rows)).iterator();
-        } catch (Exception e) {
-          try {
-            producer.abortTransaction();
-          } catch (RuntimeException abort) {
-            LOG.warn("Cannot abort the Kafka transaction of a failed append task", abort);
-          }
-          if (e instanceof InterruptedException) {
-            Thread.currentThread().interrupt();
-          }
-          throw new HarnessException(
-              e, "Cannot produce to Kafka topic %s: %s", topic, e.getMessage());
+          sent.add(producer.send(new ProducerRecord<>(topic, partition, key, json)));
+          count++;
         }
-      } finally {
-        producer.close(Duration.ofSeconds(10));
+        producer.flush();
+        Map<Integer, Long> ends = new TreeMap<>();
+        for (Future<RecordMetadata> future : sent) {
+          RecordMetadata metadata = future.get();
+          ends.merge(metadata.partition(), metadata.offset() + 1, Math::max);
+        }
+        producer.commitTransaction();
+        return new Produced(ends, count);
+      } catch (Exception e) {
+        try {
+          producer.abortTransaction();
+        } catch (RuntimeException abort) {
+          LOG.warn("Cannot abort the Kafka transaction of a failed append to {}", topic, abort);
+        }
+        if (e instanceof InterruptedException) {
+          Thread.currentThread().interrupt();
+        }
+        throw new HarnessException(
+            e,
+            "Cannot append to source '%s': producing to Kafka topic %s failed (%s); the"
+                + " transaction is aborted, so none of the rows is in the topic; retry the append",
+            source.id(),
+            topic,
+            e.getMessage());
       }
+    } finally {
+      producer.close(Duration.ofSeconds(10));
     }
   }
 }

@@ -66,6 +66,32 @@ class HarnessAppendTest {
   }
 
   @Test
+  void aKafkaAppendThatFailsHalfwayLeavesNoneOfItsRows() throws Exception {
+    MoveFixture fixture = new MoveFixture(3, ", 'write.source' = 'hot', 'primary-key' = 'id'");
+    rows(fixture, 0, 20, "k").writeTo(fixture.qualified).append();
+    // the second Spark partition fails after the first one's rows were produced
+    org.apache.spark.sql.Dataset<org.apache.spark.sql.Row> failing =
+        fixture.spark.sql(
+            "SELECT id, CASE WHEN id = 150 THEN raise_error('injected failure') ELSE"
+                + " concat('f', CAST(id AS STRING)) END AS message, CAST(1 AS BIGINT) AS version"
+                + " FROM range(100, 200, 1, 2)");
+    Exception failed =
+        org.junit.jupiter.api.Assertions.assertThrows(
+            Exception.class, () -> failing.writeTo(fixture.qualified).append());
+    assertTrue(String.valueOf(failed.getMessage()).contains("injected failure"), failed.toString());
+    assertEquals(MoveFixture.range(0, 20), fixture.ids());
+    // the next append completes the failed one's intent; none of its rows ever shows
+    rows(fixture, 20, 30, "k").writeTo(fixture.qualified).append();
+    fixture.sync();
+    assertEquals(MoveFixture.range(0, 30), fixture.ids());
+    TableVersion latest = fixture.catalog().store().readLatest(fixture.table);
+    assertEquals(List.of(), latest.openIntents());
+    for (long version = 1; version <= latest.version(); version++) {
+      assertTrue(fixture.idsAt(version).stream().noneMatch(id -> id >= 100), "version " + version);
+    }
+  }
+
+  @Test
   void appendsToAnIcebergWriteSourceAreStagedThenPublished() throws Exception {
     MoveFixture fixture = new MoveFixture(1, ", 'write.source' = 'cold'");
     rows(fixture, 0, 50, "i").writeTo(fixture.qualified).append();

@@ -86,6 +86,11 @@ final class MoveFixture {
     }
   }
 
+  /** Records the sources' current ends ({@code CALL harness.system.sync}). */
+  void sync() {
+    spark.sql("CALL harness.system.sync(table => '" + table + "')").collect();
+  }
+
   /** Every id the harness table returns now (latest version), sorted, duplicates kept. */
   List<Long> ids() {
     return ids("SELECT id FROM " + qualified);
