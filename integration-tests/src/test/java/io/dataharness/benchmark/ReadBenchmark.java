@@ -238,6 +238,8 @@ public final class ReadBenchmark {
         median(planning),
         Arrays.stream(planning).max().orElse(0),
         Arrays.toString(Arrays.stream(planning).mapToLong(Math::round).toArray()));
+    // the shared test services (broker, database) keep non-daemon threads: end the JVM here
+    System.exit(0);
   }
 
   private static double time(Runnable body) {

@@ -32,7 +32,12 @@ import scala.runtime.AbstractPartialFunction;
  * ({@code day = '2024-05-01'} compares a DATE), and its constant expressions are evaluated once.
  */
 public final class PartitionFilter {
-  private static final int CACHED = 256;
+  /**
+   * Resolved filters kept per JVM (a few KB each): enough for every source of large tables, since a
+   * query resolves the filter of each of its sources (a 1,000-source table thrashed 256 entries).
+   */
+  private static final int CACHED = 8192;
+
   private static final Map<List<String>, Expression> RESOLVED =
       Collections.synchronizedMap(
           new LinkedHashMap<>(16, 0.75f, true) {
