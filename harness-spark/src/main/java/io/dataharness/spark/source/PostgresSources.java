@@ -114,25 +114,18 @@ public final class PostgresSources {
       ConnectionConfig connection, SourceDefinition source, Schema schema) {
     PostgresTableName table = PostgresTableName.of(source);
     checkNoSystemColumnMapped(source, schema);
-    try (Connection jdbc = connect(connection)) {
-      jdbc.setAutoCommit(false);
-      try {
-        install(jdbc, source, schema, table);
-        jdbc.commit();
-      } catch (SQLException | RuntimeException e) {
-        jdbc.rollback();
-        throw e;
-      }
-    } catch (SQLException e) {
-      throw new SourceUnavailableException(
-          e,
-          "Cannot register source '%s' on PostgreSQL table %s at %s (connection '%s'): %s",
-          source.id(),
-          table,
-          maskedUrl(connection),
-          connection.name(),
-          e.getMessage());
-    }
+    inTransaction(
+        connection,
+        jdbc -> install(jdbc, source, schema, table),
+        e ->
+            new SourceUnavailableException(
+                e,
+                "Cannot register source '%s' on PostgreSQL table %s at %s (connection '%s'): %s",
+                source.id(),
+                table,
+                maskedUrl(connection),
+                connection.name(),
+                e.getMessage()));
     return currentState(connection, source, null);
   }
 
@@ -145,83 +138,106 @@ public final class PostgresSources {
    */
   public static void evolve(ConnectionConfig connection, SourceDefinition source, SchemaDiff diff) {
     PostgresTableName table = PostgresTableName.of(source);
+    inTransaction(
+        connection,
+        jdbc -> evolve(jdbc, source, diff, table),
+        e ->
+            new SourceUnavailableException(
+                e,
+                "Cannot alter source '%s' (PostgreSQL table %s at %s): %s",
+                source.id(),
+                table,
+                maskedUrl(connection),
+                e.getMessage()));
+  }
+
+  private static void evolve(
+      Connection jdbc, SourceDefinition source, SchemaDiff diff, PostgresTableName table)
+      throws SQLException {
+    Map<String, Column> columns = columns(jdbc, table.schema(), table.table());
+    if (columns.isEmpty()) {
+      throw new SourceUnavailableException(
+          "Cannot alter source '%s': PostgreSQL table %s does not exist", source.id(), table);
+    }
+    for (Field field : diff.added()) {
+      String column = source.sourceColumn(field.name());
+      Column existing = columns.get(column);
+      if (existing == null) {
+        execute(
+            jdbc,
+            "ALTER TABLE "
+                + table.qualified()
+                + " ADD COLUMN "
+                + quote(column)
+                + " "
+                + postgresType(field.type()));
+      } else if (!sameType(existing.type(), field.type())) {
+        throw new ValidationException(
+            "Cannot add column '%s' to source '%s': PostgreSQL table %s already has a column"
+                + " %s of type %s, not %s; drop or rename that column, or add the harness"
+                + " column under another name",
+            field.name(), source.id(), table, column, existing.type(), field.type());
+      }
+    }
+    for (Field field : diff.widened()) {
+      String column = source.sourceColumn(field.name());
+      Column existing = columns.get(column);
+      if (existing != null && !sameType(existing.type(), field.type())) {
+        execute(
+            jdbc,
+            "ALTER TABLE "
+                + table.qualified()
+                + " ALTER COLUMN "
+                + quote(column)
+                + " TYPE "
+                + postgresType(field.type()));
+      }
+    }
+    for (Field field : diff.madeOptional()) {
+      execute(
+          jdbc,
+          "ALTER TABLE "
+              + table.qualified()
+              + " ALTER COLUMN "
+              + quote(source.sourceColumn(field.name()))
+              + " DROP NOT NULL");
+    }
+    for (Field field : diff.commented()) {
+      try (PreparedStatement comment =
+          jdbc.prepareStatement(
+              "COMMENT ON COLUMN "
+                  + table.qualified()
+                  + "."
+                  + quote(source.sourceColumn(field.name()))
+                  + " IS "
+                  + (field.doc() == null ? "NULL" : quoteLiteral(field.doc())))) {
+        comment.execute();
+      }
+    }
+    install(jdbc, source, null, table);
+  }
+
+  /** SQL work on one connection. */
+  private interface SqlWork {
+    void run(Connection jdbc) throws SQLException;
+  }
+
+  /** Runs {@code work} in one database transaction, rolled back if it fails. */
+  private static void inTransaction(
+      ConnectionConfig connection,
+      SqlWork work,
+      java.util.function.Function<SQLException, RuntimeException> unavailable) {
     try (Connection jdbc = connect(connection)) {
       jdbc.setAutoCommit(false);
       try {
-        Map<String, Column> columns = columns(jdbc, table.schema(), table.table());
-        if (columns.isEmpty()) {
-          throw new SourceUnavailableException(
-              "Cannot alter source '%s': PostgreSQL table %s does not exist", source.id(), table);
-        }
-        for (Field field : diff.added()) {
-          String column = source.sourceColumn(field.name());
-          Column existing = columns.get(column);
-          if (existing == null) {
-            execute(
-                jdbc,
-                "ALTER TABLE "
-                    + table.qualified()
-                    + " ADD COLUMN "
-                    + quote(column)
-                    + " "
-                    + postgresType(field.type()));
-          } else if (!sameType(existing.type(), field.type())) {
-            throw new ValidationException(
-                "Cannot add column '%s' to source '%s': PostgreSQL table %s already has a column"
-                    + " %s of type %s, not %s; drop or rename that column, or add the harness"
-                    + " column under another name",
-                field.name(), source.id(), table, column, existing.type(), field.type());
-          }
-        }
-        for (Field field : diff.widened()) {
-          String column = source.sourceColumn(field.name());
-          Column existing = columns.get(column);
-          if (existing != null && !sameType(existing.type(), field.type())) {
-            execute(
-                jdbc,
-                "ALTER TABLE "
-                    + table.qualified()
-                    + " ALTER COLUMN "
-                    + quote(column)
-                    + " TYPE "
-                    + postgresType(field.type()));
-          }
-        }
-        for (Field field : diff.madeOptional()) {
-          execute(
-              jdbc,
-              "ALTER TABLE "
-                  + table.qualified()
-                  + " ALTER COLUMN "
-                  + quote(source.sourceColumn(field.name()))
-                  + " DROP NOT NULL");
-        }
-        for (Field field : diff.commented()) {
-          try (PreparedStatement comment =
-              jdbc.prepareStatement(
-                  "COMMENT ON COLUMN "
-                      + table.qualified()
-                      + "."
-                      + quote(source.sourceColumn(field.name()))
-                      + " IS "
-                      + (field.doc() == null ? "NULL" : quoteLiteral(field.doc())))) {
-            comment.execute();
-          }
-        }
-        install(jdbc, source, null, table);
+        work.run(jdbc);
         jdbc.commit();
       } catch (SQLException | RuntimeException e) {
         jdbc.rollback();
         throw e;
       }
     } catch (SQLException e) {
-      throw new SourceUnavailableException(
-          e,
-          "Cannot alter source '%s' (PostgreSQL table %s at %s): %s",
-          source.id(),
-          table,
-          maskedUrl(connection),
-          e.getMessage());
+      throw unavailable.apply(e);
     }
   }
 
