@@ -41,7 +41,8 @@ public record TableDefinition(
       return new Layout(List.of(), null, List.of(), Map.of());
     }
 
-    void validate(TableIdentifier table, Schema schema) {
+    /** Refuses key, ordering or partition columns that {@code schema} does not have. */
+    public void validate(TableIdentifier table, Schema schema) {
       List<String> columns = new ArrayList<>(primaryKey);
       columns.addAll(partitionColumns);
       if (orderingColumn != null) {

@@ -46,6 +46,19 @@ public final class TableProperties {
   /** The table-level keys kept as properties (the others are the layout's). */
   public static final Set<String> TABLE_KEYS = Set.of(WRITE_SOURCE, SOURCE_PRECEDENCE, COMMENT);
 
+  /** The layout's keys. */
+  public static final Set<String> LAYOUT_KEYS =
+      Set.of(PRIMARY_KEY, ORDERING_COLUMN, PARTITION_COLUMNS);
+
+  /** Every table-level key (source keys aside), sorted, for error messages. */
+  public static final java.util.SortedSet<String> KNOWN_KEYS = known();
+
+  private static java.util.SortedSet<String> known() {
+    java.util.SortedSet<String> keys = new java.util.TreeSet<>(TABLE_KEYS);
+    keys.addAll(LAYOUT_KEYS);
+    return java.util.Collections.unmodifiableSortedSet(keys);
+  }
+
   public static final String SOURCE_PREFIX = "source.";
 
   private static final Map<SourceKind, Set<String>> OPTIONS =
@@ -173,21 +186,12 @@ public final class TableProperties {
             free.put(key, value);
           } else if (!key.startsWith(SOURCE_PREFIX)
               && !SPARK_RESERVED.contains(key.toLowerCase(Locale.ROOT))
-              && !key.equals(PRIMARY_KEY)
-              && !key.equals(ORDERING_COLUMN)
-              && !key.equals(PARTITION_COLUMNS)) {
+              && !LAYOUT_KEYS.contains(key)) {
             throw invalid(
                 table,
                 key,
                 "it is not a harness table property; use one of "
-                    + new java.util.TreeSet<>(
-                        List.of(
-                            PRIMARY_KEY,
-                            ORDERING_COLUMN,
-                            PARTITION_COLUMNS,
-                            WRITE_SOURCE,
-                            SOURCE_PRECEDENCE,
-                            COMMENT))
+                    + KNOWN_KEYS
                     + " or source.<id>.<key>");
           }
         });
@@ -198,7 +202,8 @@ public final class TableProperties {
         free);
   }
 
-  private static List<String> list(String value) {
+  /** A comma-separated list of names, trimmed, empty entries left out. */
+  public static List<String> list(String value) {
     if (value == null || value.isBlank()) {
       return List.of();
     }

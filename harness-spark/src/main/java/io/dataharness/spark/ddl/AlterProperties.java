@@ -46,13 +46,6 @@ import org.slf4j.LoggerFactory;
 public final class AlterProperties {
   private static final Logger LOG = LoggerFactory.getLogger(AlterProperties.class);
 
-  /** The layout keys. */
-  private static final Set<String> LAYOUT_KEYS =
-      Set.of(
-          TableProperties.PRIMARY_KEY,
-          TableProperties.ORDERING_COLUMN,
-          TableProperties.PARTITION_COLUMNS);
-
   private static final String RETIRE = "retire";
 
   private AlterProperties() {}
@@ -206,12 +199,12 @@ public final class AlterProperties {
                     + " refer to them); add a new source and retire this one, or change its"
                     + " partition-filter");
           }
-        } else if (LAYOUT_KEYS.contains(key)) {
+        } else if (TableProperties.LAYOUT_KEYS.contains(key)) {
           switch (key) {
-            case TableProperties.PRIMARY_KEY -> primaryKey = list(value);
+            case TableProperties.PRIMARY_KEY -> primaryKey = TableProperties.list(value);
             case TableProperties.ORDERING_COLUMN ->
                 ordering = value == null || value.isBlank() ? null : value.trim();
-            default -> partitionColumns = list(value);
+            default -> partitionColumns = TableProperties.list(value);
           }
         } else if (TableProperties.TABLE_KEYS.contains(key)) {
           if (removing) {
@@ -224,7 +217,7 @@ public final class AlterProperties {
               table,
               key,
               "it is not a harness table property; use one of "
-                  + new TreeSet<>(union(TableProperties.TABLE_KEYS, LAYOUT_KEYS))
+                  + TableProperties.KNOWN_KEYS
                   + " or source.<id>.<key>");
         }
       }
@@ -246,36 +239,14 @@ public final class AlterProperties {
       }
       TableDefinition.Layout layout =
           new TableDefinition.Layout(primaryKey, ordering, partitionColumns, free);
-      for (String column : union(Set.copyOf(primaryKey), Set.copyOf(partitionColumns))) {
-        if (latest.schema().field(column).isEmpty()) {
-          throw invalid(table, column, "it is not a column of the table");
-        }
-      }
-      if (ordering != null && latest.schema().field(ordering).isEmpty()) {
-        throw invalid(table, TableProperties.ORDERING_COLUMN, "'" + ordering + "' is not a column");
-      }
+      // the store validates the layout again at commit; here it fails before any source changes
+      layout.validate(table, latest.schema());
       return new Plan(
           added, retired, forced, redefined, layout, !layout.equals(harnessTable.layout()));
     }
 
     boolean isEmpty() {
       return added.isEmpty() && retired.isEmpty() && redefined.isEmpty() && !layoutChanged;
-    }
-
-    private static List<String> list(String value) {
-      if (value == null || value.isBlank()) {
-        return List.of();
-      }
-      return java.util.Arrays.stream(value.split(","))
-          .map(String::trim)
-          .filter(s -> !s.isEmpty())
-          .toList();
-    }
-
-    private static Set<String> union(Set<String> a, Set<String> b) {
-      Set<String> both = new TreeSet<>(a);
-      both.addAll(b);
-      return both;
     }
   }
 
