@@ -48,6 +48,13 @@ public interface HarnessStore extends AutoCloseable {
   /** Drops a table's metadata, including its history. The sources' data is not touched. */
   void dropTable(TableIdentifier table);
 
+  /**
+   * Renames a table; its versions, sources, locks and uuid go with it, and no version is added.
+   * Refused with a {@link CommitConflictException} while a lock of one of its sources is held or an
+   * intent is open (running writers address the table by name).
+   */
+  void renameTable(TableIdentifier from, TableIdentifier to);
+
   /** Starts a change of the table; nothing happens until {@link Transaction#commit()}. */
   Transaction newTransaction(TableIdentifier table);
 

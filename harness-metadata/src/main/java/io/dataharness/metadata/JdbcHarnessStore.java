@@ -422,6 +422,71 @@ final class JdbcHarnessStore implements HarnessStore {
         });
   }
 
+  @Override
+  public void renameTable(TableIdentifier from, TableIdentifier to) {
+    inTransaction(
+        "rename table " + from + " to " + to,
+        connection -> {
+          TableRow row = tableRow(connection, from, true);
+          if (!namespaceRow(connection, to.namespace())) {
+            throw new NoSuchNamespaceException(
+                "Cannot rename table %s to %s: namespace %s does not exist; create it first",
+                from, to, to.namespace());
+          }
+          if (Jdbc.queryOne(
+                  connection,
+                  "SELECT 1 FROM harness_tables WHERE namespace = ? AND table_name = ?",
+                  result -> true,
+                  to.namespace(),
+                  to.name())
+              != null) {
+            throw new AlreadyExistsException(
+                "Cannot rename table %s to %s: a table of that name exists", from, to);
+          }
+          // running writers address the table by name: renaming under them would fail their
+          // commits after their side effects, so wait until none holds a lock or an intent
+          List<String> held =
+              Jdbc.query(
+                  connection,
+                  "SELECT source_id, owner, expires_at FROM harness_locks WHERE table_id = ? AND"
+                      + " owner IS NOT NULL AND expires_at > "
+                      + dialect.now
+                      + " ORDER BY source_id FOR UPDATE",
+                  result ->
+                      String.format(
+                          "'%s' (held by '%s' until %s)",
+                          result.getString(1), result.getString(2), Jdbc.instant(result, 3)),
+                  row.tableId());
+          List<String> intents =
+              Jdbc.query(
+                  connection,
+                  "SELECT intent_id, kind, owner FROM harness_intents WHERE table_id = ? AND"
+                      + " completed_version IS NULL ORDER BY intent_id",
+                  result ->
+                      String.format(
+                          "%s (%s by '%s')",
+                          result.getString(1), result.getString(2), result.getString(3)),
+                  row.tableId());
+          if (!held.isEmpty() || !intents.isEmpty()) {
+            throw new CommitConflictException(
+                "Cannot rename table %s to %s: writers are at work on it (locked sources: %s;"
+                    + " open intents: %s); retry once they finish, or stop them first",
+                from,
+                to,
+                held.isEmpty() ? "none" : String.join(", ", held),
+                intents.isEmpty() ? "none" : String.join(", ", intents));
+          }
+          Jdbc.update(
+              connection,
+              "UPDATE harness_tables SET namespace = ?, table_name = ? WHERE table_id = ?",
+              to.namespace(),
+              to.name(),
+              row.tableId());
+          LOG.info("Renamed table {} to {} (uuid {})", from, to, row.uuid());
+          return null;
+        });
+  }
+
   // ---- versions ----
 
   /** Group commit per table (see {@link CommitBatcher}). */

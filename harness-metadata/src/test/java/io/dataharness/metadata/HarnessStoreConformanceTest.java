@@ -544,6 +544,54 @@ public abstract class HarnessStoreConformanceTest {
   }
 
   @Test
+  void aRenamedTableKeepsItsVersionsUuidAndLocksAndIsRefusedWhileWritersWork() {
+    TableIdentifier table = newTable();
+    store.newTransaction(table).setSourceState("hot", kafka(0, 10), kafka(0, 12)).commit();
+    String uuid = store.loadTable(table).uuid();
+    TableIdentifier renamed = TableIdentifier.of("logs", table.name() + "_renamed");
+
+    SourceLock lock = store.acquireLock(table, "hot", "mover-1", Duration.ofMinutes(1));
+    CommitConflictException busy =
+        assertThrows(CommitConflictException.class, () -> store.renameTable(table, renamed));
+    assertTrue(busy.getMessage().contains("'hot' (held by 'mover-1'"), busy.getMessage());
+    store
+        .newTransaction(table)
+        .withLock(lock)
+        .openIntent("move-1", "move", List.of("hot"), PAYLOAD)
+        .commit();
+    store.releaseLock(lock);
+    busy = assertThrows(CommitConflictException.class, () -> store.renameTable(table, renamed));
+    assertTrue(busy.getMessage().contains("move-1 (move by"), busy.getMessage());
+    SourceLock again = store.acquireLock(table, "hot", "mover-2", Duration.ofMinutes(1));
+    store.newTransaction(table).withLock(again).completeIntent("move-1").commit();
+    store.releaseLock(again);
+
+    TableIdentifier taken = newTable();
+    assertThrows(AlreadyExistsException.class, () -> store.renameTable(table, taken));
+    assertThrows(
+        NoSuchNamespaceException.class,
+        () -> store.renameTable(table, TableIdentifier.of("nowhere", "t")));
+    assertTrue(store.tableExists(table));
+
+    store.renameTable(table, renamed);
+    assertFalse(store.tableExists(table));
+    assertThrows(NoSuchTableException.class, () -> store.readLatest(table));
+    assertEquals(uuid, store.loadTable(renamed).uuid());
+    assertEquals(4, store.readLatest(renamed).version());
+    assertEquals(kafka(0, 12), store.readVersion(renamed, 2).state("hot"));
+    SourceLock afterwards = store.acquireLock(renamed, "hot", "mover-3", Duration.ofMinutes(1));
+    assertTrue(afterwards.fencingToken() > again.fencingToken(), "fencing tokens only grow");
+    assertEquals(
+        5,
+        store
+            .newTransaction(renamed)
+            .withLock(afterwards)
+            .setSourceState("hot", kafka(0, 12), kafka(0, 14))
+            .commit()
+            .version());
+  }
+
+  @Test
   void writersOnDisjointSourcesNeverFailEachOther() throws Exception {
     int writers = 8;
     int commitsPerWriter = 40;

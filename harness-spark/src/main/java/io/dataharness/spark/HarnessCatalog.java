@@ -476,9 +476,38 @@ public class HarnessCatalog
     return true;
   }
 
+  /**
+   * {@code ALTER TABLE ns.t RENAME TO t2} (same namespace) or {@code RENAME TO ns2.t2}: the store
+   * renames the table; versions, sources, locks and the Iceberg tags (named by the table's uuid) go
+   * with it. Refused while a writer holds one of its sources' locks or an open intent.
+   */
   @Override
-  public void renameTable(Identifier oldIdentifier, Identifier newIdentifier) {
-    throw new UnsupportedOperationException(
-        "Cannot rename " + oldIdentifier + ": renaming harness tables is not supported");
+  public void renameTable(Identifier oldIdentifier, Identifier newIdentifier)
+      throws NoSuchTableException {
+    TableIdentifier from =
+        tableIdentifier(oldIdentifier)
+            .filter(store::tableExists)
+            .orElseThrow(() -> new NoSuchTableException(oldIdentifier));
+    String[] namespace = newIdentifier.namespace();
+    if (namespace.length == 2 && namespace[0].equalsIgnoreCase(name)) {
+      namespace = new String[] {namespace[1]}; // RENAME TO <this catalog>.ns.t2
+    }
+    if (namespace.length > 1 || isViewName(newIdentifier.name())) {
+      throw new ValidationException(
+          "Cannot rename table %s to %s: the new name must be a table name (t2) or a namespace and"
+              + " a table name (ns.t2) in catalog %s, other than '%s' and the metadata table names"
+              + " %s",
+          from,
+          newIdentifier,
+          name,
+          LATEST,
+          java.util.Arrays.stream(HarnessMetadataTables.Kind.values())
+              .map(kind -> kind.name().toLowerCase(java.util.Locale.ROOT))
+              .toList());
+    }
+    TableIdentifier to =
+        TableIdentifier.of(
+            namespace.length == 0 ? from.namespace() : namespace[0], newIdentifier.name());
+    store.renameTable(from, to);
   }
 }

@@ -98,7 +98,7 @@ public final class Auditor {
     List<TableVersion> versions = retainedVersions(table, definition.currentVersion());
     List<Violation> violations = new ArrayList<>();
     violations.addAll(new KafkaChecks(versions, connections).check());
-    violations.addAll(new IcebergChecks(spark, table, versions, connections).check());
+    violations.addAll(new IcebergChecks(spark, definition, versions, connections).check());
     violations.addAll(new PostgresChecks(spark, definition, versions, connections).check());
     violations.addAll(
         new IntentChecks(store, table, versions, intents, lease, Instant.now()).check());

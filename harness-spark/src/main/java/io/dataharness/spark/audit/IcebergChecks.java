@@ -1,9 +1,9 @@
 package io.dataharness.spark.audit;
 
 import io.dataharness.metadata.HarnessException;
+import io.dataharness.metadata.HarnessTable;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceState;
-import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.source.IcebergSources;
@@ -32,18 +32,18 @@ final class IcebergChecks {
   static final String REWINDING_OPERATION_PREFIX = "rollback";
 
   private final SparkSession spark;
-  private final TableIdentifier table;
+  private final HarnessTable harness;
   private final List<TableVersion> versions;
   private final Function<SourceDefinition, ConnectionConfig> connections;
   private final List<Violation> violations = new ArrayList<>();
 
   IcebergChecks(
       SparkSession spark,
-      TableIdentifier table,
+      HarnessTable harness,
       List<TableVersion> versions,
       Function<SourceDefinition, ConnectionConfig> connections) {
     this.spark = spark;
-    this.table = table;
+    this.harness = harness;
     this.versions = versions;
     this.connections = connections;
   }
@@ -96,7 +96,7 @@ final class IcebergChecks {
         .refs()
         .forEach(
             (name, ref) -> {
-              if (ref.isTag() && name.startsWith(IcebergStaging.tagPrefix(table))) {
+              if (ref.isTag() && name.startsWith(IcebergStaging.tagPrefix(harness))) {
                 harnessTags.computeIfAbsent(ref.snapshotId(), k -> new LinkedHashSet<>()).add(name);
                 checkTag(source, iceberg, name, ref, snapshotOfVersion);
               }
@@ -132,7 +132,7 @@ final class IcebergChecks {
                         snapshot,
                         version,
                         iceberg.name(),
-                        IcebergStaging.tagName(table, version),
+                        IcebergStaging.tagName(harness, version),
                         snapshot)));
           }
         });
@@ -197,7 +197,7 @@ final class IcebergChecks {
       Map<Long, Long> snapshotOfVersion) {
     long version;
     try {
-      version = Long.parseLong(name.substring(IcebergStaging.tagPrefix(table).length()));
+      version = Long.parseLong(name.substring(IcebergStaging.tagPrefix(harness).length()));
     } catch (NumberFormatException e) {
       return;
     }
@@ -237,7 +237,7 @@ final class IcebergChecks {
       throw new SourceUnavailableException(
           e,
           "Cannot audit %s: Iceberg table %s of source '%s' does not exist in catalog %s",
-          table,
+          harness.identifier(),
           identifier,
           source.id(),
           connection.sparkCatalog());

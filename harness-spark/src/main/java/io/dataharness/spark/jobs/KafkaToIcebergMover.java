@@ -93,7 +93,12 @@ public final class KafkaToIcebergMover {
 
     private IcebergStaging staging(MoveContext context) {
       if (staging == null) {
-        staging = IcebergStaging.open(spark, context.targetConnection(), context.target());
+        staging =
+            IcebergStaging.open(
+                spark,
+                context.targetConnection(),
+                context.target(),
+                context.catalog().store().loadTable(request.table()));
       }
       return staging;
     }
@@ -102,8 +107,7 @@ public final class KafkaToIcebergMover {
     public boolean publishRecorded(TableVersion latest) {
       MoveContext context = resolve(latest);
       SourceState.Iceberg recorded = (SourceState.Iceberg) latest.state(request.target());
-      boolean published =
-          staging(context).ensurePublished(recorded, request.table(), latest.version());
+      boolean published = staging(context).ensurePublished(recorded, latest.version());
       return published && finishedBy(latest, request).isPresent();
     }
 
@@ -158,8 +162,7 @@ public final class KafkaToIcebergMover {
 
     @Override
     public void publish(Batch batch, IcebergStaging.Staged staged, VersionInfo committed) {
-      staging.publish(
-          staged.snapshotId(), IcebergStaging.tagName(request.table(), committed.version()));
+      staging.publish(staged.snapshotId(), committed.version());
     }
   }
 

@@ -270,7 +270,7 @@ public final class PostgresToIcebergMover {
     private IcebergStaging staging(TableVersion latest) {
       if (staging == null) {
         PostgresSources.ensureMoveSupport(sourceConnection, source, latest.schema());
-        staging = IcebergStaging.open(spark, targetConnection, target);
+        staging = IcebergStaging.open(spark, targetConnection, target, harnessTable);
       }
       return staging;
     }
@@ -278,8 +278,7 @@ public final class PostgresToIcebergMover {
     @Override
     public boolean publishRecorded(TableVersion latest) {
       SourceState.Iceberg recorded = (SourceState.Iceberg) latest.state(target.id());
-      return staging(latest).ensurePublished(recorded, table, latest.version())
-          && isThisMove(latest);
+      return staging(latest).ensurePublished(recorded, latest.version()) && isThisMove(latest);
     }
 
     /** Whether {@code version} is the commit of a move from this source to this target. */
@@ -518,7 +517,7 @@ public final class PostgresToIcebergMover {
         describe(
             "%s: publishing Iceberg snapshot %d as version %d",
             describe(batch.move()), snapshot, committed.version());
-        staging.publish(snapshot, IcebergStaging.tagName(table, committed.version()));
+        staging.publish(snapshot, committed.version());
       }
       LOG.info(
           "Moved {} rows of {} from '{}' to '{}' as version {} (read timestamp {}, Iceberg"

@@ -96,6 +96,7 @@ public class HarnessSparkTable implements SupportsRead, SupportsWrite, SupportsM
   @Override
   public Map<String, String> properties() {
     Map<String, String> properties = new TreeMap<>(definition().properties());
+    properties.put("harness.uuid", definition().uuid());
     properties.put("harness.version", String.valueOf(version.version()));
     properties.put("harness.schema-id", String.valueOf(version.schema().schemaId()));
     properties.put("harness.committed-at", String.valueOf(version.commit().committedAt()));

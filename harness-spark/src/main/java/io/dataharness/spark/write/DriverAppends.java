@@ -4,6 +4,7 @@ import static org.apache.spark.sql.functions.monotonically_increasing_id;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dataharness.metadata.HarnessException;
+import io.dataharness.metadata.HarnessTable;
 import io.dataharness.metadata.IdempotencyKeys;
 import io.dataharness.metadata.Intent;
 import io.dataharness.metadata.LeaseKeeper;
@@ -192,8 +193,10 @@ public final class DriverAppends {
       version = latest;
       SourceDefinition source = latest.source(sourceId);
       SparkSession spark = rows.sparkSession();
-      staging = IcebergStaging.open(spark, catalog.connection(table, source), source);
-      staging.ensurePublished(recorded(), table, latest.version());
+      staging =
+          IcebergStaging.open(
+              spark, catalog.connection(table, source), source, catalog.store().loadTable(table));
+      staging.ensurePublished(recorded(), latest.version());
       return Optional.of(key);
     }
 
@@ -234,7 +237,7 @@ public final class DriverAppends {
 
     @Override
     public void publish(String batch, IcebergStaging.Staged staged, VersionInfo committed) {
-      staging.publish(staged.snapshotId(), IcebergStaging.tagName(table, committed.version()));
+      staging.publish(staged.snapshotId(), committed.version());
     }
 
     @Override
@@ -426,13 +429,15 @@ public final class DriverAppends {
         return KafkaProducing.Produced.none(); // the interrupted append's messages are in Kafka
       }
       SourceDefinition source = batch.version().source(sourceId);
+      HarnessTable harness = catalog.store().loadTable(table);
       return KafkaProducing.produce(
           batch.rows().get(),
           catalog.connection(table, source),
           source,
-          catalog.store().loadTable(table).primaryKey(),
+          harness.primaryKey(),
           partitions(batch.version()),
-          "dataharness-append-" + table + "-" + sourceId);
+          // by uuid, which a rename keeps: the next append fences a killed one's transaction
+          "dataharness-append-" + harness.uuid() + "-" + sourceId);
     }
 
     @Override

@@ -1,9 +1,9 @@
 package io.dataharness.spark.write;
 
 import io.dataharness.metadata.HarnessException;
+import io.dataharness.metadata.HarnessTable;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceState;
-import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.source.IcebergSources;
 import java.nio.charset.StandardCharsets;
@@ -43,11 +43,12 @@ import org.slf4j.LoggerFactory;
  * (no session configuration shared by concurrent jobs in one SparkSession) and changes no table
  * property.
  *
- * <p>Publishing tags the snapshot {@code harness-<namespace>.<table>-v<version>} (so that Iceberg
- * snapshot expiry keeps what retained harness versions read), moves {@code main} to it (a
- * fast-forward when {@code main} is its parent; a cherry-pick when someone else wrote to {@code
- * main} meanwhile) and drops the staging branch. Publishing is idempotent and is repeated by the
- * next write when a job stopped between its harness commit and its publish.
+ * <p>Publishing tags the snapshot {@code harness-<harness table uuid>-v<version>} (so that Iceberg
+ * snapshot expiry keeps what retained harness versions read; the uuid, not the name, so that the
+ * tags of a table stay its own when it is renamed), moves {@code main} to it (a fast-forward when
+ * {@code main} is its parent; a cherry-pick when someone else wrote to {@code main} meanwhile) and
+ * drops the staging branch. Publishing is idempotent and is repeated by the next write when a job
+ * stopped between its harness commit and its publish.
  */
 public final class IcebergStaging {
   private static final Logger LOG = LoggerFactory.getLogger(IcebergStaging.class);
@@ -64,24 +65,33 @@ public final class IcebergStaging {
   private final ConnectionConfig connection;
   private final SourceDefinition source;
   private final Table table;
+  private final HarnessTable harness;
 
   private IcebergStaging(
-      SparkSession spark, ConnectionConfig connection, SourceDefinition source, Table table) {
+      SparkSession spark,
+      ConnectionConfig connection,
+      SourceDefinition source,
+      Table table,
+      HarnessTable harness) {
     this.spark = spark;
     this.connection = connection;
     this.source = source;
     this.table = table;
+    this.harness = harness;
   }
 
-  /** Opens the Iceberg table of an iceberg source. */
+  /** Opens the Iceberg table of an iceberg source of {@code harness}. */
   public static IcebergStaging open(
-      SparkSession spark, ConnectionConfig connection, SourceDefinition source) {
+      SparkSession spark,
+      ConnectionConfig connection,
+      SourceDefinition source,
+      HarnessTable harness) {
     Identifier identifier = IcebergSources.identifier(source);
     try {
       Table table =
           ((SparkTable) IcebergSources.catalog(spark, connection).loadTable(identifier)).table();
       table.refresh();
-      return new IcebergStaging(spark, connection, source, table);
+      return new IcebergStaging(spark, connection, source, table, harness);
     } catch (org.apache.spark.sql.catalyst.analysis.NoSuchTableException e) {
       throw new HarnessException(
           e,
@@ -100,13 +110,16 @@ public final class IcebergStaging {
   public record Staged(long snapshotId, long addedRows, boolean reused) {}
 
   /** The tag that keeps the snapshot of a harness version. */
-  public static String tagName(TableIdentifier harnessTable, long version) {
+  public static String tagName(HarnessTable harnessTable, long version) {
     return tagPrefix(harnessTable) + version;
   }
 
-  /** What every harness tag of {@code harnessTable} starts with; the version number follows. */
-  public static String tagPrefix(TableIdentifier harnessTable) {
-    return "harness-" + harnessTable + "-v";
+  /**
+   * What every harness tag of {@code harnessTable} starts with; the version number follows. Named
+   * by the table's uuid, which a rename keeps.
+   */
+  public static String tagPrefix(HarnessTable harnessTable) {
+    return "harness-" + harnessTable.uuid() + "-v";
   }
 
   /** The staging branch of an idempotency key. */
@@ -126,8 +139,7 @@ public final class IcebergStaging {
    * snapshot to the harness but stopped before publishing it, publishes it now (tagging it for
    * {@code version}). Returns true if it had to publish.
    */
-  public boolean ensurePublished(
-      SourceState.Iceberg recorded, TableIdentifier harness, long version) {
+  public boolean ensurePublished(SourceState.Iceberg recorded, long version) {
     table.refresh();
     if (recorded.snapshotId().isEmpty() || isPublished(recorded.snapshotId().getAsLong())) {
       return false;
@@ -138,9 +150,9 @@ public final class IcebergStaging {
         table.name(),
         source.id(),
         recorded.snapshotId().getAsLong(),
-        harness,
+        harness.identifier(),
         version);
-    publish(recorded.snapshotId().getAsLong(), tagName(harness, version));
+    publish(recorded.snapshotId().getAsLong(), version);
     return true;
   }
 
@@ -279,7 +291,8 @@ public final class IcebergStaging {
    * Publishes a snapshot the harness recorded: tags it, moves {@code main} to it (fast-forward, or
    * cherry-pick when {@code main} moved on its own) and drops its staging branch. Idempotent.
    */
-  public void publish(long snapshotId, String tag) {
+  public void publish(long snapshotId, long version) {
+    String tag = tagName(harness, version);
     table.refresh();
     var update = table.manageSnapshots();
     boolean changed = false;

@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dataharness.metadata.HarnessStore;
 import io.dataharness.metadata.SourceLock;
 import io.dataharness.metadata.SourceState;
+import io.dataharness.spark.write.IcebergStaging;
 import io.dataharness.testing.TestingSpark;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -117,16 +118,7 @@ class AuditTest {
     long untaggedSnapshot = mainSnapshot(fixture);
     long untagged = recordIceberg(store, fixture, untaggedSnapshot);
     // and a tag of that version names another snapshot
-    fixture.spark.sql(
-        "ALTER TABLE "
-            + fixture.icebergTable
-            + " CREATE TAG `"
-            + "harness-"
-            + fixture.table
-            + "-v"
-            + untagged
-            + "` AS OF VERSION "
-            + published);
+    tag(fixture, untagged, published);
     // someone rolls Iceberg back and writes on the old snapshot; a version records the result
     fixture.spark.sql(
         "CALL iceberg.system.rollback_to_snapshot('"
@@ -354,10 +346,8 @@ class AuditTest {
     fixture.spark.sql(
         "ALTER TABLE "
             + fixture.icebergTable
-            + " CREATE TAG `harness-"
-            + fixture.table
-            + "-v"
-            + version
+            + " CREATE TAG `"
+            + IcebergStaging.tagName(fixture.catalog().store().loadTable(fixture.table), version)
             + "` AS OF VERSION "
             + snapshotId);
   }

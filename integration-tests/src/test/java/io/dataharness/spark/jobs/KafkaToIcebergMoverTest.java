@@ -52,7 +52,10 @@ class KafkaToIcebergMoverTest {
     var refs = fixture.spark.sql("SELECT name FROM " + fixture.icebergTable + ".refs");
     List<String> names = refs.collectAsList().stream().map(r -> r.getString(0)).toList();
     assertTrue(
-        names.contains(IcebergStaging.tagName(fixture.table, second.version())), names.toString());
+        names.contains(
+            IcebergStaging.tagName(
+                fixture.catalog().store().loadTable(fixture.table), second.version())),
+        names.toString());
     assertTrue(
         names.stream().noneMatch(n -> n.startsWith(IcebergStaging.STAGE_PREFIX)), names.toString());
 
