@@ -55,6 +55,21 @@ public interface HarnessStore extends AutoCloseable {
    */
   void renameTable(TableIdentifier from, TableIdentifier to);
 
+  /**
+   * The first version to keep under a retention: every version committed before {@code olderThan}
+   * is outside it, except the last {@code retainLast} versions; the latest version is always kept.
+   * Never less than the table's oldest version.
+   */
+  long expiryBoundary(TableIdentifier table, Instant olderThan, int retainLast);
+
+  /**
+   * Removes the versions before {@code keepFrom} (at most up to the latest version) and what only
+   * they held in the store: state records no kept version reads, sources retired before it, schemas
+   * and completed intents. Every kept version reads as before; a read of a removed version fails
+   * naming {@code retention}. Idempotent: versions already removed are skipped.
+   */
+  ExpiredVersions expireVersions(TableIdentifier table, long keepFrom, String retention);
+
   /** Starts a change of the table; nothing happens until {@link Transaction#commit()}. */
   Transaction newTransaction(TableIdentifier table);
 

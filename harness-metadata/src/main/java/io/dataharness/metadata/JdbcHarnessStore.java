@@ -267,9 +267,11 @@ final class JdbcHarnessStore implements HarnessStore {
       TableDefinition.Layout layout,
       long currentVersion,
       int currentSchemaId,
-      Instant createdAt) {
+      Instant createdAt,
+      long oldestVersion,
+      String expiry) {
     HarnessTable toTable() {
-      return new HarnessTable(identifier, uuid, layout, currentVersion, createdAt);
+      return new HarnessTable(identifier, uuid, layout, currentVersion, createdAt, oldestVersion);
     }
   }
 
@@ -278,8 +280,9 @@ final class JdbcHarnessStore implements HarnessStore {
     TableRow row =
         Jdbc.queryOne(
             connection,
-            "SELECT table_id, table_uuid, layout, current_version, current_schema_id, created_at"
-                + " FROM harness_tables WHERE namespace = ? AND table_name = ?"
+            "SELECT table_id, table_uuid, layout, current_version, current_schema_id, created_at,"
+                + " oldest_version, expiry FROM harness_tables WHERE namespace = ? AND table_name"
+                + " = ?"
                 + (forUpdate ? " FOR UPDATE" : ""),
             result ->
                 new TableRow(
@@ -289,7 +292,9 @@ final class JdbcHarnessStore implements HarnessStore {
                     MetadataJson.parseLayout(result.getString("layout")),
                     result.getLong("current_version"),
                     result.getInt("current_schema_id"),
-                    Jdbc.instant(result, "created_at")),
+                    Jdbc.instant(result, "created_at"),
+                    result.getLong("oldest_version"),
+                    result.getString("expiry")),
             table.namespace(),
             table.name());
     if (row == null) {
@@ -359,7 +364,7 @@ final class JdbcHarnessStore implements HarnessStore {
               MetadataJson.mapJson(Map.of("sources", String.valueOf(changes.size()))),
               MetadataJson.changesJson(changes, Map.of()));
           LOG.info("Created table {} with sources {}", table, definition.sources().keySet());
-          return new HarnessTable(table, uuid, definition.layout(), 1, now);
+          return new HarnessTable(table, uuid, definition.layout(), 1, now, 1);
         });
   }
 
@@ -487,6 +492,141 @@ final class JdbcHarnessStore implements HarnessStore {
         });
   }
 
+  // ---- expiry ----
+
+  private static NoSuchVersionException expired(TableRow table, String what) {
+    return new NoSuchVersionException(
+        "Cannot read table %s %s: it was expired (%s); the oldest version kept is %d. Read a kept"
+            + " version, or keep more versions when expiring (older_than, retain_last)",
+        table.identifier(), what, table.expiry(), table.oldestVersion());
+  }
+
+  @Override
+  public long expiryBoundary(TableIdentifier table, Instant olderThan, int retainLast) {
+    if (retainLast < 1) {
+      throw new ValidationException(
+          "Invalid retain_last %d for the expiry of %s: use 1 or more (the latest version is always"
+              + " kept)",
+          retainLast, table);
+    }
+    return read(
+        "find the expiry boundary of " + table,
+        connection -> {
+          TableRow row = tableRow(connection, table, false);
+          Long firstRecent =
+              Jdbc.queryOne(
+                  connection,
+                  "SELECT MIN(version) FROM harness_versions WHERE table_id = ? AND committed_at"
+                      + " >= ?",
+                  result -> result.getObject(1) == null ? null : result.getLong(1),
+                  row.tableId(),
+                  olderThan);
+          long keepFrom = firstRecent == null ? row.currentVersion() : firstRecent;
+          keepFrom = Math.min(keepFrom, row.currentVersion() - retainLast + 1);
+          return Math.max(keepFrom, row.oldestVersion());
+        });
+  }
+
+  @Override
+  public ExpiredVersions expireVersions(TableIdentifier table, long keepFrom, String retention) {
+    return inTransaction(
+        "expire versions of " + table + " before " + keepFrom,
+        connection -> {
+          TableRow row = tableRow(connection, table, true);
+          long oldest = Math.min(keepFrom, row.currentVersion());
+          if (oldest <= row.oldestVersion()) {
+            return new ExpiredVersions(table, row.oldestVersion(), 0, 0, 0, 0, 0);
+          }
+          long id = row.tableId();
+          // sources retired before the oldest kept version: no kept version reads them
+          List<String> retired =
+              Jdbc.query(
+                  connection,
+                  "SELECT source_id FROM harness_sources WHERE table_id = ? AND removed_version IS"
+                      + " NOT NULL AND removed_version <= ?",
+                  result -> result.getString(1),
+                  id,
+                  oldest);
+          long states = 0;
+          for (String source : retired) {
+            states +=
+                Jdbc.update(
+                    connection,
+                    "DELETE FROM harness_source_states WHERE table_id = ? AND source_id = ?",
+                    id,
+                    source);
+            Jdbc.update(
+                connection,
+                "DELETE FROM harness_sources WHERE table_id = ? AND source_id = ?",
+                id,
+                source);
+          }
+          // per source (and external key), every state record older than the one the oldest kept
+          // version reads
+          states +=
+              Jdbc.update(
+                  connection,
+                  "DELETE FROM harness_source_states WHERE table_id = ? AND version < (SELECT"
+                      + " MAX(k.version) FROM harness_source_states k WHERE k.table_id ="
+                      + " harness_source_states.table_id AND k.source_id ="
+                      + " harness_source_states.source_id AND k.version <= ?)",
+                  id,
+                  oldest);
+          states +=
+              Jdbc.update(
+                  connection,
+                  "DELETE FROM harness_external_state WHERE table_id = ? AND version < (SELECT"
+                      + " MAX(k.version) FROM harness_external_state k WHERE k.table_id ="
+                      + " harness_external_state.table_id AND k.state_key ="
+                      + " harness_external_state.state_key AND k.version <= ?)",
+                  id,
+                  oldest);
+          int intents =
+              Jdbc.update(
+                  connection,
+                  "DELETE FROM harness_intents WHERE table_id = ? AND completed_version IS NOT NULL"
+                      + " AND completed_version <= ?",
+                  id,
+                  oldest);
+          long versions =
+              Jdbc.update(
+                  connection,
+                  "DELETE FROM harness_versions WHERE table_id = ? AND version < ?",
+                  id,
+                  oldest);
+          int schemas =
+              Jdbc.update(
+                  connection,
+                  "DELETE FROM harness_schemas WHERE table_id = ? AND schema_id <> ? AND NOT EXISTS"
+                      + " (SELECT 1 FROM harness_versions v WHERE v.table_id ="
+                      + " harness_schemas.table_id AND v.schema_id = harness_schemas.schema_id)",
+                  id,
+                  row.currentSchemaId());
+          Instant now =
+              Jdbc.queryOne(connection, "SELECT " + dialect.now, result -> Jdbc.instant(result, 1));
+          String expiry =
+              "versions before " + oldest + " were removed at " + now + " by " + retention;
+          Jdbc.update(
+              connection,
+              "UPDATE harness_tables SET oldest_version = ?, expiry = ? WHERE table_id = ?",
+              oldest,
+              expiry,
+              id);
+          LOG.info(
+              "Expired {} versions of {} ({}): {} state records, {} retired sources, {} schemas, {}"
+                  + " intents removed",
+              versions,
+              table,
+              expiry,
+              states,
+              retired.size(),
+              schemas,
+              intents);
+          return new ExpiredVersions(
+              table, oldest, versions, states, retired.size(), schemas, intents);
+        });
+  }
+
   // ---- versions ----
 
   /** Group commit per table (see {@link CommitBatcher}). */
@@ -566,6 +706,9 @@ final class JdbcHarnessStore implements HarnessStore {
                   row.tableId(),
                   timestamp);
           if (version == null) {
+            if (row.oldestVersion() > 1) {
+              throw expired(row, "as of " + timestamp);
+            }
             throw new NoSuchVersionException(
                 "Cannot read table %s as of %s: its first version was committed at %s, later than"
                     + " that",
@@ -607,9 +750,12 @@ final class JdbcHarnessStore implements HarnessStore {
             table.tableId(),
             version);
     if (versionRow == null) {
+      if (version >= 1 && version < table.oldestVersion()) {
+        throw expired(table, "version " + version);
+      }
       throw new NoSuchVersionException(
-          "Cannot read version %d of table %s: its versions are 1 to %d",
-          version, table.identifier(), table.currentVersion());
+          "Cannot read version %d of table %s: its versions are %d to %d",
+          version, table.identifier(), table.oldestVersion(), table.currentVersion());
     }
     Map<String, SourceDefinition> sources = knownSources == null ? new TreeMap<>() : knownSources;
     Map<String, SourceState> states = knownStates == null ? new TreeMap<>() : knownStates;

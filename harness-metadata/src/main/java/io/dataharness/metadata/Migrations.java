@@ -17,7 +17,7 @@ import org.slf4j.LoggerFactory;
 final class Migrations {
   private static final Logger LOG = LoggerFactory.getLogger(Migrations.class);
   private static final List<String> SCRIPTS =
-      List.of("V1__harness_metadata.sql", "V2__intents.sql");
+      List.of("V1__harness_metadata.sql", "V2__intents.sql", "V3__expiry.sql");
 
   private Migrations() {}
 

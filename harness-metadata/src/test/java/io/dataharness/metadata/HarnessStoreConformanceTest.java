@@ -592,6 +592,66 @@ public abstract class HarnessStoreConformanceTest {
   }
 
   @Test
+  void expiryRemovesOldVersionsAndEveryKeptVersionReadsAsBefore() throws Exception {
+    TableIdentifier table = newTable();
+    // v2: hot moves on; v3: a source is added; v4: warm is retired; v5, v6: hot moves on
+    store.newTransaction(table).setSourceState("hot", kafka(0, 10), kafka(0, 20)).commit();
+    store
+        .newTransaction(table)
+        .addSource(
+            new SourceDefinition("extra", SourceKind.KAFKA, "kafka", Map.of("topic", "x")),
+            kafka(0, 1))
+        .setExternalState("k", "three")
+        .commit();
+    store.newTransaction(table).removeSource("warm").commit();
+    store.newTransaction(table).setSourceState("hot", kafka(0, 20), kafka(0, 30)).commit();
+    Thread.sleep(20);
+    Instant cut = store.readLatest(table).commit().committedAt().plusMillis(1);
+    Thread.sleep(20);
+    store.newTransaction(table).setSourceState("hot", kafka(0, 30), kafka(0, 40)).commit();
+    List<TableVersion> before = new ArrayList<>();
+    for (long version = 1; version <= 6; version++) {
+      before.add(store.readVersion(table, version));
+    }
+
+    // committed before the cut: 1-5; retain_last 3 keeps 4-6, so 4 is the first kept
+    assertEquals(4, store.expiryBoundary(table, cut, 3));
+    assertEquals(6, store.expiryBoundary(table, cut, 1));
+    assertEquals(1, store.expiryBoundary(table, Instant.EPOCH, 1));
+    assertThrows(ValidationException.class, () -> store.expiryBoundary(table, cut, 0));
+
+    ExpiredVersions expired = store.expireVersions(table, 5, "test retention");
+    assertEquals(new ExpiredVersions(table, 5, 4, expired.statesRemoved(), 1, 0, 0), expired);
+    assertTrue(expired.statesRemoved() >= 2, expired.toString());
+    assertEquals(5, store.loadTable(table).oldestVersion());
+    assertEquals(before.get(4), store.readVersion(table, 5));
+    assertEquals(before.get(5), store.readVersion(table, 6));
+    assertEquals(before.get(5), store.readLatest(table));
+    NoSuchVersionException gone =
+        assertThrows(NoSuchVersionException.class, () -> store.readVersion(table, 2));
+    assertTrue(gone.getMessage().contains("it was expired"), gone.getMessage());
+    assertTrue(gone.getMessage().contains("test retention"), gone.getMessage());
+    assertTrue(gone.getMessage().contains("oldest version kept is 5"), gone.getMessage());
+    assertThrows(NoSuchVersionException.class, () -> store.readVersionAsOf(table, Instant.EPOCH));
+    assertEquals(
+        List.of(5L, 6L), store.history(table, 0, 10).stream().map(VersionInfo::version).toList());
+
+    // idempotent; never past the latest; commits go on
+    assertEquals(
+        new ExpiredVersions(table, 5, 0, 0, 0, 0, 0), store.expireVersions(table, 3, "again"));
+    assertEquals(6, store.expireVersions(table, 100, "all").oldestVersion());
+    assertEquals(before.get(5), store.readLatest(table));
+    assertEquals(
+        7,
+        store
+            .newTransaction(table)
+            .setSourceState("hot", kafka(0, 40), kafka(0, 50))
+            .commit()
+            .version());
+    assertEquals(kafka(0, 40), store.readVersion(table, 6).state("hot"));
+  }
+
+  @Test
   void writersOnDisjointSourcesNeverFailEachOther() throws Exception {
     int writers = 8;
     int commitsPerWriter = 40;

@@ -207,6 +207,8 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
         Statement statement = connection.createStatement()) {
       statement.execute("DROP TABLE harness_intents");
       statement.execute("ALTER TABLE harness_sources DROP COLUMN intent_id");
+      statement.execute("ALTER TABLE harness_tables DROP COLUMN oldest_version");
+      statement.execute("ALTER TABLE harness_tables DROP COLUMN expiry");
       statement.execute("UPDATE harness_schema_version SET version = 1");
     }
     try (HarnessStore migrated = HarnessStores.open(old.jdbcUrl(), old.user(), old.password())) {
