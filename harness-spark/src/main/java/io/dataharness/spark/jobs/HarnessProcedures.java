@@ -30,7 +30,9 @@ import org.apache.spark.unsafe.types.UTF8String;
  *   <li>{@code CALL <catalog>.system.unlock(table => 'ns.t', source => 'id')}: one row (table,
  *       source, previous_owner, previous_fencing_token, was_held); see {@link UnlockProcedure};
  *   <li>{@code CALL <catalog>.system.audit(table => 'ns.t')}: one row per violation (check,
- *       severity, source, versions, detail), see {@link AuditProcedure}.
+ *       severity, source, versions, detail), see {@link AuditProcedure};
+ *   <li>{@code CALL <catalog>.system.expire_versions(table => 'ns.t', older_than => '7 days',
+ *       retain_last => 1)}: one row (what was removed), see {@link ExpireProcedure}.
  * </ul>
  */
 public final class HarnessProcedures {
@@ -46,7 +48,8 @@ public final class HarnessProcedures {
       Identifier.of(new String[] {NAMESPACE}, "move"),
       Identifier.of(new String[] {NAMESPACE}, "sync"),
       Identifier.of(new String[] {NAMESPACE}, UnlockProcedure.NAME),
-      Identifier.of(new String[] {NAMESPACE}, AuditProcedure.NAME)
+      Identifier.of(new String[] {NAMESPACE}, AuditProcedure.NAME),
+      Identifier.of(new String[] {NAMESPACE}, ExpireProcedure.NAME)
     };
   }
 
@@ -62,13 +65,15 @@ public final class HarnessProcedures {
           return new UnlockProcedure(catalog.store());
         case AuditProcedure.NAME:
           return new AuditProcedure(catalog);
+        case ExpireProcedure.NAME:
+          return new ExpireProcedure(catalog);
         default:
           break;
       }
     }
     throw new ValidationException(
-        "Unknown procedure %s.%s of catalog %s: it has system.move, system.sync, system.unlock and"
-            + " system.audit",
+        "Unknown procedure %s.%s of catalog %s: it has system.move, system.sync, system.unlock,"
+            + " system.audit and system.expire_versions",
         String.join(".", identifier.namespace()), identifier.name(), catalog.name());
   }
 

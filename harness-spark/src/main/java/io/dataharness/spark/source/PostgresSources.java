@@ -217,6 +217,57 @@ public final class PostgresSources {
     install(jdbc, source, null, table);
   }
 
+  /**
+   * Deletes the history images of a registered table that {@code oldestKept} (the state the oldest
+   * version kept after an expiry records) and every later state cannot read: images ended by a
+   * transaction visible in its snapshot, which every later snapshot also sees, and moves recorded
+   * before it. Returns the number of history images deleted, or -1 when the state has no snapshot
+   * (states read by timestamp only: nothing is deleted, as a later snapshot could still need an
+   * image a timestamp excludes). Call it only when no open intent covers the source: a move that
+   * stopped after its delete finishes from the images this deletes.
+   */
+  public static long removeHistoryBefore(
+      ConnectionConfig connection, SourceDefinition source, SourceState.Jdbc oldestKept) {
+    if (oldestKept.snapshot() == null) {
+      return -1;
+    }
+    PostgresTableName table = PostgresTableName.of(source);
+    // validated by SourceState.Jdbc: digits, colons and commas only
+    String xmin = "pg_snapshot_xmin('" + oldestKept.snapshot() + "'::pg_snapshot)";
+    long[] deleted = new long[1];
+    inTransaction(
+        connection,
+        jdbc -> {
+          try (Statement statement = jdbc.createStatement()) {
+            deleted[0] =
+                statement.executeUpdate(
+                    "DELETE FROM "
+                        + table.qualifiedHistory()
+                        + " WHERE "
+                        + quote(DELETED_XID)
+                        + " < "
+                        + xmin);
+            statement.executeUpdate(
+                "DELETE FROM "
+                    + table.qualifiedMoves()
+                    + " WHERE source_table = "
+                    + quoteLiteral(table.toString())
+                    + " AND xid < "
+                    + xmin);
+          }
+        },
+        e ->
+            new SourceUnavailableException(
+                e,
+                "Cannot release the history of source '%s' (PostgreSQL table %s at %s): %s; run"
+                    + " the expiry again",
+                source.id(),
+                table,
+                maskedUrl(connection),
+                e.getMessage()));
+    return deleted[0];
+  }
+
   /** SQL work on one connection. */
   private interface SqlWork {
     void run(Connection jdbc) throws SQLException;

@@ -122,6 +122,90 @@ public final class IcebergStaging {
     return "harness-" + harnessTable.uuid() + "-v";
   }
 
+  /**
+   * Makes sure {@code snapshotId}, which harness version {@code version} reads, carries that
+   * version's tag; an expiry calls it for the oldest version it keeps before it removes older tags.
+   * Returns true if it created the tag.
+   */
+  public boolean tagVersion(long snapshotId, long version) {
+    String tag = tagName(harness, version);
+    return updateRefs(
+        () -> {
+          if (table.refs().containsKey(tag)) {
+            return false;
+          }
+          table.manageSnapshots().createTag(tag, snapshotId).commit();
+          return true;
+        });
+  }
+
+  /**
+   * Removes this table's harness tags of versions before {@code oldestVersion} (after an expiry no
+   * kept version reads them; {@link #tagVersion} keeps the snapshot of the oldest one), so that
+   * Iceberg's own snapshot expiry can reclaim their snapshots. Returns the tags removed.
+   */
+  public List<String> removeTagsBefore(long oldestVersion) {
+    String prefix = tagPrefix(harness);
+    return updateRefs(
+        () -> {
+          List<String> removed = new ArrayList<>();
+          for (Map.Entry<String, SnapshotRef> ref : table.refs().entrySet()) {
+            String name = ref.getKey();
+            if (ref.getValue().isTag() && name.startsWith(prefix)) {
+              try {
+                if (Long.parseLong(name.substring(prefix.length())) < oldestVersion) {
+                  removed.add(name);
+                }
+              } catch (NumberFormatException e) {
+                // not a harness version tag
+              }
+            }
+          }
+          if (!removed.isEmpty()) {
+            var update = table.manageSnapshots();
+            removed.forEach(update::removeTag);
+            update.commit();
+          }
+          return removed;
+        });
+  }
+
+  /** Removes the branches of {@code names} that exist. */
+  private void removeBranches(List<String> names) {
+    updateRefs(
+        () -> {
+          List<String> present = names.stream().filter(table.refs()::containsKey).toList();
+          if (!present.isEmpty()) {
+            var remove = table.manageSnapshots();
+            present.forEach(remove::removeBranch);
+            remove.commit();
+          }
+          return null;
+        });
+  }
+
+  /**
+   * Runs a change of the table's refs on fresh metadata, again when a concurrent commit (a writer
+   * publishing under the source's lock, which expiry does not take) changed the table meanwhile:
+   * Iceberg's ref updates do not rebase themselves.
+   */
+  private <T> T updateRefs(java.util.function.Supplier<T> change) {
+    for (int attempt = 1; ; attempt++) {
+      table.refresh();
+      try {
+        return change.get();
+      } catch (org.apache.iceberg.exceptions.CommitFailedException e) {
+        if (attempt >= 10) {
+          throw e;
+        }
+        LOG.info(
+            "Iceberg table {} changed during a ref update (attempt {}); retrying on fresh metadata",
+            table.name(),
+            attempt);
+      }
+    }
+  }
+
   /** The staging branch of an idempotency key. */
   static String branchName(String idempotencyKey) {
     try {
@@ -173,9 +257,7 @@ public final class IcebergStaging {
       }
     }
     if (!abandoned.isEmpty()) {
-      var update = table.manageSnapshots();
-      abandoned.forEach(update::removeBranch);
-      update.commit();
+      removeBranches(abandoned);
       LOG.info(
           "Removed abandoned staging branches {} of Iceberg table {}", abandoned, table.name());
     }
@@ -244,14 +326,18 @@ public final class IcebergStaging {
             idempotencyKey);
         return Optional.of(new Staged(head.snapshotId(), addedRows(head.summary()), true));
       }
-      table.manageSnapshots().removeBranch(branch).commit();
+      removeBranches(List.of(branch));
     }
-    var create = table.manageSnapshots();
-    if (base.snapshotId().isPresent()) {
-      create.createBranch(branch, base.snapshotId().getAsLong()).commit();
-    } else {
-      create.createBranch(branch).commit();
-    }
+    updateRefs(
+        () -> {
+          var create = table.manageSnapshots();
+          if (base.snapshotId().isPresent()) {
+            create.createBranch(branch, base.snapshotId().getAsLong()).commit();
+          } else {
+            create.createBranch(branch).commit();
+          }
+          return null;
+        });
     table.refresh();
     long branchBase = table.refs().get(branch).snapshotId();
     org.apache.iceberg.spark.CommitMetadata.withCommitProperties(
@@ -264,7 +350,7 @@ public final class IcebergStaging {
     table.refresh();
     var head = table.snapshot(table.refs().get(branch).snapshotId());
     if (head.snapshotId() == branchBase) {
-      table.manageSnapshots().removeBranch(branch).commit();
+      removeBranches(List.of(branch));
       LOG.info(
           "The write for '{}' changed nothing in Iceberg table {}; nothing staged",
           idempotencyKey,
@@ -293,43 +379,35 @@ public final class IcebergStaging {
    */
   public void publish(long snapshotId, long version) {
     String tag = tagName(harness, version);
+    // three ref changes, each on fresh metadata and again if another writer (an expiry, a user's
+    // own tag) changed the table meanwhile
+    tagVersion(snapshotId, version);
+    updateRefs(
+        () -> {
+          if (!isPublished(snapshotId)) {
+            var main = table.currentSnapshot();
+            if (main == null || SnapshotUtil.isAncestorOf(table, snapshotId, main.snapshotId())) {
+              table.manageSnapshots().setCurrentSnapshot(snapshotId).commit();
+            } else {
+              LOG.warn(
+                  "Main of Iceberg table {} moved outside the harness (now {}); cherry-picking"
+                      + " snapshot {} onto it",
+                  table.name(),
+                  main.snapshotId(),
+                  snapshotId);
+              table.manageSnapshots().cherrypick(snapshotId).commit();
+            }
+          }
+          return null;
+        });
     table.refresh();
-    var update = table.manageSnapshots();
-    boolean changed = false;
-    if (!table.refs().containsKey(tag)) {
-      update.createTag(tag, snapshotId);
-      changed = true;
-    }
-    if (changed) {
-      update.commit();
-      table.refresh();
-    }
-    if (!isPublished(snapshotId)) {
-      var main = table.currentSnapshot();
-      if (main == null || SnapshotUtil.isAncestorOf(table, snapshotId, main.snapshotId())) {
-        table.manageSnapshots().setCurrentSnapshot(snapshotId).commit();
-      } else {
-        LOG.warn(
-            "Main of Iceberg table {} moved outside the harness (now {}); cherry-picking snapshot"
-                + " {} onto it",
-            table.name(),
-            main.snapshotId(),
-            snapshotId);
-        table.manageSnapshots().cherrypick(snapshotId).commit();
-      }
-      table.refresh();
-    }
-    List<String> stages =
+    removeBranches(
         table.refs().entrySet().stream()
             .filter(e -> e.getKey().startsWith(STAGE_PREFIX))
             .filter(e -> e.getValue().snapshotId() == snapshotId)
             .map(Map.Entry::getKey)
-            .collect(Collectors.toList());
-    if (!stages.isEmpty()) {
-      var remove = table.manageSnapshots();
-      stages.forEach(remove::removeBranch);
-      remove.commit();
-    }
+            .collect(Collectors.toList()));
+    table.refresh();
     LOG.info(
         "Published snapshot {} of Iceberg table {} to main (tag {})",
         snapshotId,

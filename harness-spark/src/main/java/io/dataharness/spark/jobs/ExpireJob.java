@@ -1,0 +1,252 @@
+package io.dataharness.spark.jobs;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.dataharness.metadata.ExpiredVersions;
+import io.dataharness.metadata.HarnessStore;
+import io.dataharness.metadata.HarnessTable;
+import io.dataharness.metadata.SourceDefinition;
+import io.dataharness.metadata.SourceKind;
+import io.dataharness.metadata.SourceState;
+import io.dataharness.metadata.TableIdentifier;
+import io.dataharness.metadata.TableVersion;
+import io.dataharness.metadata.ValidationException;
+import io.dataharness.spark.conf.HarnessContext;
+import io.dataharness.spark.source.PostgresSources;
+import io.dataharness.spark.write.IcebergStaging;
+import java.io.PrintStream;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import org.apache.spark.sql.SparkSession;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The expiry: removes the harness versions outside a retention (never the latest), then releases
+ * what only they held: the Iceberg tags of removed versions (so Iceberg's own {@code
+ * expire_snapshots} can reclaim their snapshots) and the PostgreSQL history images and move records
+ * no kept version reads. Kafka data is left to Kafka's retention.
+ *
+ * <p>Order makes it safe to stop anywhere and run again: first the oldest kept version's Iceberg
+ * snapshots get its tag, then the store removes the versions (reads of them fail from then on,
+ * naming the expiry), then the sources release what those versions held. A rerun finds the boundary
+ * where the last run left it and releases whatever that run did not reach.
+ *
+ * <p>As a Spark application: {@code spark-submit --class io.dataharness.spark.jobs.ExpireJob ...
+ * --table ns.t [--older-than '7 days' | --older-than '2026-11-01 00:00:00'] [--retain-last 1]
+ * [--catalog harness]}. As SQL: {@code CALL harness.system.expire_versions(table => 'ns.t',
+ * older_than => TIMESTAMP '2026-11-01 00:00:00', retain_last => 10)}.
+ */
+public final class ExpireJob {
+  private static final Logger LOG = LoggerFactory.getLogger(ExpireJob.class);
+
+  /** The retention when none is given: versions of the last 5 days (as Iceberg's default). */
+  public static final Duration DEFAULT_AGE = Duration.ofDays(5);
+
+  private ExpireJob() {}
+
+  /**
+   * Expires the versions of {@code table} committed before {@code cutoff}, keeping at least the
+   * last {@code retainLast}.
+   */
+  public static ExpireResult run(
+      SparkSession spark,
+      HarnessContext catalog,
+      TableIdentifier table,
+      Instant cutoff,
+      int retainLast) {
+    long start = System.nanoTime();
+    HarnessStore store = catalog.store();
+    HarnessTable harness = store.loadTable(table);
+    long previousOldest = harness.oldestVersion();
+    long keepFrom = store.expiryBoundary(table, cutoff, retainLast);
+    TableVersion oldest = store.readVersion(table, keepFrom);
+    Map<String, SourceDefinition> retired = new TreeMap<>();
+    if (keepFrom > previousOldest) {
+      store.readVersion(table, previousOldest).sources().values().stream()
+          .filter(source -> !oldest.sources().containsKey(source.id()))
+          .forEach(source -> retired.put(source.id(), source));
+    }
+
+    // 1. the oldest kept version's Iceberg snapshots carry its tag before older tags go
+    Map<String, IcebergStaging> iceberg = new TreeMap<>();
+    for (SourceDefinition source : oldest.sources().values()) {
+      if (source.kind() == SourceKind.ICEBERG) {
+        IcebergStaging staging =
+            IcebergStaging.open(spark, catalog.connection(table, source), source, harness);
+        iceberg.put(source.id(), staging);
+        ((SourceState.Iceberg) oldest.state(source.id()))
+            .snapshotId()
+            .ifPresent(snapshot -> staging.tagVersion(snapshot, keepFrom));
+      }
+    }
+    // 2. the store: from here on, reads of removed versions fail naming the retention
+    ExpiredVersions expired =
+        store.expireVersions(
+            table,
+            keepFrom,
+            "expire_versions(older_than => " + cutoff + ", retain_last => " + retainLast + ")");
+
+    // 3. the sources release what only removed versions held
+    Map<String, List<String>> tags = new TreeMap<>();
+    Map<String, Long> history = new TreeMap<>();
+    Map<String, String> skipped = new LinkedHashMap<>();
+    iceberg.forEach(
+        (id, staging) -> tags.put(id, staging.removeTagsBefore(expired.oldestVersion())));
+    for (SourceDefinition source : retired.values()) {
+      if (source.kind() == SourceKind.ICEBERG) {
+        tags.put(
+            source.id(),
+            IcebergStaging.open(spark, catalog.connection(table, source), source, harness)
+                .removeTagsBefore(expired.oldestVersion()));
+      }
+    }
+    TableVersion latest = store.readLatest(table);
+    for (SourceDefinition source : oldest.sources().values()) {
+      if (source.kind() != SourceKind.JDBC) {
+        continue;
+      }
+      if (latest.openIntent(source.id()).isPresent()) {
+        skipped.put(
+            source.id(),
+            "open intent "
+                + latest.openIntent(source.id()).get().id()
+                + " covers it (its history may finish a move); run the expiry again once it"
+                + " completes");
+        continue;
+      }
+      long removed =
+          PostgresSources.removeHistoryBefore(
+              catalog.connection(table, source),
+              source,
+              (SourceState.Jdbc) oldest.state(source.id()));
+      if (removed < 0) {
+        skipped.put(
+            source.id(),
+            "its state at version "
+                + keepFrom
+                + " has no PostgreSQL snapshot (read by timestamp only), so history images are kept");
+      } else {
+        history.put(source.id(), removed);
+      }
+    }
+    ExpireResult result =
+        new ExpireResult(
+            table,
+            expired.oldestVersion(),
+            expired.versionsRemoved(),
+            expired.statesRemoved(),
+            tags,
+            history,
+            skipped,
+            (System.nanoTime() - start) / 1_000_000);
+    LOG.info("{}", result);
+    return result;
+  }
+
+  /**
+   * The cut-off an {@code older_than} argument names: a timestamp ({@code 2026-11-01 00:00:00} in
+   * the session time zone, or an ISO instant {@code 2026-11-01T00:00:00Z}) is the cut-off itself;
+   * an interval ({@code 7 days}, {@code PT12H}) is an age, counted back from {@code now}.
+   */
+  static Instant cutoff(String olderThan, Instant now, java.time.ZoneId zone) {
+    if (olderThan == null || olderThan.isBlank()) {
+      return now.minus(DEFAULT_AGE);
+    }
+    String text = olderThan.trim();
+    if (text.matches("\\d{4}-\\d{2}-\\d{2}.*")) {
+      try {
+        if (text.endsWith("Z") || text.matches(".*[+-]\\d{2}:\\d{2}$")) {
+          return java.time.OffsetDateTime.parse(text.replace(' ', 'T')).toInstant();
+        }
+        String local = text.replace(' ', 'T');
+        if (local.length() == 10) {
+          local += "T00:00:00";
+        }
+        return java.time.LocalDateTime.parse(local).atZone(zone).toInstant();
+      } catch (java.time.format.DateTimeParseException e) {
+        throw new ValidationException(
+            "Invalid older_than '%s': a timestamp is written 2026-11-01 00:00:00 (session time"
+                + " zone) or 2026-11-01T00:00:00Z; an age is an interval such as '7 days'",
+            olderThan);
+      }
+    }
+    Duration age;
+    try {
+      age = JobArguments.interval(text);
+    } catch (ValidationException e) {
+      throw new ValidationException(
+          "Invalid older_than '%s': use a timestamp (2026-11-01 00:00:00) or an age such as '7"
+              + " days'",
+          olderThan);
+    }
+    if (age.isNegative()) {
+      throw new ValidationException(
+          "Invalid older_than '%s': an age cannot be negative; use an interval such as '7 days'",
+          olderThan);
+    }
+    return now.minus(age);
+  }
+
+  static int retainLast(Long value) {
+    if (value == null) {
+      return 1;
+    }
+    if (value < 1 || value > Integer.MAX_VALUE) {
+      throw new ValidationException(
+          "Invalid retain_last %d: use 1 or more (the latest version is always kept)", value);
+    }
+    return value.intValue();
+  }
+
+  /** Entry point of {@code spark-submit --class io.dataharness.spark.jobs.ExpireJob}. */
+  public static void main(String[] args) {
+    System.exit(main(args, System.out));
+  }
+
+  /** Runs the job, printing a line and the result JSON to {@code out}; returns the exit code. */
+  static int main(String[] args, PrintStream out) {
+    JobArguments arguments =
+        JobArguments.parse(
+            "ExpireJob", args, Set.of("table", "older-than", "retain-last", "catalog"));
+    TableIdentifier table = TableIdentifier.parse(arguments.required("table"));
+    Long retain;
+    try {
+      retain = arguments.optional("retain-last").map(Long::parseLong).orElse(null);
+    } catch (NumberFormatException e) {
+      throw new ValidationException(
+          "Invalid --retain-last '%s': use a whole number of versions, 1 or more",
+          arguments.optional("retain-last").orElse(""));
+    }
+    int retainLast = retainLast(retain);
+    SparkSession spark = SparkSession.builder().appName("DataHarness expire").getOrCreate();
+    Instant cutoff =
+        cutoff(
+            arguments.optional("older-than").orElse(null),
+            Instant.now(),
+            java.time.ZoneId.of(spark.conf().get("spark.sql.session.timeZone")));
+    HarnessContext catalog =
+        JobArguments.catalog(spark, arguments.optional("catalog").orElse("harness"));
+    ExpireResult result = run(spark, catalog, table, cutoff, retainLast);
+    out.println(result);
+    ObjectNode json = new ObjectMapper().createObjectNode();
+    json.put("job", "expire")
+        .put("table", table.toString())
+        .put("oldest_version", result.oldestVersion())
+        .put("versions_removed", result.versionsRemoved())
+        .put("state_records_removed", result.stateRecordsRemoved())
+        .put("tags_removed", result.tagCount())
+        .put("history_rows_removed", result.historyRowCount())
+        .put("duration_ms", result.durationMs());
+    var skipped = json.putArray("skipped");
+    result.skippedList().forEach(skipped::add);
+    out.println(json);
+    out.flush();
+    return result.removedAnything() ? 0 : 2;
+  }
+}
