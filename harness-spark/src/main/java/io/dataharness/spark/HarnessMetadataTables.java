@@ -36,11 +36,13 @@ import org.apache.spark.unsafe.types.UTF8String;
 /**
  * The metadata tables of a harness table, in Iceberg's style: {@code <table>.versions}, {@code
  * .sources} (every source's state at every version), {@code .commits} (one row per source a commit
- * changed: from what to what, with the ids it produced) and {@code .locks} (held now).
+ * changed: from what to what, with the ids it produced), {@code .locks} (held now) and {@code .lag}
+ * (each source's live end against what the latest version records; see {@link SourceLag}).
  *
  * <p>Time travel ({@code VERSION AS OF n}, {@code TIMESTAMP AS OF ts}, or the read options {@code
  * version} / {@code timestamp}) shows a metadata table as it read when that version was the current
- * one: the rows of versions 1 to n. {@code .locks} is not versioned and refuses time travel.
+ * one: the rows of versions 1 to n ({@code .lag}: the sources now against version n). {@code
+ * .locks} is not versioned and refuses time travel.
  */
 final class HarnessMetadataTables {
   private static final int PAGE = 1000;
@@ -87,7 +89,8 @@ final class HarnessMetadataTables {
             .add("owner", DataTypes.StringType, false)
             .add("fencing_token", DataTypes.LongType, false)
             .add("acquired_at", DataTypes.TimestampType, false)
-            .add("expires_at", DataTypes.TimestampType, false));
+            .add("expires_at", DataTypes.TimestampType, false)),
+    LAG(SourceLag.SCHEMA);
 
     final StructType schema;
 
@@ -111,7 +114,7 @@ final class HarnessMetadataTables {
    * version was the current one (only versions up to it).
    */
   static Table load(HarnessCatalog catalog, TableIdentifier table, Kind kind, Long asOf) {
-    return new MetadataTable(catalog.name(), catalog.store(), table, kind, asOf);
+    return new MetadataTable(catalog, catalog.name(), catalog.store(), table, kind, asOf);
   }
 
   /** Refuses time travel ({@code clause}) where it has no meaning: the locks held now. */
@@ -126,7 +129,12 @@ final class HarnessMetadataTables {
   }
 
   private record MetadataTable(
-      String catalog, HarnessStore store, TableIdentifier table, Kind kind, Long asOf)
+      HarnessCatalog context,
+      String catalog,
+      HarnessStore store,
+      TableIdentifier table,
+      Kind kind,
+      Long asOf)
       implements SupportsRead {
     @Override
     public String name() {
@@ -182,7 +190,27 @@ final class HarnessMetadataTables {
         }
         return rows.toArray(InternalRow[]::new);
       }
-      for (long from = 1; ; from += PAGE) {
+      if (kind == Kind.LAG) {
+        TableVersion version =
+            upTo == null ? store.readLatest(table) : store.readVersion(table, upTo);
+        for (SourceLag.Lag lag : SourceLag.of(context, version, Instant.now())) {
+          rows.add(
+              row(
+                  version.version(),
+                  text(lag.source()),
+                  text(lag.kind()),
+                  lag.partition(),
+                  text(lag.recorded()),
+                  text(lag.live()),
+                  lag.rows(),
+                  lag.seconds(),
+                  lag.headroom(),
+                  text(lag.warning())));
+        }
+        return rows.toArray(InternalRow[]::new);
+      }
+      // versions before the oldest kept one may have been expired: page by the last version seen
+      for (long from = 1; ; ) {
         List<VersionInfo> page = store.history(table, from, PAGE);
         for (VersionInfo info : page) {
           if (upTo != null && info.version() > upTo) {
@@ -193,6 +221,7 @@ final class HarnessMetadataTables {
         if (page.size() < PAGE) {
           return rows.toArray(InternalRow[]::new);
         }
+        from = page.get(page.size() - 1).version() + 1;
       }
     }
 

@@ -258,6 +258,55 @@ public final class KafkaSources {
     }
   }
 
+  /**
+   * The timestamp of the first committed message at or after each given offset, for the partitions
+   * that have one before their live end; a partition whose message cannot be fetched within the
+   * timeout is left out. Used for lag in seconds.
+   */
+  public static Map<Integer, java.time.Instant> firstTimestamps(
+      ConnectionConfig connection, String topic, Map<Integer, Long> offsets, Duration timeout) {
+    Map<Integer, java.time.Instant> timestamps = new TreeMap<>();
+    if (offsets.isEmpty()) {
+      return timestamps;
+    }
+    Map<String, Object> properties = new HashMap<>(connection.kafkaClientProperties());
+    properties.put(
+        org.apache.kafka.clients.consumer.ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG,
+        org.apache.kafka.common.serialization.ByteArrayDeserializer.class);
+    properties.put(
+        org.apache.kafka.clients.consumer.ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG,
+        org.apache.kafka.common.serialization.ByteArrayDeserializer.class);
+    properties.put(
+        org.apache.kafka.clients.consumer.ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    properties.put(
+        org.apache.kafka.clients.consumer.ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+    properties.put(
+        org.apache.kafka.clients.consumer.ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+    properties.putIfAbsent(
+        org.apache.kafka.clients.consumer.ConsumerConfig.CLIENT_ID_CONFIG, "dataharness-lag");
+    try (var consumer =
+        new org.apache.kafka.clients.consumer.KafkaConsumer<byte[], byte[]>(properties)) {
+      List<org.apache.kafka.common.TopicPartition> assigned = new ArrayList<>();
+      offsets
+          .keySet()
+          .forEach(p -> assigned.add(new org.apache.kafka.common.TopicPartition(topic, p)));
+      consumer.assign(assigned);
+      offsets.forEach(
+          (partition, offset) ->
+              consumer.seek(new org.apache.kafka.common.TopicPartition(topic, partition), offset));
+      long deadline = System.nanoTime() + timeout.toNanos();
+      while (timestamps.size() < offsets.size() && System.nanoTime() < deadline) {
+        for (var record : consumer.poll(Duration.ofMillis(200))) {
+          timestamps.putIfAbsent(
+              record.partition(), java.time.Instant.ofEpochMilli(record.timestamp()));
+          consumer.pause(
+              List.of(new org.apache.kafka.common.TopicPartition(topic, record.partition())));
+        }
+      }
+    }
+    return timestamps;
+  }
+
   /** One admin client for the calls of one public method, with short timeouts and clear errors. */
   private static final class TopicClient implements AutoCloseable {
     private final ConnectionConfig connection;

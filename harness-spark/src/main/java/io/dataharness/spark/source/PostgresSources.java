@@ -268,6 +268,52 @@ public final class PostgresSources {
     return deleted[0];
   }
 
+  /** Row changes of a registered table after a read timestamp: how many, and when the first was. */
+  public record Changes(long rows, Instant first) {}
+
+  /**
+   * The row changes a state read at {@code since} does not show: new row images written after it
+   * (inserts and updates) and images ended after it (updates and deletes), by their clock stamps.
+   */
+  public static Changes changesSince(
+      ConnectionConfig connection, SourceDefinition source, Instant since) {
+    PostgresTableName table = PostgresTableName.of(source);
+    String at = timestampLiteral(since);
+    String sql =
+        "SELECT count(*), min(t) FROM (SELECT "
+            + quote(VALID_FROM)
+            + " AS t FROM "
+            + table.qualified()
+            + " WHERE "
+            + quote(VALID_FROM)
+            + " > "
+            + at
+            + " UNION ALL SELECT "
+            + quote(VALID_TO)
+            + " FROM "
+            + table.qualifiedHistory()
+            + " WHERE "
+            + quote(VALID_TO)
+            + " > "
+            + at
+            + ") AS changes";
+    try (Connection jdbc = connect(connection);
+        Statement statement = jdbc.createStatement();
+        ResultSet result = statement.executeQuery(sql)) {
+      result.next();
+      OffsetDateTime first = result.getObject(2, OffsetDateTime.class);
+      return new Changes(result.getLong(1), first == null ? null : first.toInstant());
+    } catch (SQLException e) {
+      throw new SourceUnavailableException(
+          e,
+          "Cannot read the changes of source '%s' (PostgreSQL table %s at %s): %s",
+          source.id(),
+          table,
+          maskedUrl(connection),
+          e.getMessage());
+    }
+  }
+
   /** SQL work on one connection. */
   private interface SqlWork {
     void run(Connection jdbc) throws SQLException;
