@@ -230,13 +230,11 @@ public final class AlterProperties {
         throw new ValidationException(
             "Cannot retire every source of %s: a table needs at least one source", table);
       }
-      String writeSource = free.get(TableProperties.WRITE_SOURCE);
-      if (writeSource != null && !remaining.contains(writeSource.trim())) {
-        throw invalid(
-            table,
-            TableProperties.WRITE_SOURCE,
-            "'" + writeSource + "' is not one of its sources " + remaining);
-      }
+      Map<String, SourceDefinition> after = new LinkedHashMap<>(latest.sources());
+      retired.forEach(after::remove);
+      redefined.forEach(after::replace);
+      added.forEach(source -> after.put(source.id(), source));
+      TableProperties.writeSources(table, "alter", free.get(TableProperties.WRITE_SOURCE), after);
       TableDefinition.Layout layout =
           new TableDefinition.Layout(primaryKey, ordering, partitionColumns, free);
       // the store validates the layout again at commit; here it fails before any source changes
