@@ -58,7 +58,8 @@ import org.slf4j.LoggerFactory;
  *   <li>The append locks only the sources that receive rows (appends and movers on other partitions
  *       never wait for it) and writes each through the single-source append of its kind ({@link
  *       DriverAppends}), Iceberg sources first (their snapshots stay invisible until the commit),
- *       under one intent when a Kafka or PostgreSQL source receives rows; one commit records all.
+ *       then PostgreSQL, then Kafka, under one intent when a Kafka or PostgreSQL source receives
+ *       rows; one commit records all.
  * </ol>
  *
  * <p>Kafka and PostgreSQL writes are final once made. An append interrupted after writing some of
@@ -133,11 +134,13 @@ final class RoutedAppends {
       return latest.version();
     }
     List<Writer<Object, Object>> parts = new ArrayList<>();
-    // Iceberg sources first: their staged snapshots stay invisible until the commit
+    // Iceberg sources first (staged snapshots stay invisible until the commit), then PostgreSQL
+    // (a constraint or a value it refuses rolls its transaction back), Kafka last (it takes any
+    // message): a failure on the rows' content fails the append before any final write
     List<String> receiving =
         counts.keySet().stream()
             .sorted(
-                Comparator.comparing((String id) -> latest.source(id).kind() != SourceKind.ICEBERG)
+                Comparator.comparing((String id) -> writeOrder(latest.source(id).kind()))
                     .thenComparing(Comparator.naturalOrder()))
             .toList();
     for (String id : receiving) {
@@ -159,6 +162,14 @@ final class RoutedAppends {
         counts,
         outcome.version());
     return outcome.version();
+  }
+
+  private static int writeOrder(SourceKind kind) {
+    return switch (kind) {
+      case ICEBERG -> 0;
+      case JDBC -> 1;
+      default -> 2;
+    };
   }
 
   private static ValidationException unroutable(
@@ -189,8 +200,11 @@ final class RoutedAppends {
     return (Writer<Object, Object>) writer;
   }
 
-  /** The batches of the parts, in order (null: a part with nothing to complete on resume). */
-  record RoutedBatch(List<Object> parts, boolean resumed) {}
+  /**
+   * The batches of the parts, in order (null: a part with nothing to complete on resume), and the
+   * key of the append that wrote them (an interrupted one's when completing it).
+   */
+  record RoutedBatch(List<Object> parts, boolean resumed, String key) {}
 
   /**
    * The append as one writer of the protocol: its sources are those receiving rows; each part is
@@ -255,12 +269,12 @@ final class RoutedAppends {
       for (Writer<Object, Object> part : parts) {
         batches.add(part.plan(latest).orElseThrow());
       }
-      return Optional.of(new RoutedBatch(batches, false));
+      return Optional.of(new RoutedBatch(batches, false, key));
     }
 
     @Override
     public String idempotencyKey(RoutedBatch batch) {
-      return key;
+      return batch.key();
     }
 
     private boolean recordsIntent(Writer<Object, Object> part, Object batch) {
@@ -278,7 +292,7 @@ final class RoutedAppends {
       if (written.isEmpty()) {
         return Optional.empty(); // Iceberg only: nothing is visible before the commit
       }
-      ObjectNode payload = JSON.createObjectNode().put("append", key);
+      ObjectNode payload = JSON.createObjectNode().put("append", batch.key());
       written.forEach(payload.putArray("sources")::add);
       return Optional.of(payload.toString());
     }
@@ -294,7 +308,18 @@ final class RoutedAppends {
         SourceKind kind = latest.source(part.sources().get(0)).kind();
         batches.add(kind == SourceKind.ICEBERG ? null : part.resume(intent, latest));
       }
-      return new RoutedBatch(batches, true);
+      String interrupted;
+      try {
+        interrupted = JSON.readTree(intent.payload()).path("append").asText();
+      } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+        throw new io.dataharness.metadata.HarnessException(
+            e,
+            "Cannot complete the interrupted append %s to %s: its payload is not JSON: %s",
+            intent.describe(),
+            table,
+            intent.payload());
+      }
+      return new RoutedBatch(batches, true, interrupted);
     }
 
     @Override

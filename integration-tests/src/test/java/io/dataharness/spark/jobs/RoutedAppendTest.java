@@ -338,4 +338,53 @@ class RoutedAppendTest {
                         + "', 'write.source' = 'a,b')"));
     assertTrue(messages(created).contains("[b] declare no partition-filter"), messages(created));
   }
+
+  private void postgres(String statement) throws java.sql.SQLException {
+    ConnectionConfig pg =
+        catalog().connection(table, catalog().store().readLatest(table).source("warm"));
+    try (Connection connection =
+        DriverManager.getConnection(pg.jdbcUrl(), pg.jdbcUser(), pg.jdbcPassword())) {
+      connection.createStatement().execute(statement);
+    }
+  }
+
+  @Test
+  void anAppendThatPostgresRefusesWritesNothingAndTheNextAppendCompletesIt() throws Exception {
+    createTable();
+    rows(0, 26, "id % 13").writeTo(qualified).append();
+    TableVersion before = catalog().store().readLatest(table);
+    Map<Integer, Long> ends = kafka.endOffsets(topic);
+    long postgres = postgresCount();
+    long iceberg = icebergCount();
+    List<String> rows = readAll("");
+    postgres("ALTER TABLE " + pgTable + " ADD CONSTRAINT no_boom CHECK (payload <> 'boom')");
+
+    // rows of every source; PostgreSQL refuses one of them
+    String failing =
+        "SELECT id, CAST(id % 13 AS INT) AS part, CASE WHEN id = 107 THEN 'boom' ELSE"
+            + " concat('p', CAST(id AS STRING)) END AS payload FROM range(100, 130, 1, 3)";
+    Exception refused =
+        assertThrows(Exception.class, () -> spark.sql(failing).writeTo(qualified).append());
+    assertTrue(messages(refused).contains("no_boom"), messages(refused));
+    // PostgreSQL is written before Kafka, and Iceberg only staged: nothing is anywhere
+    assertEquals(ends, kafka.endOffsets(topic));
+    assertEquals(postgres, postgresCount());
+    assertEquals(iceberg, icebergCount());
+    assertEquals(rows, readAll(""));
+    TableVersion after = catalog().store().readLatest(table);
+    assertEquals(1, after.openIntents().size(), "the failed append's intent stays open");
+
+    // the same rows again, once PostgreSQL takes them: the append completes the failed one's
+    // intent (which wrote nothing) and writes its own rows, each exactly once
+    postgres("ALTER TABLE " + pgTable + " DROP CONSTRAINT no_boom");
+    spark.sql(failing).writeTo(qualified).append();
+    TableVersion completed = catalog().store().readLatest(table);
+    assertEquals(List.of(), completed.openIntents());
+    List<String> expected =
+        union(expected(0, 26, id -> id % 13), expected(100, 130, id -> id % 13));
+    assertEquals(expected, readAll(""));
+    assertEquals(rows, readAll(" VERSION AS OF " + before.version()));
+    assertEquals(postgres + 17, postgresCount());
+    assertEquals(iceberg + 9, icebergCount());
+  }
 }
