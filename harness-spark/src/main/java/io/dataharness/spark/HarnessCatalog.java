@@ -413,15 +413,10 @@ public class HarnessCatalog
       PartitionFilter.check(table, source, SparkSchemas.toSpark(schema));
     }
     TableDefinition.Layout layout = TableProperties.layout(table, properties);
-    String writeSource = layout.properties().get(TableProperties.WRITE_SOURCE);
-    if (writeSource != null && sources.stream().noneMatch(s -> s.id().equals(writeSource))) {
-      throw new ValidationException(
-          "Invalid table property '%s' of %s: '%s' is not one of its sources %s",
-          TableProperties.WRITE_SOURCE,
-          table,
-          writeSource,
-          sources.stream().map(SourceDefinition::id).toList());
-    }
+    Map<String, SourceDefinition> declared = new java.util.LinkedHashMap<>();
+    sources.forEach(source -> declared.put(source.id(), source));
+    TableProperties.writeSources(
+        table, "create", layout.properties().get(TableProperties.WRITE_SOURCE), declared);
     TableDefinition.Builder definition =
         TableDefinition.builder(table, schema)
             .primaryKey(layout.primaryKey())

@@ -29,7 +29,9 @@ import java.util.TreeMap;
  *       when the table is created, by {@code read.PartitionFilter.check}), {@code
  *       source.<id>.column.<harness column>} (the source's own name for a column, where it
  *       differs);
- *   <li>table: {@code write.source}, {@code primary-key} (comma-separated), {@code
+ *   <li>table: {@code write.source} (one source, or several comma-separated sources that each
+ *       declare a {@code partition-filter}: appends route each row to the one whose filter it
+ *       matches; see {@link #writeSources}), {@code primary-key} (comma-separated), {@code
  *       ordering-column}, {@code partition-columns} (comma-separated).
  * </ul>
  *
@@ -200,6 +202,48 @@ public final class TableProperties {
         properties.get(ORDERING_COLUMN) == null ? null : properties.get(ORDERING_COLUMN).trim(),
         list(properties.get(PARTITION_COLUMNS)),
         free);
+  }
+
+  /**
+   * The write sources that {@code write.source} names, validated against the table's sources: each
+   * must be one of them, named once, and when there are several each must declare a {@code
+   * partition-filter} (appends route each row to the one source whose filter it matches).
+   *
+   * @param action what is being done, for the message ("create", "alter", "append to")
+   * @return the ids in the order written; empty when the property is absent or blank
+   * @throws ValidationException naming the table, the value and what to write instead
+   */
+  public static List<String> writeSources(
+      TableIdentifier table, String action, String value, Map<String, SourceDefinition> sources) {
+    List<String> ids = list(value);
+    List<String> seen = new ArrayList<>();
+    for (String id : ids) {
+      if (!sources.containsKey(id)) {
+        throw new ValidationException(
+            "Cannot %s %s: table property %s = '%s': '%s' is not one of its sources %s; name"
+                + " one or more of them, comma-separated",
+            action, table, WRITE_SOURCE, value, id, new java.util.TreeSet<>(sources.keySet()));
+      }
+      if (seen.contains(id)) {
+        throw new ValidationException(
+            "Cannot %s %s: table property %s = '%s' names '%s' twice; name each source once",
+            action, table, WRITE_SOURCE, value, id);
+      }
+      seen.add(id);
+    }
+    if (ids.size() > 1) {
+      List<String> unfiltered =
+          ids.stream().filter(id -> sources.get(id).partitionFilter() == null).toList();
+      if (!unfiltered.isEmpty()) {
+        throw new ValidationException(
+            "Cannot %s %s: table property %s = '%s' names several write sources, so appends"
+                + " route each row by the sources' partition filters, but %s declare no"
+                + " partition-filter; set source.<id>.partition-filter for each, or name one write"
+                + " source",
+            action, table, WRITE_SOURCE, value, unfiltered);
+      }
+    }
+    return ids;
   }
 
   /** A comma-separated list of names, trimmed, empty entries left out. */

@@ -83,20 +83,7 @@ public final class AlterProperties {
     for (SourceDefinition source : declared) {
       PartitionFilter.check(table, source, SparkSchemas.toSpark(latest.schema()));
     }
-    for (String retired : plan.retired()) {
-      if (!plan.forced().contains(retired)) {
-        long rows = rowsOf(catalog, table, retired);
-        if (rows > 0) {
-          throw new ValidationException(
-              "Cannot retire source '%s' of %s: it holds %d rows at version %d; move them to"
-                  + " another source first, or retire it anyway (its rows leave the table; older"
-                  + " versions still read them) with SET TBLPROPERTIES ('source.%s.retire' ="
-                  + " 'force')",
-              retired, table, rows, latest.version(), retired);
-        }
-      }
-    }
-    PropertiesWriter writer = new PropertiesWriter(table, latest, plan, register);
+    PropertiesWriter writer = new PropertiesWriter(catalog, table, latest, plan, register);
     return new WriteProtocol(catalog.store(), table)
         .run("alter-" + UUID.randomUUID(), writer)
         .version();
@@ -230,13 +217,11 @@ public final class AlterProperties {
         throw new ValidationException(
             "Cannot retire every source of %s: a table needs at least one source", table);
       }
-      String writeSource = free.get(TableProperties.WRITE_SOURCE);
-      if (writeSource != null && !remaining.contains(writeSource.trim())) {
-        throw invalid(
-            table,
-            TableProperties.WRITE_SOURCE,
-            "'" + writeSource + "' is not one of its sources " + remaining);
-      }
+      Map<String, SourceDefinition> after = new LinkedHashMap<>(latest.sources());
+      retired.forEach(after::remove);
+      redefined.forEach(after::replace);
+      added.forEach(source -> after.put(source.id(), source));
+      TableProperties.writeSources(table, "alter", free.get(TableProperties.WRITE_SOURCE), after);
       TableDefinition.Layout layout =
           new TableDefinition.Layout(primaryKey, ordering, partitionColumns, free);
       // the store validates the layout again at commit; here it fails before any source changes
@@ -256,16 +241,19 @@ public final class AlterProperties {
 
   /** The change as a writer of the protocol: stage = register new sources; record = the rest. */
   private static final class PropertiesWriter extends DdlWriter<Plan, Map<String, SourceState>> {
+    private final HarnessContext catalog;
     private final Plan plan;
     private final BiFunction<SourceDefinition, Schema, SourceState> register;
     private final Schema schema;
 
     PropertiesWriter(
+        HarnessContext catalog,
         TableIdentifier table,
         TableVersion latest,
         Plan plan,
         BiFunction<SourceDefinition, Schema, SourceState> register) {
       super(table, latest);
+      this.catalog = catalog;
       this.plan = plan;
       this.register = register;
       this.schema = latest.schema();
@@ -273,6 +261,20 @@ public final class AlterProperties {
 
     @Override
     public Optional<Plan> plan(TableVersion latest) {
+      // under the locks of every source: no mover or append can fill a source once counted empty
+      for (String retired : plan.retired()) {
+        if (!plan.forced().contains(retired)) {
+          long rows = rowsOf(catalog, table, retired);
+          if (rows > 0) {
+            throw new ValidationException(
+                "Cannot retire source '%s' of %s: it holds %d rows at version %d; move them to"
+                    + " another source first, or retire it anyway (its rows leave the table; older"
+                    + " versions still read them) with SET TBLPROPERTIES ('source.%s.retire' ="
+                    + " 'force')",
+                retired, table, rows, latest.version(), retired);
+          }
+        }
+      }
       return plan.isEmpty() ? Optional.empty() : Optional.of(plan);
     }
 

@@ -3,6 +3,7 @@ package io.dataharness.spark.jobs;
 import io.dataharness.metadata.CommitConflictException;
 import io.dataharness.metadata.HarnessStore;
 import io.dataharness.metadata.LockHeldException;
+import io.dataharness.metadata.NoSuchSourceException;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
@@ -117,6 +118,18 @@ public final class SyncJob {
           throw conflict;
         }
         pause(attempt);
+      } catch (NoSuchSourceException retired) {
+        // an ALTER TABLE retired a source after this sync read it: sync the remaining ones
+        Set<String> gone = new HashSet<>(changes.keySet());
+        gone.removeAll(store.readLatest(table).sources().keySet());
+        if (gone.isEmpty() || attempt >= ATTEMPTS) {
+          throw retired;
+        }
+        LOG.info(
+            "Sync of {}: sources {} were retired since version {}; syncing the others",
+            table,
+            gone,
+            version.version());
       }
     }
   }

@@ -10,6 +10,8 @@ import java.util.List;
 import java.util.Map;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.catalyst.analysis.UnresolvedAttribute$;
+import org.apache.spark.sql.catalyst.expressions.AttributeReference;
 import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.catalyst.expressions.Literal;
 import org.apache.spark.sql.catalyst.expressions.NamedExpression;
@@ -18,6 +20,7 @@ import org.apache.spark.sql.catalyst.optimizer.RewriteWithExpression$;
 import org.apache.spark.sql.catalyst.parser.CatalystSqlParser$;
 import org.apache.spark.sql.catalyst.plans.logical.Filter;
 import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
+import org.apache.spark.sql.classic.ExpressionUtils;
 import org.apache.spark.sql.internal.SQLConf;
 import org.apache.spark.sql.types.BooleanType;
 import org.apache.spark.sql.types.StructField;
@@ -79,6 +82,46 @@ public final class PartitionFilter {
           e.getMessage(),
           Arrays.stream(columns.fields()).map(StructField::name).toList());
     }
+  }
+
+  /**
+   * Whether a row matches the filter, as a column of a DataFrame with the table's columns: the
+   * filter as {@link #resolve} types it (its literals already cast to their columns' types, so
+   * values compare as their types order them, never as text), true or false (NULL counts as no
+   * match).
+   *
+   * @throws InvalidFilterException if the filter does not resolve against {@code columns}
+   */
+  public static org.apache.spark.sql.Column matches(
+      SparkSession spark, String filter, StructType columns) {
+    Expression resolved = resolve(spark, filter, columns);
+    // the attributes are those of resolve's empty frame: refer to the columns by name instead
+    Expression byName =
+        (Expression)
+            resolved.transform(
+                new AbstractPartialFunction<Expression, Expression>() {
+                  @Override
+                  public boolean isDefinedAt(Expression expression) {
+                    return expression instanceof AttributeReference;
+                  }
+
+                  @Override
+                  public Expression apply(Expression expression) {
+                    return UnresolvedAttribute$.MODULE$.quoted(
+                        ((AttributeReference) expression).name());
+                  }
+                });
+    return org.apache.spark.sql.functions.coalesce(
+        ExpressionUtils.column(byName), org.apache.spark.sql.functions.lit(false));
+  }
+
+  /** The names of the columns the filter reads, as {@link #resolve} finds them. */
+  public static List<String> columns(SparkSession spark, String filter, StructType columns) {
+    return CollectionConverters.asJava(resolve(spark, filter, columns).references().toSeq())
+        .stream()
+        .map(attribute -> attribute.name())
+        .distinct()
+        .toList();
   }
 
   /**

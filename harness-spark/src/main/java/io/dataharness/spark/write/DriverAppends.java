@@ -137,6 +137,25 @@ public final class DriverAppends {
     return outcome.version();
   }
 
+  /**
+   * The writer of an append of {@code rows} to one source of kind {@code source.kind()}, for a
+   * routed append that writes several sources in one version ({@link RoutedAppends}).
+   */
+  static Writer<?, ?> writer(
+      HarnessContext catalog,
+      TableIdentifier table,
+      SourceDefinition source,
+      Dataset<Row> rows,
+      String writeId,
+      long stableOffsetTimeoutMillis) {
+    return switch (source.kind()) {
+      case KAFKA ->
+          new KafkaAppend(catalog, table, source.id(), rows, writeId, stableOffsetTimeoutMillis);
+      case ICEBERG -> new IcebergAppend(catalog, table, source.id(), rows, writeId);
+      default -> new PostgresAppend(catalog, table, source.id(), rows, writeId);
+    };
+  }
+
   /** What the appends have in common: one source, one key per write. */
   private abstract static class Append<B, S> implements Writer<B, S> {
     final HarnessContext catalog;

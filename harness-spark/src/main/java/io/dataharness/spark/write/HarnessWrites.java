@@ -8,7 +8,7 @@ import io.dataharness.metadata.ValidationException;
 import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.conf.TableProperties;
 import java.util.EnumSet;
-import java.util.Optional;
+import java.util.List;
 import java.util.Set;
 import org.apache.spark.sql.connector.catalog.TableCapability;
 import org.apache.spark.sql.connector.write.LogicalWriteInfo;
@@ -19,7 +19,9 @@ import org.apache.spark.sql.sources.InsertableRelation;
 
 /**
  * Appends to a harness table ({@code df.writeTo("harness.ns.t").append()}) go to the source named
- * by the table property {@code write.source} and commit one version once every task succeeded:
+ * by the table property {@code write.source} and commit one version once every task succeeded (when
+ * it names several sources, each row goes to the one whose partition filter it matches, see {@link
+ * RoutedAppends}):
  *
  * <p>the driver receives the whole DataFrame (Spark's V1 write path) and writes it on the write
  * protocol the way movers write a batch ({@link DriverAppends}): Kafka transactions (after an
@@ -38,14 +40,50 @@ public final class HarnessWrites {
       HarnessContext catalog, TableVersion fixed, LogicalWriteInfo info) {
     HarnessTable table = catalog.store().loadTable(fixed.table());
     TableVersion latest = catalog.store().readLatest(fixed.table());
-    SourceDefinition source =
-        writeSource(latest, table)
-            .orElseThrow(
-                () ->
-                    new ValidationException(
-                        "Cannot append to %s: it has no write source; set the table property %s to"
-                            + " one of its sources %s",
-                        fixed.table(), TableProperties.WRITE_SOURCE, latest.sources().keySet()));
+    List<String> writeSources =
+        TableProperties.writeSources(
+            fixed.table(),
+            "append to",
+            table.properties().get(TableProperties.WRITE_SOURCE),
+            latest.sources());
+    if (writeSources.isEmpty()) {
+      throw new ValidationException(
+          "Cannot append to %s: it has no write source; set the table property %s to one of its"
+              + " sources %s (or to several, comma-separated, that declare partition filters)",
+          fixed.table(), TableProperties.WRITE_SOURCE, latest.sources().keySet());
+    }
+    long stableOffsetTimeout =
+        info.options()
+            .getLong(
+                DriverAppends.STABLE_OFFSET_TIMEOUT_OPTION,
+                DriverAppends.STABLE_OFFSET_TIMEOUT_DEFAULT);
+    if (writeSources.size() > 1) {
+      return build(
+          () ->
+              new V1Write() {
+                @Override
+                public String description() {
+                  return "DataHarness append to "
+                      + fixed.table()
+                      + " routed by partition to sources "
+                      + writeSources;
+                }
+
+                @Override
+                public InsertableRelation toInsertableRelation() {
+                  return (data, overwrite) ->
+                      RoutedAppends.append(
+                          catalog,
+                          fixed.table(),
+                          catalog.store().readLatest(fixed.table()),
+                          writeSources,
+                          data,
+                          info.queryId(),
+                          stableOffsetTimeout);
+                }
+              });
+    }
+    SourceDefinition source = latest.source(writeSources.get(0));
     return build(
         () ->
             new V1Write() {
@@ -70,10 +108,7 @@ public final class HarnessWrites {
                         source.id(),
                         data,
                         info.queryId(),
-                        info.options()
-                            .getLong(
-                                DriverAppends.STABLE_OFFSET_TIMEOUT_OPTION,
-                                DriverAppends.STABLE_OFFSET_TIMEOUT_DEFAULT));
+                        stableOffsetTimeout);
                   } else if (source.kind() == SourceKind.ICEBERG) {
                     DriverAppends.appendToIceberg(
                         catalog, fixed.table(), source.id(), data, info.queryId());
@@ -93,18 +128,5 @@ public final class HarnessWrites {
         return write.get();
       }
     };
-  }
-
-  private static Optional<SourceDefinition> writeSource(TableVersion version, HarnessTable table) {
-    String id = table.properties().get(TableProperties.WRITE_SOURCE);
-    if (id == null || id.isBlank()) {
-      return Optional.empty();
-    }
-    if (!version.sources().containsKey(id.trim())) {
-      throw new ValidationException(
-          "Invalid table property %s = '%s' of %s: it is not one of the sources %s",
-          TableProperties.WRITE_SOURCE, id, version.table(), version.sources().keySet());
-    }
-    return Optional.of(version.sources().get(id.trim()));
   }
 }
