@@ -32,7 +32,9 @@ import org.apache.spark.unsafe.types.UTF8String;
  *   <li>{@code CALL <catalog>.system.audit(table => 'ns.t')}: one row per violation (check,
  *       severity, source, versions, detail), see {@link AuditProcedure};
  *   <li>{@code CALL <catalog>.system.expire_versions(table => 'ns.t', older_than => '7 days',
- *       retain_last => 1)}: one row (what was removed), see {@link ExpireProcedure}.
+ *       retain_last => 1)}: one row (what was removed), see {@link ExpireProcedure};
+ *   <li>{@code CALL <catalog>.system.compact(table => 'ns.t', source => 'cold')}: one row (what was
+ *       rewritten), see {@link CompactProcedure}.
  * </ul>
  */
 public final class HarnessProcedures {
@@ -49,7 +51,9 @@ public final class HarnessProcedures {
       Identifier.of(new String[] {NAMESPACE}, "sync"),
       Identifier.of(new String[] {NAMESPACE}, UnlockProcedure.NAME),
       Identifier.of(new String[] {NAMESPACE}, AuditProcedure.NAME),
-      Identifier.of(new String[] {NAMESPACE}, ExpireProcedure.NAME)
+      Identifier.of(new String[] {NAMESPACE}, ExpireProcedure.NAME),
+      Identifier.of(new String[] {NAMESPACE}, CompactProcedure.NAME),
+      Identifier.of(new String[] {NAMESPACE}, RegisterSourceProcedure.NAME)
     };
   }
 
@@ -67,13 +71,17 @@ public final class HarnessProcedures {
           return new AuditProcedure(catalog);
         case ExpireProcedure.NAME:
           return new ExpireProcedure(catalog);
+        case CompactProcedure.NAME:
+          return new CompactProcedure(catalog);
+        case RegisterSourceProcedure.NAME:
+          return new RegisterSourceProcedure(catalog);
         default:
           break;
       }
     }
     throw new ValidationException(
         "Unknown procedure %s.%s of catalog %s: it has system.move, system.sync, system.unlock,"
-            + " system.audit and system.expire_versions",
+            + " system.audit, system.expire_versions, system.compact and system.register_source",
         String.join(".", identifier.namespace()), identifier.name(), catalog.name());
   }
 

@@ -308,6 +308,15 @@ public final class IcebergStaging {
    */
   public Optional<Staged> stageWrite(
       SourceState.Iceberg base, String idempotencyKey, java.util.function.Consumer<String> write) {
+    return stageOnBranch(base, idempotencyKey, branch -> write.accept(branchIdentifier(branch)));
+  }
+
+  /**
+   * Like {@link #stageWrite}, for writes that address the branch by its Iceberg name (an Iceberg
+   * action's {@code toBranch}): {@code write} gets the staging branch's name.
+   */
+  public Optional<Staged> stageOnBranch(
+      SourceState.Iceberg base, String idempotencyKey, java.util.function.Consumer<String> write) {
     String branch = branchName(idempotencyKey);
     table.refresh();
     SnapshotRef existing = table.refs().get(branch);
@@ -343,7 +352,7 @@ public final class IcebergStaging {
     org.apache.iceberg.spark.CommitMetadata.withCommitProperties(
         Map.of(KEY_PROPERTY, idempotencyKey),
         () -> {
-          write.accept(branchIdentifier(branch));
+          write.accept(branch);
           return null;
         },
         RuntimeException.class);
