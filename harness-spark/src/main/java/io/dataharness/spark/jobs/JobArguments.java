@@ -94,16 +94,12 @@ final class JobArguments {
               + 4;
       for (Option option : options) {
         String shown = "--" + option.name() + (option.isFlag() ? "" : " <" + option.value() + ">");
-        text.append("  ")
-            .append(shown)
-            .append(" ".repeat(Math.max(2, width - shown.length())))
-            .append(option.description());
-        text.append(option.required() ? " (required)" : " (default: " + option.defaultValue() + ")")
-            .append('\n');
+        String described =
+            option.description()
+                + (option.required() ? " (required)" : " (default: " + option.defaultValue() + ")");
+        text.append(wrap(shown, described, width));
       }
-      text.append(
-          String.format(
-              "  %-" + (width + 2) + "s%s%n", "--help, -h", "print this help and exit (code 0)"));
+      text.append(wrap("--help, -h", "print this help and exit (code 0)", width));
       text.append("\nExamples:\n");
       examples.forEach(example -> text.append("  ").append(example).append('\n'));
       text.append('\n').append(String.format(EXIT_CODES, done));
@@ -111,6 +107,35 @@ final class JobArguments {
           "\nThe job prints one line per batch and, last, one JSON object on one line (stdout).\n");
       return text.toString();
     }
+  }
+
+  /** One option's lines: its name padded to {@code width}, then its text wrapped at 100 columns. */
+  private static String wrap(String shown, String described, int width) {
+    StringBuilder lines = new StringBuilder("  ").append(shown);
+    int column = 2 + shown.length();
+    String indent = " ".repeat(width + 2);
+    if (column >= width + 2) {
+      lines.append('\n').append(indent);
+    } else {
+      lines.append(" ".repeat(width + 2 - column));
+    }
+    column = width + 2;
+    boolean first = true;
+    for (String word : described.split(" ")) {
+      if (!first && column + 1 + word.length() > 100) {
+        lines.append('\n').append(indent);
+        column = width + 2;
+        first = true;
+      }
+      if (!first) {
+        lines.append(' ');
+        column++;
+      }
+      lines.append(word);
+      column += word.length();
+      first = false;
+    }
+    return lines.append('\n').toString();
   }
 
   private final Usage usage;
