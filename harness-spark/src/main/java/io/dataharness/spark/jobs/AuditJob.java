@@ -57,7 +57,7 @@ public final class AuditJob {
                   "lease",
                   "interval",
                   "how long a writer's lock or intent may stay open before the audit reports it"
-                      + " as stale; a positive interval such as '30 seconds'",
+                      + " as stale; an interval of zero or more such as '30 seconds'",
                   Auditor.DEFAULT_LEASE.toSeconds() + " seconds"),
               JobArguments.Option.optional(
                   "catalog", "name", "the Spark catalog name of the harness catalog", "harness")),
@@ -97,7 +97,7 @@ public final class AuditJob {
         return JobStatus.DONE.exitCode;
       }
       table = TableIdentifier.parse(arguments.required("table"));
-      lease = arguments.interval("lease", false).orElse(null);
+      lease = arguments.interval("lease", true).orElse(null);
       catalogName = arguments.optional("catalog").orElse("harness");
     } catch (ValidationException e) {
       err.println(e.getMessage());

@@ -76,7 +76,7 @@ final class AuditProcedure implements UnboundProcedure, BoundProcedure {
         input.isNullAt(1)
             ? null
             : JobArguments.interval(
-                "call system.audit", "lease", input.getUTF8String(1).toString(), false);
+                "call system.audit", "lease", input.getUTF8String(1).toString(), true);
     AuditReport report = AuditJob.run(SparkSession.active(), catalog, table, lease);
     InternalRow[] rows =
         report.violations().stream().map(AuditProcedure::row).toArray(InternalRow[]::new);

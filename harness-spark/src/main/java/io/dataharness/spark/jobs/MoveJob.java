@@ -38,8 +38,9 @@ public final class MoveJob {
           Moves rows of a harness table from one source to another and commits both sources' new
           states in one harness version per batch, so readers see every row exactly once. Moves:
           kafka -> iceberg, kafka -> jdbc (PostgreSQL upserts), jdbc -> iceberg. A move retried
-          after a crash completes the crashed batch. SIGTERM or SIGINT (Ctrl-C) stops a running
-          job after the batch it is running, which finishes and commits.""",
+          after a crash completes the crashed batch. With --until-empty or --every, SIGTERM or
+          SIGINT (Ctrl-C) stops the job after the batch it is running, which finishes and
+          commits; a second signal exits at once (the next run completes the batch).""",
           List.of(
               JobArguments.Option.required(
                   "table", "namespace.table", "the harness table whose rows move"),
@@ -161,20 +162,20 @@ public final class MoveJob {
     try {
       SparkSession session = spark.get();
       HarnessContext catalog = JobArguments.catalog(session, plan.catalog());
-      if (plan.every().isEmpty()) {
-        moves.round(session, catalog, new StopSignal());
-      } else {
-        StopSignal signal = stop == null ? StopSignal.install("MoveJob") : stop;
-        try {
-          while (!signal.requested()) {
-            JobStatus round = moves.round(session, catalog, signal);
-            if (round == JobStatus.FAILED || signal.await(plan.every().get())) {
-              break;
-            }
-          }
-        } finally {
-          signal.finished();
-        }
+      // a run of several batches stops between them on SIGTERM; a single batch just finishes
+      boolean batches = plan.every().isPresent() || plan.untilEmpty();
+      StopSignal signal =
+          !batches ? new StopSignal() : stop == null ? StopSignal.install("MoveJob") : stop;
+      try {
+        JobStatus round;
+        do {
+          round = moves.round(session, catalog, signal);
+        } while (plan.every().isPresent()
+            && round != JobStatus.FAILED
+            && !signal.requested()
+            && !signal.await(plan.every().get()));
+      } finally {
+        signal.finished();
       }
     } catch (RuntimeException e) {
       moves.failed(e, err);

@@ -13,9 +13,9 @@ import org.slf4j.LoggerFactory;
  * <p>This replaces the JVM's default handling of those signals (which starts the shutdown at once)
  * instead of adding a shutdown hook: Spark's own shutdown hook stops the SparkContext while the
  * hooks run, which would cut the running batch, and a JVM that shuts down on a signal exits with
- * 143 whatever the job did. Where the handlers cannot be installed (a JVM started with {@code
- * -Xrs}), a shutdown hook is the fallback: it sets the request and waits (up to {@link #HOOK_WAIT})
- * for the running batch; Spark may still stop under it.
+ * 143 whatever the job did. A second signal ends the JVM at once. Where the handlers cannot be
+ * installed (a JVM started with {@code -Xrs}), a shutdown hook is the fallback: it sets the request
+ * and waits (up to {@link #HOOK_WAIT}) for the running batch; Spark may still stop under it.
  */
 final class StopSignal {
   private static final Logger LOG = LoggerFactory.getLogger(StopSignal.class);
@@ -34,10 +34,7 @@ final class StopSignal {
     StopSignal signal = new StopSignal();
     try {
       for (String name : new String[] {"TERM", "INT"}) {
-        sun.misc.Signal.handle(
-            new sun.misc.Signal(name),
-            received ->
-                signal.request("SIG" + name + " received; stopping after the running batch"));
+        sun.misc.Signal.handle(new sun.misc.Signal(name), received -> signal.signalled(name));
       }
     } catch (RuntimeException | LinkageError e) {
       LOG.warn(
@@ -67,6 +64,22 @@ final class StopSignal {
       }
       monitor.notifyAll();
     }
+  }
+
+  /**
+   * A signal: the first requests a stop after the running batch; a second one ends the JVM at once
+   * (exit 143), cutting the batch like a crash, which the next run completes.
+   */
+  private void signalled(String name) {
+    if (requested()) {
+      System.err.println(
+          "SIG" + name + " received again: exiting now; the next run completes the batch");
+      Thread exit = new Thread(() -> System.exit(143), "dataharness-exit");
+      exit.setDaemon(true);
+      exit.start();
+      return;
+    }
+    request("SIG" + name + " received; stopping after the running batch");
   }
 
   boolean requested() {
