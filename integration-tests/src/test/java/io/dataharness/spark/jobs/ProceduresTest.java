@@ -113,4 +113,43 @@ class ProceduresTest {
         unsupported.getMessage().contains("supported moves are kafka -> iceberg"),
         unsupported.getMessage());
   }
+
+  /** SyncJob --every in this JVM: one sync per interval until its stop is requested. */
+  @Test
+  void syncJobEveryStopsWhenAskedAndReportsWhatItSynced() throws Exception {
+    MoveFixture fixture = new MoveFixture(2, "");
+    fixture.produce(0, 10);
+    long before = fixture.catalog().store().readLatest(fixture.table).version();
+    StopSignal stop = new StopSignal();
+    java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+    java.io.PrintStream out =
+        new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8);
+    java.util.concurrent.CompletableFuture<Integer> code =
+        java.util.concurrent.CompletableFuture.supplyAsync(
+            () ->
+                SyncJob.run(
+                    new String[] {"--table", fixture.table.toString(), "--every", "200 ms"},
+                    out,
+                    System.err,
+                    () -> fixture.spark,
+                    stop));
+    org.awaitility.Awaitility.await()
+        .atMost(java.time.Duration.ofMinutes(2))
+        .until(
+            () ->
+                captured.toString(java.nio.charset.StandardCharsets.UTF_8).contains("Synced ")
+                    || code.isDone());
+    stop.request("test asks the service to stop");
+    assertEquals(0, code.get(2, java.util.concurrent.TimeUnit.MINUTES));
+    String[] lines = captured.toString(java.nio.charset.StandardCharsets.UTF_8).strip().split("\n");
+    var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(lines[lines.length - 1]);
+    assertEquals("sync", json.get("job").asText());
+    assertEquals("synced", json.get("status").asText(), json.toString());
+    assertTrue(json.get("synced").toString().contains("\"hot\""), json.toString());
+    assertEquals(0, json.get("skipped").size());
+    long first = json.get("versions").get(0).asLong();
+    assertEquals(before + 1, first, json.toString());
+    // the Kafka source's end is recorded: the table reads what was produced
+    assertEquals(MoveFixture.range(0, 10), fixture.idsAt(first));
+  }
 }
