@@ -66,8 +66,9 @@ public final class MoveJob {
               JobArguments.Option.optional(
                   "every",
                   "interval",
-                  "run as a long-lived service: one batch (or one --until-empty round) per"
-                      + " interval until SIGTERM or SIGINT; a positive interval. A round refused"
+                  "run as a long-lived service: one batch (or one --until-empty round), then"
+                      + " a wait of this interval, and again, until SIGTERM or SIGINT; a positive"
+                      + " interval. A round refused"
                       + " by a held lock is retried at the next interval; a failed round ends"
                       + " the job (exit 1)",
                   "run once"),

@@ -176,15 +176,16 @@ public final class SyncJob {
           """
           Records what a harness table's sources hold now in one harness version: each Kafka
           source's live end offsets, each PostgreSQL source's read timestamp. A source another job
-          holds locked (a mover) is left out and named as skipped. SIGTERM or SIGINT (Ctrl-C)
-          stops a running job after the sync it is running.""",
+          holds locked (a mover) is left out and named as skipped. With --every, SIGTERM or SIGINT
+          (Ctrl-C) stops the job after the sync it is running.""",
           List.of(
               JobArguments.Option.required(
                   "table", "namespace.table", "the harness table whose sources are recorded"),
               JobArguments.Option.optional(
                   "every",
                   "interval",
-                  "run as a long-lived service: one sync per interval until SIGTERM or SIGINT;"
+                  "run as a long-lived service: one sync, then a wait of this interval, and"
+                      + " again, until SIGTERM or SIGINT;"
                       + " a positive interval such as '1 minute'. A failed sync ends the job"
                       + " (exit 1)",
                   "run once"),
