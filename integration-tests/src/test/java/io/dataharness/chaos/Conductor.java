@@ -394,8 +394,10 @@ final class Conductor {
       throw new IllegalStateException("Interrupted while running " + name, e);
     }
     int exit = process.exitValue();
+    // a move with nothing to move (exit 2) did what it was asked
+    boolean succeeded = exit == 0 || (append == null && exit == JobProcess.NOTHING_TO_DO_EXIT);
     Status status =
-        exit == 0 ? Status.SUCCEEDED : process.lockHeld() ? Status.LOCK_HELD : Status.FAILED;
+        succeeded ? Status.SUCCEEDED : process.lockHeld() ? Status.LOCK_HELD : Status.FAILED;
     if (append != null) {
       append.outcome = exit == 0 ? Ledger.Outcome.SUCCEEDED : Ledger.Outcome.FAILED;
     }

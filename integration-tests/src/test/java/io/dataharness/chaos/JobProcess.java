@@ -1,5 +1,7 @@
 package io.dataharness.chaos;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dataharness.metadata.LockHeldException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -26,14 +28,21 @@ import java.util.stream.Collectors;
  * and {@code --conf}, the application through {@code --jars}, {@code --class}, its jar and its
  * arguments ({@link Submission}). Its output goes to a log file of its own.
  *
- * <p>A job succeeded if the process exited with status 0. Otherwise the exception its main method
- * threw is in its output ({@code Exception in thread "main" ...}, printed by the JVM as
- * spark-submit lets it through): {@link #error} reads it and {@link #lockHeld} tells whether it was
- * a {@link LockHeldException}.
+ * <p>A move job ends with its exit code (0 moved, 2 nothing to do, 3 lock held or conflict, 1
+ * failed) and a last JSON line whose {@code error} says why it did not move. The append
+ * application's exception is in its output instead ({@code Exception in thread "main" ...}, printed
+ * by the JVM as spark-submit lets it through). {@link #error} reads either and {@link #lockHeld}
+ * tells whether the job was refused by a lock (exit 3, or a {@link LockHeldException}).
  */
 final class JobProcess {
-  /** The line MoveJob.main prints last (a mover's log line "... INFO ...: Moved" is not one). */
-  private static final Pattern MOVED = Pattern.compile("(?m)^Moved (\\d+) rows of ");
+  /** The JSON line MoveJob.main prints last. */
+  private static final Pattern MOVE_RESULT = Pattern.compile("(?m)^\\{\"job\":\"move\".*$");
+
+  /** Exit code of a move refused by a held lock, an open intent or a conflict (JobStatus). */
+  static final int LOCK_HELD_EXIT = 3;
+
+  /** Exit code of a move that found nothing to move. */
+  static final int NOTHING_TO_DO_EXIT = 2;
 
   /** The line ChaosAppendApp.main prints last. */
   private static final String APPENDED = "\nAppended ids [";
@@ -183,22 +192,43 @@ final class JobProcess {
 
   /** The rows a move reported, if it printed its result. */
   Optional<Long> rowsMoved() {
-    Matcher matcher = MOVED.matcher(output());
-    return matcher.find() ? Optional.of(Long.parseLong(matcher.group(1))) : Optional.empty();
+    return moveResult().map(json -> json.get("rows_moved").asLong());
+  }
+
+  /** The JSON line a move job printed last, if it printed one. */
+  private Optional<JsonNode> moveResult() {
+    Matcher matcher = MOVE_RESULT.matcher(output());
+    String last = null;
+    while (matcher.find()) {
+      last = matcher.group();
+    }
+    if (last == null) {
+      return Optional.empty();
+    }
+    try {
+      return Optional.of(new ObjectMapper().readTree(last));
+    } catch (IOException e) {
+      return Optional.empty();
+    }
   }
 
   /**
-   * Whether the job's main method has returned (it printed its result: {@code Moved ...} or {@code
-   * Appended ...}) or thrown (the JVM printed the exception), so what still runs is Spark's
+   * Whether the job's main method has returned (it printed its result: the move's JSON line or
+   * {@code Appended ...}) or thrown (the JVM printed the exception), so what still runs is Spark's
    * shutdown.
    */
   boolean mainEnded() {
     String output = output();
-    return output.contains(UNCAUGHT) || MOVED.matcher(output).find() || output.contains(APPENDED);
+    return output.contains(UNCAUGHT)
+        || MOVE_RESULT.matcher(output).find()
+        || output.contains(APPENDED);
   }
 
   /** Whether the job failed because another owner holds a lock it needs. */
   boolean lockHeld() {
+    if (!process.isAlive() && process.exitValue() == LOCK_HELD_EXIT && moveResult().isPresent()) {
+      return true;
+    }
     return uncaught().stream()
         .anyMatch(exception -> exception.startsWith(LockHeldException.class.getName() + ":"));
   }
@@ -208,6 +238,14 @@ final class JobProcess {
    * {@code SimpleName: message}, joined by {@code " <- "}; or a note that it printed none.
    */
   String error() {
+    Optional<String> reported =
+        moveResult()
+            .map(json -> json.get("error"))
+            .filter(error -> error != null && !error.isNull())
+            .map(JsonNode::asText);
+    if (reported.isPresent()) {
+      return reported.get();
+    }
     List<String> uncaught = uncaught();
     if (uncaught.isEmpty()) {
       return "no exception printed (exit " + (process.isAlive() ? "-" : process.exitValue()) + ")";

@@ -72,7 +72,11 @@ final class AuditProcedure implements UnboundProcedure, BoundProcedure {
   @Override
   public Iterator<Scan> call(InternalRow input) {
     TableIdentifier table = TableIdentifier.parse(input.getUTF8String(0).toString());
-    var lease = input.isNullAt(1) ? null : JobArguments.interval(input.getUTF8String(1).toString());
+    var lease =
+        input.isNullAt(1)
+            ? null
+            : JobArguments.interval(
+                "call system.audit", "lease", input.getUTF8String(1).toString(), true);
     AuditReport report = AuditJob.run(SparkSession.active(), catalog, table, lease);
     InternalRow[] rows =
         report.violations().stream().map(AuditProcedure::row).toArray(InternalRow[]::new);

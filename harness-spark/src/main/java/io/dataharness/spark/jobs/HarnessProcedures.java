@@ -9,6 +9,8 @@ import java.util.Locale;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.GenericInternalRow;
+import org.apache.spark.sql.catalyst.util.ArrayData;
+import org.apache.spark.sql.catalyst.util.GenericArrayData;
 import org.apache.spark.sql.connector.catalog.Identifier;
 import org.apache.spark.sql.connector.catalog.procedures.BoundProcedure;
 import org.apache.spark.sql.connector.catalog.procedures.ProcedureParameter;
@@ -24,9 +26,10 @@ import org.apache.spark.unsafe.types.UTF8String;
  *
  * <ul>
  *   <li>{@code CALL <catalog>.system.move(table => 'ns.t', source => 'a', target => 'b', max_rows
- *       => 1000, older_than => '10 minutes')}: one row (version, rows_moved, replayed);
+ *       => 1000, older_than => '10 minutes')}: one row (version, rows_moved, replayed, duration_ms,
+ *       target_snapshot_id, moved); see {@link Move};
  *   <li>{@code CALL <catalog>.system.sync(table => 'ns.t')}: one row (version, sources_synced,
- *       replayed), with replayed always false;
+ *       replayed, skipped, synced), with replayed always false; see {@link Sync};
  *   <li>{@code CALL <catalog>.system.unlock(table => 'ns.t', source => 'id')}: one row (table,
  *       source, previous_owner, previous_fencing_token, was_held); see {@link UnlockProcedure};
  *   <li>{@code CALL <catalog>.system.audit(table => 'ns.t')}: one row per violation (check,
@@ -118,12 +121,24 @@ public final class HarnessProcedures {
     }
   }
 
+  /**
+   * {@code move}: one batch, one row. {@code version}: the version that recorded it (the latest
+   * when nothing moved); {@code rows_moved}; {@code replayed}: the batch had been committed by an
+   * earlier run; {@code duration_ms}; {@code target_snapshot_id}: the Iceberg snapshot the target
+   * now names (null unless the target is Iceberg and rows moved); {@code moved}: what the batch
+   * covered, the Kafka offset ranges or the PostgreSQL bounds (null when nothing moved). Arguments
+   * are checked before anything runs: {@code max_rows} must be positive, {@code older_than} an
+   * interval of zero or more.
+   */
   private static final class Move extends Procedure {
     private static final StructType OUTPUT =
         new StructType()
             .add("version", DataTypes.LongType, false)
             .add("rows_moved", DataTypes.LongType, false)
-            .add("replayed", DataTypes.BooleanType, false);
+            .add("replayed", DataTypes.BooleanType, false)
+            .add("duration_ms", DataTypes.LongType, false)
+            .add("target_snapshot_id", DataTypes.LongType, true)
+            .add("moved", DataTypes.StringType, true);
     private final HarnessContext catalog;
 
     Move(HarnessContext catalog) {
@@ -164,17 +179,32 @@ public final class HarnessProcedures {
               string(input, 4),
               string(input, 5));
       MoveResult result = MoveJob.run(SparkSession.active(), catalog, request);
-      return result(OUTPUT, result.version(), result.rowsMoved(), result.replayed());
+      String moved = result.moved();
+      return result(
+          OUTPUT,
+          result.version(),
+          result.rowsMoved(),
+          result.replayed(),
+          result.duration().toMillis(),
+          result.targetSnapshotId().isPresent() ? result.targetSnapshotId().getAsLong() : null,
+          moved == null ? null : UTF8String.fromString(moved));
     }
   }
 
+  /**
+   * {@code sync}: one row. {@code version}: the version that recorded the new states (the latest
+   * when nothing changed); {@code sources_synced}: how many sources advanced; {@code replayed}:
+   * always false; {@code skipped}: the sources left out because another job held their lock or an
+   * open intent; {@code synced}: the ids of the sources that advanced.
+   */
   private static final class Sync extends Procedure {
     private static final StructType OUTPUT =
         new StructType()
             .add("version", DataTypes.LongType, false)
             .add("sources_synced", DataTypes.IntegerType, false)
             .add("replayed", DataTypes.BooleanType, false)
-            .add("skipped", DataTypes.StringType, true);
+            .add("skipped", DataTypes.createArrayType(DataTypes.StringType, false), false)
+            .add("synced", DataTypes.createArrayType(DataTypes.StringType, false), false);
     private final HarnessContext catalog;
 
     Sync(HarnessContext catalog) {
@@ -207,9 +237,12 @@ public final class HarnessProcedures {
           result.version(),
           result.sourcesSynced().size(),
           false,
-          result.skipped().isEmpty()
-              ? null
-              : UTF8String.fromString(String.join(",", result.skipped())));
+          strings(result.skipped()),
+          strings(result.sourcesSynced()));
+    }
+
+    private static ArrayData strings(List<String> values) {
+      return new GenericArrayData(values.stream().map(UTF8String::fromString).toArray());
     }
   }
 }

@@ -76,7 +76,7 @@ public final class KafkaToIcebergMover {
         request.source(),
         request.target(),
         latest.version());
-    return new MoveResult(latest.version(), 0, false, Map.of());
+    return MoveResult.nothing(latest.version());
   }
 
   private static final class MoveWriter extends KafkaMoveWriter<IcebergStaging.Staged> {

@@ -93,7 +93,7 @@ public final class KafkaToPostgresMover {
             request.source(),
             request.target(),
             latest.version());
-        return new MoveResult(latest.version(), 0, false, Map.of());
+        return MoveResult.nothing(latest.version());
       }
       Staged staged = outcome.staged().get();
       return new MoveResult(

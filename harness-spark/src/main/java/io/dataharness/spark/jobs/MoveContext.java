@@ -98,7 +98,7 @@ record MoveContext(
             request.source(),
             request.target(),
             version.version());
-    return new MoveResult(version.version(), 0, false, java.util.Map.of());
+    return MoveResult.nothing(version.version());
   }
 
   String describe(KafkaBatch batch) {

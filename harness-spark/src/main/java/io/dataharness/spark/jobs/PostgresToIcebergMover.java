@@ -141,7 +141,7 @@ public final class PostgresToIcebergMover {
             true,
             summary);
       }
-      return new MoveResult(latest.version(), 0, false, Map.of("rows-moved", "0"));
+      return MoveResult.nothing(latest.version());
     } finally {
       spark.sparkContext().setJobDescription(null);
     }

@@ -1,5 +1,7 @@
 package io.dataharness.spark.jobs;
 
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.dataharness.metadata.CommitConflictException;
 import io.dataharness.metadata.HarnessStore;
 import io.dataharness.metadata.LockHeldException;
@@ -9,17 +11,23 @@ import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.Transaction;
+import io.dataharness.metadata.ValidationException;
 import io.dataharness.metadata.VersionInfo;
 import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.source.KafkaSources;
 import io.dataharness.spark.source.PostgresSources;
+import java.io.PrintStream;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
+import java.util.function.Supplier;
 import org.apache.spark.sql.SparkSession;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -36,7 +44,9 @@ import org.slf4j.LoggerFactory;
  * sync: the next sync, or the mover's own commit, advances it.
  *
  * <p>As a Spark application: {@code spark-submit --class io.dataharness.spark.jobs.SyncJob ...
- * --table ns.t [--catalog harness]}. As SQL: {@code CALL harness.system.sync(table => 'ns.t')}.
+ * --table ns.t [--every '1 minute'] [--catalog harness]} ({@code --help} prints every option): one
+ * line per sync, then one JSON object on the last line of stdout and an exit code ({@link
+ * JobStatus}). As SQL: {@code CALL harness.system.sync(table => 'ns.t')}.
  */
 public final class SyncJob {
   private static final Logger LOG = LoggerFactory.getLogger(SyncJob.class);
@@ -173,21 +183,147 @@ public final class SyncJob {
     }
   }
 
+  static final JobArguments.Usage USAGE =
+      new JobArguments.Usage(
+          "SyncJob",
+          """
+          Records what a harness table's sources hold now in one harness version: each Kafka
+          source's live end offsets, each PostgreSQL source's read timestamp. A source another job
+          holds locked (a mover) is left out and named as skipped. With --every, SIGTERM or SIGINT
+          (Ctrl-C) stops the job after the sync it is running.""",
+          List.of(
+              JobArguments.Option.required(
+                  "table", "namespace.table", "the harness table whose sources are recorded"),
+              JobArguments.Option.optional(
+                  "every",
+                  "interval",
+                  "run as a long-lived service: one sync, then a wait of this interval, and"
+                      + " again, until SIGTERM or SIGINT;"
+                      + " a positive interval such as '1 minute'. A failed sync ends the job"
+                      + " (exit 1)",
+                  "run once"),
+              JobArguments.Option.optional(
+                  "catalog", "name", "the Spark catalog name of the harness catalog", "harness")),
+          List.of("--table logs.events", "--table logs.events --every '1 minute'"),
+          "synced: at least one source's state advanced (a run that changed nothing but skipped"
+              + " locked sources exits 3)");
+
   /** Entry point of {@code spark-submit --class io.dataharness.spark.jobs.SyncJob}. */
   public static void main(String[] args) {
-    JobArguments arguments = JobArguments.parse("SyncJob", args, Set.of("table", "catalog"));
-    SparkSession spark = SparkSession.builder().appName("DataHarness sync").getOrCreate();
-    HarnessContext catalog =
-        JobArguments.catalog(spark, arguments.optional("catalog").orElse("harness"));
-    TableIdentifier table = TableIdentifier.parse(arguments.required("table"));
-    SyncResult result = run(catalog, table);
-    System.out.println(
-        "Synced "
-            + result.sourcesSynced()
-            + " of "
-            + table
-            + " at version "
-            + result.version()
-            + (result.skipped().isEmpty() ? "" : " (skipped locked " + result.skipped() + ")"));
+    JobSession session = new JobSession("DataHarness sync");
+    int code = run(args, System.out, System.err, session, null);
+    session.exit(code);
+  }
+
+  /**
+   * Runs the job with its options and returns its exit code (see {@link JobStatus}), without ending
+   * the JVM: one line per sync on {@code out}, then one JSON object on the last line.
+   */
+  static int run(
+      String[] args,
+      PrintStream out,
+      PrintStream err,
+      Supplier<SparkSession> spark,
+      StopSignal stop) {
+    TableIdentifier table;
+    Optional<Duration> every;
+    String catalogName;
+    try {
+      JobArguments arguments = JobArguments.parse(USAGE, args);
+      if (arguments.help()) {
+        out.print(USAGE.text());
+        out.flush();
+        return JobStatus.DONE.exitCode;
+      }
+      table = TableIdentifier.parse(arguments.required("table"));
+      every = arguments.interval("every", false);
+      catalogName = arguments.optional("catalog").orElse("harness");
+    } catch (ValidationException e) {
+      err.println(e.getMessage());
+      out.println(json(null, List.of(), Set.of(), Set.of(), JobStatus.USAGE_ERROR, e.getMessage()));
+      out.flush();
+      return JobStatus.USAGE_ERROR.exitCode;
+    }
+    List<Long> versions = new ArrayList<>();
+    Set<String> synced = new LinkedHashSet<>();
+    Set<String> skipped = new LinkedHashSet<>();
+    JobStatus status = null;
+    String error = null;
+    try {
+      HarnessContext catalog = JobArguments.catalog(spark.get(), catalogName);
+      StopSignal signal =
+          every.isEmpty() ? new StopSignal() : stop == null ? StopSignal.install("SyncJob") : stop;
+      try {
+        do {
+          SyncResult result = run(catalog, table);
+          skipped.addAll(result.skipped());
+          if (result.sourcesSynced().isEmpty()) {
+            out.println(
+                "Nothing to sync in "
+                    + table
+                    + " at version "
+                    + result.version()
+                    + (result.skipped().isEmpty()
+                        ? ""
+                        : " (skipped locked " + result.skipped() + ")"));
+          } else {
+            versions.add(result.version());
+            synced.addAll(result.sourcesSynced());
+            out.println(
+                "Synced "
+                    + result.sourcesSynced()
+                    + " of "
+                    + table
+                    + " at version "
+                    + result.version()
+                    + (result.skipped().isEmpty()
+                        ? ""
+                        : " (skipped locked " + result.skipped() + ")"));
+          }
+          out.flush();
+        } while (every.isPresent() && !signal.requested() && !signal.await(every.get()));
+      } finally {
+        signal.finished();
+      }
+    } catch (RuntimeException e) {
+      status = JobStatus.of(e);
+      error = JobStatus.describe(e);
+      if (status == JobStatus.FAILED) {
+        e.printStackTrace(err);
+      }
+      out.println(
+          (status == JobStatus.LOCK_HELD ? "Cannot sync now (retry later): " : "Sync failed: ")
+              + error);
+    }
+    if (status == null) {
+      status =
+          !versions.isEmpty()
+              ? JobStatus.DONE
+              : skipped.isEmpty() ? JobStatus.NOTHING_TO_DO : JobStatus.LOCK_HELD;
+    }
+    out.println(json(table, versions, synced, skipped, status, error));
+    out.flush();
+    return status.exitCode;
+  }
+
+  private static String json(
+      TableIdentifier table,
+      List<Long> versions,
+      Set<String> synced,
+      Set<String> skipped,
+      JobStatus status,
+      String error) {
+    ObjectNode node = JobSession.object();
+    node.put("job", "sync");
+    node.put("table", table == null ? null : table.toString());
+    ArrayNode versionList = node.putArray("versions");
+    versions.forEach(versionList::add);
+    ArrayNode syncedList = node.putArray("synced");
+    synced.forEach(syncedList::add);
+    ArrayNode skippedList = node.putArray("skipped");
+    skipped.forEach(skippedList::add);
+    node.put("status", status.id("synced"));
+    node.put("error", error);
+    return JobSession.json(node);
   }
 }
