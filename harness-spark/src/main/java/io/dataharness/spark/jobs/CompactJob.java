@@ -21,7 +21,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.TreeMap;
 import org.apache.iceberg.actions.RewriteDataFiles;
 import org.apache.iceberg.spark.actions.SparkActions;
@@ -273,8 +272,8 @@ public final class CompactJob {
       int equals = pair.indexOf('=');
       if (equals <= 0) {
         throw new ValidationException(
-            "Invalid --options '%s': use key=value pairs separated by commas, such as"
-                + " 'min-input-files=2'",
+            "Cannot run CompactJob: --options '%s' is not a list of key=value pairs; write them"
+                + " separated by commas, such as 'min-input-files=2'",
             text);
       }
       options.put(pair.substring(0, equals).trim(), pair.substring(equals + 1).trim());
@@ -282,41 +281,74 @@ public final class CompactJob {
     return options;
   }
 
+  static final JobArguments.Usage USAGE =
+      new JobArguments.Usage(
+          "CompactJob",
+          """
+          Rewrites the small files of an Iceberg source with Iceberg's rewriteDataFiles action,
+          under the source's lock (waiting up to 2 minutes for a mover), and records the rewritten
+          snapshot in one version; every version reads the same rows.""",
+          List.of(
+              JobArguments.Option.required("table", "namespace.table", "the harness table"),
+              JobArguments.Option.required("source", "id", "the Iceberg source to compact"),
+              JobArguments.Option.optional(
+                  "options",
+                  "key=value,...",
+                  "options of Iceberg's rewrite_data_files, such as"
+                      + " 'min-input-files=2,target-file-size-bytes=134217728'",
+                  "Iceberg's defaults"),
+              JobArguments.Option.optional(
+                  "catalog", "name", "the Spark catalog name of the harness catalog", "harness"),
+              JobArguments.Option.optional(
+                  "owner", "name", "the lock owner name", "compact@<host>:<pid>:<random>")),
+          List.of(
+              "--table logs.events --source cold",
+              "--table logs.events --source cold --options 'min-input-files=2'"),
+          "files were rewritten and committed");
+
   /** Entry point of {@code spark-submit --class io.dataharness.spark.jobs.CompactJob}. */
   public static void main(String[] args) {
-    System.exit(main(args, System.out));
+    JobSession session = new JobSession("DataHarness compact");
+    session.exit(main(args, System.out, System.err, session));
   }
 
   /** Runs the job, printing a line and the result JSON to {@code out}; returns the exit code. */
-  static int main(String[] args, PrintStream out) {
-    JobArguments arguments =
-        JobArguments.parse(
-            "CompactJob", args, Set.of("table", "source", "options", "catalog", "owner"));
-    TableIdentifier table = TableIdentifier.parse(arguments.required("table"));
-    String source = arguments.required("source");
-    Map<String, String> options = options(arguments.optional("options").orElse(null));
-    SparkSession spark = SparkSession.builder().appName("DataHarness compact").getOrCreate();
-    HarnessContext catalog =
-        JobArguments.catalog(spark, arguments.optional("catalog").orElse("harness"));
-    Result result =
-        run(spark, catalog, table, source, options, arguments.optional("owner").orElse(null));
-    out.println(result);
-    var json = new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode();
-    json.put("job", "compact")
-        .put("table", table.toString())
-        .put("source", source)
-        .put("version", result.version())
-        .put("compacted", result.compacted())
-        .put("rewritten_files", result.rewrittenFiles())
-        .put("added_files", result.addedFiles())
-        .put("rewritten_bytes", result.rewrittenBytes())
-        .put("replayed", result.replayed())
-        .put("duration_ms", result.durationMs());
-    if (result.snapshotId() != null) {
-      json.put("snapshot_id", result.snapshotId());
-    }
-    out.println(json);
-    out.flush();
-    return result.compacted() ? 0 : 2;
+  static int main(
+      String[] args,
+      PrintStream out,
+      PrintStream err,
+      java.util.function.Supplier<SparkSession> sessions) {
+    return JobSession.run(
+        USAGE,
+        "compact",
+        "compacted",
+        args,
+        out,
+        err,
+        sessions,
+        (arguments, spark, json, print) -> {
+          TableIdentifier table = TableIdentifier.parse(arguments.required("table"));
+          String source = arguments.required("source");
+          Map<String, String> options = options(arguments.optional("options").orElse(null));
+          Result result =
+              run(
+                  spark,
+                  JobArguments.catalog(spark, arguments.optional("catalog").orElse("harness")),
+                  table,
+                  source,
+                  options,
+                  arguments.optional("owner").orElse(null));
+          print.println(result);
+          json.put("table", table.toString())
+              .put("source", source)
+              .put("version", result.version())
+              .put("rewritten_files", result.rewrittenFiles())
+              .put("added_files", result.addedFiles())
+              .put("rewritten_bytes", result.rewrittenBytes())
+              .put("snapshot_id", result.snapshotId())
+              .put("replayed", result.replayed())
+              .put("duration_ms", result.durationMs());
+          return result.compacted() ? JobStatus.DONE : JobStatus.NOTHING_TO_DO;
+        });
   }
 }

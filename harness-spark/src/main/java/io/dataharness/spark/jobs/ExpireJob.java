@@ -1,7 +1,5 @@
 package io.dataharness.spark.jobs;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.dataharness.metadata.ExpiredVersions;
 import io.dataharness.metadata.HarnessStore;
 import io.dataharness.metadata.HarnessTable;
@@ -20,7 +18,6 @@ import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 import org.apache.spark.sql.SparkSession;
 import org.slf4j.Logger;
@@ -171,26 +168,12 @@ public final class ExpireJob {
         return java.time.LocalDateTime.parse(local).atZone(zone).toInstant();
       } catch (java.time.format.DateTimeParseException e) {
         throw new ValidationException(
-            "Invalid older_than '%s': a timestamp is written 2026-11-01 00:00:00 (session time"
-                + " zone) or 2026-11-01T00:00:00Z; an age is an interval such as '7 days'",
+            "Cannot expire versions: older_than '%s' is not a timestamp; write 2026-11-01 00:00:00"
+                + " (session time zone) or 2026-11-01T00:00:00Z, or an age such as '7 days'",
             olderThan);
       }
     }
-    Duration age;
-    try {
-      age = JobArguments.interval(text);
-    } catch (ValidationException e) {
-      throw new ValidationException(
-          "Invalid older_than '%s': use a timestamp (2026-11-01 00:00:00) or an age such as '7"
-              + " days'",
-          olderThan);
-    }
-    if (age.isNegative()) {
-      throw new ValidationException(
-          "Invalid older_than '%s': an age cannot be negative; use an interval such as '7 days'",
-          olderThan);
-    }
-    return now.minus(age);
+    return now.minus(JobArguments.interval("expire versions", "older_than", text, true));
   }
 
   static int retainLast(Long value) {
@@ -199,54 +182,89 @@ public final class ExpireJob {
     }
     if (value < 1 || value > Integer.MAX_VALUE) {
       throw new ValidationException(
-          "Invalid retain_last %d: use 1 or more (the latest version is always kept)", value);
+          "Cannot expire versions: retain_last %d is below 1; use 1 or more (the latest version is"
+              + " always kept)",
+          value);
     }
     return value.intValue();
   }
 
+  static final JobArguments.Usage USAGE =
+      new JobArguments.Usage(
+          "ExpireJob",
+          """
+          Removes the versions of a harness table outside a retention (never the latest) and
+          releases what only they held: their Iceberg tags and PostgreSQL history. Safe while
+          movers, appends and readers of kept versions run.""",
+          List.of(
+              JobArguments.Option.required(
+                  "table", "namespace.table", "the harness table to expire"),
+              JobArguments.Option.optional(
+                  "older-than",
+                  "timestamp or interval",
+                  "a cut-off timestamp ('2026-11-01 00:00:00' in the session time zone, or"
+                      + " '2026-11-01T00:00:00Z') or an age ('7 days', 'PT12H'): versions"
+                      + " committed before it are outside the retention",
+                  "5 days"),
+              JobArguments.Option.optional(
+                  "retain-last", "n", "keep at least the last n versions whatever their age", "1"),
+              JobArguments.Option.optional(
+                  "catalog", "name", "the Spark catalog name of the harness catalog", "harness")),
+          List.of(
+              "--table logs.events --older-than '7 days' --retain-last 10",
+              "--table logs.events --older-than '2026-11-01 00:00:00'"),
+          "versions, tags or history rows were removed");
+
   /** Entry point of {@code spark-submit --class io.dataharness.spark.jobs.ExpireJob}. */
   public static void main(String[] args) {
-    System.exit(main(args, System.out));
+    JobSession session = new JobSession("DataHarness expire");
+    session.exit(main(args, System.out, System.err, session));
   }
 
   /** Runs the job, printing a line and the result JSON to {@code out}; returns the exit code. */
-  static int main(String[] args, PrintStream out) {
-    JobArguments arguments =
-        JobArguments.parse(
-            "ExpireJob", args, Set.of("table", "older-than", "retain-last", "catalog"));
-    TableIdentifier table = TableIdentifier.parse(arguments.required("table"));
-    Long retain;
-    try {
-      retain = arguments.optional("retain-last").map(Long::parseLong).orElse(null);
-    } catch (NumberFormatException e) {
-      throw new ValidationException(
-          "Invalid --retain-last '%s': use a whole number of versions, 1 or more",
-          arguments.optional("retain-last").orElse(""));
-    }
-    int retainLast = retainLast(retain);
-    SparkSession spark = SparkSession.builder().appName("DataHarness expire").getOrCreate();
-    Instant cutoff =
-        cutoff(
-            arguments.optional("older-than").orElse(null),
-            Instant.now(),
-            java.time.ZoneId.of(spark.conf().get("spark.sql.session.timeZone")));
-    HarnessContext catalog =
-        JobArguments.catalog(spark, arguments.optional("catalog").orElse("harness"));
-    ExpireResult result = run(spark, catalog, table, cutoff, retainLast);
-    out.println(result);
-    ObjectNode json = new ObjectMapper().createObjectNode();
-    json.put("job", "expire")
-        .put("table", table.toString())
-        .put("oldest_version", result.oldestVersion())
-        .put("versions_removed", result.versionsRemoved())
-        .put("state_records_removed", result.stateRecordsRemoved())
-        .put("tags_removed", result.tagCount())
-        .put("history_rows_removed", result.historyRowCount())
-        .put("duration_ms", result.durationMs());
-    var skipped = json.putArray("skipped");
-    result.skippedList().forEach(skipped::add);
-    out.println(json);
-    out.flush();
-    return result.removedAnything() ? 0 : 2;
+  static int main(
+      String[] args,
+      PrintStream out,
+      PrintStream err,
+      java.util.function.Supplier<SparkSession> sessions) {
+    return JobSession.run(
+        USAGE,
+        "expire",
+        "expired",
+        args,
+        out,
+        err,
+        sessions,
+        (arguments, spark, json, print) -> {
+          TableIdentifier table = TableIdentifier.parse(arguments.required("table"));
+          int retainLast =
+              retainLast(
+                  arguments.optional("retain-last").isEmpty()
+                      ? null
+                      : arguments.positiveLong("retain-last").getAsLong());
+          Instant cutoff =
+              cutoff(
+                  arguments.optional("older-than").orElse(null),
+                  Instant.now(),
+                  java.time.ZoneId.of(spark.conf().get("spark.sql.session.timeZone")));
+          ExpireResult result =
+              run(
+                  spark,
+                  JobArguments.catalog(spark, arguments.optional("catalog").orElse("harness")),
+                  table,
+                  cutoff,
+                  retainLast);
+          print.println(result);
+          json.put("table", table.toString())
+              .put("oldest_version", result.oldestVersion())
+              .put("versions_removed", result.versionsRemoved())
+              .put("state_records_removed", result.stateRecordsRemoved())
+              .put("tags_removed", result.tagCount())
+              .put("history_rows_removed", result.historyRowCount())
+              .put("duration_ms", result.durationMs());
+          var skipped = json.putArray("skipped");
+          result.skippedList().forEach(skipped::add);
+          return result.removedAnything() ? JobStatus.DONE : JobStatus.NOTHING_TO_DO;
+        });
   }
 }

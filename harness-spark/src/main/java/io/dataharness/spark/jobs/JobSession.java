@@ -3,6 +3,8 @@ package io.dataharness.spark.jobs;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.dataharness.metadata.ValidationException;
+import java.io.PrintStream;
 import java.util.function.Supplier;
 import org.apache.spark.sql.SparkSession;
 
@@ -41,6 +43,64 @@ final class JobSession implements Supplier<SparkSession> {
       }
     }
     System.exit(exitCode);
+  }
+
+  /** The work of a one-shot job once its options are parsed. */
+  interface Work {
+    /**
+     * Does the job's work, printing its human-readable line to {@code out} and adding its result to
+     * {@code json}; returns how it ended ({@link JobStatus#DONE} or {@link
+     * JobStatus#NOTHING_TO_DO}).
+     */
+    JobStatus run(JobArguments arguments, SparkSession spark, ObjectNode json, PrintStream out);
+  }
+
+  /**
+   * Runs a one-shot job the way every job runs: {@code --help} prints the usage (0); a bad option
+   * is a usage error (64, before Spark starts); a failure is 3 when a retry resolves it (a held
+   * lock, a conflict) and 1 otherwise; and the last line of {@code out} is always one JSON object
+   * with {@code job}, the work's fields, {@code status} and {@code error}.
+   *
+   * @param done the JSON status word for {@link JobStatus#DONE}, such as {@code expired}
+   */
+  static int run(
+      JobArguments.Usage usage,
+      String job,
+      String done,
+      String[] args,
+      PrintStream out,
+      PrintStream err,
+      Supplier<SparkSession> spark,
+      Work work) {
+    ObjectNode json = object();
+    json.put("job", job);
+    JobStatus status;
+    String error = null;
+    try {
+      JobArguments arguments = JobArguments.parse(usage, args);
+      if (arguments.help()) {
+        out.print(usage.text());
+        out.flush();
+        return JobStatus.DONE.exitCode;
+      }
+      try {
+        status = work.run(arguments, spark.get(), json, out);
+      } catch (RuntimeException e) {
+        e.printStackTrace(err);
+        status = JobStatus.of(e);
+        error = JobStatus.describe(e);
+        out.println(job + " failed: " + error);
+      }
+    } catch (ValidationException e) {
+      err.println(e.getMessage());
+      status = JobStatus.USAGE_ERROR;
+      error = e.getMessage();
+    }
+    json.put("status", status.id(done));
+    json.put("error", error);
+    out.println(json(json));
+    out.flush();
+    return status.exitCode;
   }
 
   static ObjectNode object() {

@@ -188,7 +188,9 @@ class ExpireVersionsTest {
     int code =
         ExpireJob.main(
             new String[] {"--table", fixture.table.toString(), "--retain-last", "2"},
-            new PrintStream(out, true, StandardCharsets.UTF_8));
+            new PrintStream(out, true, StandardCharsets.UTF_8),
+            System.err,
+            () -> fixture.spark);
     String printed = out.toString(StandardCharsets.UTF_8);
     assertEquals(2, code, printed);
     assertTrue(printed.contains("\"versions_removed\":0"), printed);
