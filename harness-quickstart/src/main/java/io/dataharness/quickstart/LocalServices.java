@@ -29,7 +29,8 @@ import java.util.concurrent.CountDownLatch;
 public final class LocalServices {
   /** Kafka topics created up front (3 partitions each) for the notebooks. */
   public static final List<String> NOTEBOOK_TOPICS =
-      List.of("getting_started_events", "clicks", "orders", "history_events", "readings");
+      List.of(
+          "getting_started_events", "clicks", "orders", "history_events", "readings", "ops_events");
 
   public static final int TOPIC_PARTITIONS = 3;
 
