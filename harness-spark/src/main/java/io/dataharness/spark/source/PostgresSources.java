@@ -159,18 +159,22 @@ public final class PostgresSources {
       throw new SourceUnavailableException(
           "Cannot alter source '%s': PostgreSQL table %s does not exist", source.id(), table);
     }
+    Map<String, Column> history = columns(jdbc, table.schema(), table.historyTable());
     for (Field field : diff.added()) {
       String column = source.sourceColumn(field.name());
       Column existing = columns.get(column);
+      // a constant default fills every row already there (PostgreSQL 11+ without rewriting the
+      // table), in the history table too: its old images read the default at later versions
+      String definition =
+          quote(column)
+              + " "
+              + postgresType(field.type())
+              + (field.defaultValue() == null ? "" : " DEFAULT " + postgresLiteral(field));
       if (existing == null) {
-        execute(
-            jdbc,
-            "ALTER TABLE "
-                + table.qualified()
-                + " ADD COLUMN "
-                + quote(column)
-                + " "
-                + postgresType(field.type()));
+        execute(jdbc, "ALTER TABLE " + table.qualified() + " ADD COLUMN " + definition);
+        if (!history.isEmpty() && !history.containsKey(column)) {
+          execute(jdbc, "ALTER TABLE " + table.qualifiedHistory() + " ADD COLUMN " + definition);
+        }
       } else if (!sameType(existing.type(), field.type())) {
         throw new ValidationException(
             "Cannot add column '%s' to source '%s': PostgreSQL table %s already has a column"
@@ -250,6 +254,16 @@ public final class PostgresSources {
           case "timestamp" -> "timestamp without time zone";
           default -> created;
         });
+  }
+
+  /** A field's default as a PostgreSQL constant of the column's type. */
+  static String postgresLiteral(Field field) {
+    Object value = field.defaultJavaValue();
+    String text =
+        value instanceof byte[] bytes
+            ? "\\x" + java.util.HexFormat.of().formatHex(bytes)
+            : field.type().formatValue(value);
+    return quoteLiteral(text) + "::" + postgresType(field.type());
   }
 
   private static String quoteLiteral(String text) {
@@ -695,6 +709,7 @@ public final class PostgresSources {
           quote(source.sourceColumn(field.name()))
               + " "
               + postgresType(field.type())
+              + (field.defaultValue() == null ? "" : " DEFAULT " + postgresLiteral(field))
               + (field.required() ? " NOT NULL" : ""));
     }
     return "CREATE TABLE " + table.qualified() + " (" + String.join(", ", definitions) + ")";
