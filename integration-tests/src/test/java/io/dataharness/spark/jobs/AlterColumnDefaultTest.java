@@ -222,6 +222,29 @@ class AlterColumnDefaultTest {
     assertEquals(
         List.of("[0,5]", "[15,5]", "[20,null]"),
         fixture.rows("SELECT id, score FROM " + fixture.icebergTable + " WHERE id IN (0, 15, 20)"));
+
+    // INSERTs into the Iceberg and the PostgreSQL source write the defaults too
+    sql(
+        fixture,
+        "ALTER TABLE " + fixture.qualified + " SET TBLPROPERTIES ('write.source' = 'cold')");
+    sql(
+        fixture,
+        "INSERT INTO " + fixture.qualified + " (id, message, version) VALUES (40, 'i40', 1)");
+    sql(
+        fixture,
+        "ALTER TABLE " + fixture.qualified + " SET TBLPROPERTIES ('write.source' = 'warm')");
+    sql(
+        fixture,
+        "INSERT INTO " + fixture.qualified + " (id, message, version) VALUES (41, 'i41', 1)");
+    assertEquals(
+        List.of("[40,5,none]", "[41,5,none]"),
+        rowsBothWays(
+            fixture,
+            "SELECT id, score, label FROM " + fixture.qualified + " WHERE id IN (40, 41)"));
+    assertEquals(
+        List.of("[40,5,none]"),
+        fixture.rows("SELECT id, score, label FROM " + fixture.icebergTable + " WHERE id = 40"));
+    assertEquals(ids.size() + 6, fixture.ids().size());
   }
 
   @Test
@@ -241,7 +264,10 @@ class AlterColumnDefaultTest {
     refused(
         fixture,
         "ALTER TABLE " + fixture.qualified + " ADD COLUMN bad DATE DEFAULT current_date()",
-        "must be a literal");
+        "default of column 'bad' of "
+            + fixture.table
+            + " to current_date(): a harness default"
+            + " must be a literal");
     refused(
         fixture,
         "ALTER TABLE " + fixture.qualified + " ADD COLUMN bad INT NOT NULL DEFAULT 1",
