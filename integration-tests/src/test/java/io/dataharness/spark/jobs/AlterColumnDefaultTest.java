@@ -288,6 +288,51 @@ class AlterColumnDefaultTest {
         fixture.rows("SELECT id, good FROM " + fixture.qualified));
   }
 
+  @Test
+  void createTableKeepsColumnDefaults() throws Exception {
+    MoveFixture fixture = new MoveFixture(1, "");
+    String topic = fixture.topic + "_created";
+    String pgTable = fixture.pgTable + "_created";
+    String qualified = "harness." + fixture.namespace + ".created";
+    fixture.kafka.createTopic(topic, 1);
+    sql(
+        fixture,
+        "CREATE TABLE "
+            + qualified
+            + " (id BIGINT, status STRING DEFAULT 'new', due DATE DEFAULT DATE '2026-12-24',"
+            + " amount DECIMAL(6,2) DEFAULT -1.5) TBLPROPERTIES ('source.hot.kind' = 'kafka',"
+            + " 'source.hot.connection' = 'kafka', 'source.hot.topic' = '"
+            + topic
+            + "', 'source.warm.kind' = 'jdbc', 'source.warm.connection' = 'pg',"
+            + " 'source.warm.table' = '"
+            + pgTable
+            + "', 'write.source' = 'hot')");
+    var schema =
+        fixture
+            .catalog()
+            .store()
+            .readLatest(io.dataharness.metadata.TableIdentifier.of(fixture.namespace, "created"))
+            .schema();
+    assertEquals("new", schema.field("status").orElseThrow().defaultValue());
+    assertEquals("2026-12-24", schema.field("due").orElseThrow().defaultValue());
+    assertEquals("-1.50", schema.field("amount").orElseThrow().defaultValue());
+    assertTrue(
+        postgresColumns(pgTable.substring("public.".length())).contains("status text 'new'::text"),
+        postgresColumns(pgTable.substring("public.".length())).toString());
+
+    fixture.kafka.produceJson(topic, 0, List.of("{\"id\": 1}", "{\"id\": 2, \"status\": null}"));
+    postgres("INSERT INTO " + pgTable + " (id) VALUES (3)");
+    sql(fixture, "INSERT INTO " + qualified + " (id, amount) VALUES (4, 2)");
+    sql(fixture, "CALL harness.system.sync(table => '" + fixture.namespace + ".created')");
+    assertEquals(
+        List.of(
+            "[1,new,2026-12-24,-1.50]",
+            "[2,null,2026-12-24,-1.50]",
+            "[3,new,2026-12-24,-1.50]",
+            "[4,new,2026-12-24,2.00]"),
+        rowsBothWays(fixture, "SELECT id, status, due, amount FROM " + qualified));
+  }
+
   private static void refused(MoveFixture fixture, String statement, String expected) {
     Throwable error = assertThrows(Throwable.class, () -> sql(fixture, statement));
     StringBuilder messages = new StringBuilder();
