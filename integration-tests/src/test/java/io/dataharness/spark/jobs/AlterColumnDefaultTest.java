@@ -289,6 +289,48 @@ class AlterColumnDefaultTest {
   }
 
   @Test
+  void anAlterWithADefaultThatFailsOnOneSourceLeavesTheSchemaAndARerunCompletesIt()
+      throws Exception {
+    MoveFixture fixture = new MoveFixture(1, "");
+    String pg = fixture.pgTable.substring("public.".length());
+    fixture.produce(0, 4);
+    fixture.move("hot", "cold", null);
+    fixture.produce(4, 6);
+    postgres("INSERT INTO " + fixture.pgTable + " (id, message, version) VALUES (100, 'p100', 1)");
+    fixture.sync();
+    sql(
+        fixture,
+        "ALTER TABLE " + fixture.icebergTable + " SET TBLPROPERTIES ('format-version' = '3')");
+    // an application added a column of the same name and another type to the PostgreSQL table
+    postgres("ALTER TABLE " + fixture.pgTable + " ADD COLUMN note TEXT");
+    long before = fixture.catalog().store().readLatest(fixture.table).version();
+    String alter = "ALTER TABLE " + fixture.qualified + " ADD COLUMN note INT DEFAULT 3";
+
+    RuntimeException failed = assertThrows(RuntimeException.class, () -> sql(fixture, alter));
+    assertTrue(failed.getMessage().contains("source 'warm'"), failed.getMessage());
+    assertTrue(
+        failed.getMessage().contains("sources already changed: [cold]"), failed.getMessage());
+    TableVersion unchanged = fixture.catalog().store().readLatest(fixture.table);
+    assertEquals(before, unchanged.version());
+    assertTrue(unchanged.schema().field("note").isEmpty());
+    assertEquals(
+        List.of("id", "message", "version"),
+        Arrays.asList(fixture.spark.table(fixture.qualified).columns()));
+
+    postgres("ALTER TABLE " + fixture.pgTable + " DROP COLUMN note");
+    sql(fixture, alter);
+    assertEquals(before + 1, fixture.catalog().store().readLatest(fixture.table).version());
+    assertTrue(postgresColumns(pg).contains("note integer 3"), postgresColumns(pg).toString());
+    List<String> all = new ArrayList<>(expected(MoveFixture.range(0, 6), "3"));
+    all.add("[100,3]");
+    all.sort(null);
+    assertEquals(all, rowsBothWays(fixture, "SELECT id, note FROM " + fixture.qualified));
+    assertEquals(
+        List.of("[0,3]", "[1,3]", "[2,3]", "[3,3]"),
+        fixture.rows("SELECT id, note FROM " + fixture.icebergTable));
+  }
+
+  @Test
   void createTableKeepsColumnDefaults() throws Exception {
     MoveFixture fixture = new MoveFixture(1, "");
     String topic = fixture.topic + "_created";
