@@ -548,8 +548,9 @@ public final class PostgresSources {
   }
 
   /**
-   * One column per harness field, named by the field, read from the mapped source column (a typed
-   * NULL when {@code sourceColumns} lacks it; null means every mapped column exists).
+   * One column per harness field, named by the field, read from the mapped source column (the
+   * field's default, or a typed NULL, when {@code sourceColumns} lacks it; null means every mapped
+   * column exists).
    */
   static String selectList(SourceDefinition source, Schema schema, Set<String> sourceColumns) {
     return schema.fields().stream()
@@ -559,7 +560,9 @@ public final class PostgresSources {
               String value =
                   sourceColumns == null || sourceColumns.contains(column)
                       ? quote(column)
-                      : "NULL::" + postgresType(field.type());
+                      : field.defaultValue() == null
+                          ? "NULL::" + postgresType(field.type())
+                          : postgresLiteral(field);
               return value + " AS " + quote(field.name());
             })
         .collect(Collectors.joining(", "));

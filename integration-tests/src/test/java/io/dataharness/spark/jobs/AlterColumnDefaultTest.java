@@ -342,7 +342,8 @@ class AlterColumnDefaultTest {
         "CREATE TABLE "
             + qualified
             + " (id BIGINT, status STRING DEFAULT 'new', due DATE DEFAULT DATE '2026-12-24',"
-            + " amount DECIMAL(6,2) DEFAULT -1.5) TBLPROPERTIES ('source.hot.kind' = 'kafka',"
+            + " amount DECIMAL(6,2) DEFAULT -1.5, at TIMESTAMP DEFAULT TIMESTAMP"
+            + " '2026-12-24 18:00:00Z') TBLPROPERTIES ('source.hot.kind' = 'kafka',"
             + " 'source.hot.connection' = 'kafka', 'source.hot.topic' = '"
             + topic
             + "', 'source.warm.kind' = 'jdbc', 'source.warm.connection' = 'pg',"
@@ -358,6 +359,7 @@ class AlterColumnDefaultTest {
     assertEquals("new", schema.field("status").orElseThrow().defaultValue());
     assertEquals("2026-12-24", schema.field("due").orElseThrow().defaultValue());
     assertEquals("-1.50", schema.field("amount").orElseThrow().defaultValue());
+    assertEquals("2026-12-24T18:00:00Z", schema.field("at").orElseThrow().defaultValue());
     assertTrue(
         postgresColumns(pgTable.substring("public.".length())).contains("status text 'new'::text"),
         postgresColumns(pgTable.substring("public.".length())).toString());
@@ -368,11 +370,12 @@ class AlterColumnDefaultTest {
     sql(fixture, "CALL harness.system.sync(table => '" + fixture.namespace + ".created')");
     assertEquals(
         List.of(
-            "[1,new,2026-12-24,-1.50]",
-            "[2,null,2026-12-24,-1.50]",
-            "[3,new,2026-12-24,-1.50]",
-            "[4,new,2026-12-24,2.00]"),
-        rowsBothWays(fixture, "SELECT id, status, due, amount FROM " + qualified));
+            "[1,new,2026-12-24,-1.50,1798135200]",
+            "[2,null,2026-12-24,-1.50,1798135200]",
+            "[3,new,2026-12-24,-1.50,1798135200]",
+            "[4,new,2026-12-24,2.00,1798135200]"),
+        rowsBothWays(
+            fixture, "SELECT id, status, due, amount, unix_seconds(at) FROM " + qualified));
   }
 
   private static void refused(MoveFixture fixture, String statement, String expected) {
