@@ -183,6 +183,12 @@ class AlterColumnDefaultTest {
         "INSERT INTO "
             + fixture.qualified
             + " (id, message, version, label) VALUES (31, 'i31', 1, 'set')");
+    // an explicit NULL stays NULL (the append writes the field as JSON null)
+    sql(
+        fixture,
+        "INSERT INTO "
+            + fixture.qualified
+            + " (id, message, version, score) VALUES (32, 'i32', 1, NULL)");
     fixture.sync();
     List<String> written =
         fixture
@@ -206,7 +212,8 @@ class AlterColumnDefaultTest {
     assertTrue(written.get(0).contains("\"label\":\"none\""), written.toString());
     assertTrue(written.get(1).contains("\"score\":5"), written.toString());
     assertTrue(written.get(1).contains("\"label\":\"set\""), written.toString());
-    List<String> after = List.of("[20,null,none]", "[21,7,null]", "[30,5,none]", "[31,5,set]");
+    List<String> after =
+        List.of("[20,null,none]", "[21,7,null]", "[30,5,none]", "[31,5,set]", "[32,null,none]");
     String newRows =
         "SELECT id, score, label FROM " + fixture.qualified + " WHERE id BETWEEN 20 AND 39";
     assertEquals(after, rowsBothWays(fixture, newRows));
@@ -244,7 +251,7 @@ class AlterColumnDefaultTest {
     assertEquals(
         List.of("[40,5,none]"),
         fixture.rows("SELECT id, score, label FROM " + fixture.icebergTable + " WHERE id = 40"));
-    assertEquals(ids.size() + 6, fixture.ids().size());
+    assertEquals(ids.size() + 7, fixture.ids().size());
   }
 
   @Test
