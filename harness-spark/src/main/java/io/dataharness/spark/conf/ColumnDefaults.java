@@ -59,15 +59,8 @@ public final class ColumnDefaults {
     FieldType type = fieldType(field);
     Object value =
         type == null ? null : type.parseValue(field.metadata().getString(HARNESS_DEFAULT));
-    if (value instanceof Instant instant) {
-      // lit(Instant) is fine, but keep timestamps exact whatever the session time zone
-      return functions.timestamp_micros(functions.lit(micros(instant)));
-    }
-    if (value instanceof LocalDateTime local) {
-      return functions
-          .timestamp_micros(functions.lit(micros(local.toInstant(ZoneOffset.UTC))))
-          .cast("timestamp_ntz");
-    }
+    // Instant and LocalDateTime become timestamp and timestamp_ntz literals, whatever the session
+    // time zone
     return functions.lit(value).cast(field.dataType());
   }
 

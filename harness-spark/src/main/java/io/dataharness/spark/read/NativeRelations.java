@@ -197,7 +197,10 @@ final class NativeRelations {
                 "query",
                 PostgresSources.asOfQuery(
                     read.source(), HarnessScanBuilder.harnessSchema(read.schema()), state))
-            .option("fetchsize", "1000");
+            .option("fetchsize", "1000")
+            // PostgreSQL timestamp (without time zone) as timestamp_ntz: read as a timestamp and
+            // cast, its value would shift by the session time zone
+            .option("preferTimestampNTZ", "true");
     Dataset<Row> rows = reader.load();
     List<Column> columns = new ArrayList<>();
     for (StructField field : read.schema().fields()) {
