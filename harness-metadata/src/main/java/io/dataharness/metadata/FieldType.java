@@ -1,5 +1,12 @@
 package io.dataharness.metadata;
 
+import java.math.BigDecimal;
+import java.math.RoundingMode;
+import java.time.Instant;
+import java.time.LocalDate;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeParseException;
+import java.util.Base64;
 import java.util.Locale;
 import java.util.Set;
 import java.util.regex.Matcher;
@@ -81,6 +88,88 @@ public record FieldType(String name) {
       return scale() == wider.scale() && precision() <= wider.precision();
     }
     return (this.equals(INT) && wider.equals(LONG)) || (this.equals(FLOAT) && wider.equals(DOUBLE));
+  }
+
+  /**
+   * Parses the canonical text of a value of this type (as {@link #formatValue} writes it): {@code
+   * true}/{@code false}; integers in decimal; floats as Java prints them (also {@code NaN}, {@code
+   * Infinity}, {@code -Infinity}); decimals with exactly the type's scale; strings as they are;
+   * binary as base64; dates as {@code 2026-12-01}; timestamps as an ISO-8601 instant ({@code
+   * 2026-12-01T10:15:30Z}); timestamp_ntz as an ISO-8601 local date-time.
+   *
+   * @return a Boolean, Integer, Long, Float, Double, BigDecimal, String, byte[], LocalDate, Instant
+   *     or LocalDateTime
+   * @throws IllegalArgumentException if the text is no value of this type
+   */
+  public Object parseValue(String text) {
+    if (text == null) {
+      throw new IllegalArgumentException("no value");
+    }
+    try {
+      if (isDecimal()) {
+        BigDecimal value = new BigDecimal(text.trim());
+        BigDecimal scaled;
+        try {
+          scaled = value.setScale(scale(), RoundingMode.UNNECESSARY);
+        } catch (ArithmeticException e) {
+          throw new IllegalArgumentException(
+              "value " + text + " has more than " + scale() + " digits after the point");
+        }
+        if (scaled.precision() - scaled.scale() > precision() - scale()) {
+          throw new IllegalArgumentException("value " + text + " does not fit " + name);
+        }
+        return scaled;
+      }
+      return switch (name) {
+        case "boolean" -> {
+          String lower = text.trim().toLowerCase(Locale.ROOT);
+          if (!lower.equals("true") && !lower.equals("false")) {
+            throw new IllegalArgumentException("expected true or false");
+          }
+          yield Boolean.valueOf(lower);
+        }
+        case "int" -> Integer.valueOf(text.trim());
+        case "long" -> Long.valueOf(text.trim());
+        case "float" -> {
+          float value = Float.parseFloat(text.trim());
+          if (Float.isInfinite(value) && !text.trim().endsWith("Infinity")) {
+            throw new IllegalArgumentException("value " + text + " does not fit a float");
+          }
+          yield value;
+        }
+        case "double" -> {
+          double value = Double.parseDouble(text.trim());
+          if (Double.isInfinite(value) && !text.trim().endsWith("Infinity")) {
+            throw new IllegalArgumentException("value " + text + " does not fit a double");
+          }
+          yield value;
+        }
+        case "string" -> text;
+        case "binary" -> Base64.getDecoder().decode(text.trim());
+        case "date" -> LocalDate.parse(text.trim());
+        case "timestamp" -> Instant.parse(text.trim());
+        case "timestamp_ntz" -> LocalDateTime.parse(text.trim());
+        default -> throw new IllegalStateException("Unknown field type " + name);
+      };
+    } catch (DateTimeParseException e) {
+      throw new IllegalArgumentException(e.getMessage(), e);
+    }
+  }
+
+  /** The canonical text of {@code value} ({@link #parseValue} of it returns an equal value). */
+  public String formatValue(Object value) {
+    if (value instanceof BigDecimal decimal) {
+      return decimal.setScale(scale(), RoundingMode.UNNECESSARY).toPlainString();
+    }
+    if (value instanceof byte[] bytes) {
+      return Base64.getEncoder().encodeToString(bytes);
+    }
+    return String.valueOf(value);
+  }
+
+  /** The canonical text of the value {@code text} denotes ({@link #parseValue}). */
+  public String canonicalValue(String text) {
+    return formatValue(parseValue(text));
   }
 
   @Override

@@ -135,6 +135,9 @@ public final class MetadataJson {
       entry.put("type", field.type().name());
       entry.put("required", field.required());
       entry.put("doc", field.doc());
+      if (field.defaultValue() != null) {
+        entry.put("default", field.defaultValue());
+      }
       tree.add(entry);
     }
     return tree;
@@ -144,13 +147,15 @@ public final class MetadataJson {
     List<Field> fields = new ArrayList<>();
     for (JsonNode node : read(json)) {
       JsonNode doc = node.get("doc");
+      JsonNode defaultValue = node.get("default");
       fields.add(
           new Field(
               node.path("id").asInt(),
               node.path("name").asText(),
               new FieldType(node.path("type").asText()),
               node.path("required").asBoolean(),
-              doc == null || doc.isNull() ? null : doc.asText()));
+              doc == null || doc.isNull() ? null : doc.asText(),
+              defaultValue == null || defaultValue.isNull() ? null : defaultValue.asText()));
     }
     return fields;
   }

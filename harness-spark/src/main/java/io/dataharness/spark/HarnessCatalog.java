@@ -7,6 +7,7 @@ import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableDefinition;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.ValidationException;
+import io.dataharness.spark.conf.ColumnDefaults;
 import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.conf.SparkSchemas;
@@ -34,6 +35,7 @@ import org.apache.spark.sql.connector.catalog.ProcedureCatalog;
 import org.apache.spark.sql.connector.catalog.SupportsNamespaces;
 import org.apache.spark.sql.connector.catalog.Table;
 import org.apache.spark.sql.connector.catalog.TableCatalog;
+import org.apache.spark.sql.connector.catalog.TableCatalogCapability;
 import org.apache.spark.sql.connector.catalog.TableChange;
 import org.apache.spark.sql.connector.catalog.procedures.UnboundProcedure;
 import org.apache.spark.sql.connector.expressions.Transform;
@@ -83,6 +85,12 @@ public class HarnessCatalog
         name,
         store.description(),
         connections.keySet());
+  }
+
+  /** Column defaults: Spark fills them into INSERTs that leave the column out. */
+  @Override
+  public java.util.Set<TableCatalogCapability> capabilities() {
+    return java.util.Set.of(TableCatalogCapability.SUPPORT_COLUMN_DEFAULT_VALUE);
   }
 
   @Override
@@ -402,12 +410,20 @@ public class HarnessCatalog
     if (store.tableExists(table)) {
       throw new TableAlreadyExistsException(identifier);
     }
-    Schema schema =
-        new Schema(
-            1,
+    List<io.dataharness.metadata.Field> fields =
+        new java.util.ArrayList<>(
             SparkSchemas.fromSpark(
                 org.apache.spark.sql.connector.catalog.CatalogV2Util.v2ColumnsToStructType(
                     columns)));
+    for (int i = 0; i < columns.length; i++) {
+      io.dataharness.metadata.Field field = fields.get(i);
+      fields.set(
+          i,
+          field.withDefault(
+              ColumnDefaults.canonical(
+                  table, field.name(), field.type(), columns[i].defaultValue())));
+    }
+    Schema schema = new Schema(1, fields);
     List<SourceDefinition> sources = TableProperties.sources(table, properties, connections);
     for (SourceDefinition source : sources) {
       PartitionFilter.check(table, source, SparkSchemas.toSpark(schema));

@@ -24,7 +24,15 @@ public final class SparkSchemas {
   public static StructType toSpark(Schema schema) {
     List<StructField> fields = new ArrayList<>();
     for (Field field : schema.fields()) {
-      Metadata metadata = new MetadataBuilder().putLong(FIELD_ID, field.id()).build();
+      MetadataBuilder builder = new MetadataBuilder().putLong(FIELD_ID, field.id());
+      if (field.defaultValue() != null) {
+        String sql = ColumnDefaults.sql(field);
+        builder
+            .putString(ColumnDefaults.CURRENT_DEFAULT, sql)
+            .putString(ColumnDefaults.EXISTS_DEFAULT, sql)
+            .putString(ColumnDefaults.HARNESS_DEFAULT, field.defaultValue());
+      }
+      Metadata metadata = builder.build();
       StructField structField =
           new StructField(field.name(), toSpark(field.type()), !field.required(), metadata);
       fields.add(field.doc() == null ? structField : structField.withComment(field.doc()));
@@ -99,7 +107,10 @@ public final class SparkSchemas {
               column.name(),
               fromSpark(column.name(), column.dataType()),
               !column.nullable(),
-              null));
+              null,
+              column.metadata().contains(ColumnDefaults.HARNESS_DEFAULT)
+                  ? column.metadata().getString(ColumnDefaults.HARNESS_DEFAULT)
+                  : null));
     }
     return fields;
   }

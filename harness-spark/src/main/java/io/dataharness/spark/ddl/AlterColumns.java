@@ -2,6 +2,7 @@ package io.dataharness.spark.ddl;
 
 import io.dataharness.metadata.CommitConflictException;
 import io.dataharness.metadata.Field;
+import io.dataharness.metadata.FieldType;
 import io.dataharness.metadata.HarnessException;
 import io.dataharness.metadata.HarnessTable;
 import io.dataharness.metadata.IdempotencyKeys;
@@ -10,11 +11,13 @@ import io.dataharness.metadata.Schema;
 import io.dataharness.metadata.SchemaCompatibility;
 import io.dataharness.metadata.SchemaDiff;
 import io.dataharness.metadata.SourceDefinition;
+import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.Transaction;
 import io.dataharness.metadata.ValidationException;
 import io.dataharness.metadata.VersionInfo;
+import io.dataharness.spark.conf.ColumnDefaults;
 import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.source.IcebergSources;
@@ -32,17 +35,18 @@ import java.util.UUID;
 import java.util.stream.Collectors;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.connector.catalog.TableChange;
+import org.apache.spark.sql.types.DataType;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * {@code ALTER TABLE} for columns: add (nullable), rename, widen a type, drop NOT NULL, comment,
- * drop. The whole statement is validated against the current schema before any source changes
- * ({@link SchemaCompatibility}); then, under the locks of every source (the {@link WriteProtocol},
- * so no mover or append writes with the old schema meanwhile), each source's own columns follow
- * ({@link SchemaDiff}: Iceberg by field id, PostgreSQL on the table, its history table and trigger;
- * Kafka JSON needs nothing), and one version commits the new schema id with the sources' new column
- * mappings. Versions before it read with their own schema.
+ * {@code ALTER TABLE} for columns: add (nullable, optionally with a literal DEFAULT), rename, widen
+ * a type, drop NOT NULL, comment, drop. The whole statement is validated against the current schema
+ * before any source changes ({@link SchemaCompatibility}); then, under the locks of every source
+ * (the {@link WriteProtocol}, so no mover or append writes with the old schema meanwhile), each
+ * source's own columns follow ({@link SchemaDiff}: Iceberg by field id, PostgreSQL on the table,
+ * its history table and trigger; Kafka JSON needs nothing), and one version commits the new schema
+ * id with the sources' new column mappings. Versions before it read with their own schema.
  *
  * <p>A rename changes no physical column: each source maps the new name to the column that holds
  * the data (messages already in Kafka, applications writing to PostgreSQL and other Iceberg readers
@@ -94,12 +98,6 @@ public final class AlterColumns {
                     + " added at the end; leave out the position",
                 name, table);
           }
-          if (add.defaultValue() != null) {
-            throw new ValidationException(
-                "Cannot add column '%s' to %s with a DEFAULT: defaults are not supported; add it"
-                    + " without one (rows written before read it as NULL)",
-                name, table);
-          }
           if (indexOf(fields, name) >= 0) {
             throw new ValidationException(
                 "Cannot add column '%s' to %s: the table already has it", name, table);
@@ -114,13 +112,15 @@ public final class AlterColumns {
                   name, table, source.id(), source.columnMapping());
             }
           }
+          FieldType type = SparkSchemas.fromSpark(name, add.dataType());
           fields.add(
               new Field(
                   nextId++,
                   name,
-                  SparkSchemas.fromSpark(name, add.dataType()),
+                  type,
                   !add.isNullable(),
-                  add.comment()));
+                  add.comment(),
+                  ColumnDefaults.canonical(table, name, type, add.defaultValue())));
         } else if (change instanceof TableChange.RenameColumn rename) {
           int index = existing(table, fields, single(table, rename.fieldNames(), "rename"));
           Field old = fields.get(index);
@@ -130,7 +130,9 @@ public final class AlterColumns {
                 "Cannot rename column '%s' of %s to '%s': the table already has a column '%s'",
                 old.name(), table, name, name);
           }
-          fields.set(index, new Field(old.id(), name, old.type(), old.required(), old.doc()));
+          fields.set(
+              index,
+              new Field(old.id(), name, old.type(), old.required(), old.doc(), old.defaultValue()));
           for (SourceDefinition source : List.copyOf(sources.values())) {
             // older versions still read the old name: keep its mapping, add the new one
             String column = source.sourceColumn(old.name());
@@ -147,19 +149,41 @@ public final class AlterColumns {
                   old.name(),
                   SparkSchemas.fromSpark(old.name(), update.newDataType()),
                   old.required(),
-                  old.doc()));
+                  old.doc(),
+                  widenedDefault(table, old, update.newDataType())));
         } else if (change instanceof TableChange.UpdateColumnNullability nullability) {
           int index = existing(table, fields, single(table, nullability.fieldNames(), "change"));
           Field old = fields.get(index);
           fields.set(
               index,
-              new Field(old.id(), old.name(), old.type(), !nullability.nullable(), old.doc()));
+              new Field(
+                  old.id(),
+                  old.name(),
+                  old.type(),
+                  !nullability.nullable(),
+                  old.doc(),
+                  old.defaultValue()));
         } else if (change instanceof TableChange.UpdateColumnComment comment) {
           int index = existing(table, fields, single(table, comment.fieldNames(), "comment"));
           Field old = fields.get(index);
           fields.set(
               index,
-              new Field(old.id(), old.name(), old.type(), old.required(), comment.newComment()));
+              new Field(
+                  old.id(),
+                  old.name(),
+                  old.type(),
+                  old.required(),
+                  comment.newComment(),
+                  old.defaultValue()));
+        } else if (change instanceof TableChange.UpdateColumnDefaultValue update) {
+          Field old =
+              fields.get(existing(table, fields, single(table, update.fieldNames(), "change")));
+          throw new ValidationException(
+              "Cannot change the default of column '%s' of %s (now %s): the harness keeps one"
+                  + " default per column, and rows written before the column was added read it, so"
+                  + " changing it would change rows already written; add a new column with the"
+                  + " default you want instead",
+              old.name(), table, old.defaultValue() == null ? "none" : old.defaultValue());
         } else if (change instanceof TableChange.DeleteColumn delete) {
           String name = single(table, delete.fieldNames(), "drop");
           int index = indexOf(fields, name);
@@ -184,6 +208,25 @@ public final class AlterColumns {
         }
       }
       return new Plan(latest.schema().schemaId(), fields, redefined);
+    }
+
+    /** A column's default in its widened type (the same value: widening never loses one). */
+    private static String widenedDefault(TableIdentifier table, Field old, DataType newType) {
+      if (old.defaultValue() == null) {
+        return null;
+      }
+      FieldType wider = SparkSchemas.fromSpark(old.name(), newType);
+      if (old.type().equals(FieldType.FLOAT) && wider.equals(FieldType.DOUBLE)) {
+        // the float's own value, as the rows the sources widen hold it
+        return wider.formatValue((double) (Float) old.defaultJavaValue());
+      }
+      try {
+        return wider.canonicalValue(old.defaultValue());
+      } catch (IllegalArgumentException e) {
+        throw new ValidationException(
+            "Cannot change column '%s' of %s to %s: its default %s is no value of it (%s)",
+            old.name(), table, wider, old.defaultValue(), e.getMessage());
+      }
     }
 
     /** Maps {@code name} to {@code column} in {@code source} (kept if already mapped). */
@@ -300,6 +343,18 @@ public final class AlterColumns {
       if (diff.isEmpty()) {
         return applied;
       }
+      // every source can hold the new defaults, before any source changes
+      for (String id : sources()) {
+        SourceDefinition source = batch.redefined().getOrDefault(id, latest.source(id));
+        if (source.kind() == SourceKind.ICEBERG) {
+          IcebergSources.checkDefaults(
+              SparkSession.active(),
+              catalog.connection(table, source),
+              source,
+              diff,
+              table.toString());
+        }
+      }
       for (String id : sources()) {
         SourceDefinition source = batch.redefined().getOrDefault(id, latest.source(id));
         try {
@@ -309,7 +364,9 @@ public final class AlterColumns {
                     SparkSession.active(), catalog.connection(table, source), source, diff);
             case JDBC -> PostgresSources.evolve(catalog.connection(table, source), source, diff);
             default -> {
-              continue; // Kafka JSON: a missing field reads as null, a wider type decodes
+              // Kafka JSON: a missing field reads as the column's default (or null), a wider type
+              // decodes
+              continue;
             }
           }
         } catch (RuntimeException e) {
@@ -354,7 +411,13 @@ public final class AlterColumns {
     @Override
     public String describe(Plan batch) {
       return batch.fields().stream()
-          .map(f -> f.name() + " " + f.type() + (f.required() ? " NOT NULL" : ""))
+          .map(
+              f ->
+                  f.name()
+                      + " "
+                      + f.type()
+                      + (f.required() ? " NOT NULL" : "")
+                      + (f.defaultValue() == null ? "" : " DEFAULT " + f.defaultValue()))
           .collect(Collectors.joining(", ", "columns (", ")"));
     }
   }

@@ -177,6 +177,9 @@ final class IcebergInputPartition implements InputPartition {
                     : widen(row.get(position, icebergTypes[i]), columns.type(i));
           } else if (columns.isMetadata(i) && columns.name(i).equals(MetadataColumns.SOURCE)) {
             values[i] = source;
+          } else if (!columns.isMetadata(i)) {
+            // the snapshot's schema has no such column: its rows read the column's default
+            values[i] = columns.defaultValue(i);
           } else {
             values[i] = null;
           }

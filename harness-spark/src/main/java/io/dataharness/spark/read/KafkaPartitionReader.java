@@ -145,8 +145,12 @@ final class KafkaPartitionReader implements PartitionReader<InternalRow> {
           for (int i = 0; i < values.length; i++) {
             if (!columns.isMetadata(i)) {
               try {
+                JsonNode value = root.get(jsonFields[i]);
+                // an absent field reads the column's default; a JSON null stays null
                 values[i] =
-                    JsonValues.convert(root.get(jsonFields[i]), columns.type(i), sessionZone);
+                    value == null
+                        ? columns.defaultValue(i)
+                        : JsonValues.convert(value, columns.type(i), sessionZone);
               } catch (JsonValues.MismatchException e) {
                 reason = "field '" + jsonFields[i] + "': " + e.getMessage();
                 break;

@@ -1,18 +1,22 @@
 package io.dataharness.spark.read;
 
+import static org.apache.spark.sql.functions.array_contains;
 import static org.apache.spark.sql.functions.col;
 import static org.apache.spark.sql.functions.concat;
 import static org.apache.spark.sql.functions.from_json;
+import static org.apache.spark.sql.functions.json_object_keys;
 import static org.apache.spark.sql.functions.lit;
 import static org.apache.spark.sql.functions.raise_error;
 import static org.apache.spark.sql.functions.when;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dataharness.metadata.SourceState;
+import io.dataharness.spark.conf.ColumnDefaults;
 import io.dataharness.spark.conf.MetadataColumns;
 import io.dataharness.spark.source.IcebergSources;
 import io.dataharness.spark.source.PostgresSources;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -131,6 +135,11 @@ final class NativeRelations {
                             "columnNameOfCorruptRecord",
                             MetadataColumns.CORRUPT_RECORD))
                     .as("message"),
+                // the message's top-level fields, only when a column has a default (a second
+                // parse of the JSON)
+                Arrays.stream(read.schema().fields()).anyMatch(ColumnDefaults::hasDefault)
+                    ? json_object_keys(col("value").cast("string")).as("keys")
+                    : lit(null).cast("array<string>").as("keys"),
                 col("partition"),
                 col("offset"),
                 col("timestamp"),
@@ -157,10 +166,17 @@ final class NativeRelations {
     }
     List<Column> columns = new ArrayList<>();
     for (StructField field : read.schema().fields()) {
-      columns.add(
-          col("message.`" + read.source().sourceColumn(field.name()) + "`")
-              .cast(field.dataType())
-              .as(field.name()));
+      String jsonField = read.source().sourceColumn(field.name());
+      Column value = col("message.`" + jsonField + "`").cast(field.dataType());
+      if (ColumnDefaults.hasDefault(field)) {
+        // as KafkaPartitionReader: a message without the field reads the default, a JSON null
+        // stays null, and a tombstone or a malformed message reads nulls
+        Column keys = col("keys");
+        value =
+            when(array_contains(keys, jsonField), value)
+                .when(keys.isNotNull().and(corrupt.isNull()), ColumnDefaults.literal(field));
+      }
+      columns.add(value.as(field.name()));
     }
     columns.add(lit(read.source().id()).as(MetadataColumns.SOURCE));
     columns.add(col("partition").as(MetadataColumns.KAFKA_PARTITION));
@@ -181,7 +197,10 @@ final class NativeRelations {
                 "query",
                 PostgresSources.asOfQuery(
                     read.source(), HarnessScanBuilder.harnessSchema(read.schema()), state))
-            .option("fetchsize", "1000");
+            .option("fetchsize", "1000")
+            // PostgreSQL timestamp (without time zone) as timestamp_ntz: read as a timestamp and
+            // cast, its value would shift by the session time zone
+            .option("preferTimestampNTZ", "true");
     Dataset<Row> rows = reader.load();
     List<Column> columns = new ArrayList<>();
     for (StructField field : read.schema().fields()) {
@@ -215,10 +234,13 @@ final class NativeRelations {
     List<Column> columns = new ArrayList<>();
     for (StructField field : read.schema().fields()) {
       String sourceColumn = read.source().sourceColumn(field.name());
+      // a snapshot whose schema has no such column: its rows read the column's default
       Column value =
           available.stream().anyMatch(sourceColumn::equalsIgnoreCase)
               ? col("`" + sourceColumn + "`").cast(field.dataType())
-              : lit(null).cast(field.dataType());
+              : ColumnDefaults.hasDefault(field)
+                  ? ColumnDefaults.literal(field)
+                  : lit(null).cast(field.dataType());
       columns.add(value.as(field.name()));
     }
     return rows.select(withMetadata(read, columns));

@@ -1,5 +1,6 @@
 package io.dataharness.spark.read;
 
+import io.dataharness.spark.conf.ColumnDefaults;
 import io.dataharness.spark.conf.MetadataColumns;
 import java.io.Serializable;
 import java.util.Arrays;
@@ -19,12 +20,16 @@ final class OutputColumns implements Serializable {
   private final DataType[] types;
   private final boolean[] metadata;
 
+  /** Per column: the default that rows without a value for it read (Spark value), or null. */
+  private final Object[] defaults;
+
   OutputColumns(StructType dataSchema, StructType readSchema) {
     Set<String> dataNames = Set.of(dataSchema.fieldNames());
     StructField[] fields = readSchema.fields();
     names = new String[fields.length];
     types = new DataType[fields.length];
     metadata = new boolean[fields.length];
+    defaults = new Object[fields.length];
     Set<String> metadataNames = Set.of(MetadataColumns.SCHEMA.fieldNames());
     for (int i = 0; i < fields.length; i++) {
       names[i] = fields[i].name();
@@ -33,6 +38,9 @@ final class OutputColumns implements Serializable {
       if (!metadata[i] && !dataNames.contains(names[i])) {
         throw new IllegalArgumentException(
             "Cannot read column '" + names[i] + "': it is neither a data nor a metadata column");
+      }
+      if (!metadata[i]) {
+        defaults[i] = ColumnDefaults.internalValue(dataSchema.apply(names[i]));
       }
     }
   }
@@ -51,6 +59,14 @@ final class OutputColumns implements Serializable {
 
   boolean isMetadata(int index) {
     return metadata[index];
+  }
+
+  /**
+   * The value of data column {@code index} in a row that has none for it (a Kafka message without
+   * the field, an Iceberg snapshot without the column): the column's default, or null.
+   */
+  Object defaultValue(int index) {
+    return defaults[index];
   }
 
   /** Whether any data column is read (a count reads none). */

@@ -120,10 +120,11 @@ public final class IcebergSources {
   /**
    * Makes a registered Iceberg table follow a harness schema change ({@code ALTER TABLE}) through
    * Iceberg's own schema evolution (by Iceberg field id, so data files written before stay
-   * readable): adds the new columns (optional), widens types, makes columns optional and sets
-   * comments. Idempotent: what the table already has is skipped, so running it again after a
-   * failure completes it. Renamed and dropped columns are left as they are (see {@link
-   * SchemaDiff}).
+   * readable): adds the new columns (optional; a default becomes the column's {@code
+   * initial-default} and {@code write-default}, see {@link #checkDefaults}), widens types, makes
+   * columns optional and sets comments. Idempotent: what the table already has is skipped, so
+   * running it again after a failure completes it. Renamed and dropped columns are left as they are
+   * (see {@link SchemaDiff}).
    */
   public static void evolve(
       SparkSession spark, ConnectionConfig connection, SourceDefinition source, SchemaDiff diff) {
@@ -137,7 +138,9 @@ public final class IcebergSources {
         String column = source.sourceColumn(field.name());
         DataType type = SparkSchemas.toSpark(field.type());
         Optional<StructField> existing = field(current, column);
-        if (existing.isEmpty()) {
+        if (existing.isEmpty() && field.defaultValue() != null) {
+          addWithDefault(catalog, identifier, column, field);
+        } else if (existing.isEmpty()) {
           changes.add(TableChange.addColumn(new String[] {column}, type, true, field.doc()));
         } else if (!existing.get().dataType().equals(type)) {
           throw new ValidationException(
@@ -178,6 +181,113 @@ public final class IcebergSources {
       throw new SourceUnavailableException(
           e, "Cannot alter source '%s': Iceberg table %s does not exist", source.id(), identifier);
     }
+  }
+
+  /** The first Iceberg format version whose tables hold column defaults. */
+  static final int DEFAULTS_FORMAT_VERSION = 3;
+
+  /**
+   * Checks, before any source changes, that the source's Iceberg table can hold the defaults of the
+   * columns {@code diff} adds: Iceberg keeps a column's default ({@code initial-default}, read for
+   * rows of data files written before the column, and {@code write-default}) only from format
+   * version 3; on older tables rows already written would read NULL instead of the default.
+   */
+  public static void checkDefaults(
+      SparkSession spark,
+      ConnectionConfig connection,
+      SourceDefinition source,
+      SchemaDiff diff,
+      String table) {
+    List<Field> defaulted = diff.added().stream().filter(f -> f.defaultValue() != null).toList();
+    if (defaulted.isEmpty()) {
+      return;
+    }
+    TableCatalog catalog = catalog(spark, connection);
+    Identifier identifier = identifier(source);
+    catalog.invalidateTable(identifier);
+    org.apache.iceberg.Table iceberg;
+    try {
+      iceberg = ((SparkTable) catalog.loadTable(identifier)).table();
+    } catch (NoSuchTableException e) {
+      throw new SourceUnavailableException(
+          e, "Cannot alter source '%s': Iceberg table %s does not exist", source.id(), identifier);
+    }
+    int formatVersion = formatVersion(iceberg);
+    if (formatVersion < DEFAULTS_FORMAT_VERSION) {
+      throw new ValidationException(
+          "Cannot add column '%s' with a DEFAULT to %s: its source '%s' is Iceberg table %s.%s of"
+              + " format version %d, and Iceberg keeps column defaults only from format version"
+              + " %d (rows already written would read NULL). Nothing was changed. Upgrade the"
+              + " Iceberg table (ALTER TABLE %s.%s SET TBLPROPERTIES ('format-version' = '3'), once"
+              + " every reader of it supports v3) and run the statement again, or add the column"
+              + " without a default",
+          defaulted.get(0).name(),
+          table,
+          source.id(),
+          connection.sparkCatalog(),
+          identifier,
+          formatVersion,
+          DEFAULTS_FORMAT_VERSION,
+          connection.sparkCatalog(),
+          identifier);
+    }
+  }
+
+  private static int formatVersion(org.apache.iceberg.Table table) {
+    if (table instanceof org.apache.iceberg.HasTableOperations operations) {
+      return operations.operations().current().formatVersion();
+    }
+    return Integer.parseInt(table.properties().getOrDefault("format-version", "2"));
+  }
+
+  /** Adds {@code column} with the field's default as its initial and write default. */
+  private static void addWithDefault(
+      TableCatalog catalog, Identifier identifier, String column, Field field)
+      throws NoSuchTableException {
+    org.apache.iceberg.Table iceberg = ((SparkTable) catalog.loadTable(identifier)).table();
+    org.apache.iceberg.types.Type type =
+        org.apache.iceberg.spark.SparkSchemaUtil.convert(SparkSchemas.toSpark(field.type()));
+    iceberg
+        .updateSchema()
+        .addColumn(column, type, field.doc(), icebergLiteral(field, type))
+        .commit();
+    catalog.invalidateTable(identifier);
+  }
+
+  private static org.apache.iceberg.expressions.Literal<?> icebergLiteral(
+      Field field, org.apache.iceberg.types.Type type) {
+    Object value = field.defaultJavaValue();
+    org.apache.iceberg.expressions.Literal<?> literal;
+    if (value instanceof Boolean bool) {
+      literal = org.apache.iceberg.expressions.Literal.of(bool);
+    } else if (value instanceof Integer integer) {
+      literal = org.apache.iceberg.expressions.Literal.of(integer);
+    } else if (value instanceof Long number) {
+      literal = org.apache.iceberg.expressions.Literal.of(number);
+    } else if (value instanceof Float number) {
+      literal = org.apache.iceberg.expressions.Literal.of(number);
+    } else if (value instanceof Double number) {
+      literal = org.apache.iceberg.expressions.Literal.of(number);
+    } else if (value instanceof java.math.BigDecimal decimal) {
+      literal = org.apache.iceberg.expressions.Literal.of(decimal);
+    } else if (value instanceof String text) {
+      literal = org.apache.iceberg.expressions.Literal.of(text);
+    } else if (value instanceof byte[] bytes) {
+      literal = org.apache.iceberg.expressions.Literal.of(java.nio.ByteBuffer.wrap(bytes));
+    } else {
+      // dates as days, timestamps as microseconds: Spark's values are Iceberg's
+      Object internal = io.dataharness.spark.conf.ColumnDefaults.internalValue(field.type(), value);
+      literal =
+          internal instanceof Integer days
+              ? org.apache.iceberg.expressions.Literal.of(days)
+              : org.apache.iceberg.expressions.Literal.of((Long) internal);
+    }
+    org.apache.iceberg.expressions.Literal<?> converted = literal.to(type);
+    if (converted == null) {
+      throw new IllegalStateException(
+          "Cannot convert default " + field.defaultValue() + " of " + field.name() + " to " + type);
+    }
+    return converted;
   }
 
   private static Optional<StructField> field(StructType schema, String column) {

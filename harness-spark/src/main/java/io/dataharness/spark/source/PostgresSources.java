@@ -159,18 +159,22 @@ public final class PostgresSources {
       throw new SourceUnavailableException(
           "Cannot alter source '%s': PostgreSQL table %s does not exist", source.id(), table);
     }
+    Map<String, Column> history = columns(jdbc, table.schema(), table.historyTable());
     for (Field field : diff.added()) {
       String column = source.sourceColumn(field.name());
       Column existing = columns.get(column);
+      // a constant default fills every row already there (PostgreSQL 11+ without rewriting the
+      // table), in the history table too: its old images read the default at later versions
+      String definition =
+          quote(column)
+              + " "
+              + postgresType(field.type())
+              + (field.defaultValue() == null ? "" : " DEFAULT " + postgresLiteral(field));
       if (existing == null) {
-        execute(
-            jdbc,
-            "ALTER TABLE "
-                + table.qualified()
-                + " ADD COLUMN "
-                + quote(column)
-                + " "
-                + postgresType(field.type()));
+        execute(jdbc, "ALTER TABLE " + table.qualified() + " ADD COLUMN " + definition);
+        if (!history.isEmpty() && !history.containsKey(column)) {
+          execute(jdbc, "ALTER TABLE " + table.qualifiedHistory() + " ADD COLUMN " + definition);
+        }
       } else if (!sameType(existing.type(), field.type())) {
         throw new ValidationException(
             "Cannot add column '%s' to source '%s': PostgreSQL table %s already has a column"
@@ -347,6 +351,16 @@ public final class PostgresSources {
           case "timestamp" -> "timestamp without time zone";
           default -> created;
         });
+  }
+
+  /** A field's default as a PostgreSQL constant of the column's type. */
+  static String postgresLiteral(Field field) {
+    Object value = field.defaultJavaValue();
+    String text =
+        value instanceof byte[] bytes
+            ? "\\x" + java.util.HexFormat.of().formatHex(bytes)
+            : field.type().formatValue(value);
+    return quoteLiteral(text) + "::" + postgresType(field.type());
   }
 
   private static String quoteLiteral(String text) {
@@ -631,8 +645,9 @@ public final class PostgresSources {
   }
 
   /**
-   * One column per harness field, named by the field, read from the mapped source column (a typed
-   * NULL when {@code sourceColumns} lacks it; null means every mapped column exists).
+   * One column per harness field, named by the field, read from the mapped source column (the
+   * field's default, or a typed NULL, when {@code sourceColumns} lacks it; null means every mapped
+   * column exists).
    */
   static String selectList(SourceDefinition source, Schema schema, Set<String> sourceColumns) {
     return schema.fields().stream()
@@ -642,7 +657,9 @@ public final class PostgresSources {
               String value =
                   sourceColumns == null || sourceColumns.contains(column)
                       ? quote(column)
-                      : "NULL::" + postgresType(field.type());
+                      : field.defaultValue() == null
+                          ? "NULL::" + postgresType(field.type())
+                          : postgresLiteral(field);
               return value + " AS " + quote(field.name());
             })
         .collect(Collectors.joining(", "));
@@ -792,6 +809,7 @@ public final class PostgresSources {
           quote(source.sourceColumn(field.name()))
               + " "
               + postgresType(field.type())
+              + (field.defaultValue() == null ? "" : " DEFAULT " + postgresLiteral(field))
               + (field.required() ? " NOT NULL" : ""));
     }
     return "CREATE TABLE " + table.qualified() + " (" + String.join(", ", definitions) + ")";
