@@ -62,8 +62,17 @@ final class KafkaProducing {
       String transactionalId) {
     StructType schema = rows.schema();
     StructType messageSchema = new StructType();
-    for (StructField field : schema.fields()) {
-      messageSchema = messageSchema.add(source.sourceColumn(field.name()), field.dataType(), true);
+    boolean[] instants = new boolean[schema.fields().length];
+    for (int i = 0; i < instants.length; i++) {
+      StructField field = schema.fields()[i];
+      // a TIMESTAMP is an instant: written with its UTC offset (Row.json would write it in the
+      // session's time zone without one, and a reader in another time zone would shift it)
+      instants[i] = field.dataType() instanceof org.apache.spark.sql.types.TimestampType;
+      messageSchema =
+          messageSchema.add(
+              source.sourceColumn(field.name()),
+              instants[i] ? org.apache.spark.sql.types.DataTypes.StringType : field.dataType(),
+              true);
     }
     int[] keyIndexes = new int[primaryKey.size()];
     for (int i = 0; i < primaryKey.size(); i++) {
@@ -92,6 +101,11 @@ final class KafkaProducing {
           Object[] values = new Object[row.length()];
           for (int i = 0; i < values.length; i++) {
             values[i] = row.get(i);
+            if (instants[i] && values[i] instanceof java.sql.Timestamp timestamp) {
+              values[i] = timestamp.toInstant().toString();
+            } else if (instants[i] && values[i] != null) {
+              values[i] = values[i].toString(); // java.time.Instant: ISO-8601 in UTC
+            }
           }
           String json = new GenericRowWithSchema(values, messageSchema).json();
           String key = null;
@@ -104,7 +118,7 @@ final class KafkaProducing {
               if (keyText.length() > 0) {
                 keyText.append('|');
               }
-              keyText.append(values[index]);
+              keyText.append(row.get(index));
             }
             key = keyText.toString();
             partition = partitions.get(Math.floorMod(key.hashCode(), partitions.size()));
