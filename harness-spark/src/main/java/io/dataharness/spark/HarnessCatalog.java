@@ -80,6 +80,7 @@ public class HarnessCatalog
     this.metadataUri = uri;
     this.connections = ConnectionConfig.parseAll(options.asCaseSensitiveMap());
     this.store = StoreCache.open(uri, options.get("user"), options.get("password"));
+    io.dataharness.spark.metrics.HarnessMetrics.registerWithSpark();
     LOG.info(
         "DataHarness catalog {} on the {} with connections {}",
         name,

@@ -79,6 +79,14 @@ abstract class KafkaMoveWriter<S> implements Writer<KafkaMoveWriter.Batch, S> {
     CrashPoints.reach(CrashPoints.of(step));
   }
 
+  /**
+   * Names the Spark jobs that follow in the UI: {@code DataHarness move <table> '<source>' ->
+   * '<target>' from version <n> offsets <ranges>: <step>} (see {@link JobDescriptions}).
+   */
+  final void describeJobs(Batch batch, String step) {
+    JobDescriptions.set(spark, describe(batch) + ": " + step);
+  }
+
   @Override
   public final String describe(Batch batch) {
     return batch.context().describe(batch.kafka());

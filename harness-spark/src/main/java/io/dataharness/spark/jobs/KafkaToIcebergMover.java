@@ -44,9 +44,7 @@ public final class KafkaToIcebergMover {
 
   public static MoveResult move(SparkSession spark, HarnessContext catalog, MoveRequest request) {
     MoveWriter writer = new MoveWriter(spark, catalog, request);
-    spark
-        .sparkContext()
-        .setJobDescription("DataHarness move " + request.table() + " '" + request.source() + "'");
+    JobDescriptions.startMove(spark, request);
     try {
       WriteOutcome<KafkaMoveWriter.Batch, IcebergStaging.Staged> outcome =
           new WriteProtocol(catalog.store(), request.table()).run(request.owner(), writer);
@@ -65,7 +63,7 @@ public final class KafkaToIcebergMover {
           outcome.replayed(),
           summary(request, batch.kafka(), staged.addedRows(), staged.snapshotId()));
     } finally {
-      spark.sparkContext().setJobDescription(null);
+      JobDescriptions.clear(spark);
     }
   }
 
@@ -133,6 +131,7 @@ public final class KafkaToIcebergMover {
 
     @Override
     public IcebergStaging.Staged stage(Batch batch, LeaseKeeper locks) {
+      describeJobs(batch, "staging in Iceberg");
       MoveContext context = batch.context();
       String stageKey = idempotencyKey(batch) + "#" + locks.lock(request.target()).fencingToken();
       IcebergStaging staging = staging(context);

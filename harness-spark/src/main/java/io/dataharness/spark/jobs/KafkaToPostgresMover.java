@@ -79,9 +79,7 @@ public final class KafkaToPostgresMover {
           request.table(), request.source(), request.target());
     }
     UpsertWriter writer = new UpsertWriter(spark, catalog, request, table);
-    spark
-        .sparkContext()
-        .setJobDescription("DataHarness move " + request.table() + " '" + request.source() + "'");
+    JobDescriptions.startMove(spark, request);
     try {
       WriteOutcome<KafkaMoveWriter.Batch, Staged> outcome =
           new WriteProtocol(catalog.store(), request.table()).run(request.owner(), writer);
@@ -102,7 +100,7 @@ public final class KafkaToPostgresMover {
           outcome.replayed(),
           summary(request, outcome.batch().get().kafka(), staged));
     } finally {
-      spark.sparkContext().setJobDescription(null);
+      JobDescriptions.clear(spark);
     }
   }
 
@@ -196,6 +194,7 @@ public final class KafkaToPostgresMover {
 
     @Override
     public Staged stage(Batch batch, LeaseKeeper locks) {
+      describeJobs(batch, "upserting into PostgreSQL");
       MoveContext context = batch.context();
       StructType schema = SparkSchemas.toSpark(context.version().schema());
       Dataset<Row> latest =

@@ -120,6 +120,7 @@ public final class PostgresToIcebergMover {
             ? "move-" + UUID.randomUUID()
             : request.owner();
     MoveWriter writer = new MoveWriter(spark, catalog, request, definitions, owner);
+    JobDescriptions.startMove(spark, request);
     try {
       WriteOutcome<Batch, Moved> outcome =
           new WriteProtocol(store, request.table()).run(owner, writer);
@@ -143,7 +144,7 @@ public final class PostgresToIcebergMover {
       }
       return MoveResult.nothing(latest.version());
     } finally {
-      spark.sparkContext().setJobDescription(null);
+      JobDescriptions.clear(spark);
     }
   }
 
@@ -557,7 +558,7 @@ public final class PostgresToIcebergMover {
     }
 
     private void describe(String format, Object... arguments) {
-      spark.sparkContext().setJobDescription(String.format(format, arguments));
+      JobDescriptions.set(spark, String.format(format, arguments));
     }
 
     /**

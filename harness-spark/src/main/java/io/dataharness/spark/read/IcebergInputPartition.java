@@ -17,6 +17,7 @@ import org.apache.spark.sql.connector.catalog.Table;
 import org.apache.spark.sql.connector.catalog.TableCatalog;
 import org.apache.spark.sql.connector.expressions.NamedReference;
 import org.apache.spark.sql.connector.expressions.filter.Predicate;
+import org.apache.spark.sql.connector.metric.CustomTaskMetric;
 import org.apache.spark.sql.connector.read.Batch;
 import org.apache.spark.sql.connector.read.InputPartition;
 import org.apache.spark.sql.connector.read.PartitionReader;
@@ -159,10 +160,20 @@ final class IcebergInputPartition implements InputPartition {
     UTF8String source = UTF8String.fromString(sourceId);
     return new PartitionReader<>() {
       private final Object[] values = new Object[columns.size()];
+      private long rowsRead;
 
       @Override
       public boolean next() throws IOException {
-        return rows.next();
+        boolean more = rows.next();
+        if (more) {
+          rowsRead++;
+        }
+        return more;
+      }
+
+      @Override
+      public CustomTaskMetric[] currentMetricsValues() {
+        return new CustomTaskMetric[] {ScanMetrics.taskValue(ScanMetrics.ICEBERG_ROWS, rowsRead)};
       }
 
       @Override

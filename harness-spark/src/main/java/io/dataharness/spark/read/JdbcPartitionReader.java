@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.Locale;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.GenericInternalRow;
+import org.apache.spark.sql.connector.metric.CustomTaskMetric;
 import org.apache.spark.sql.connector.read.PartitionReader;
 import org.apache.spark.sql.types.BinaryType;
 import org.apache.spark.sql.types.BooleanType;
@@ -39,6 +40,7 @@ import org.apache.spark.unsafe.types.UTF8String;
  * fetch size) and converts its values to Spark's internal values.
  */
 final class JdbcPartitionReader implements PartitionReader<InternalRow> {
+  private long rowsRead;
   static final int FETCH_SIZE = 1_000;
 
   private final JdbcInputPartition partition;
@@ -116,6 +118,7 @@ final class JdbcPartitionReader implements PartitionReader<InternalRow> {
         }
       }
       current = new GenericInternalRow(values);
+      rowsRead++;
       return true;
     } catch (SQLException e) {
       throw new HarnessException(e, "Cannot read %s: %s", partition.describe(), e.getMessage());
@@ -177,6 +180,11 @@ final class JdbcPartitionReader implements PartitionReader<InternalRow> {
   @Override
   public InternalRow get() {
     return current;
+  }
+
+  @Override
+  public CustomTaskMetric[] currentMetricsValues() {
+    return new CustomTaskMetric[] {ScanMetrics.taskValue(ScanMetrics.JDBC_ROWS, rowsRead)};
   }
 
   @Override

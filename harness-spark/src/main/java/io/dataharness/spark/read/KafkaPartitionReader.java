@@ -21,6 +21,7 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.GenericInternalRow;
+import org.apache.spark.sql.connector.metric.CustomTaskMetric;
 import org.apache.spark.sql.connector.read.PartitionReader;
 import org.apache.spark.unsafe.types.UTF8String;
 
@@ -30,6 +31,8 @@ import org.apache.spark.unsafe.types.UTF8String;
  * markers, aborted records), so reading stops once the consumer's position reaches {@code end}.
  */
 final class KafkaPartitionReader implements PartitionReader<InternalRow> {
+  private long rowsRead;
+  private long malformed;
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final Duration POLL = Duration.ofMillis(500);
 
@@ -83,6 +86,7 @@ final class KafkaPartitionReader implements PartitionReader<InternalRow> {
           return false;
         }
         current = decode(record);
+        rowsRead++;
         return true;
       }
       if (position >= partition.end()) {
@@ -125,6 +129,14 @@ final class KafkaPartitionReader implements PartitionReader<InternalRow> {
   @Override
   public InternalRow get() {
     return current;
+  }
+
+  @Override
+  public CustomTaskMetric[] currentMetricsValues() {
+    return new CustomTaskMetric[] {
+      ScanMetrics.taskValue(ScanMetrics.KAFKA_ROWS, rowsRead),
+      ScanMetrics.taskValue(ScanMetrics.MALFORMED_KAFKA_RECORDS, malformed)
+    };
   }
 
   @Override
@@ -179,6 +191,7 @@ final class KafkaPartitionReader implements PartitionReader<InternalRow> {
         }
         java.util.Arrays.fill(values, null);
         corrupt = new String(record.value(), StandardCharsets.UTF_8);
+        malformed++;
       }
     }
     for (int i = 0; i < values.length; i++) {

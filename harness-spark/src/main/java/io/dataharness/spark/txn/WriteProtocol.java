@@ -11,6 +11,7 @@ import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.Transaction;
 import io.dataharness.metadata.VersionInfo;
+import io.dataharness.spark.metrics.HarnessMetrics;
 import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
@@ -38,6 +39,9 @@ import org.slf4j.LoggerFactory;
  *       the version the first commit produced);
  *   <li>publish (idempotent), release the locks.
  * </ol>
+ *
+ * <p>Each commit logs one JSON line on the logger {@code io.dataharness.commits} and updates the
+ * process-wide {@link HarnessMetrics} (see {@link CommitLog}).
  */
 public final class WriteProtocol {
   private static final Logger LOG = LoggerFactory.getLogger(WriteProtocol.class);
@@ -74,7 +78,19 @@ public final class WriteProtocol {
 
   /** Runs one batch of {@code writer} under locks owned by {@code owner}. */
   public <B, S> WriteOutcome<B, S> run(String owner, Writer<B, S> writer) {
-    try (LeaseKeeper locks = acquire(owner, writer)) {
+    HarnessMetrics.registerWithSpark();
+    try {
+      return runOnce(owner, writer, new CommitLog.Timings());
+    } catch (CommitConflictException e) {
+      // a lock held past the writer's wait, a lost race on a source, another writer's open intent
+      HarnessMetrics.get().conflicted();
+      throw e;
+    }
+  }
+
+  private <B, S> WriteOutcome<B, S> runOnce(
+      String owner, Writer<B, S> writer, CommitLog.Timings timings) {
+    try (LeaseKeeper locks = acquire(owner, writer, timings)) {
       TableVersion latest = completeInterruptedAppends(store.readLatest(table), locks, writer);
       Optional<Intent> interrupted = interruptedIntent(latest, writer);
       if (interrupted.isPresent()) {
@@ -90,7 +106,7 @@ public final class WriteProtocol {
             intent.owner(),
             writer.describe(batch));
         WriteOutcome<B, S> completed =
-            stageAndCommit(writer, locks, latest, batch, intent.id(), true);
+            stageAndCommit(writer, locks, latest, batch, intent.id(), true, owner, timings);
         if (!writer.continuesAfterResume()) {
           return completed;
         }
@@ -130,17 +146,23 @@ public final class WriteProtocol {
             opened.version(),
             writer.describe(batch));
       }
-      return stageAndCommit(writer, locks, latest, batch, intentId, false);
+      return stageAndCommit(writer, locks, latest, batch, intentId, false, owner, timings);
     }
   }
 
   /** The writer's locks, waiting up to {@link Writer#lockWait} while another writer holds one. */
-  private LeaseKeeper acquire(String owner, Writer<?, ?> writer) {
-    long deadline = System.nanoTime() + writer.lockWait().toNanos();
+  private LeaseKeeper acquire(String owner, Writer<?, ?> writer, CommitLog.Timings timings) {
+    long started = System.nanoTime();
+    long deadline = started + writer.lockWait().toNanos();
     for (int attempt = 1; ; attempt++) {
       try {
-        return LeaseKeeper.acquire(store, table, owner, lease, renewEvery, writer.sortedSources());
+        LeaseKeeper locks =
+            LeaseKeeper.acquire(store, table, owner, lease, renewEvery, writer.sortedSources());
+        timings.lockWaitNanos = System.nanoTime() - started;
+        return locks;
       } catch (LockHeldException held) {
+        timings.lockWaits++;
+        HarnessMetrics.get().lockWaited();
         if (System.nanoTime() >= deadline) {
           throw held;
         }
@@ -169,23 +191,29 @@ public final class WriteProtocol {
       TableVersion latest,
       B batch,
       String intentId,
-      boolean resumed) {
+      boolean resumed,
+      String owner,
+      CommitLog.Timings timings) {
     writer.reached(Step.BEFORE_STAGE);
+    long stageStarted = System.nanoTime();
     S staged = writer.stage(batch, locks);
+    timings.stageNanos += System.nanoTime() - stageStarted;
     writer.reached(Step.STAGED);
+    String key = writer.idempotencyKey(batch);
     Transaction transaction =
-        store
-            .newTransaction(table)
-            .operation(writer.operation())
-            .idempotencyKey(writer.idempotencyKey(batch));
+        store.newTransaction(table).operation(writer.operation()).idempotencyKey(key);
     writer.record(transaction, batch, staged);
     if (intentId != null) {
       transaction.completeIntent(intentId);
     }
+    long commitStarted = System.nanoTime();
     VersionInfo committed = locks.present(transaction).commit();
+    timings.commitNanos += System.nanoTime() - commitStarted;
     boolean replayed = committed.version() <= latest.version();
     writer.reached(Step.COMMITTED);
+    long publishStarted = System.nanoTime();
     writer.publish(batch, staged, committed);
+    timings.publishNanos += System.nanoTime() - publishStarted;
     LOG.info(
         "Committed version {} of {} ({}{}): {}",
         committed.version(),
@@ -193,6 +221,16 @@ public final class WriteProtocol {
         writer.operation(),
         replayed ? ", replayed" : resumed ? ", completed an interrupted run" : "",
         writer.describe(batch));
+    CommitLog.committed(
+        table,
+        writer.operation(),
+        writer.sortedSources(),
+        committed,
+        key,
+        replayed,
+        resumed,
+        owner,
+        timings);
     return new WriteOutcome<>(
         committed.version(), Optional.of(batch), Optional.of(staged), replayed, resumed);
   }
