@@ -44,7 +44,7 @@ public final class KafkaToIcebergMover {
 
   public static MoveResult move(SparkSession spark, HarnessContext catalog, MoveRequest request) {
     MoveWriter writer = new MoveWriter(spark, catalog, request);
-    JobDescriptions.startMove(spark, request);
+    JobDescriptions.Scope jobs = JobDescriptions.startMove(spark, request);
     try {
       WriteOutcome<KafkaMoveWriter.Batch, IcebergStaging.Staged> outcome =
           new WriteProtocol(catalog.store(), request.table()).run(request.owner(), writer);
@@ -63,7 +63,7 @@ public final class KafkaToIcebergMover {
           outcome.replayed(),
           summary(request, batch.kafka(), staged.addedRows(), staged.snapshotId()));
     } finally {
-      JobDescriptions.clear(spark);
+      jobs.close();
     }
   }
 

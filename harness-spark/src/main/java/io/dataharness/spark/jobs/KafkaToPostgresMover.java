@@ -79,7 +79,7 @@ public final class KafkaToPostgresMover {
           request.table(), request.source(), request.target());
     }
     UpsertWriter writer = new UpsertWriter(spark, catalog, request, table);
-    JobDescriptions.startMove(spark, request);
+    JobDescriptions.Scope jobs = JobDescriptions.startMove(spark, request);
     try {
       WriteOutcome<KafkaMoveWriter.Batch, Staged> outcome =
           new WriteProtocol(catalog.store(), request.table()).run(request.owner(), writer);
@@ -100,7 +100,7 @@ public final class KafkaToPostgresMover {
           outcome.replayed(),
           summary(request, outcome.batch().get().kafka(), staged));
     } finally {
-      JobDescriptions.clear(spark);
+      jobs.close();
     }
   }
 

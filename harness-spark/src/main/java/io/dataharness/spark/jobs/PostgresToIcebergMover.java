@@ -120,7 +120,7 @@ public final class PostgresToIcebergMover {
             ? "move-" + UUID.randomUUID()
             : request.owner();
     MoveWriter writer = new MoveWriter(spark, catalog, request, definitions, owner);
-    JobDescriptions.startMove(spark, request);
+    JobDescriptions.Scope jobs = JobDescriptions.startMove(spark, request);
     try {
       WriteOutcome<Batch, Moved> outcome =
           new WriteProtocol(store, request.table()).run(owner, writer);
@@ -144,7 +144,7 @@ public final class PostgresToIcebergMover {
       }
       return MoveResult.nothing(latest.version());
     } finally {
-      JobDescriptions.clear(spark);
+      jobs.close();
     }
   }
 

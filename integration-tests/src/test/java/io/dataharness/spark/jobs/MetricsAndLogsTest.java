@@ -24,7 +24,10 @@ import org.apache.logging.log4j.core.LogEvent;
 import org.apache.logging.log4j.core.Logger;
 import org.apache.logging.log4j.core.appender.AbstractAppender;
 import org.apache.logging.log4j.core.config.Property;
+import org.apache.spark.SparkContext;
 import org.apache.spark.SparkEnv;
+import org.apache.spark.scheduler.SparkListener;
+import org.apache.spark.scheduler.SparkListenerJobStart;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.execution.SparkPlan;
@@ -99,12 +102,45 @@ class MetricsAndLogsTest {
   }
 
   @Test
-  void appendsAndMovesLogOneJsonLinePerCommitAndAdvanceTheMetricsSource() throws Exception {
+  void appendsAndMovesLogOneJsonLinePerCommitDescribeTheirJobsAndAdvanceTheMetricsSource()
+      throws Exception {
     MoveFixture fixture = new MoveFixture(2, ", 'write.source' = 'hot', 'primary-key' = 'id'");
     Map<String, Long> before = counts();
 
     rows(fixture, 0, 100).writeTo(fixture.qualified).append();
-    MoveResult moved = fixture.move("hot", "cold", null);
+    List<String> descriptions = Collections.synchronizedList(new ArrayList<>());
+    SparkListener listener =
+        new SparkListener() {
+          @Override
+          public void onJobStart(SparkListenerJobStart jobStart) {
+            if (jobStart.properties() != null) {
+              String description = jobStart.properties().getProperty("spark.job.description");
+              if (description != null) {
+                descriptions.add(description);
+              }
+            }
+          }
+        };
+    SparkContext context = fixture.spark.sparkContext();
+    context.addSparkListener(listener);
+    context.setJobGroup("my-notebook", "my cell", false);
+    MoveResult moved;
+    try {
+      moved = fixture.move("hot", "cold", null);
+      context.listenerBus().waitUntilEmpty();
+    } finally {
+      context.removeSparkListener(listener);
+    }
+    // the move's Spark jobs say what they do; the notebook's group and description come back
+    assertEquals("my-notebook", context.getLocalProperty("spark.jobGroup.id"));
+    assertEquals("my cell", context.getLocalProperty("spark.job.description"));
+    context.clearJobGroup();
+    String prefix = "DataHarness move " + fixture.table + " 'hot' -> 'cold'";
+    assertTrue(
+        descriptions.stream()
+            .anyMatch(d -> d.startsWith(prefix) && d.endsWith(": staging in Iceberg")),
+        descriptions.toString());
+    assertTrue(descriptions.stream().allMatch(d -> d.startsWith(prefix)), descriptions.toString());
     assertEquals(100, moved.rowsMoved());
 
     List<JsonNode> lines = commitsOf(fixture);
