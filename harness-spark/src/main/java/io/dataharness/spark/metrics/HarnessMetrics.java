@@ -3,7 +3,6 @@ package io.dataharness.spark.metrics;
 import com.codahale.metrics.Counter;
 import com.codahale.metrics.Histogram;
 import com.codahale.metrics.MetricRegistry;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.spark.SparkEnv;
 import org.apache.spark.metrics.source.Source;
 import org.slf4j.Logger;
@@ -48,7 +47,9 @@ public final class HarnessMetrics implements Source {
   private static final HarnessMetrics INSTANCE = new HarnessMetrics();
 
   private final MetricRegistry registry = new MetricRegistry();
-  private final AtomicBoolean registered = new AtomicBoolean();
+  // the Spark environment the source is registered with: a new SparkContext in the same JVM (tests,
+  // notebooks that restart their session) has a metrics system of its own
+  private SparkEnv registeredWith;
   private final Counter commits = registry.counter(COMMITS);
   private final Counter replays = registry.counter(REPLAYS);
   private final Histogram commitLatency = registry.histogram(COMMIT_LATENCY);
@@ -76,21 +77,24 @@ public final class HarnessMetrics implements Source {
   }
 
   /**
-   * Registers the source with the running {@link SparkEnv}'s metrics system, once per JVM; does
-   * nothing when no Spark environment runs (the Java API outside Spark). Safe to call often.
+   * Registers the source with the running {@link SparkEnv}'s metrics system, once per Spark
+   * environment (so once per JVM unless the SparkContext is replaced); does nothing when no Spark
+   * environment runs (the Java API outside Spark). Safe to call often.
    */
   public static void registerWithSpark() {
     SparkEnv env = SparkEnv.get();
-    if (env == null || INSTANCE.registered.get()) {
+    if (env == null) {
       return;
     }
     synchronized (INSTANCE) {
-      if (INSTANCE.registered.compareAndSet(false, true)) {
-        try {
-          env.metricsSystem().registerSource(INSTANCE);
-        } catch (RuntimeException e) {
-          LOG.warn("Cannot register the DataHarness metrics source with Spark: {}", e.toString());
-        }
+      if (INSTANCE.registeredWith == env) {
+        return;
+      }
+      INSTANCE.registeredWith = env;
+      try {
+        env.metricsSystem().registerSource(INSTANCE);
+      } catch (RuntimeException e) {
+        LOG.warn("Cannot register the DataHarness metrics source with Spark: {}", e.toString());
       }
     }
   }
