@@ -56,7 +56,8 @@ public final class HarnessProcedures {
       Identifier.of(new String[] {NAMESPACE}, AuditProcedure.NAME),
       Identifier.of(new String[] {NAMESPACE}, ExpireProcedure.NAME),
       Identifier.of(new String[] {NAMESPACE}, CompactProcedure.NAME),
-      Identifier.of(new String[] {NAMESPACE}, RegisterSourceProcedure.NAME)
+      Identifier.of(new String[] {NAMESPACE}, RegisterSourceProcedure.NAME),
+      Identifier.of(new String[] {NAMESPACE}, RollbackProcedure.NAME)
     };
   }
 
@@ -78,13 +79,16 @@ public final class HarnessProcedures {
           return new CompactProcedure(catalog);
         case RegisterSourceProcedure.NAME:
           return new RegisterSourceProcedure(catalog);
+        case RollbackProcedure.NAME:
+          return new RollbackProcedure(catalog);
         default:
           break;
       }
     }
     throw new ValidationException(
         "Unknown procedure %s.%s of catalog %s: it has system.move, system.sync, system.unlock,"
-            + " system.audit, system.expire_versions, system.compact and system.register_source",
+            + " system.audit, system.expire_versions, system.compact, system.register_source and"
+            + " system.rollback_to_version",
         String.join(".", identifier.namespace()), identifier.name(), catalog.name());
   }
 
