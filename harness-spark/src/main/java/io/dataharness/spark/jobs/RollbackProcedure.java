@@ -30,26 +30,15 @@ final class RollbackProcedure extends HarnessProcedures.Procedure {
   private final HarnessContext catalog;
 
   RollbackProcedure(HarnessContext catalog) {
+    super(
+        NAME,
+        "Commits a new version that restores an earlier version's source states where the"
+            + " sources still hold them",
+        new ProcedureParameter[] {
+          ProcedureParameter.in("table", DataTypes.StringType).build(),
+          ProcedureParameter.in("version", DataTypes.LongType).build()
+        });
     this.catalog = catalog;
-  }
-
-  @Override
-  public String name() {
-    return NAME;
-  }
-
-  @Override
-  public String description() {
-    return "Commits a new version that restores an earlier version's source states where the"
-        + " sources still hold them";
-  }
-
-  @Override
-  public ProcedureParameter[] parameters() {
-    return new ProcedureParameter[] {
-      ProcedureParameter.in("table", DataTypes.StringType).build(),
-      ProcedureParameter.in("version", DataTypes.LongType).build()
-    };
   }
 
   @Override
