@@ -28,7 +28,8 @@ record CommitRequest(
     Map<String, Map<String, String>> externalIds,
     List<SourceLock> locks,
     Map<String, IntentRequest> openedIntents,
-    Set<String> completedIntents) {
+    Set<String> completedIntents,
+    Long rollbackTo) {
 
   /** A new state for a source, with the state the writer expects it to have now (or null). */
   record SourceUpdate(SourceState expected, SourceState next) {}

@@ -193,6 +193,14 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
       newSchemaId = insertSchema(connection, locked.tableId());
     }
     String changesJson = MetadataJson.changesJson(changes, request.externalState());
+    if (request.rollbackTo() != null) {
+      // the versions after the one restored were undone: their batches may be written again
+      Jdbc.update(
+          connection,
+          "UPDATE harness_versions SET idempotency_key = NULL WHERE table_id = ? AND version > ?",
+          locked.tableId(),
+          request.rollbackTo());
+    }
     Written written =
         store.dialect() == Dialect.POSTGRESQL
             ? writePostgresql(connection, locked.tableId(), newSchemaId, changesJson)
@@ -429,7 +437,14 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
             MetadataJson.stateJson(update.expected()),
             MetadataJson.stateJson(row.state()));
       }
-      row.state().checkTransition(sourceId, update.next());
+      if (request.rollbackTo() == null) {
+        row.state().checkTransition(sourceId, update.next());
+      } else if (!presented.containsKey(sourceId) || update.next().kind() != row.state().kind()) {
+        throw new ValidationException(
+            "Cannot roll source '%s' of %s back to version %d: a rollback restores a state of the"
+                + " same kind under the source's lock; present it",
+            sourceId, table, request.rollbackTo());
+      }
       changes.add(new SourceChange(sourceId, row.state(), update.next(), ids));
     }
     return changes;

@@ -349,6 +349,20 @@ public final class Transaction {
     return commitWith(request -> connectionCommitter.apply(request, connection));
   }
 
+  private Long rollbackTo;
+
+  /**
+   * Marks the commit as a rollback to {@code version}: the sources whose states it sets (restoring
+   * what that version recorded) may move back, which other commits may not, and only under their
+   * presented locks; and it forgets the idempotency keys of the versions after {@code version}, in
+   * the same database transaction, since their writes were undone: a writer that writes one of
+   * those batches again commits it anew instead of being told it was a replay.
+   */
+  public Transaction rollbackTo(long version) {
+    this.rollbackTo = version;
+    return this;
+  }
+
   private VersionInfo commitWith(Function<CommitRequest, VersionInfo> how) {
     if (committed) {
       throw new IllegalStateException("Transaction on " + table + " was already committed");
@@ -369,7 +383,8 @@ public final class Transaction {
             externalIds,
             locks,
             openedIntents,
-            completedIntents);
+            completedIntents,
+            rollbackTo);
     if (request.isEmpty()) {
       throw new ValidationException("Cannot commit to %s: the transaction changes nothing", table);
     }

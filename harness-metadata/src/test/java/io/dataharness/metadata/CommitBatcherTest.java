@@ -230,7 +230,8 @@ class CommitBatcherTest {
             Map.of(),
             List.of(),
             Map.of(),
-            Set.of());
+            Set.of(),
+            null);
     CompletableFuture<VersionInfo> refused =
         CompletableFuture.supplyAsync(
             () -> store.batcher(table).commit(new JdbcCommit(store, poisoned)));

@@ -61,6 +61,12 @@ final class KafkaChecks {
     Map<VisibleKey, Visible> visible = new LinkedHashMap<>();
     TableVersion previous = null;
     for (TableVersion version : versions) {
+      // a rollback restores an earlier version's states: the moves after it are undone (their
+      // offsets are in Kafka's range again and out of their targets), and ranges may move back
+      long rolledBackTo = rolledBackTo(version);
+      if (rolledBackTo >= 0) {
+        moved.values().forEach(list -> list.removeIf(move -> move.version() > rolledBackTo));
+      }
       for (Map.Entry<String, SourceState> entry : version.sourceStates().entrySet()) {
         if (!(entry.getValue() instanceof SourceState.Kafka after)) {
           continue;
@@ -68,6 +74,7 @@ final class KafkaChecks {
         String source = entry.getKey();
         Map<Integer, OffsetRange> recorded = movedRanges(version.commit(), source);
         if (previous != null
+            && rolledBackTo < 0
             && previous.version() + 1 == version.version()
             && previous.sourceStates().get(source) instanceof SourceState.Kafka before) {
           transition(source, previous, before, version, after, recorded);
@@ -127,6 +134,17 @@ final class KafkaChecks {
       checkAgainstTopic(versions.get(versions.size() - 1));
     }
     return violations;
+  }
+
+  /** The version a rollback commit restored (its summary {@code rolled-back-to}), or -1. */
+  static long rolledBackTo(TableVersion version) {
+    if (version.commit() == null
+        || version.commit().operation() == null
+        || !version.commit().operation().startsWith(IcebergChecks.REWINDING_OPERATION_PREFIX)) {
+      return -1;
+    }
+    String target = version.commit().summary().get("rolled-back-to");
+    return target == null ? -1 : Long.parseLong(target);
   }
 
   private void transition(

@@ -59,8 +59,7 @@ public final class AuditJob {
                   "how long a writer's lock or intent may stay open before the audit reports it"
                       + " as stale; an interval of zero or more such as '30 seconds'",
                   Auditor.DEFAULT_LEASE.toSeconds() + " seconds"),
-              JobArguments.Option.optional(
-                  "catalog", "name", "the Spark catalog name of the harness catalog", "harness")),
+              JobArguments.Option.CATALOG),
           List.of("--table logs.events", "--table logs.events --lease '2 minutes'"),
           "no violation of severity error (warnings are printed; errors exit 1)");
 

@@ -297,8 +297,7 @@ public final class CompactJob {
                   "options of Iceberg's rewrite_data_files, such as"
                       + " 'min-input-files=2,target-file-size-bytes=134217728'",
                   "Iceberg's defaults"),
-              JobArguments.Option.optional(
-                  "catalog", "name", "the Spark catalog name of the harness catalog", "harness"),
+              JobArguments.Option.CATALOG,
               JobArguments.Option.optional(
                   "owner", "name", "the lock owner name", "compact@<host>:<pid>:<random>")),
           List.of(

@@ -35,31 +35,20 @@ final class CompactProcedure extends HarnessProcedures.Procedure {
   private final HarnessContext catalog;
 
   CompactProcedure(HarnessContext catalog) {
+    super(
+        NAME,
+        "Rewrites the small files of an Iceberg source under its lock and records the result in"
+            + " one version",
+        new ProcedureParameter[] {
+          ProcedureParameter.in("table", DataTypes.StringType).build(),
+          ProcedureParameter.in("source", DataTypes.StringType).build(),
+          ProcedureParameter.in(
+                  "options", DataTypes.createMapType(DataTypes.StringType, DataTypes.StringType))
+              .defaultValue("NULL")
+              .build(),
+          ProcedureParameter.in("owner", DataTypes.StringType).defaultValue("NULL").build()
+        });
     this.catalog = catalog;
-  }
-
-  @Override
-  public String name() {
-    return NAME;
-  }
-
-  @Override
-  public String description() {
-    return "Rewrites the small files of an Iceberg source under its lock and records the result in"
-        + " one version";
-  }
-
-  @Override
-  public ProcedureParameter[] parameters() {
-    return new ProcedureParameter[] {
-      ProcedureParameter.in("table", DataTypes.StringType).build(),
-      ProcedureParameter.in("source", DataTypes.StringType).build(),
-      ProcedureParameter.in(
-              "options", DataTypes.createMapType(DataTypes.StringType, DataTypes.StringType))
-          .defaultValue("NULL")
-          .build(),
-      ProcedureParameter.in("owner", DataTypes.StringType).defaultValue("NULL").build()
-    };
   }
 
   @Override

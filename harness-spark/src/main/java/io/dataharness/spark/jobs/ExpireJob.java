@@ -208,8 +208,7 @@ public final class ExpireJob {
                   "5 days"),
               JobArguments.Option.optional(
                   "retain-last", "n", "keep at least the last n versions whatever their age", "1"),
-              JobArguments.Option.optional(
-                  "catalog", "name", "the Spark catalog name of the harness catalog", "harness")),
+              JobArguments.Option.CATALOG),
           List.of(
               "--table logs.events --older-than '7 days' --retain-last 10",
               "--table logs.events --older-than '2026-11-01 00:00:00'"),

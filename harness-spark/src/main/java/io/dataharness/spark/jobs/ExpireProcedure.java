@@ -37,27 +37,16 @@ final class ExpireProcedure extends HarnessProcedures.Procedure {
   private final HarnessContext catalog;
 
   ExpireProcedure(HarnessContext catalog) {
+    super(
+        NAME,
+        "Removes the versions of a harness table outside a retention and releases what only"
+            + " they held (Iceberg tags, PostgreSQL history)",
+        new ProcedureParameter[] {
+          ProcedureParameter.in("table", DataTypes.StringType).build(),
+          ProcedureParameter.in("older_than", DataTypes.StringType).defaultValue("NULL").build(),
+          ProcedureParameter.in("retain_last", DataTypes.LongType).defaultValue("NULL").build()
+        });
     this.catalog = catalog;
-  }
-
-  @Override
-  public String name() {
-    return NAME;
-  }
-
-  @Override
-  public String description() {
-    return "Removes the versions of a harness table outside a retention and releases what only"
-        + " they held (Iceberg tags, PostgreSQL history)";
-  }
-
-  @Override
-  public ProcedureParameter[] parameters() {
-    return new ProcedureParameter[] {
-      ProcedureParameter.in("table", DataTypes.StringType).build(),
-      ProcedureParameter.in("older_than", DataTypes.StringType).defaultValue("NULL").build(),
-      ProcedureParameter.in("retain_last", DataTypes.LongType).defaultValue("NULL").build()
-    };
   }
 
   @Override

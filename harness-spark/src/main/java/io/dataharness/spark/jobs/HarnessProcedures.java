@@ -56,7 +56,8 @@ public final class HarnessProcedures {
       Identifier.of(new String[] {NAMESPACE}, AuditProcedure.NAME),
       Identifier.of(new String[] {NAMESPACE}, ExpireProcedure.NAME),
       Identifier.of(new String[] {NAMESPACE}, CompactProcedure.NAME),
-      Identifier.of(new String[] {NAMESPACE}, RegisterSourceProcedure.NAME)
+      Identifier.of(new String[] {NAMESPACE}, RegisterSourceProcedure.NAME),
+      Identifier.of(new String[] {NAMESPACE}, RollbackProcedure.NAME)
     };
   }
 
@@ -78,17 +79,46 @@ public final class HarnessProcedures {
           return new CompactProcedure(catalog);
         case RegisterSourceProcedure.NAME:
           return new RegisterSourceProcedure(catalog);
+        case RollbackProcedure.NAME:
+          return new RollbackProcedure(catalog);
         default:
           break;
       }
     }
     throw new ValidationException(
         "Unknown procedure %s.%s of catalog %s: it has system.move, system.sync, system.unlock,"
-            + " system.audit, system.expire_versions, system.compact and system.register_source",
+            + " system.audit, system.expire_versions, system.compact, system.register_source and"
+            + " system.rollback_to_version",
         String.join(".", identifier.namespace()), identifier.name(), catalog.name());
   }
 
+  /** A procedure that returns what it did as rows: its name, description and parameters. */
   abstract static class Procedure implements UnboundProcedure, BoundProcedure {
+    private final String name;
+    private final String description;
+    private final ProcedureParameter[] parameters;
+
+    Procedure(String name, String description, ProcedureParameter[] parameters) {
+      this.name = name;
+      this.description = description;
+      this.parameters = parameters;
+    }
+
+    @Override
+    public final String name() {
+      return name;
+    }
+
+    @Override
+    public final String description() {
+      return description;
+    }
+
+    @Override
+    public final ProcedureParameter[] parameters() {
+      return parameters.clone();
+    }
+
     @Override
     public BoundProcedure bind(StructType inputType) {
       return this;
@@ -142,30 +172,19 @@ public final class HarnessProcedures {
     private final HarnessContext catalog;
 
     Move(HarnessContext catalog) {
+      super(
+          "move",
+          "Moves one batch of rows of a harness table from one source to another and commits"
+              + " both states in one version",
+          new ProcedureParameter[] {
+            ProcedureParameter.in("table", DataTypes.StringType).build(),
+            ProcedureParameter.in("source", DataTypes.StringType).build(),
+            ProcedureParameter.in("target", DataTypes.StringType).build(),
+            ProcedureParameter.in("max_rows", DataTypes.LongType).defaultValue("NULL").build(),
+            ProcedureParameter.in("older_than", DataTypes.StringType).defaultValue("NULL").build(),
+            ProcedureParameter.in("owner", DataTypes.StringType).defaultValue("NULL").build()
+          });
       this.catalog = catalog;
-    }
-
-    @Override
-    public String name() {
-      return "move";
-    }
-
-    @Override
-    public String description() {
-      return "Moves one batch of rows of a harness table from one source to another and commits"
-          + " both states in one version";
-    }
-
-    @Override
-    public ProcedureParameter[] parameters() {
-      return new ProcedureParameter[] {
-        ProcedureParameter.in("table", DataTypes.StringType).build(),
-        ProcedureParameter.in("source", DataTypes.StringType).build(),
-        ProcedureParameter.in("target", DataTypes.StringType).build(),
-        ProcedureParameter.in("max_rows", DataTypes.LongType).defaultValue("NULL").build(),
-        ProcedureParameter.in("older_than", DataTypes.StringType).defaultValue("NULL").build(),
-        ProcedureParameter.in("owner", DataTypes.StringType).defaultValue("NULL").build()
-      };
     }
 
     @Override
@@ -208,25 +227,12 @@ public final class HarnessProcedures {
     private final HarnessContext catalog;
 
     Sync(HarnessContext catalog) {
+      super(
+          "sync",
+          "Records the Kafka end offsets and PostgreSQL read timestamps of a harness table's"
+              + " sources in one version",
+          new ProcedureParameter[] {ProcedureParameter.in("table", DataTypes.StringType).build()});
       this.catalog = catalog;
-    }
-
-    @Override
-    public String name() {
-      return "sync";
-    }
-
-    @Override
-    public String description() {
-      return "Records the Kafka end offsets and PostgreSQL read timestamps of a harness table's"
-          + " sources in one version";
-    }
-
-    @Override
-    public ProcedureParameter[] parameters() {
-      return new ProcedureParameter[] {
-        ProcedureParameter.in("table", DataTypes.StringType).build()
-      };
     }
 
     @Override

@@ -44,6 +44,10 @@ final class JobArguments {
    */
   record Option(
       String name, String value, String description, String defaultValue, boolean required) {
+    /** {@code --catalog}, which every job takes. */
+    static final Option CATALOG =
+        optional("catalog", "name", "the Spark catalog name of the harness catalog", "harness");
+
     static Option required(String name, String value, String description) {
       return new Option(name, value, description, null, true);
     }

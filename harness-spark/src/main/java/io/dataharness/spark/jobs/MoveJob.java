@@ -72,8 +72,7 @@ public final class MoveJob {
                       + " by a held lock is retried at the next interval; a failed round ends"
                       + " the job (exit 1)",
                   "run once"),
-              JobArguments.Option.optional(
-                  "catalog", "name", "the Spark catalog name of the harness catalog", "harness"),
+              JobArguments.Option.CATALOG,
               JobArguments.Option.optional(
                   "owner",
                   "name",

@@ -35,26 +35,15 @@ final class RegisterSourceProcedure extends HarnessProcedures.Procedure {
   private final HarnessContext catalog;
 
   RegisterSourceProcedure(HarnessContext catalog) {
+    super(
+        NAME,
+        "Registers a PostgreSQL source's table again so that its history table and trigger"
+            + " follow columns an application changed directly",
+        new ProcedureParameter[] {
+          ProcedureParameter.in("table", DataTypes.StringType).build(),
+          ProcedureParameter.in("source", DataTypes.StringType).build()
+        });
     this.catalog = catalog;
-  }
-
-  @Override
-  public String name() {
-    return NAME;
-  }
-
-  @Override
-  public String description() {
-    return "Registers a PostgreSQL source's table again so that its history table and trigger"
-        + " follow columns an application changed directly";
-  }
-
-  @Override
-  public ProcedureParameter[] parameters() {
-    return new ProcedureParameter[] {
-      ProcedureParameter.in("table", DataTypes.StringType).build(),
-      ProcedureParameter.in("source", DataTypes.StringType).build()
-    };
   }
 
   @Override

@@ -202,8 +202,7 @@ public final class SyncJob {
                       + " a positive interval such as '1 minute'. A failed sync ends the job"
                       + " (exit 1)",
                   "run once"),
-              JobArguments.Option.optional(
-                  "catalog", "name", "the Spark catalog name of the harness catalog", "harness")),
+              JobArguments.Option.CATALOG),
           List.of("--table logs.events", "--table logs.events --every '1 minute'"),
           "synced: at least one source's state advanced (a run that changed nothing but skipped"
               + " locked sources exits 3)");

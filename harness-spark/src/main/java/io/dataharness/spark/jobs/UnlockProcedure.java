@@ -35,26 +35,15 @@ final class UnlockProcedure extends HarnessProcedures.Procedure {
   private final HarnessStore store;
 
   UnlockProcedure(HarnessStore store) {
+    super(
+        NAME,
+        "Breaks the lock on a source of a harness table now, fencing its holder; for a holder"
+            + " known to be dead",
+        new ProcedureParameter[] {
+          ProcedureParameter.in("table", DataTypes.StringType).build(),
+          ProcedureParameter.in("source", DataTypes.StringType).build()
+        });
     this.store = store;
-  }
-
-  @Override
-  public String name() {
-    return NAME;
-  }
-
-  @Override
-  public String description() {
-    return "Breaks the lock on a source of a harness table now, fencing its holder; for a holder"
-        + " known to be dead";
-  }
-
-  @Override
-  public ProcedureParameter[] parameters() {
-    return new ProcedureParameter[] {
-      ProcedureParameter.in("table", DataTypes.StringType).build(),
-      ProcedureParameter.in("source", DataTypes.StringType).build()
-    };
   }
 
   @Override

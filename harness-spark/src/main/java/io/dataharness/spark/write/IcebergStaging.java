@@ -170,6 +170,30 @@ public final class IcebergStaging {
         });
   }
 
+  /**
+   * Moves {@code main} back to {@code snapshotId}, which a rollback to an earlier harness version
+   * recorded as harness version {@code version}, and tags it for that version. Later snapshots stay
+   * (their versions' tags keep them for time travel). Returns true if {@code main} moved.
+   */
+  public boolean restoreMain(long snapshotId, long version) {
+    tagVersion(snapshotId, version);
+    return updateRefs(
+        () -> {
+          var main = table.currentSnapshot();
+          if (main != null && main.snapshotId() == snapshotId) {
+            return false;
+          }
+          LOG.warn(
+              "Moving main of Iceberg table {} back to snapshot {} (harness version {} rolls back"
+                  + " to it)",
+              table.name(),
+              snapshotId,
+              version);
+          table.manageSnapshots().setCurrentSnapshot(snapshotId).commit();
+          return true;
+        });
+  }
+
   /** Removes the branches of {@code names} that exist. */
   private void removeBranches(List<String> names) {
     updateRefs(

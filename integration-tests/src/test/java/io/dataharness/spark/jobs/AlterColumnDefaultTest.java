@@ -1,5 +1,6 @@
 package io.dataharness.spark.jobs;
 
+import static io.dataharness.spark.jobs.TestSql.postgres;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -31,15 +32,6 @@ class AlterColumnDefaultTest {
 
   private static void sql(MoveFixture fixture, String statement) {
     fixture.spark.sql(statement).collect();
-  }
-
-  private static void postgres(String... statements) throws Exception {
-    try (Connection connection = TestingSpark.shared().sourceDatabase().connect();
-        Statement statement = connection.createStatement()) {
-      for (String sql : statements) {
-        statement.execute(sql);
-      }
-    }
   }
 
   /** "column type nullable default" of a PostgreSQL table's user columns. */

@@ -1,5 +1,7 @@
 package io.dataharness.spark.jobs;
 
+import static io.dataharness.spark.jobs.TestSql.postgres;
+import static io.dataharness.spark.jobs.TestSql.refused;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -27,15 +29,6 @@ class AlterTableTest {
 
   private static void sql(MoveFixture fixture, String statement) {
     fixture.spark.sql(statement).collect();
-  }
-
-  private static void postgres(String... statements) throws Exception {
-    try (Connection connection = TestingSpark.shared().sourceDatabase().connect();
-        Statement statement = connection.createStatement()) {
-      for (String sql : statements) {
-        statement.execute(sql);
-      }
-    }
   }
 
   private static List<String> postgresColumns(String table) throws Exception {
@@ -123,7 +116,7 @@ class AlterTableTest {
         List.of("[101,p101]", "[21,m21]", "[5,m5]"),
         fixture.rows("SELECT id, body FROM " + fixture.qualified + " WHERE id IN (5, 21, 101)"));
     assertTrue(postgresColumns(pg).contains("message text YES"), postgresColumns(pg).toString());
-    ValidationCheck.refused(
+    refused(
         () -> sql(fixture, "ALTER TABLE " + fixture.qualified + " ADD COLUMN message STRING"),
         "keeps the data of another column");
 
@@ -146,7 +139,7 @@ class AlterTableTest {
         "id:BIGINT,body:STRING,score:BIGINT",
         columns(fixture.spark.table(fixture.qualified).schema()));
     assertTrue(postgresColumns(pg).contains("version bigint YES"), postgresColumns(pg).toString());
-    ValidationCheck.refused(
+    refused(
         () -> sql(fixture, "ALTER TABLE " + fixture.qualified + " ADD COLUMN version BIGINT"),
         "keeps the data of another column");
 
@@ -209,16 +202,16 @@ class AlterTableTest {
     String pg = fixture.pgTable.substring("public.".length());
     List<String> pgBefore = postgresColumns(pg);
     long before = fixture.catalog().store().readLatest(fixture.table).version();
-    ValidationCheck.refused(
+    refused(
         () -> sql(fixture, "ALTER TABLE " + fixture.qualified + " ADD COLUMN extra INT NOT NULL"),
         "add it as optional");
-    ValidationCheck.refused(
+    refused(
         () ->
             sql(
                 fixture,
                 "ALTER TABLE " + fixture.qualified + " SET TBLPROPERTIES ('primary_key' = 'id')"),
         "'primary_key': it is not a harness table property");
-    ValidationCheck.refused(
+    refused(
         () -> sql(fixture, "ALTER TABLE " + fixture.qualified + " ADD COLUMN extra INT FIRST"),
         "at a position");
     assertEquals(before, fixture.catalog().store().readLatest(fixture.table).version());
@@ -259,13 +252,13 @@ class AlterTableTest {
 
     // bad keys change nothing
     long afterAdd = added.version();
-    ValidationCheck.refused(
+    refused(
         () ->
             sql(
                 fixture,
                 "ALTER TABLE " + fixture.qualified + " SET TBLPROPERTIES ('primary_key' = 'id')"),
         "'primary_key': it is not a harness table property");
-    ValidationCheck.refused(
+    refused(
         () ->
             sql(
                 fixture,
@@ -273,7 +266,7 @@ class AlterTableTest {
                     + fixture.qualified
                     + " SET TBLPROPERTIES ('write.source' = 'nope')"),
         "'nope' is not one of its sources");
-    ValidationCheck.refused(
+    refused(
         () ->
             sql(
                 fixture,
@@ -281,7 +274,7 @@ class AlterTableTest {
                     + fixture.qualified
                     + " SET TBLPROPERTIES ('source.hot.topic' = 'other')"),
         "fixed at registration");
-    ValidationCheck.refused(
+    refused(
         () ->
             sql(
                 fixture,
@@ -307,7 +300,7 @@ class AlterTableTest {
     assertEquals(afterAdd + 1, fixture.catalog().store().readLatest(fixture.table).version());
 
     // retiring: refused while the source holds rows, unless forced; older versions keep them
-    ValidationCheck.refused(
+    refused(
         () ->
             sql(
                 fixture,
@@ -324,14 +317,4 @@ class AlterTableTest {
   }
 
   /** Asserts that an action fails with a message containing {@code expected}. */
-  private static final class ValidationCheck {
-    static void refused(org.junit.jupiter.api.function.Executable action, String expected) {
-      Throwable error = assertThrows(Throwable.class, action);
-      StringBuilder messages = new StringBuilder();
-      for (Throwable cause = error; cause != null; cause = cause.getCause()) {
-        messages.append(cause.getMessage()).append(" | ");
-      }
-      assertTrue(messages.toString().contains(expected), messages.toString());
-    }
-  }
 }

@@ -1,5 +1,6 @@
 package io.dataharness.spark.jobs;
 
+import static io.dataharness.spark.jobs.TestSql.postgres;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -10,12 +11,9 @@ import io.dataharness.metadata.HarnessStore;
 import io.dataharness.metadata.SourceLock;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.spark.write.IcebergStaging;
-import io.dataharness.testing.TestingSpark;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.sql.Connection;
-import java.sql.Statement;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -350,13 +348,6 @@ class AuditTest {
             + IcebergStaging.tagName(fixture.catalog().store().loadTable(fixture.table), version)
             + "` AS OF VERSION "
             + snapshotId);
-  }
-
-  private static void postgres(String sql) throws Exception {
-    try (Connection connection = TestingSpark.shared().sourceDatabase().connect();
-        Statement statement = connection.createStatement()) {
-      statement.execute(sql);
-    }
   }
 
   /** Runs the job's main and returns its last stdout line, parsed. */

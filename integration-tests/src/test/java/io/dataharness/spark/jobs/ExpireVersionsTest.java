@@ -1,5 +1,7 @@
 package io.dataharness.spark.jobs;
 
+import static io.dataharness.spark.jobs.TestSql.postgres;
+import static io.dataharness.spark.jobs.TestSql.postgresCount;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -9,13 +11,9 @@ import io.dataharness.metadata.HarnessStore;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.ValidationException;
 import io.dataharness.spark.write.IcebergStaging;
-import io.dataharness.testing.TestingSpark;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.sql.Connection;
-import java.sql.ResultSet;
-import java.sql.Statement;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.time.ZoneOffset;
@@ -42,22 +40,6 @@ import org.junit.jupiter.api.Test;
  */
 class ExpireVersionsTest {
   private static final String KEYED = ", 'primary-key' = 'id', 'ordering-column' = 'version'";
-
-  private static void postgres(String sql) throws Exception {
-    try (Connection connection = TestingSpark.shared().sourceDatabase().connect();
-        Statement statement = connection.createStatement()) {
-      statement.execute(sql);
-    }
-  }
-
-  private static long postgresCount(String sql) throws Exception {
-    try (Connection connection = TestingSpark.shared().sourceDatabase().connect();
-        Statement statement = connection.createStatement();
-        ResultSet rows = statement.executeQuery(sql)) {
-      rows.next();
-      return rows.getLong(1);
-    }
-  }
 
   /** Every version's rows, by version. */
   private static Map<Long, List<String>> everyVersion(MoveFixture fixture, long from, long to) {

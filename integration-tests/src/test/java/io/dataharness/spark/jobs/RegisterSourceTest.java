@@ -1,5 +1,6 @@
 package io.dataharness.spark.jobs;
 
+import static io.dataharness.spark.jobs.TestSql.postgres;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -19,13 +20,6 @@ import org.junit.jupiter.api.Test;
  * updates keep their old images and earlier versions keep reading them.
  */
 class RegisterSourceTest {
-
-  private static void postgres(String sql) throws Exception {
-    try (Connection connection = TestingSpark.shared().sourceDatabase().connect();
-        Statement statement = connection.createStatement()) {
-      statement.execute(sql);
-    }
-  }
 
   private static List<String> columns(String table) throws Exception {
     List<String> columns = new ArrayList<>();

@@ -1,8 +1,8 @@
 package io.dataharness.spark.jobs;
 
+import static io.dataharness.spark.jobs.TestSql.refused;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.dataharness.metadata.HarnessStore;
@@ -157,15 +157,5 @@ class RenameTableTest {
     assertEquals(
         MoveFixture.range(0, 5),
         fixture.ids("SELECT id FROM harness." + fixture.namespace + ".later"));
-  }
-
-  /** Asserts that {@code action} fails with {@code expected} in its message or a cause's. */
-  private static void refused(org.junit.jupiter.api.function.Executable action, String expected) {
-    Throwable error = assertThrows(Throwable.class, action);
-    StringBuilder messages = new StringBuilder();
-    for (Throwable cause = error; cause != null; cause = cause.getCause()) {
-      messages.append(cause.getMessage()).append(" | ");
-    }
-    assertTrue(messages.toString().contains(expected), messages.toString());
   }
 }
