@@ -72,6 +72,8 @@ final class SourceLag {
     double freshness =
         lags.stream().mapToDouble(lag -> lag.seconds() == null ? 0 : lag.seconds()).max().orElse(0);
     long rows = lags.stream().mapToLong(lag -> lag.rows() == null ? 0 : lag.rows()).sum();
+    io.dataharness.spark.metrics.HarnessMetrics.get()
+        .lag(version.table().toString(), freshness, rows);
     List<String> warnings =
         lags.stream()
             .filter(lag -> lag.warning() != null)

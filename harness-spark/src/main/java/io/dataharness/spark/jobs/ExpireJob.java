@@ -155,25 +155,7 @@ public final class ExpireJob {
     if (olderThan == null || olderThan.isBlank()) {
       return now.minus(DEFAULT_AGE);
     }
-    String text = olderThan.trim();
-    if (text.matches("\\d{4}-\\d{2}-\\d{2}.*")) {
-      try {
-        if (text.endsWith("Z") || text.matches(".*[+-]\\d{2}:\\d{2}$")) {
-          return java.time.OffsetDateTime.parse(text.replace(' ', 'T')).toInstant();
-        }
-        String local = text.replace(' ', 'T');
-        if (local.length() == 10) {
-          local += "T00:00:00";
-        }
-        return java.time.LocalDateTime.parse(local).atZone(zone).toInstant();
-      } catch (java.time.format.DateTimeParseException e) {
-        throw new ValidationException(
-            "Cannot expire versions: older_than '%s' is not a timestamp; write 2026-11-01 00:00:00"
-                + " (session time zone) or 2026-11-01T00:00:00Z, or an age such as '7 days'",
-            olderThan);
-      }
-    }
-    return now.minus(JobArguments.interval("expire versions", "older_than", text, true));
+    return JobArguments.cutoff("expire versions", "older_than", olderThan, now, zone);
   }
 
   static int retainLast(Long value) {

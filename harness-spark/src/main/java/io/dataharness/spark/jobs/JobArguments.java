@@ -3,6 +3,8 @@ package io.dataharness.spark.jobs;
 import io.dataharness.metadata.ValidationException;
 import io.dataharness.spark.conf.HarnessContext;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneId;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -283,6 +285,42 @@ final class JobArguments {
           action, argument, String.valueOf(value), "is not positive", "use a positive number");
     }
     return value;
+  }
+
+  /**
+   * An {@code older_than} value as a cut-off instant: a timestamp ({@code 2026-11-01 00:00:00} in
+   * {@code zone}, or with its offset such as {@code 2026-11-01T00:00:00Z}) is the cut-off itself,
+   * as in Iceberg's procedures; an interval ({@code 7 days}, {@code PT12H}) is an age, counted back
+   * from {@code now}.
+   */
+  static Instant cutoff(String action, String argument, String text, Instant now, ZoneId zone) {
+    String value = text.strip();
+    if (value.matches("\\d{4}-\\d{2}-\\d{2}.*")) {
+      try {
+        String iso = value.replace(' ', 'T');
+        if (iso.endsWith("Z") || iso.matches(".*[+-]\\d{2}:\\d{2}$")) {
+          return java.time.OffsetDateTime.parse(iso).toInstant();
+        }
+        return java.time.LocalDateTime.parse(iso.length() == 10 ? iso + "T00:00:00" : iso)
+            .atZone(zone)
+            .toInstant();
+      } catch (java.time.format.DateTimeParseException e) {
+        throw invalid(
+            action,
+            argument,
+            text,
+            "is not a timestamp",
+            "write 2026-11-01 00:00:00 (session time zone) or 2026-11-01T00:00:00Z, or an age"
+                + " such as '7 days'");
+      }
+    }
+    return now.minus(interval(action, argument, value, true));
+  }
+
+  /** An {@code older_than} value as the age it means at {@code now} (see {@link #cutoff}). */
+  static Duration age(String action, String argument, String text, Instant now, ZoneId zone) {
+    Instant cutoff = cutoff(action, argument, text, now, zone);
+    return cutoff.isAfter(now) ? Duration.ZERO : Duration.between(cutoff, now);
   }
 
   private static final Pattern AMOUNT_AND_UNIT = Pattern.compile("([+-]?\\d+)\\s*([a-z]+)");

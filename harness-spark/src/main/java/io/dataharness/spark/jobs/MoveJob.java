@@ -10,6 +10,8 @@ import io.dataharness.metadata.ValidationException;
 import io.dataharness.spark.conf.HarnessContext;
 import java.io.PrintStream;
 import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneId;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -58,7 +60,9 @@ public final class MoveJob {
                   "older-than",
                   "interval",
                   "only rows older than this age (by the Kafka timestamp or the ordering column),"
-                      + " such as '10 minutes', '30s', '2 hours' or 'PT10M'; zero or more",
+                      + " such as '10 minutes', '30s', '2 hours' or 'PT10M', or than a cut-off"
+                      + " timestamp such as '2026-11-01 00:00:00' (this JVM's time zone) or"
+                      + " '2026-11-01T00:00:00Z'; with --every, give an age",
                   "no age bound"),
               JobArguments.Option.flag(
                   "until-empty",
@@ -195,7 +199,16 @@ public final class MoveJob {
               arguments.required("source"),
               arguments.required("target"),
               arguments.positiveLong("max-rows"),
-              arguments.interval("older-than", true),
+              arguments
+                  .optional("older-than")
+                  .map(
+                      value ->
+                          JobArguments.age(
+                              "run MoveJob",
+                              "--older-than",
+                              value,
+                              Instant.now(),
+                              ZoneId.systemDefault())),
               arguments.optional("owner").orElse(null));
       return new Plan(
           request,
@@ -349,7 +362,8 @@ public final class MoveJob {
             : OptionalLong.of(JobArguments.positiveLong(action, "max_rows", maxRows)),
         olderThan == null
             ? Optional.empty()
-            : Optional.of(JobArguments.interval(action, "older_than", olderThan, true)),
+            : Optional.of(
+                JobArguments.age(action, "older_than", olderThan, Instant.now(), sessionZone())),
         owner);
   }
 
@@ -379,6 +393,13 @@ public final class MoveJob {
         maxRows,
         olderThan,
         owner == null || owner.isBlank() ? defaultOwner() : owner);
+  }
+
+  /** The active session's time zone, in which a timestamp without an offset is read. */
+  private static ZoneId sessionZone() {
+    return SparkSession.getActiveSession().isDefined()
+        ? ZoneId.of(SparkSession.getActiveSession().get().conf().get("spark.sql.session.timeZone"))
+        : ZoneId.systemDefault();
   }
 
   static String defaultOwner() {

@@ -57,6 +57,7 @@ public final class SyncJob {
 
   public static SyncResult run(HarnessContext catalog, TableIdentifier table) {
     HarnessStore store = catalog.store();
+    long started = System.nanoTime();
     Set<String> skipped = new HashSet<>();
     long lockedSince = -1;
     for (int attempt = 1; ; attempt++) {
@@ -101,6 +102,8 @@ public final class SyncJob {
           });
       try {
         VersionInfo committed = transaction.commit();
+        io.dataharness.spark.txn.CommitLog.committedDirectly(
+            table, "sync", List.copyOf(changes.keySet()), committed, "sync", started);
         LOG.info(
             "Sync of {} committed version {}: {}{}",
             table,
@@ -110,6 +113,7 @@ public final class SyncJob {
         return new SyncResult(
             committed.version(), List.copyOf(changes.keySet()), List.copyOf(skipped));
       } catch (LockHeldException locked) {
+        io.dataharness.spark.metrics.HarnessMetrics.get().lockWaited();
         if (lockedSince < 0) {
           lockedSince = System.nanoTime();
         }
@@ -124,6 +128,7 @@ public final class SyncJob {
           pause(attempt);
         }
       } catch (CommitConflictException conflict) {
+        io.dataharness.spark.metrics.HarnessMetrics.get().conflicted();
         if (attempt >= ATTEMPTS) {
           throw conflict;
         }

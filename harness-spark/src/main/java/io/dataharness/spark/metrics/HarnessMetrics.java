@@ -44,6 +44,15 @@ public final class HarnessMetrics implements Source {
   /** Rows appended to the table's write source. */
   public static final String ROWS_APPENDED = "rows.appended";
 
+  /**
+   * Prefix of the per-table gauges set each time a table's lag table is read: {@code
+   * lag.seconds.<ns.t>} (its freshness: the age of the oldest change not yet visible) and {@code
+   * lag.rows.<ns.t>} (the changes not yet visible).
+   */
+  public static final String LAG_SECONDS = "lag.seconds";
+
+  public static final String LAG_ROWS = "lag.rows";
+
   private static final HarnessMetrics INSTANCE = new HarnessMetrics();
 
   private final MetricRegistry registry = new MetricRegistry();
@@ -59,7 +68,30 @@ public final class HarnessMetrics implements Source {
   private final Counter rowsMoved = registry.counter(ROWS_MOVED);
   private final Counter rowsAppended = registry.counter(ROWS_APPENDED);
 
+  /** The last lag of each table, read by its gauges. */
+  private static final class Lag {
+    volatile double seconds;
+    volatile long rows;
+  }
+
+  private final java.util.Map<String, Lag> lags = new java.util.concurrent.ConcurrentHashMap<>();
+
   private HarnessMetrics() {}
+
+  /** Records a table's lag as its lag table computed it (see {@link #LAG_SECONDS}). */
+  public void lag(String table, double seconds, long rows) {
+    Lag lag =
+        lags.computeIfAbsent(
+            table,
+            name -> {
+              Lag created = new Lag();
+              registry.gauge(LAG_SECONDS + "." + name, () -> () -> created.seconds);
+              registry.gauge(LAG_ROWS + "." + name, () -> () -> created.rows);
+              return created;
+            });
+    lag.seconds = seconds;
+    lag.rows = rows;
+  }
 
   /** The metrics of this JVM. */
   public static HarnessMetrics get() {

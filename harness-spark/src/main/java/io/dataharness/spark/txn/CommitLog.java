@@ -19,7 +19,7 @@ import org.slf4j.LoggerFactory;
  * {@code commit-ms}, {@code publish-ms}, {@code total-ms}, {@code lock-waits} (attempts that found
  * a lock held) and {@code owner}.
  */
-final class CommitLog {
+public final class CommitLog {
   /** The logger of the commit lines, separate from the package loggers so it can be routed. */
   static final String LOGGER = "io.dataharness.commits";
 
@@ -30,12 +30,20 @@ final class CommitLog {
 
   /** Times of one run, in nanoseconds from {@link System#nanoTime}. */
   static final class Timings {
-    final long started = System.nanoTime();
+    final long started;
     long lockWaitNanos;
     int lockWaits;
     long stageNanos;
     long commitNanos;
     long publishNanos;
+
+    Timings() {
+      this(System.nanoTime());
+    }
+
+    Timings(long started) {
+      this.started = started;
+    }
 
     static long millis(long nanos) {
       return nanos / 1_000_000;
@@ -78,6 +86,31 @@ final class CommitLog {
     line.put("lock-waits", timings.lockWaits);
     line.put("owner", owner);
     LOG.info(line.toString());
+  }
+
+  /**
+   * Logs and counts a commit made outside the write protocol, such as a sync's compare-and-set
+   * commit: it has no lock wait, stage or publish; {@code startedNanos} is when it began reading.
+   */
+  public static void committedDirectly(
+      TableIdentifier table,
+      String operation,
+      List<String> sources,
+      VersionInfo committed,
+      String owner,
+      long startedNanos) {
+    Timings timings = new Timings(startedNanos);
+    timings.commitNanos = System.nanoTime() - startedNanos;
+    committed(
+        table,
+        operation,
+        sources,
+        committed,
+        committed.commit() == null ? null : committed.commit().idempotencyKey(),
+        false,
+        false,
+        owner,
+        timings);
   }
 
   /** The rows the commit wrote, from its summary; -1 when the summary does not say. */

@@ -71,8 +71,10 @@ class JobArgumentsTest {
       String text = help.out();
       for (JobArguments.Option option : MoveJob.USAGE.options()) {
         assertTrue(text.contains("--" + option.name()), option.name() + " missing in\n" + text);
+        // help wraps long descriptions: compare with the line breaks and indents folded
         assertTrue(
-            text.contains(option.required() ? "(required)" : "(default: " + option.defaultValue()),
+            text.replaceAll("\\s+", " ")
+                .contains(option.required() ? "(required)" : "(default: " + option.defaultValue()),
             option.name() + "'s default missing in\n" + text);
       }
       assertTrue(text.contains("Examples:"), text);

@@ -83,6 +83,27 @@ class LagTableTest {
     behind.values().forEach(row -> assertTrue(lagSeconds(row) >= 0, row.toString()));
     assertTrue(lagSeconds(table) >= lagSeconds(behind.get("hot/0")), table.toString());
     assertNull(table.getString(table.fieldIndex("warning")));
+    // reading the lag table sets the table's gauges in the dataharness metrics source
+    var gauges = io.dataharness.spark.metrics.HarnessMetrics.get().metricRegistry().getGauges();
+    assertEquals(
+        16L,
+        gauges
+            .get(io.dataharness.spark.metrics.HarnessMetrics.LAG_ROWS + "." + fixture.table)
+            .getValue());
+
+    // older_than takes a cut-off TIMESTAMP as well as an age: nothing is older than 2000
+    assertEquals(
+        0L,
+        fixture
+            .spark
+            .sql(
+                "CALL harness.system.move(table => '"
+                    + fixture.table
+                    + "', source => 'hot', target => 'cold', older_than => TIMESTAMP '2000-01-01"
+                    + " 00:00:00')")
+            .collectAsList()
+            .get(0)
+            .getLong(1));
 
     // a sync records Kafka's and PostgreSQL's live ends: their lag is gone
     fixture.sync();

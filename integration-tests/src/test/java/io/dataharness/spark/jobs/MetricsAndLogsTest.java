@@ -182,6 +182,15 @@ class MetricsAndLogsTest {
     assertEquals(100, advanced(before, after, HarnessMetrics.ROWS_MOVED));
     assertEquals(0, advanced(before, after, HarnessMetrics.CONFLICTS));
 
+    // a sync's commit logs its line too, and counts as a commit
+    fixture.produce(1000, 1005);
+    fixture.sync();
+    List<JsonNode> withSync = commitsOf(fixture);
+    assertEquals(3, withSync.size(), withSync.toString());
+    assertEquals("sync", withSync.get(2).path("operation").asText());
+    assertEquals("hot", withSync.get(2).path("sources").get(0).asText());
+    assertEquals(3, advanced(before, counts(), HarnessMetrics.COMMITS));
+
     // the harness registered its source with Spark's metrics system
     assertFalse(
         SparkEnv.get().metricsSystem().getSourcesByName(HarnessMetrics.SOURCE_NAME).isEmpty(),
