@@ -60,11 +60,27 @@ final class SourceLag {
 
   static List<Lag> of(HarnessContext catalog, TableVersion version, Instant now) {
     List<Lag> lags = new ArrayList<>();
+    // retention threatens the oldest kept version first: its Kafka ranges start earliest
+    long oldestKept = catalog.store().loadTable(version.table()).oldestVersion();
+    TableVersion oldest =
+        oldestKept >= version.version()
+            ? version
+            : catalog.store().readVersion(version.table(), oldestKept);
     for (SourceDefinition source : version.sources().values()) {
       ConnectionConfig connection = catalog.connection(version.table(), source);
       SourceState state = version.state(source.id());
       switch (source.kind()) {
-        case KAFKA -> lags.addAll(kafka(connection, source, (SourceState.Kafka) state, now));
+        case KAFKA ->
+            lags.addAll(
+                kafka(
+                    connection,
+                    source,
+                    (SourceState.Kafka) state,
+                    oldest.sourceStates().get(source.id()) instanceof SourceState.Kafka kept
+                        ? kept
+                        : (SourceState.Kafka) state,
+                    oldest.version(),
+                    now));
         case ICEBERG -> lags.add(iceberg(connection, source, (SourceState.Iceberg) state, now));
         case JDBC -> lags.add(postgres(connection, source, (SourceState.Jdbc) state, now));
       }
@@ -97,8 +113,18 @@ final class SourceLag {
     return first == null ? 0.0 : Math.max(0, Duration.between(first, now).toMillis() / 1000.0);
   }
 
+  /**
+   * One row per partition. {@code retention_headroom} counts from the first offset any version from
+   * {@code oldestKept} ({@code kept}: its state) to {@code state}'s reads: negative means retention
+   * already deleted rows a kept version reads.
+   */
   private static List<Lag> kafka(
-      ConnectionConfig connection, SourceDefinition source, SourceState.Kafka state, Instant now) {
+      ConnectionConfig connection,
+      SourceDefinition source,
+      SourceState.Kafka state,
+      SourceState.Kafka kept,
+      long oldestKept,
+      Instant now) {
     String topic = KafkaSources.topic(source);
     SourceState.Kafka live = KafkaSources.liveState(connection, source, state);
     List<Integer> partitions = new ArrayList<>(live.partitions().keySet());
@@ -121,19 +147,21 @@ final class SourceLag {
             (partition, range) -> {
               SourceState.OffsetRange recorded = state.partitions().get(partition);
               long recordedEnd = recorded == null ? range.start() : recorded.end();
-              long headroom =
-                  (recorded == null ? range.start() : recorded.start())
-                      - earliest.getOrDefault(partition, 0L);
+              SourceState.OffsetRange keptRange = kept.partitions().get(partition);
+              long needed = recorded == null ? range.start() : recorded.start();
+              if (keptRange != null && keptRange.count() > 0) {
+                needed = Math.min(needed, keptRange.start());
+              }
+              long retained = earliest.getOrDefault(partition, 0L);
+              long headroom = needed - retained;
               String warning = null;
-              if (recorded != null && recorded.count() > 0 && headroom < 0) {
+              if (recorded != null && headroom < 0) {
                 warning =
                     String.format(
-                        "retention deleted offsets [%d, %d) of partition %d that this version"
-                            + " reads; move rows out of Kafka sooner or raise the topic's"
-                            + " retention",
-                        recorded.start(),
-                        Math.min(recorded.end(), earliest.get(partition)),
-                        partition);
+                        "retention deleted offsets [%d, %d) of partition %d that versions from %d"
+                            + " on read; move rows out of Kafka sooner, raise the topic's"
+                            + " retention, or expire those versions (expire_versions)",
+                        needed, retained, partition, oldestKept);
               } else if (recorded == null) {
                 warning = "partition " + partition + " is new: the next sync or move records it";
               }

@@ -122,7 +122,8 @@ class LagTableTest {
     assertTrue(
         partition0
             .getString(partition0.fieldIndex("warning"))
-            .contains("retention deleted offsets [0, 3)"),
+            .contains(
+                "retention deleted offsets [0, 3) of partition 0 that versions from 1 on read"),
         partition0.toString());
     assertTrue(
         lost.get("null/-").getString(lost.get("null/-").fieldIndex("warning")).contains("hot"),
