@@ -332,7 +332,7 @@ public final class CompactJob {
           Result result =
               run(
                   spark,
-                  JobArguments.catalog(spark, arguments.optional("catalog").orElse("harness")),
+                  arguments.catalog(spark),
                   table,
                   source,
                   options,

@@ -227,14 +227,8 @@ public final class ExpireJob {
               cutoff(
                   arguments.optional("older-than").orElse(null),
                   Instant.now(),
-                  java.time.ZoneId.of(spark.conf().get("spark.sql.session.timeZone")));
-          ExpireResult result =
-              run(
-                  spark,
-                  JobArguments.catalog(spark, arguments.optional("catalog").orElse("harness")),
-                  table,
-                  cutoff,
-                  retainLast);
+                  JobArguments.sessionZone(spark));
+          ExpireResult result = run(spark, arguments.catalog(spark), table, cutoff, retainLast);
           print.println(result);
           json.put("table", table.toString())
               .put("oldest_version", result.oldestVersion())

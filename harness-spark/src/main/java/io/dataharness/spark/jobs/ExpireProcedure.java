@@ -4,7 +4,6 @@ import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.ValidationException;
 import io.dataharness.spark.conf.HarnessContext;
 import java.time.Instant;
-import java.time.ZoneId;
 import java.util.Iterator;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.catalyst.InternalRow;
@@ -60,10 +59,7 @@ final class ExpireProcedure extends HarnessProcedures.Procedure {
     SparkSession spark = SparkSession.active();
     int retainLast = ExpireJob.retainLast(input.isNullAt(2) ? null : input.getLong(2));
     Instant cutoff =
-        ExpireJob.cutoff(
-            string(input, 1),
-            Instant.now(),
-            ZoneId.of(spark.conf().get("spark.sql.session.timeZone")));
+        ExpireJob.cutoff(string(input, 1), Instant.now(), JobArguments.sessionZone(spark));
     ExpireResult result =
         ExpireJob.run(spark, catalog, TableIdentifier.parse(tableName), cutoff, retainLast);
     return result(

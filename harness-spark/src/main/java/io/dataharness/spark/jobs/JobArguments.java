@@ -427,6 +427,16 @@ final class JobArguments {
         "Cannot run " + usage.job() + ": " + reason + "; " + fix + " (see --help)", args);
   }
 
+  /** The harness catalog this job's {@code --catalog} names (default {@code harness}). */
+  HarnessContext catalog(SparkSession spark) {
+    return catalog(spark, optional("catalog").orElse("harness"));
+  }
+
+  /** The session's time zone, in which a timestamp without an offset is read. */
+  static ZoneId sessionZone(SparkSession spark) {
+    return ZoneId.of(spark.conf().get("spark.sql.session.timeZone"));
+  }
+
   /** The harness catalog named by {@code --catalog} (default {@code harness}) in the session. */
   static HarnessContext catalog(SparkSession spark, String name) {
     var plugin =

@@ -398,7 +398,7 @@ public final class MoveJob {
   /** The active session's time zone, in which a timestamp without an offset is read. */
   private static ZoneId sessionZone() {
     return SparkSession.getActiveSession().isDefined()
-        ? ZoneId.of(SparkSession.getActiveSession().get().conf().get("spark.sql.session.timeZone"))
+        ? JobArguments.sessionZone(SparkSession.getActiveSession().get())
         : ZoneId.systemDefault();
   }
 

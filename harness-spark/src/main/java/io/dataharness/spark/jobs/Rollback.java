@@ -3,7 +3,6 @@ package io.dataharness.spark.jobs;
 import io.dataharness.metadata.IdempotencyKeys;
 import io.dataharness.metadata.Intent;
 import io.dataharness.metadata.LeaseKeeper;
-import io.dataharness.metadata.SourceChange;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.SourceState;
@@ -130,15 +129,19 @@ public final class Rollback {
       }
       // PostgreSQL rows moved since cannot be put back
       List<Long> movesSince = new ArrayList<>();
-      for (long version = target + 1; version <= latest.version(); version++) {
-        var commit = catalog.store().readVersion(table, version).commit();
-        if (commit.operation().equals("move")) {
-          for (SourceChange change : commit.sourceChanges()) {
-            if (latest.source(change.sourceId()).kind() == SourceKind.JDBC) {
-              movesSince.add(version);
-            }
+      for (long from = target + 1; from <= latest.version(); ) {
+        List<VersionInfo> page = catalog.store().history(table, from, 1000);
+        for (VersionInfo info : page) {
+          if (info.commit().operation().equals("move")
+              && info.commit().sourceChanges().stream()
+                  .anyMatch(change -> latest.source(change.sourceId()).kind() == SourceKind.JDBC)) {
+            movesSince.add(info.version());
           }
         }
+        if (page.isEmpty()) {
+          break;
+        }
+        from = page.get(page.size() - 1).version() + 1;
       }
       if (!movesSince.isEmpty()) {
         throw refused(

@@ -9,10 +9,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.dataharness.metadata.Field;
 import io.dataharness.metadata.FieldType;
 import io.dataharness.metadata.TableVersion;
-import io.dataharness.testing.TestingSpark;
-import java.sql.Connection;
-import java.sql.ResultSet;
-import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -34,22 +30,8 @@ class AlterColumnDefaultTest {
     fixture.spark.sql(statement).collect();
   }
 
-  /** "column type nullable default" of a PostgreSQL table's user columns. */
   private static List<String> postgresColumns(String table) throws Exception {
-    List<String> columns = new ArrayList<>();
-    try (Connection connection = TestingSpark.shared().sourceDatabase().connect();
-        Statement statement = connection.createStatement();
-        ResultSet rows =
-            statement.executeQuery(
-                "SELECT column_name || ' ' || data_type || ' ' || coalesce(column_default, '-')"
-                    + " FROM information_schema.columns WHERE table_name = '"
-                    + table
-                    + "' AND column_name NOT LIKE 'harness%' ORDER BY ordinal_position")) {
-      while (rows.next()) {
-        columns.add(rows.getString(1));
-      }
-    }
-    return columns;
+    return TestSql.postgresColumns(table, "data_type || ' ' || coalesce(column_default, '-')");
   }
 
   private static <T> T withNativeUnion(MoveFixture fixture, boolean enabled, Supplier<T> body) {

@@ -5,11 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.dataharness.testing.TestingSpark;
-import java.sql.Connection;
-import java.sql.ResultSet;
-import java.sql.Statement;
-import java.util.ArrayList;
 import java.util.List;
 import org.apache.spark.sql.Row;
 import org.junit.jupiter.api.Test;
@@ -22,19 +17,10 @@ import org.junit.jupiter.api.Test;
 class RegisterSourceTest {
 
   private static List<String> columns(String table) throws Exception {
-    List<String> columns = new ArrayList<>();
-    try (Connection connection = TestingSpark.shared().sourceDatabase().connect();
-        Statement statement = connection.createStatement();
-        ResultSet rows =
-            statement.executeQuery(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = '"
-                    + table
-                    + "' ORDER BY ordinal_position")) {
-      while (rows.next()) {
-        columns.add(rows.getString(1));
-      }
-    }
-    return columns;
+    return TestSql.postgresStrings(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = '"
+            + table
+            + "' ORDER BY ordinal_position");
   }
 
   @Test
