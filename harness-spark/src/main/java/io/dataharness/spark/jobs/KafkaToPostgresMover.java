@@ -20,6 +20,7 @@ import io.dataharness.metadata.VersionInfo;
 import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.conf.MetadataColumns;
 import io.dataharness.spark.conf.SparkSchemas;
+import io.dataharness.spark.source.PostgresSources;
 import io.dataharness.spark.source.PostgresUpserts;
 import io.dataharness.spark.txn.WriteOutcome;
 import io.dataharness.spark.txn.WriteProtocol;
@@ -56,8 +57,11 @@ import org.slf4j.LoggerFactory;
  * </ul>
  *
  * A crash after the intent leaves the batch in Kafka's range and the read timestamp where it was;
- * the rerun completes exactly the recorded batch (same offsets, same key), and re-applying the same
- * upserts changes nothing, so no version shows a row twice and none is lost.
+ * the rerun completes exactly the recorded batch (same offsets, same key). If the first attempt's
+ * merge committed, the rerun does not apply it again (the merge recorded its idempotency key in
+ * PostgreSQL's moves table in its own transaction): rows the application deleted or changed since
+ * stay as the application left them. So no version shows a row twice, none is lost, and none comes
+ * back.
  */
 public final class KafkaToPostgresMover {
   private static final Logger LOG = LoggerFactory.getLogger(KafkaToPostgresMover.class);
@@ -196,6 +200,8 @@ public final class KafkaToPostgresMover {
     public Staged stage(Batch batch, LeaseKeeper locks) {
       describeJobs(batch, "upserting into PostgreSQL");
       MoveContext context = batch.context();
+      PostgresSources.ensureMoveSupport(
+          context.targetConnection(), context.target(), context.version().schema());
       StructType schema = SparkSchemas.toSpark(context.version().schema());
       Dataset<Row> latest =
           latestPerKey(

@@ -107,21 +107,11 @@ public final class PostgresMoves {
       OptionalLong maxRows)
       throws SQLException {
     PostgresTableName table = PostgresTableName.of(source);
-    try (PreparedStatement record =
-        jdbc.prepareStatement(
-            "INSERT INTO "
-                + table.qualifiedMoves()
-                + " (intent_id, source_table, xid, rows, moved_at)"
-                + " VALUES (?, ?, pg_current_xact_id(), 0, clock_timestamp())"
-                + " ON CONFLICT (intent_id) DO NOTHING")) {
-      record.setString(1, intentId);
-      record.setString(2, table.toString());
-      if (record.executeUpdate() != 1) {
-        throw new HarnessException(
-            "Cannot delete the batch of move %s from PostgreSQL table %s: the move already deleted"
-                + " its rows; complete it from the history table instead",
-            intentId, table);
-      }
+    if (!claim(jdbc, table, intentId)) {
+      throw new HarnessException(
+          "Cannot delete the batch of move %s from PostgreSQL table %s: the move already deleted"
+              + " its rows; complete it from the history table instead",
+          intentId, table);
     }
     String keys =
         primaryKey.stream()
@@ -154,6 +144,25 @@ public final class PostgresMoves {
             result.getLong(2),
             result.getObject(3, OffsetDateTime.class).toInstant());
       }
+    }
+  }
+
+  /**
+   * Records the write {@code id} (a move's intent id, or an upsert's idempotency key) with the
+   * caller's transaction id: false if it is recorded already. A transaction still running for the
+   * same id (a killed writer's, until the server notices) makes this wait for its outcome.
+   */
+  static boolean claim(Connection jdbc, PostgresTableName table, String id) throws SQLException {
+    try (PreparedStatement claim =
+        jdbc.prepareStatement(
+            "INSERT INTO "
+                + table.qualifiedMoves()
+                + " (intent_id, source_table, xid, rows, moved_at)"
+                + " VALUES (?, ?, pg_current_xact_id(), 0, clock_timestamp())"
+                + " ON CONFLICT (intent_id) DO NOTHING")) {
+      claim.setString(1, id);
+      claim.setString(2, table.toString());
+      return claim.executeUpdate() == 1;
     }
   }
 

@@ -59,7 +59,8 @@ import java.util.stream.Collectors;
  *       pg_current_xact_id()}; updates and deletes copy the old image into the history table with
  *       {@value #VALID_TO} set to the same clock value and {@value #DELETED_XID} to the same
  *       transaction id;
- *   <li>the table {@code s.}{@value #MOVES_TABLE}, where moves to Iceberg record their deletes.
+ *   <li>the table {@code s.}{@value #MOVES_TABLE}, where moves to Iceberg record their deletes and
+ *       upserts their merges (so that a rerun never applies them twice).
  * </ul>
  *
  * <p>Registering again is harmless, and is how the trigger and history table follow columns added
@@ -904,6 +905,13 @@ public final class PostgresSources {
             + table.qualifiedMoves()
             + " (intent_id text PRIMARY KEY, source_table text NOT NULL, xid xid8 NOT NULL,"
             + " rows bigint NOT NULL, moved_at timestamptz NOT NULL)");
+    // upserts record what their merge did (tables registered before had no such columns)
+    execute(
+        jdbc,
+        "ALTER TABLE "
+            + table.qualifiedMoves()
+            + " ADD COLUMN IF NOT EXISTS inserted bigint NOT NULL DEFAULT 0,"
+            + " ADD COLUMN IF NOT EXISTS updated bigint NOT NULL DEFAULT 0");
   }
 
   /** Whether the table has everything this harness installs (registered by this version). */
@@ -912,13 +920,13 @@ public final class PostgresSources {
     return history.containsKey(DELETED_XID)
         && history.containsKey(XID)
         && columns(jdbc, table.schema(), table.table()).containsKey(XID)
-        && !columns(jdbc, table.schema(), MOVES_TABLE).isEmpty();
+        && columns(jdbc, table.schema(), MOVES_TABLE).containsKey("updated");
   }
 
   /**
-   * Makes sure a table registered by an earlier harness has what moves need (the history's {@value
-   * #DELETED_XID} column, the trigger that fills it, the {@value #MOVES_TABLE} table): registers it
-   * again if not. Cheap when it is up to date.
+   * Makes sure a table registered by an earlier harness has what moves and upserts need (the
+   * history's {@value #DELETED_XID} column, the trigger that fills it, the {@value #MOVES_TABLE}
+   * table with its columns): registers it again if not. Cheap when it is up to date.
    */
   public static void ensureMoveSupport(
       ConnectionConfig connection, SourceDefinition source, Schema schema) {

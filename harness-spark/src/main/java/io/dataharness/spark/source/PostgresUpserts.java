@@ -10,12 +10,14 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.sql.Connection;
+import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
 import org.apache.spark.sql.Column;
@@ -97,6 +99,19 @@ public final class PostgresUpserts {
     String qualifiedStage = quote(table.schema()) + "." + quote(stage);
     try (Connection jdbc = PostgresSources.connect(connection)) {
       jdbc.setAutoCommit(true);
+      Optional<Outcome> merged = merged(jdbc, table, idempotencyKey);
+      if (merged.isPresent()) {
+        LOG.info(
+            "Not merging into PostgreSQL table {} of source '{}' again: write {} merged {} rows"
+                + " before ({} inserted, {} updated)",
+            table,
+            source.id(),
+            idempotencyKey,
+            merged.get().stagedRows(),
+            merged.get().insertedRows(),
+            merged.get().updatedRows());
+        return merged.get();
+      }
       execute(jdbc, "DROP TABLE IF EXISTS " + qualifiedStage);
       execute(
           jdbc,
@@ -121,7 +136,28 @@ public final class PostgresUpserts {
             .option("batchsize", "5000")
             .option("isolationLevel", "READ_COMMITTED");
     writer.save();
-    return merge(connection, source, table, qualifiedStage, columns, keyColumns, ordering);
+    return merge(
+        connection, source, table, qualifiedStage, columns, keyColumns, ordering, idempotencyKey);
+  }
+
+  /**
+   * The merge of the write {@code idempotencyKey}, if one committed: recorded in {@value
+   * PostgresSources#MOVES_TABLE} by the merge's own transaction.
+   */
+  static Optional<Outcome> merged(Connection jdbc, PostgresTableName table, String idempotencyKey)
+      throws SQLException {
+    try (PreparedStatement statement =
+        jdbc.prepareStatement(
+            "SELECT rows, inserted, updated FROM "
+                + table.qualifiedMoves()
+                + " WHERE intent_id = ?")) {
+      statement.setString(1, idempotencyKey);
+      try (ResultSet result = statement.executeQuery()) {
+        return result.next()
+            ? Optional.of(new Outcome(result.getLong(1), result.getLong(2), result.getLong(3)))
+            : Optional.empty();
+      }
+    }
   }
 
   private static Outcome merge(
@@ -131,12 +167,28 @@ public final class PostgresUpserts {
       String stage,
       List<String> columns,
       List<String> keyColumns,
-      String ordering) {
+      String ordering,
+      String idempotencyKey) {
     String columnList =
         columns.stream().map(PostgresTableName::quote).collect(Collectors.joining(", "));
     try (Connection jdbc = PostgresSources.connect(connection)) {
       jdbc.setAutoCommit(false);
       try {
+        // first, so that a merge still running for a killed writer makes this one wait for it
+        if (!PostgresMoves.claim(jdbc, table, idempotencyKey)) {
+          jdbc.rollback();
+          jdbc.setAutoCommit(true);
+          execute(jdbc, "DROP TABLE IF EXISTS " + stage);
+          Outcome merged = merged(jdbc, table, idempotencyKey).orElseThrow();
+          LOG.info(
+              "Not merging into PostgreSQL table {} of source '{}' again: write {} merged {} rows"
+                  + " meanwhile",
+              table,
+              source.id(),
+              idempotencyKey,
+              merged.stagedRows());
+          return merged;
+        }
         long staged = count(jdbc, "SELECT count(*) FROM " + stage);
         long inserted;
         long updated = 0;
@@ -229,6 +281,7 @@ public final class PostgresUpserts {
                       + sameKey
                       + ")");
         }
+        recordMerge(jdbc, table, idempotencyKey, new Outcome(staged, inserted, updated));
         execute(jdbc, "DROP TABLE " + stage);
         jdbc.commit();
         LOG.info(
@@ -246,6 +299,28 @@ public final class PostgresUpserts {
       }
     } catch (SQLException e) {
       throw failed(source, table, "merge staged rows into it", e);
+    }
+  }
+
+  /**
+   * Records what the merge of {@code key} did, in its transaction (claimed by {@link
+   * PostgresMoves#claim}). A rerun of the write finds it and leaves the table alone: applying the
+   * rows again would bring back rows the application deleted since, and undo its updates of rows
+   * without a newer ordering value.
+   */
+  private static void recordMerge(
+      Connection jdbc, PostgresTableName table, String key, Outcome outcome) throws SQLException {
+    try (PreparedStatement record =
+        jdbc.prepareStatement(
+            "UPDATE "
+                + table.qualifiedMoves()
+                + " SET rows = ?, inserted = ?, updated = ?, moved_at = clock_timestamp()"
+                + " WHERE intent_id = ?")) {
+      record.setLong(1, outcome.stagedRows());
+      record.setLong(2, outcome.insertedRows());
+      record.setLong(3, outcome.updatedRows());
+      record.setString(4, key);
+      record.executeUpdate();
     }
   }
 

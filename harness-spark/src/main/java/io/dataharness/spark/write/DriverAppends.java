@@ -17,6 +17,7 @@ import io.dataharness.metadata.VersionInfo;
 import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.source.KafkaSources;
+import io.dataharness.spark.source.PostgresSources;
 import io.dataharness.spark.source.PostgresUpserts;
 import io.dataharness.spark.txn.WriteOutcome;
 import io.dataharness.spark.txn.WriteProtocol;
@@ -365,6 +366,8 @@ public final class DriverAppends {
       }
       var harnessTable = catalog.store().loadTable(table);
       SourceDefinition source = batch.version().source(sourceId);
+      PostgresSources.ensureMoveSupport(
+          catalog.connection(table, source), source, batch.version().schema());
       return PostgresUpserts.upsert(
           catalog.connection(table, source),
           source,

@@ -161,4 +161,35 @@ class KafkaToPostgresMoverTest {
     assertEquals(MoveFixture.range(0, 40 * 110), fixture.idsAt(rerun.version()));
     assertEquals(rerun.version(), fixture.move("hot", "warm", null).version());
   }
+
+  @Test
+  void aRerunAfterTheUpsertCommittedKeepsTheApplicationsDeletesAndUpdates() throws Exception {
+    // no ordering column: re-applying an image would also undo the application's update
+    MoveFixture fixture = new MoveFixture(1, ", 'primary-key' = 'id'");
+    fixture.produce(0, 10);
+    fixture.sync();
+    CrashPoints.hook =
+        point -> {
+          if (point.equals(CrashPoints.AFTER_TARGET_WRITE)) {
+            throw new IllegalStateException("injected crash " + point);
+          }
+        };
+    assertThrows(IllegalStateException.class, () -> fixture.move("hot", "warm", null));
+    CrashPoints.hook = point -> {};
+    // the application changes the upserted rows before the rerun
+    TestSql.postgres(
+        "DELETE FROM " + fixture.pgTable + " WHERE id IN (3, 4)",
+        "UPDATE " + fixture.pgTable + " SET message = 'changed by the application' WHERE id = 5");
+
+    MoveResult rerun = fixture.move("hot", "warm", null);
+    assertEquals(10, rerun.rowsMoved());
+    List<Long> expected = new java.util.ArrayList<>(MoveFixture.range(0, 10));
+    expected.removeAll(List.of(3L, 4L));
+    assertEquals(expected, fixture.idsAt(rerun.version()));
+    assertEquals(expected, fixture.ids());
+    assertEquals(
+        List.of("changed by the application"),
+        TestSql.postgresStrings("SELECT message FROM " + fixture.pgTable + " WHERE id = 5"));
+    assertEquals(List.of(), fixture.catalog().store().readLatest(fixture.table).openIntents());
+  }
 }
