@@ -27,7 +27,19 @@ import org.apache.spark.sql.connector.catalog.SupportsRead;
 import org.apache.spark.sql.connector.catalog.Table;
 import org.apache.spark.sql.connector.catalog.TableCapability;
 import org.apache.spark.sql.connector.read.LocalScan;
+import org.apache.spark.sql.connector.read.Scan;
 import org.apache.spark.sql.connector.read.ScanBuilder;
+import org.apache.spark.sql.connector.read.SupportsPushDownFilters;
+import org.apache.spark.sql.connector.read.SupportsPushDownLimit;
+import org.apache.spark.sql.sources.And;
+import org.apache.spark.sql.sources.EqualNullSafe;
+import org.apache.spark.sql.sources.EqualTo;
+import org.apache.spark.sql.sources.Filter;
+import org.apache.spark.sql.sources.GreaterThan;
+import org.apache.spark.sql.sources.GreaterThanOrEqual;
+import org.apache.spark.sql.sources.In;
+import org.apache.spark.sql.sources.LessThan;
+import org.apache.spark.sql.sources.LessThanOrEqual;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 import org.apache.spark.sql.util.CaseInsensitiveStringMap;
@@ -156,7 +168,7 @@ final class HarnessMetadataTables {
       Long upTo = upTo(options);
       String description =
           "DataHarness metadata table " + name() + (upTo == null ? "" : " as of version " + upTo);
-      return () -> new RowsScan(kind.schema, rows(upTo), description);
+      return new MetadataScanBuilder(this, upTo, description);
     }
 
     /** The last version to show: VERSION AS OF, or the read option version / timestamp. */
@@ -176,7 +188,7 @@ final class HarnessMetadataTables {
       return selected;
     }
 
-    private InternalRow[] rows(Long upTo) {
+    private InternalRow[] rows(Long upTo, VersionRange range, int limit) {
       List<InternalRow> rows = new ArrayList<>();
       if (kind == Kind.LOCKS) {
         for (SourceLock lock : store.listLocks(table)) {
@@ -209,20 +221,26 @@ final class HarnessMetadataTables {
         }
         return rows.toArray(InternalRow[]::new);
       }
+      VersionRange shown = upTo == null ? range : range.and(VersionRange.atMost(upTo));
       // versions before the oldest kept one may have been expired: page by the last version seen
-      for (long from = 1; ; ) {
-        List<VersionInfo> page = store.history(table, from, PAGE);
-        for (VersionInfo info : page) {
-          if (upTo != null && info.version() > upTo) {
-            return rows.toArray(InternalRow[]::new);
+      for (long from = shown.from(); from <= shown.to() && rows.size() < limit; ) {
+        // listed versions one by one (each by the version index); a range a page at a time
+        int page = shown.only() != null ? 1 : (int) Math.min(PAGE, shown.to() - from + 1);
+        List<VersionInfo> infos = store.history(table, from, page);
+        for (VersionInfo info : infos) {
+          if (info.version() > shown.to() || rows.size() >= limit) {
+            break;
           }
-          addRows(info, rows);
+          if (shown.contains(info.version())) {
+            addRows(info, rows);
+          }
         }
-        if (page.size() < PAGE) {
-          return rows.toArray(InternalRow[]::new);
+        if (infos.size() < page) {
+          break;
         }
-        from = page.get(page.size() - 1).version() + 1;
+        from = shown.next(infos.get(infos.size() - 1).version() + 1);
       }
+      return (rows.size() > limit ? rows.subList(0, limit) : rows).toArray(InternalRow[]::new);
     }
 
     private void addRows(VersionInfo info, List<InternalRow> rows) {
@@ -269,6 +287,191 @@ final class HarnessMetadataTables {
                     map(change.externalIds())));
           }
       }
+    }
+  }
+
+  /**
+   * Pushes filters on {@code version} ({@code =}, {@code <}, {@code <=}, {@code >}, {@code >=},
+   * {@code IN}, and their conjunctions) and limits down to the store, which then reads only those
+   * versions (by its version index) instead of every version of the table. Other filters stay with
+   * Spark; a limit is pushed only when no filter stays.
+   */
+  private static final class MetadataScanBuilder
+      implements SupportsPushDownFilters, SupportsPushDownLimit {
+    private final MetadataTable table;
+    private final Long upTo;
+    private final String description;
+    private VersionRange range = VersionRange.ALL;
+    private Filter[] pushed = new Filter[0];
+    private int limit = Integer.MAX_VALUE;
+
+    MetadataScanBuilder(MetadataTable table, Long upTo, String description) {
+      this.table = table;
+      this.upTo = upTo;
+      this.description = description;
+    }
+
+    private boolean versioned() {
+      return table.kind() != Kind.LOCKS && table.kind() != Kind.LAG;
+    }
+
+    @Override
+    public Filter[] pushFilters(Filter[] filters) {
+      if (!versioned()) {
+        return filters;
+      }
+      List<Filter> accepted = new ArrayList<>();
+      List<Filter> remaining = new ArrayList<>();
+      for (Filter filter : filters) {
+        Optional<VersionRange> onVersion = VersionRange.of(filter);
+        if (onVersion.isPresent()) {
+          range = range.and(onVersion.get());
+          accepted.add(filter);
+        } else {
+          remaining.add(filter);
+        }
+      }
+      pushed = accepted.toArray(Filter[]::new);
+      return remaining.toArray(Filter[]::new);
+    }
+
+    @Override
+    public Filter[] pushedFilters() {
+      return pushed;
+    }
+
+    @Override
+    public boolean pushLimit(int limit) {
+      if (!versioned()) {
+        return false;
+      }
+      this.limit = limit;
+      return true;
+    }
+
+    @Override
+    public Scan build() {
+      String pushdown =
+          (pushed.length == 0 ? "" : ", versions " + range)
+              + (limit == Integer.MAX_VALUE ? "" : ", limit " + limit);
+      return new RowsScan(
+          table.kind().schema, table.rows(upTo, range, limit), description + pushdown);
+    }
+  }
+
+  /**
+   * The versions a metadata table query selects: {@code [from, to]}, and when given, only those
+   * listed.
+   */
+  record VersionRange(long from, long to, java.util.NavigableSet<Long> only) {
+    static final VersionRange ALL = new VersionRange(1, Long.MAX_VALUE, null);
+
+    static VersionRange atMost(long version) {
+      return new VersionRange(1, version, null);
+    }
+
+    /** The versions a filter on {@code version} selects, if it is one this understands. */
+    static Optional<VersionRange> of(Filter filter) {
+      if (filter instanceof And and) {
+        return of(and.left()).flatMap(left -> of(and.right()).map(left::and));
+      }
+      if (filter instanceof In in && in.attribute().equals("version")) {
+        java.util.NavigableSet<Long> values = new java.util.TreeSet<>();
+        for (Object value : in.values()) {
+          if (!(value instanceof Long || value instanceof Integer)) {
+            return Optional.empty();
+          }
+          values.add(((Number) value).longValue());
+        }
+        return Optional.of(new VersionRange(1, Long.MAX_VALUE, values));
+      }
+      String attribute;
+      Object value;
+      if (filter instanceof EqualTo f) {
+        attribute = f.attribute();
+        value = f.value();
+      } else if (filter instanceof EqualNullSafe f) {
+        attribute = f.attribute();
+        value = f.value();
+      } else if (filter instanceof GreaterThan f) {
+        attribute = f.attribute();
+        value = f.value();
+      } else if (filter instanceof GreaterThanOrEqual f) {
+        attribute = f.attribute();
+        value = f.value();
+      } else if (filter instanceof LessThan f) {
+        attribute = f.attribute();
+        value = f.value();
+      } else if (filter instanceof LessThanOrEqual f) {
+        attribute = f.attribute();
+        value = f.value();
+      } else {
+        return Optional.empty();
+      }
+      if (!attribute.equals("version") || !(value instanceof Long || value instanceof Integer)) {
+        return Optional.empty();
+      }
+      long v = ((Number) value).longValue();
+      if (filter instanceof EqualTo || filter instanceof EqualNullSafe) {
+        return Optional.of(new VersionRange(v, v, null));
+      }
+      if (filter instanceof GreaterThan) {
+        return Optional.of(
+            v == Long.MAX_VALUE
+                ? new VersionRange(1, 0, null)
+                : new VersionRange(Math.max(1, v + 1), Long.MAX_VALUE, null));
+      }
+      if (filter instanceof GreaterThanOrEqual) {
+        return Optional.of(new VersionRange(Math.max(1, v), Long.MAX_VALUE, null));
+      }
+      if (filter instanceof LessThan) {
+        return Optional.of(new VersionRange(1, v <= 1 ? 0 : v - 1, null));
+      }
+      return Optional.of(new VersionRange(1, v, null));
+    }
+
+    VersionRange and(VersionRange other) {
+      java.util.NavigableSet<Long> values;
+      if (only == null) {
+        values = other.only;
+      } else if (other.only == null) {
+        values = only;
+      } else {
+        values = new java.util.TreeSet<>(only);
+        values.retainAll(other.only);
+      }
+      long lo = Math.max(from, other.from);
+      long hi = Math.min(to, other.to);
+      if (values != null) {
+        values = new java.util.TreeSet<>(values.subSet(lo, true, hi, true));
+        if (values.isEmpty()) {
+          return new VersionRange(1, 0, null);
+        }
+        lo = values.first();
+        hi = values.last();
+      }
+      return new VersionRange(lo, hi, values);
+    }
+
+    boolean contains(long version) {
+      return version >= from && version <= to && (only == null || only.contains(version));
+    }
+
+    /** The first selected version at or after {@code version}. */
+    long next(long version) {
+      if (only == null) {
+        return version;
+      }
+      Long next = only.ceiling(version);
+      return next == null ? Long.MAX_VALUE : next;
+    }
+
+    @Override
+    public String toString() {
+      if (only != null) {
+        return only.toString();
+      }
+      return "[" + from + ", " + (to == Long.MAX_VALUE ? "latest" : String.valueOf(to)) + "]";
     }
   }
 

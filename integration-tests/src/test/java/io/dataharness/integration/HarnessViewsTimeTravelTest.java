@@ -303,6 +303,52 @@ class HarnessViewsTimeTravelTest {
   }
 
   @Test
+  void filtersOnVersionAndLimitsAreReadFromTheStoreAndSelectTheSameRows() {
+    List<String> conditions =
+        List.of(
+            "version = 2",
+            "version > 2",
+            "version >= 2 AND version < 4",
+            "version IN (1, 3, 9)",
+            "version < 1",
+            "version > 9",
+            "version <= 3 AND version IN (3, 4)",
+            "version = 2 OR version = 4",
+            "version > 1 AND operation = 'sync'",
+            "version + 1 = 3");
+    for (String metadataTable : List.of("versions", "sources", "commits")) {
+      String name = table + "." + metadataTable;
+      // every row, filtered by Spark: what the pushed filters must select
+      Dataset<Row> all = spark.sql("SELECT * FROM " + name);
+      spark.createDataFrame(all.collectAsList(), all.schema()).createOrReplaceTempView("every_row");
+      for (String condition : conditions) {
+        if (condition.contains("operation") && metadataTable.equals("sources")) {
+          continue;
+        }
+        String query = "SELECT * FROM " + name + " WHERE " + condition;
+        assertEquals(
+            rows("SELECT * FROM every_row WHERE " + condition), rows(query), name + ": " + query);
+      }
+      assertEquals(
+          rows("SELECT * FROM every_row WHERE version = 3"),
+          rows("SELECT * FROM " + name + " VERSION AS OF 3 WHERE version >= 3"));
+      assertEquals(
+          List.of(),
+          rows("SELECT * FROM " + name + " VERSION AS OF 2 WHERE version = 3"),
+          "time travel bounds the pushed range");
+      List<Row> limited = spark.sql("SELECT * FROM " + name + " LIMIT 2").collectAsList();
+      assertEquals(2, limited.size(), name);
+      assertEquals(
+          rows("SELECT * FROM every_row WHERE version >= 3"),
+          rows(
+              "SELECT * FROM "
+                  + name
+                  + " WHERE version >= 3 LIMIT "
+                  + spark.sql("SELECT * FROM every_row WHERE version >= 3").count()));
+    }
+  }
+
+  @Test
   void locksRefuseTimeTravelAndSayWhatToReadInstead() {
     Exception sql =
         assertThrows(
