@@ -94,6 +94,68 @@ class HarnessReadErrorsTest {
     assertEquals(List.of("[1,ok,null]", "[null,null,not json]"), permissive);
   }
 
+  /**
+   * The malformed-record check runs in the one decode of each message, whatever the query keeps of
+   * it: a count, a filter the malformed message does not match, a group-by, a join; PERMISSIVE
+   * reads such messages as before.
+   */
+  @Test
+  void everyQueryShapeChecksEachMessageInItsOneDecode() {
+    String topic = "malformed_shapes_" + suffix;
+    kafka.createTopic(topic, 2);
+    kafka.produceJson(topic, 0, List.of("{\"id\": 1, \"message\": \"ok\"}"));
+    kafka.produceJson(
+        topic,
+        1,
+        List.of(
+            "{\"id\": 2, \"message\": \"ok\"}",
+            "{\"id\": 3, \"message\": \"ok\"}",
+            "{\"id\": \"four\", \"message\": \"wrong type\"}"));
+    String table = kafkaTable("malformed_shapes", topic);
+    spark
+        .range(5)
+        .selectExpr("id AS key", "concat('k', id) AS label")
+        .createOrReplaceTempView("malformed_shapes_keys_" + suffix);
+    List<String> queries =
+        List.of(
+            "SELECT count(*) FROM " + table,
+            "SELECT count(*) FROM " + table + " WHERE message = 'ok'",
+            "SELECT id FROM " + table + " WHERE id = 1",
+            "SELECT message, count(*) FROM " + table + " GROUP BY message",
+            "SELECT k.label, count(*) FROM "
+                + table
+                + " t JOIN malformed_shapes_keys_"
+                + suffix
+                + " k ON t.id = k.key GROUP BY k.label");
+    for (String query : queries) {
+      Exception failure = assertThrows(Exception.class, () -> spark.sql(query).collectAsList());
+      String text = messages(failure);
+      assertTrue(text.contains("source 'hot' (kafka)"), query + ": " + text);
+      assertTrue(text.contains("topic " + topic + " partition 1 offset 2"), query + ": " + text);
+      assertTrue(text.contains("kafka.malformed=PERMISSIVE"), query + ": " + text);
+    }
+    // one from_json in the plan: the check and the query's filter read the same decoded message
+    String plan =
+        spark
+            .sql(
+                "SELECT message, count(*) FROM " + table + " WHERE message = 'ok' GROUP BY message")
+            .queryExecution()
+            .executedPlan()
+            .toString();
+    assertEquals(1, plan.split("from_json\\(", -1).length - 1, plan);
+
+    org.apache.spark.sql.Dataset<Row> permissive =
+        spark.read().option("kafka.malformed", "PERMISSIVE").table(table);
+    assertEquals(4, permissive.count());
+    assertEquals(3, permissive.filter("message = 'ok'").count());
+    assertEquals(
+        List.of("[1,2,{\"id\": \"four\", \"message\": \"wrong type\"}]"),
+        rows(
+            permissive
+                .filter("_corrupt_record IS NOT NULL")
+                .select("_kafka_partition", "_kafka_offset", "_corrupt_record")));
+  }
+
   @Test
   void offsetsDeletedByRetentionFailTheScanInsteadOfReturningFewerRows() {
     String topic = "retention_" + suffix;
