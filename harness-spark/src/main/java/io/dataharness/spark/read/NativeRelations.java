@@ -161,7 +161,10 @@ final class NativeRelations {
                       " is not valid JSON for the table's schema (mode FAILFAST). Fix or skip the"
                           + " message, or read with the option kafka.malformed=PERMISSIVE to get"
                           + " nulls and the raw value in _corrupt_record")));
-      parsed = parsed.filter(when(corrupt.isNotNull(), error).otherwise(lit(true)));
+      // checked before any of the query's filters: they must not drop a malformed message (whose
+      // fields read null) before it fails the query. Filters are not combined with or moved below
+      // a filter that is not deterministic, so this one holds with a non-deterministic "true".
+      parsed = parsed.filter(when(corrupt.isNotNull(), error).otherwise(nondeterministicTrue()));
     }
     List<Column> columns = new ArrayList<>();
     for (StructField field : read.schema().fields()) {
@@ -191,14 +194,19 @@ final class NativeRelations {
    * the optimizer into every filter pushed below its projection (the malformed-record check of
    * FAILFAST, the query's own filters), each copy parsing the JSON again: the check and the values
    * were two parses of every message, a filtered query one more. Guarded by a condition that always
-   * holds but is not deterministic ({@code spark_partition_id() >= 0}), the projection is a barrier
-   * the optimizer does not push filters through or inline, so the check and the filters read the
-   * one decoded struct. (So a filter on the Kafka metadata columns alone, such as {@code
-   * _kafka_offset > n}, is also applied after decoding: Spark's Kafka reader takes no filters, and
-   * the Kafka range read is the version's either way.)
+   * holds but is not deterministic, the projection is a barrier the optimizer does not push filters
+   * through or inline, so the check and the filters read the one decoded struct. (So a filter on
+   * the Kafka metadata columns alone, such as {@code _kafka_offset > n}, is also applied after
+   * decoding: Spark's Kafka reader takes no filters, and the range read is the version's either
+   * way.)
    */
   private static Column decodedOnce(Column decoded) {
-    return when(spark_partition_id().geq(lit(0)), decoded);
+    return when(nondeterministicTrue(), decoded);
+  }
+
+  /** Always true, and not deterministic: an optimizer barrier that costs one comparison a row. */
+  private static Column nondeterministicTrue() {
+    return spark_partition_id().geq(lit(0));
   }
 
   private static Dataset<Row> jdbc(SparkSession spark, SourceRead read, SourceState.Jdbc state) {
