@@ -26,11 +26,15 @@ import java.sql.Connection;
 import java.sql.Statement;
 import java.util.Arrays;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.spark.SparkContext;
+import org.apache.spark.scheduler.SparkListener;
+import org.apache.spark.scheduler.SparkListenerTaskEnd;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
@@ -55,6 +59,7 @@ public final class ReadBenchmark {
     long postgresRows = Long.getLong("bench.postgres.rows", 100_000);
     TestingSpark testing = TestingSpark.shared();
     SparkSession spark = testing.session();
+    spark.sparkContext().addSparkListener(TASK_CPU);
     String topic = "bench_events";
     TestingKafka kafka = TestingKafka.shared();
     kafka.createTopic(topic, 3);
@@ -209,6 +214,30 @@ public final class ReadBenchmark {
     return kafka.unionByName(postgres).unionByName(iceberg);
   }
 
+  private static final TaskCpu TASK_CPU = new TaskCpu();
+
+  /** Sums the executor CPU time of every finished task. */
+  private static final class TaskCpu extends SparkListener {
+    private final AtomicLong nanos = new AtomicLong();
+
+    @Override
+    public void onTaskEnd(SparkListenerTaskEnd taskEnd) {
+      if (taskEnd.taskMetrics() != null) {
+        nanos.addAndGet(taskEnd.taskMetrics().executorCpuTime());
+      }
+    }
+
+    /** The CPU time of the tasks finished so far (after the listener bus delivered their ends). */
+    long cpuNanos() {
+      try {
+        SparkContext.getOrCreate().listenerBus().waitUntilEmpty();
+      } catch (java.util.concurrent.TimeoutException e) {
+        throw new IllegalStateException("Spark's listener bus did not drain", e);
+      }
+      return nanos.get();
+    }
+  }
+
   /** Each event joined with its segment ({@code id % 1000}), counted and summed per segment. */
   private static Dataset<Row> joined(Dataset<Row> events, Dataset<Row> dimension) {
     return events
@@ -240,13 +269,30 @@ public final class ReadBenchmark {
     }
     double[] baselineMs = new double[RUNS];
     double[] harnessMs = new double[RUNS];
+    double[] baselineCpuMs = new double[RUNS];
+    double[] harnessCpuMs = new double[RUNS];
+    double[] pairRatios = new double[RUNS];
     for (int run = 0; run < RUNS; run++) {
+      long cpu = TASK_CPU.cpuNanos();
       baselineMs[run] = time(() -> action.apply(baseline.get()));
+      baselineCpuMs[run] = (TASK_CPU.cpuNanos() - cpu) / 1e6;
+      cpu = TASK_CPU.cpuNanos();
       harnessMs[run] = time(() -> action.apply(harness.get()));
+      harnessCpuMs[run] = (TASK_CPU.cpuNanos() - cpu) / 1e6;
+      pairRatios[run] = harnessMs[run] / baselineMs[run];
     }
+    // the machine may be shared: the ratio of each adjacent pair and the tasks' CPU time (which
+    // other processes disturb less than wall time) show how far to trust the medians
     System.out.printf(
-        "%s: hand-written union runs %s ms, harness runs %s ms%n",
-        figure, runs(baselineMs), runs(harnessMs));
+        "%s: hand-written union runs %s ms (task CPU %s ms), harness runs %s ms (task CPU %s ms);"
+            + " median pair ratio %.2f, task CPU ratio %.2f%n",
+        figure,
+        runs(baselineMs),
+        runs(baselineCpuMs),
+        runs(harnessMs),
+        runs(harnessCpuMs),
+        median(pairRatios),
+        median(harnessCpuMs) / median(baselineCpuMs));
     BenchmarkResults.record(
         figure,
         "ms",
