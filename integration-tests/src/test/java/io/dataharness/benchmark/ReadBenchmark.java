@@ -1,7 +1,10 @@
 package io.dataharness.benchmark;
 
 import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.count;
 import static org.apache.spark.sql.functions.from_json;
+import static org.apache.spark.sql.functions.lit;
+import static org.apache.spark.sql.functions.sum;
 
 import io.dataharness.metadata.Field;
 import io.dataharness.metadata.FieldType;
@@ -14,6 +17,8 @@ import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableDefinition;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
+import io.dataharness.testing.BenchmarkResults;
+import io.dataharness.testing.BenchmarkResults.Goal;
 import io.dataharness.testing.TestingDatabase;
 import io.dataharness.testing.TestingKafka;
 import io.dataharness.testing.TestingSpark;
@@ -21,10 +26,15 @@ import java.sql.Connection;
 import java.sql.Statement;
 import java.util.Arrays;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.spark.SparkContext;
+import org.apache.spark.scheduler.SparkListener;
+import org.apache.spark.scheduler.SparkListenerTaskEnd;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
@@ -43,11 +53,13 @@ public final class ReadBenchmark {
       StructType.fromDDL("id BIGINT, country STRING, amount DOUBLE");
 
   public static void main(String[] args) throws Exception {
-    long icebergRows = Long.getLong("bench.iceberg.rows", 2_000_000);
+    BenchmarkResults.start("2-reads");
+    long icebergRows = Long.getLong("bench.iceberg.rows", 1_000_000);
     int kafkaRows = Integer.getInteger("bench.kafka.rows", 200_000);
-    long postgresRows = Long.getLong("bench.postgres.rows", 200_000);
+    long postgresRows = Long.getLong("bench.postgres.rows", 100_000);
     TestingSpark testing = TestingSpark.shared();
     SparkSession spark = testing.session();
+    spark.sparkContext().addSparkListener(TASK_CPU);
     String topic = "bench_events";
     TestingKafka kafka = TestingKafka.shared();
     kafka.createTopic(topic, 3);
@@ -71,6 +83,12 @@ public final class ReadBenchmark {
             "CAST(id % 100 AS DOUBLE) AS amount")
         .writeTo("iceberg.bench.events")
         .append();
+    spark.sql("CREATE TABLE iceberg.bench.segments (key BIGINT, segment STRING) USING iceberg");
+    spark
+        .range(1000)
+        .selectExpr("id AS key", "concat('segment-', CAST(id % 10 AS STRING)) AS segment")
+        .writeTo("iceberg.bench.segments")
+        .append();
     System.out.printf(
         "Data: %,d Iceberg rows, %,d Kafka JSON messages (3 partitions), %,d PostgreSQL rows;"
             + " loaded in %.1f s%n",
@@ -91,18 +109,28 @@ public final class ReadBenchmark {
       TableVersion version = store.readLatest(TableIdentifier.of("bench", "events"));
       SourceState.Kafka offsets = (SourceState.Kafka) version.state("hot");
       long snapshot = ((SourceState.Iceberg) version.state("cold")).snapshotId().getAsLong();
+      Dataset<Row> dimension = spark.table("iceberg.bench.segments");
       Supplier<Dataset<Row>> handWritten =
           () -> handWrittenUnion(spark, testing, topic, offsets, snapshot);
-      Supplier<Dataset<Row>> harness = () -> spark.table("harness.bench.events");
-
-      compare(
-          "filtered count (country = 'DE')",
-          () -> handWritten.get().filter("country = 'DE'").count(),
-          () -> harness.get().filter("country = 'DE'").count());
-      compare(
-          "group by country, sum(amount)",
-          () -> handWritten.get().groupBy("country").sum("amount").collectAsList().size(),
-          () -> harness.get().groupBy("country").sum("amount").collectAsList().size());
+      for (String mode : new String[] {"FAILFAST", "PERMISSIVE"}) {
+        Supplier<Dataset<Row>> harness =
+            () -> spark.read().option("kafka.malformed", mode).table("harness.bench.events");
+        compare(
+            "read: filtered count, " + mode,
+            () -> handWritten.get().filter("country = 'DE'"),
+            () -> harness.get().filter("country = 'DE'"),
+            frame -> frame.count());
+        compare(
+            "read: group-by, " + mode,
+            () -> handWritten.get().groupBy("country").sum("amount"),
+            () -> harness.get().groupBy("country").sum("amount"),
+            frame -> frame.collectAsList().size());
+        compare(
+            "read: join with a 1,000-row dimension table, " + mode,
+            () -> joined(handWritten.get(), dimension),
+            () -> joined(harness.get(), dimension),
+            frame -> frame.collectAsList().size());
+      }
       planningWithManySources(spark, store);
     }
   }
@@ -186,20 +214,96 @@ public final class ReadBenchmark {
     return kafka.unionByName(postgres).unionByName(iceberg);
   }
 
-  private static void compare(String name, Runnable baseline, Runnable harness) {
-    baseline.run(); // warm up both
-    harness.run();
+  private static final TaskCpu TASK_CPU = new TaskCpu();
+
+  /** Sums the executor CPU time of every finished task. */
+  private static final class TaskCpu extends SparkListener {
+    private final AtomicLong nanos = new AtomicLong();
+
+    @Override
+    public void onTaskEnd(SparkListenerTaskEnd taskEnd) {
+      if (taskEnd.taskMetrics() != null) {
+        nanos.addAndGet(taskEnd.taskMetrics().executorCpuTime());
+      }
+    }
+
+    /** The CPU time of the tasks finished so far (after the listener bus delivered their ends). */
+    long cpuNanos() {
+      try {
+        SparkContext.getOrCreate().listenerBus().waitUntilEmpty();
+      } catch (java.util.concurrent.TimeoutException e) {
+        throw new IllegalStateException("Spark's listener bus did not drain", e);
+      }
+      return nanos.get();
+    }
+  }
+
+  /** Each event joined with its segment ({@code id % 1000}), counted and summed per segment. */
+  private static Dataset<Row> joined(Dataset<Row> events, Dataset<Row> dimension) {
+    return events
+        .join(dimension, events.col("id").mod(1000).equalTo(dimension.col("key")))
+        .groupBy("segment")
+        .agg(count(lit(1)), sum("amount"));
+  }
+
+  /**
+   * Times the query on both arms, alternating, after one warm-up each; records the medians. With
+   * {@code -Dbench.explain=true}, prints both physical plans first.
+   */
+  private static void compare(
+      String figure,
+      Supplier<Dataset<Row>> baseline,
+      Supplier<Dataset<Row>> harness,
+      Function<Dataset<Row>, Object> action) {
+    if (Boolean.getBoolean("bench.explain")) {
+      System.out.println("== " + figure + ": hand-written union");
+      System.out.println(baseline.get().queryExecution().executedPlan().treeString());
+      System.out.println("== " + figure + ": harness");
+      System.out.println(harness.get().queryExecution().executedPlan().treeString());
+    }
+    Object expected = action.apply(baseline.get()); // warm up both, and compare their answers
+    Object actual = action.apply(harness.get());
+    if (!expected.equals(actual)) {
+      throw new IllegalStateException(
+          figure + ": the harness answered " + actual + ", the hand-written union " + expected);
+    }
     double[] baselineMs = new double[RUNS];
     double[] harnessMs = new double[RUNS];
+    double[] baselineCpuMs = new double[RUNS];
+    double[] harnessCpuMs = new double[RUNS];
+    double[] pairRatios = new double[RUNS];
     for (int run = 0; run < RUNS; run++) {
-      baselineMs[run] = time(baseline);
-      harnessMs[run] = time(harness);
+      long cpu = TASK_CPU.cpuNanos();
+      baselineMs[run] = time(() -> action.apply(baseline.get()));
+      baselineCpuMs[run] = (TASK_CPU.cpuNanos() - cpu) / 1e6;
+      cpu = TASK_CPU.cpuNanos();
+      harnessMs[run] = time(() -> action.apply(harness.get()));
+      harnessCpuMs[run] = (TASK_CPU.cpuNanos() - cpu) / 1e6;
+      pairRatios[run] = harnessMs[run] / baselineMs[run];
     }
-    double baselineMedian = median(baselineMs);
-    double harnessMedian = median(harnessMs);
+    // the machine may be shared: the ratio of each adjacent pair and the tasks' CPU time (which
+    // other processes disturb less than wall time) show how far to trust the medians
     System.out.printf(
-        "%-34s hand-written union %7.0f ms | harness %7.0f ms | ratio %.2f%n",
-        name, baselineMedian, harnessMedian, harnessMedian / baselineMedian);
+        "%s: hand-written union runs %s ms (task CPU %s ms), harness runs %s ms (task CPU %s ms);"
+            + " median pair ratio %.2f, task CPU ratio %.2f%n",
+        figure,
+        runs(baselineMs),
+        runs(baselineCpuMs),
+        runs(harnessMs),
+        runs(harnessCpuMs),
+        median(pairRatios),
+        median(harnessCpuMs) / median(baselineCpuMs));
+    BenchmarkResults.record(
+        figure,
+        "ms",
+        median(harnessMs),
+        median(baselineMs),
+        "hand-written union",
+        Goal.ratioAtMost(1.0));
+  }
+
+  private static String runs(double[] values) {
+    return Arrays.toString(Arrays.stream(values).mapToLong(Math::round).toArray());
   }
 
   /** A table of 1,000 Iceberg sources, one per bucket, queried for one bucket. */
@@ -233,11 +337,12 @@ public final class ReadBenchmark {
                       .queryExecution()
                       .executedPlan());
     }
-    System.out.printf(
-        "Planning, 1,000 sources pruned to 1: median %.0f ms, max %.0f ms (%s)%n",
+    System.out.printf("Planning, 1,000 sources pruned to 1: runs %s ms%n", runs(planning));
+    BenchmarkResults.record(
+        "read: planning a table of 1,000 sources pruned to one",
+        "ms",
         median(planning),
-        Arrays.stream(planning).max().orElse(0),
-        Arrays.toString(Arrays.stream(planning).mapToLong(Math::round).toArray()));
+        Goal.atMost(100));
     // the shared test services (broker, database) keep non-daemon threads: end the JVM here
     System.exit(0);
   }

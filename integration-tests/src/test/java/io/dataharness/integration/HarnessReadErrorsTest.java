@@ -94,6 +94,102 @@ class HarnessReadErrorsTest {
     assertEquals(List.of("[1,ok,null]", "[null,null,not json]"), permissive);
   }
 
+  /**
+   * The malformed-record check runs in the one decode of each message, whatever the query keeps of
+   * it: a count, a filter the malformed message does not match (its fields read null), a group-by,
+   * a join; PERMISSIVE reads such messages as before.
+   */
+  @Test
+  void everyQueryShapeChecksEachMessageInItsOneDecode() {
+    String topic = "malformed_shapes_" + suffix;
+    kafka.createTopic(topic, 2);
+    kafka.produceJson(topic, 0, List.of("{\"id\": 1, \"message\": \"ok\"}"));
+    kafka.produceJson(
+        topic,
+        1,
+        List.of(
+            "{\"id\": 2, \"message\": \"ok\"}", "{\"id\": 3, \"message\": \"ok\"}", "not json"));
+    String table = kafkaTable("malformed_shapes", topic);
+    assertEveryQueryShapeFails(table, "topic " + topic + " partition 1 offset 2");
+    // one from_json in the plan: the check and the query's filter read the same decoded message
+    String plan =
+        spark
+            .sql(
+                "SELECT message, count(*) FROM " + table + " WHERE message = 'ok' GROUP BY message")
+            .queryExecution()
+            .executedPlan()
+            .toString();
+    assertEquals(1, plan.split("from_json\\(", -1).length - 1, plan);
+
+    org.apache.spark.sql.Dataset<Row> permissive =
+        spark.read().option("kafka.malformed", "PERMISSIVE").table(table);
+    assertEquals(4, permissive.count());
+    assertEquals(3, permissive.filter("message = 'ok'").count());
+    assertEquals(1, permissive.filter("message IS NULL").count());
+    assertEquals(
+        List.of("[1,2,null,not json]"),
+        rows(
+            permissive
+                .filter("_corrupt_record IS NOT NULL")
+                .select("_kafka_partition", "_kafka_offset", "id", "_corrupt_record")));
+
+    // valid JSON with a value of the wrong type is malformed too
+    String typesTopic = "malformed_types_" + suffix;
+    kafka.createTopic(typesTopic, 1);
+    kafka.produceJson(
+        typesTopic,
+        0,
+        List.of("{\"id\": 1, \"message\": \"ok\"}", "{\"id\": \"two\", \"message\": \"ok\"}"));
+    String types = kafkaTable("malformed_types", typesTopic);
+    assertEveryQueryShapeFails(types, "topic " + typesTopic + " partition 0 offset 1");
+    assertEquals(
+        List.of("[0,1,{\"id\": \"two\", \"message\": \"ok\"}]"),
+        rows(
+            spark
+                .read()
+                .option("kafka.malformed", "PERMISSIVE")
+                .table(types)
+                .filter("_corrupt_record IS NOT NULL")
+                .select("_kafka_partition", "_kafka_offset", "_corrupt_record")));
+  }
+
+  private void assertEveryQueryShapeFails(String table, String where) {
+    String keys = "malformed_keys_" + suffix;
+    spark
+        .range(5)
+        .selectExpr("id AS key", "concat('k', id) AS label")
+        .createOrReplaceTempView(keys);
+    List<String> queries =
+        List.of(
+            "SELECT count(*) FROM " + table,
+            "SELECT count(*) FROM " + table + " WHERE message = 'ok'",
+            "SELECT id FROM " + table + " WHERE id = 1",
+            "SELECT message, count(*) FROM " + table + " GROUP BY message",
+            "SELECT k.label, count(*) FROM "
+                + table
+                + " t JOIN "
+                + keys
+                + " k ON t.id = k.key GROUP BY k.label");
+    // also without whole-stage code generation (as for tables of more than 100 columns), where a
+    // filter's conditions run in the order the optimizer left them
+    String wholeStage = spark.conf().get("spark.sql.codegen.wholeStage");
+    try {
+      for (String codegen : List.of("true", "false")) {
+        spark.conf().set("spark.sql.codegen.wholeStage", codegen);
+        for (String query : queries) {
+          Exception failure =
+              assertThrows(Exception.class, () -> spark.sql(query).collectAsList(), query);
+          String text = messages(failure);
+          assertTrue(text.contains("source 'hot' (kafka)"), query + ": " + text);
+          assertTrue(text.contains(where), query + ": " + text);
+          assertTrue(text.contains("kafka.malformed=PERMISSIVE"), query + ": " + text);
+        }
+      }
+    } finally {
+      spark.conf().set("spark.sql.codegen.wholeStage", wholeStage);
+    }
+  }
+
   @Test
   void offsetsDeletedByRetentionFailTheScanInsteadOfReturningFewerRows() {
     String topic = "retention_" + suffix;

@@ -7,6 +7,7 @@ import static org.apache.spark.sql.functions.from_json;
 import static org.apache.spark.sql.functions.json_object_keys;
 import static org.apache.spark.sql.functions.lit;
 import static org.apache.spark.sql.functions.raise_error;
+import static org.apache.spark.sql.functions.spark_partition_id;
 import static org.apache.spark.sql.functions.when;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -122,19 +123,17 @@ final class NativeRelations {
           valueSchema.add(read.source().sourceColumn(field.name()), field.dataType(), true);
     }
     valueSchema = valueSchema.add(MetadataColumns.CORRUPT_RECORD, DataTypes.StringType, true);
+    Column message =
+        from_json(
+            col("value").cast("string"),
+            valueSchema,
+            Map.of(
+                "mode", "PERMISSIVE", "columnNameOfCorruptRecord", MetadataColumns.CORRUPT_RECORD));
     Dataset<Row> parsed =
         reader
             .load()
             .select(
-                from_json(
-                        col("value").cast("string"),
-                        valueSchema,
-                        Map.of(
-                            "mode",
-                            "PERMISSIVE",
-                            "columnNameOfCorruptRecord",
-                            MetadataColumns.CORRUPT_RECORD))
-                    .as("message"),
+                decodedOnce(message).as("message"),
                 // the message's top-level fields, only when a column has a default (a second
                 // parse of the JSON)
                 Arrays.stream(read.schema().fields()).anyMatch(ColumnDefaults::hasDefault)
@@ -162,7 +161,10 @@ final class NativeRelations {
                       " is not valid JSON for the table's schema (mode FAILFAST). Fix or skip the"
                           + " message, or read with the option kafka.malformed=PERMISSIVE to get"
                           + " nulls and the raw value in _corrupt_record")));
-      parsed = parsed.filter(when(corrupt.isNotNull(), error).otherwise(lit(true)));
+      // checked before any of the query's filters: they must not drop a malformed message (whose
+      // fields read null) before it fails the query. Filters are not combined with or moved below
+      // a filter that is not deterministic, so this one holds with a non-deterministic "true".
+      parsed = parsed.filter(when(corrupt.isNotNull(), error).otherwise(nondeterministicTrue()));
     }
     List<Column> columns = new ArrayList<>();
     for (StructField field : read.schema().fields()) {
@@ -185,6 +187,26 @@ final class NativeRelations {
     columns.add(col("key").as(MetadataColumns.KAFKA_KEY));
     columns.add(corrupt.as(MetadataColumns.CORRUPT_RECORD));
     return parsed.select(columns.toArray(Column[]::new));
+  }
+
+  /**
+   * The message decoded once per Kafka record. A deterministic {@code from_json} would be copied by
+   * the optimizer into every filter pushed below its projection (the malformed-record check of
+   * FAILFAST, the query's own filters), each copy parsing the JSON again: the check and the values
+   * were two parses of every message, a filtered query one more. Guarded by a condition that always
+   * holds but is not deterministic, the projection is a barrier the optimizer does not push filters
+   * through or inline, so the check and the filters read the one decoded struct. (So a filter on
+   * the Kafka metadata columns alone, such as {@code _kafka_offset > n}, is also applied after
+   * decoding: Spark's Kafka reader takes no filters, and the range read is the version's either
+   * way.)
+   */
+  private static Column decodedOnce(Column decoded) {
+    return when(nondeterministicTrue(), decoded);
+  }
+
+  /** Always true, and not deterministic: an optimizer barrier that costs one comparison a row. */
+  private static Column nondeterministicTrue() {
+    return spark_partition_id().geq(lit(0));
   }
 
   private static Dataset<Row> jdbc(SparkSession spark, SourceRead read, SourceState.Jdbc state) {
