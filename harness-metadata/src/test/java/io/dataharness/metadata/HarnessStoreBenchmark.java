@@ -4,6 +4,7 @@ import io.dataharness.testing.BenchmarkResults;
 import io.dataharness.testing.BenchmarkResults.Goal;
 import io.dataharness.testing.TestingDatabase;
 import io.dataharness.testing.TestingPostgres;
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.Statement;
@@ -24,8 +25,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * test: run with {@code ./mvnw -B -Pbench -pl harness-metadata -am verify -DskipTests}.
  */
 public final class HarnessStoreBenchmark {
-  private static final int LATENCY_COMMITS = 1000;
-  private static final int ROUNDS = 5;
+  private static final int LATENCY_COMMITS = 300;
+  private static final int ROUNDS = 9;
   private static final Duration THROUGHPUT_WINDOW = Duration.ofSeconds(2);
   private static final int[] WRITERS = {1, 4, 16, 64};
   private static final int SOURCES = 1000;
@@ -41,8 +42,36 @@ public final class HarnessStoreBenchmark {
   public static void main(String[] args) throws Exception {
     System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
     BenchmarkResults.start("1-store");
-    TestingPostgres postgres = TestingPostgres.shared();
-    TestingDatabase database = postgres.createDatabase("harness_bench");
+    // the test server runs with fsync off; -Dbench.fsync=true measures on a server of its own that
+    // flushes its WAL to disk on every commit, as in production
+    boolean flushed = Boolean.getBoolean("bench.fsync");
+    EmbeddedPostgres durable = null;
+    TestingPostgres postgres = null;
+    TestingDatabase database;
+    String server;
+    if (flushed) {
+      durable =
+          EmbeddedPostgres.builder()
+              .setServerConfig("max_connections", "300")
+              .setServerConfig("fsync", "on")
+              .setServerConfig("synchronous_commit", "on")
+              .start();
+      try (Connection connection = durable.getPostgresDatabase().getConnection();
+          Statement statement = connection.createStatement()) {
+        statement.execute("CREATE DATABASE harness_bench");
+      }
+      database =
+          new TestingDatabase(
+              durable.getJdbcUrl("postgres", "harness_bench"),
+              "postgres",
+              "postgres",
+              "harness_bench");
+      server = "embedded PostgreSQL of its own on port " + durable.getPort();
+    } else {
+      postgres = TestingPostgres.shared();
+      database = postgres.createDatabase("harness_bench");
+      server = postgres.description();
+    }
     // the embedded test server turns synchronous_commit off; measure durable commits, as in
     // production
     String fsync;
@@ -56,7 +85,7 @@ public final class HarnessStoreBenchmark {
     }
     System.out.printf(
         "Server: %s; both arms commit with synchronous_commit = on (server fsync = %s)%n",
-        postgres.description(), fsync);
+        server, fsync);
     try (HarnessStore store =
         HarnessStores.open(database.jdbcUrl(), database.user(), database.password(), POOL_SIZE)) {
       TableIdentifier table = createTable(store, "commits", 64);
@@ -75,7 +104,12 @@ public final class HarnessStoreBenchmark {
         versionLoad(store, database);
       }
     }
-    postgres.close();
+    if (postgres != null) {
+      postgres.close();
+    }
+    if (durable != null) {
+      durable.close();
+    }
   }
 
   /**
