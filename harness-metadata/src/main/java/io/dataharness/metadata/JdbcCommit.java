@@ -317,7 +317,7 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
           foundNow[0] = Jdbc.instant(row, "now");
           Number removed = (Number) row.getObject("removed_version");
           String json = row.getString("current_state");
-          SourceState state = MetadataJson.parseState(json);
+          SourceState state = store.sourceState(json);
           if (removed == null) {
             store.rememberState(table, row.getString("source_id"), json, state);
           }

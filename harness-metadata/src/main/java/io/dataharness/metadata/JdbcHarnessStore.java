@@ -702,7 +702,7 @@ final class JdbcHarnessStore implements HarnessStore {
                 if (sourceId != null) {
                   sources.put(sourceId, sourceDefinition(result.getString(3)));
                   String json = result.getString(4);
-                  SourceState state = MetadataJson.parseState(json);
+                  SourceState state = sourceState(json);
                   states.put(sourceId, state);
                   rememberState(table, sourceId, json, state);
                 }
@@ -721,6 +721,27 @@ final class JdbcHarnessStore implements HarnessStore {
       definitions.clear();
     }
     return definitions.computeIfAbsent(json, MetadataJson::parseSource);
+  }
+
+  /**
+   * Parsed source states by their JSON: from one read of a table to the next most sources keep
+   * their state, and parsing a thousand states costs more than reading them (states are immutable).
+   */
+  private final Map<String, SourceState> parsedStates = new ConcurrentHashMap<>();
+
+  SourceState sourceState(String json) {
+    if (json == null) {
+      return MetadataJson.parseState(null);
+    }
+    SourceState state = parsedStates.get(json);
+    if (state == null) {
+      if (parsedStates.size() > 100_000) {
+        parsedStates.clear();
+      }
+      state = MetadataJson.parseState(json);
+      parsedStates.put(json, state);
+    }
+    return state;
   }
 
   @Override
@@ -807,7 +828,7 @@ final class JdbcHarnessStore implements HarnessStore {
               + " AND s.added_version <= ? AND (s.removed_version IS NULL OR s.removed_version > ?)",
           row -> {
             sources.put(row.getString(1), sourceDefinition(row.getString(2)));
-            return states.put(row.getString(1), MetadataJson.parseState(row.getString(3)));
+            return states.put(row.getString(1), sourceState(row.getString(3)));
           },
           version,
           table.tableId(),
