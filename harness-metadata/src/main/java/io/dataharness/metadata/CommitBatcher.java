@@ -78,6 +78,10 @@ final class CommitBatcher {
   /** A queued commit and what became of it. */
   private static final class Pending {
     final BatchedCommit commit;
+
+    /** The commit as one call checks and writes it, prepared by its own thread (or null). */
+    final JdbcCommit.Fast plan;
+
     VersionInfo result;
     Throwable error;
     boolean taken;
@@ -87,6 +91,15 @@ final class CommitBatcher {
 
     Pending(BatchedCommit commit) {
       this.commit = commit;
+      this.plan = plan(commit); // in the committer's thread, not the leader's
+    }
+
+    private static JdbcCommit.Fast plan(BatchedCommit commit) {
+      try {
+        return commit.fast();
+      } catch (RuntimeException e) {
+        return null; // the statement-by-statement path reports it
+      }
     }
   }
 
@@ -199,7 +212,7 @@ final class CommitBatcher {
     Set<String> sources = new HashSet<>();
     Set<String> keys = new HashSet<>();
     for (Pending pending : batch) {
-      JdbcCommit.Fast plan = pending.commit.fast();
+      JdbcCommit.Fast plan = pending.plan;
       if (plan != null
           && plan.sources().stream().noneMatch(sources::contains)
           && (plan.idempotencyKey() == null || !keys.contains(plan.idempotencyKey()))) {
