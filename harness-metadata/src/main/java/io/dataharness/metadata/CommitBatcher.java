@@ -4,7 +4,9 @@ import java.sql.Connection;
 import java.sql.SQLException;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -15,7 +17,10 @@ import org.slf4j.LoggerFactory;
  * that row; handing the row from one transaction to the next costs more than the commit itself. The
  * first committer becomes the leader: it runs every queued commit, one after another, in one
  * transaction (each still takes its own source locks, checks its own preconditions and gets its own
- * version), commits once, and hands leadership to a waiting committer.
+ * version), commits once, and hands leadership to a waiting committer. On PostgreSQL the batch's
+ * plain state commits on disjoint sources go first, in one call of the database function that
+ * checks and writes them (one round trip for the whole batch, see {@link JdbcCommit#fast()}); the
+ * others, and those it found not current, then run statement by statement in one transaction.
  *
  * <p>Each commit fails alone:
  *
@@ -50,6 +55,14 @@ final class CommitBatcher {
 
     /** Runs the commit in a transaction of its own. */
     VersionInfo run();
+
+    /**
+     * The commit as one the database checks and writes in one call with others, or null if it must
+     * run statement by statement.
+     */
+    default JdbcCommit.Fast fast() {
+      return null;
+    }
   }
 
   private final JdbcHarnessStore store;
@@ -65,6 +78,10 @@ final class CommitBatcher {
   /** A queued commit and what became of it. */
   private static final class Pending {
     final BatchedCommit commit;
+
+    /** The commit as one call checks and writes it, prepared by its own thread (or null). */
+    final JdbcCommit.Fast plan;
+
     VersionInfo result;
     Throwable error;
     boolean taken;
@@ -74,6 +91,15 @@ final class CommitBatcher {
 
     Pending(BatchedCommit commit) {
       this.commit = commit;
+      this.plan = plan(commit); // in the committer's thread, not the leader's
+    }
+
+    private static JdbcCommit.Fast plan(BatchedCommit commit) {
+      try {
+        return commit.fast();
+      } catch (RuntimeException e) {
+        return null; // the statement-by-statement path reports it
+      }
     }
   }
 
@@ -167,6 +193,89 @@ final class CommitBatcher {
   }
 
   private void run(List<Pending> batch) {
+    List<Pending> rest = runFast(batch);
+    if (!rest.isEmpty()) {
+      runStepwise(rest);
+    }
+  }
+
+  /**
+   * Writes the batch's plain state commits in one call, which is its own database transaction
+   * (PostgreSQL: {@link JdbcCommit#writeFast}); returns the commits left to run statement by
+   * statement, in their order: those that are not plain, and those the database found not current.
+   */
+  private List<Pending> runFast(List<Pending> batch) {
+    List<Pending> fastOnes = new ArrayList<>();
+    List<JdbcCommit.Fast> plans = new ArrayList<>();
+    // the call checks and writes its commits set-wise: they must change disjoint sources and have
+    // distinct keys (a commit that shares one goes statement by statement after it)
+    Set<String> sources = new HashSet<>();
+    Set<String> keys = new HashSet<>();
+    for (Pending pending : batch) {
+      JdbcCommit.Fast plan = pending.plan;
+      if (plan != null
+          && plan.sources().stream().noneMatch(sources::contains)
+          && (plan.idempotencyKey() == null || !keys.contains(plan.idempotencyKey()))) {
+        sources.addAll(plan.sources());
+        if (plan.idempotencyKey() != null) {
+          keys.add(plan.idempotencyKey());
+        }
+        fastOnes.add(pending);
+        plans.add(plan);
+      }
+    }
+    if (plans.isEmpty()) {
+      return batch;
+    }
+    VersionInfo[] results;
+    try (Connection connection = store.connect()) {
+      if (!connection.getAutoCommit()) {
+        connection.setAutoCommit(true);
+      }
+      results = JdbcCommit.writeFast(connection, table, plans);
+    } catch (SQLException e) {
+      if (Dialect.isRetryable(e) || Dialect.isDataException(e)) {
+        // nothing landed: each runs alone, statement by statement, which retries or reports it
+        runAlone(fastOnes, e);
+      } else {
+        MetadataStoreException failure = store.unavailable(e, "commit to " + table);
+        for (Pending pending : fastOnes) {
+          pending.error = failure;
+        }
+      }
+      return without(batch, fastOnes);
+    } catch (RuntimeException | Error e) {
+      MetadataStoreException failure =
+          new MetadataStoreException(
+              e,
+              "Cannot commit to %s: the group commit failed (%s); it may or may not have landed,"
+                  + " retry with the same idempotency key",
+              table,
+              e);
+      for (Pending pending : fastOnes) {
+        pending.error = failure;
+      }
+      return without(batch, fastOnes);
+    }
+    List<Pending> written = new ArrayList<>();
+    for (int i = 0; i < plans.size(); i++) {
+      if (results[i] != null) {
+        Pending pending = fastOnes.get(i);
+        pending.result = results[i];
+        plans.get(i).commit().written(plans.get(i), results[i]);
+        written.add(pending);
+      }
+    }
+    return without(batch, written);
+  }
+
+  private static List<Pending> without(List<Pending> batch, List<Pending> done) {
+    List<Pending> rest = new ArrayList<>(batch);
+    rest.removeAll(done);
+    return rest;
+  }
+
+  private void runStepwise(List<Pending> batch) {
     Pending current = null;
     try (Connection connection = store.connect()) {
       connection.setAutoCommit(false);

@@ -31,6 +31,15 @@ import org.slf4j.LoggerFactory;
  * </ol>
  *
  * A failure anywhere rolls everything back: no partial version is ever visible.
+ *
+ * <p>On PostgreSQL a plain state commit (existing sources' states under their locks or
+ * compare-and-set, with an optional idempotency key; see {@link #fast()}) takes one round trip
+ * instead: it is validated in this process against the states this process last read or wrote, and
+ * the database function {@code harness_commit_states} (migration 4) checks under the same row locks
+ * that those are still the stored states, the locks still held with their fencing tokens, no intent
+ * open and the key unused, and writes the version, in one call that is its own transaction (with
+ * other commits of the group commit). If anything differs it writes nothing for that commit, which
+ * then runs as above and reports why it is refused: the errors are the same on both paths.
  */
 final class JdbcCommit implements CommitBatcher.BatchedCommit {
   private static final Logger LOG = LoggerFactory.getLogger(JdbcCommit.class);
@@ -253,6 +262,13 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
     }
     writeExternalState(connection, locked.tableId(), written.version());
     writeIntents(connection, locked.tableId(), written, intents, presented);
+    request
+        .sourceUpdates()
+        .forEach(
+            (sourceId, update) ->
+                store.rememberState(
+                    table, sourceId, MetadataJson.stateJson(update.next()), update.next()));
+    request.removedSources().forEach(sourceId -> store.forgetState(table, sourceId));
     LOG.debug("Committed version {} of {} ({})", written.version(), table, request.operation());
     return new VersionInfo(
         written.version(),
@@ -300,10 +316,15 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
           foundTableId[0] = row.getLong("table_id");
           foundNow[0] = Jdbc.instant(row, "now");
           Number removed = (Number) row.getObject("removed_version");
+          String json = row.getString("current_state");
+          SourceState state = store.sourceState(json);
+          if (removed == null) {
+            store.rememberState(table, row.getString("source_id"), json, state);
+          }
           return rows.put(
               row.getString("source_id"),
               new SourceRow(
-                  MetadataJson.parseState(row.getString("current_state")),
+                  state,
                   removed == null ? null : removed.longValue(),
                   row.getString("intent_id"),
                   JdbcHarnessStore.lockRow(row)));
@@ -664,6 +685,255 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
               + ")",
           parameters.toArray());
     }
+  }
+
+  /**
+   * A plain state commit (existing sources' states, under their locks or compare-and-set, with an
+   * optional idempotency key, summary and external ids) validated against the states this process
+   * knows, ready for {@link #writeFast}: the database checks, under the row locks, that the states
+   * are still those, the locks still held and no intent open, and writes it in one call.
+   */
+  record Fast(
+      JdbcCommit commit,
+      List<String> sources,
+      List<String> previous,
+      List<String> next,
+      List<String> owners,
+      List<Long> tokens,
+      List<SourceChange> changes,
+      String changesJson) {
+    String idempotencyKey() {
+      return commit.request.idempotencyKey();
+    }
+  }
+
+  /**
+   * This commit as a {@link Fast} one, or null if it is not a plain state commit or the states it
+   * would be validated against are not known (it then takes the statement-by-statement path, which
+   * also reports why a commit is refused).
+   */
+  @Override
+  public Fast fast() {
+    if (store.dialect() != Dialect.POSTGRESQL
+        || request.sourceUpdates().isEmpty()
+        || !request.addedSources().isEmpty()
+        || !request.removedSources().isEmpty()
+        || !request.redefinedSources().isEmpty()
+        || request.schemaChange() != null
+        || request.layout() != null
+        || !request.externalState().isEmpty()
+        || !request.openedIntents().isEmpty()
+        || !request.completedIntents().isEmpty()
+        || request.rollbackTo() != null) {
+      return null;
+    }
+    Map<String, SourceLock> presented = new HashMap<>();
+    for (SourceLock lock : request.locks()) {
+      if (!request.sourceUpdates().containsKey(lock.sourceId())
+          || presented.put(lock.sourceId(), lock) != null) {
+        return null;
+      }
+    }
+    int count = request.sourceUpdates().size();
+    List<String> sources = new ArrayList<>(count);
+    List<String> previous = new ArrayList<>(count);
+    List<String> next = new ArrayList<>(count);
+    List<String> owners = new ArrayList<>(count);
+    List<Long> tokens = new ArrayList<>(count);
+    List<SourceChange> changes = new ArrayList<>(count);
+    for (Map.Entry<String, CommitRequest.SourceUpdate> entry : request.sourceUpdates().entrySet()) {
+      String sourceId = entry.getKey();
+      CommitRequest.SourceUpdate update = entry.getValue();
+      JdbcHarnessStore.KnownState known = store.knownState(table, sourceId);
+      SourceLock lock = presented.get(sourceId);
+      if (known == null
+          || (update.expected() == null && lock == null)
+          || (update.expected() != null && !update.expected().equals(known.state()))) {
+        return null;
+      }
+      try {
+        known.state().checkTransition(sourceId, update.next());
+      } catch (RuntimeException e) {
+        return null; // the statement-by-statement path reports it against the stored state
+      }
+      sources.add(sourceId);
+      previous.add(known.json());
+      next.add(MetadataJson.stateJson(update.next()));
+      owners.add(lock == null ? null : lock.owner());
+      tokens.add(lock == null ? null : lock.fencingToken());
+      changes.add(
+          new SourceChange(
+              sourceId,
+              known.state(),
+              update.next(),
+              request.externalIds().getOrDefault(sourceId, Map.of())));
+    }
+    return new Fast(
+        this,
+        sources,
+        previous,
+        next,
+        owners,
+        tokens,
+        changes,
+        MetadataJson.changesJson(changes, request.externalState()));
+  }
+
+  private static final String WRITE_FAST =
+      "SELECT commit_position, commit_version, commit_schema_id, commit_time FROM"
+          + " harness_commit_states(?, ?, ?::varchar[], ?::varchar[], ?::varchar[], ?::varchar[],"
+          + " ?::varchar[], ?::int[], ?::varchar[], ?::varchar[], ?::varchar[], ?::varchar[],"
+          + " ?::bigint[])";
+
+  /**
+   * Writes {@code commits} (all to one table, in this order, each its own version) in one call;
+   * with auto-commit on, that call is the whole database transaction. Returns each commit's
+   * version, or null for a commit the database found not current (written nothing for it): run it
+   * on the statement-by-statement path.
+   */
+  static VersionInfo[] writeFast(Connection connection, TableIdentifier table, List<Fast> commits)
+      throws SQLException {
+    int count = commits.size();
+    Object[] operations = new Object[count];
+    Object[] keys = new Object[count];
+    Object[] hashes = new Object[count];
+    Object[] summaries = new Object[count];
+    Object[] changes = new Object[count];
+    List<Object> positions = new ArrayList<>();
+    List<Object> sources = new ArrayList<>();
+    List<Object> previous = new ArrayList<>();
+    List<Object> next = new ArrayList<>();
+    List<Object> owners = new ArrayList<>();
+    List<Object> tokens = new ArrayList<>();
+    for (int i = 0; i < count; i++) {
+      Fast fast = commits.get(i);
+      CommitRequest request = fast.commit().request;
+      operations[i] = request.operation();
+      keys[i] = request.idempotencyKey();
+      hashes[i] = fast.commit().requestHash;
+      summaries[i] = MetadataJson.mapJson(request.summary());
+      changes[i] = fast.changesJson();
+      for (int j = 0; j < fast.sources().size(); j++) {
+        positions.add(i + 1);
+        sources.add(fast.sources().get(j));
+        previous.add(fast.previous().get(j));
+        next.add(fast.next().get(j));
+        owners.add(fast.owners().get(j));
+        tokens.add(fast.tokens().get(j));
+      }
+    }
+    VersionInfo[] results = new VersionInfo[count];
+    if (count == 1) {
+      Fast fast = commits.get(0);
+      CommitRequest request = fast.commit().request;
+      try (PreparedStatement statement = connection.prepareStatement(WRITE_ONE_FAST)) {
+        Jdbc.bind(
+            statement,
+            connection.createArrayOf("varchar", sources.toArray()),
+            connection.createArrayOf("varchar", previous.toArray()),
+            connection.createArrayOf("varchar", next.toArray()),
+            connection.createArrayOf("varchar", owners.toArray()),
+            connection.createArrayOf("int8", tokens.toArray()),
+            table.namespace(),
+            table.name(),
+            table.namespace(),
+            table.name(),
+            request.idempotencyKey(),
+            request.idempotencyKey(),
+            request.operation(),
+            request.idempotencyKey(),
+            fast.commit().requestHash,
+            summaries[0],
+            changes[0]);
+        read(statement, commits, results);
+      }
+      return results;
+    }
+    try (PreparedStatement statement = connection.prepareStatement(WRITE_FAST)) {
+      statement.setString(1, table.namespace());
+      statement.setString(2, table.name());
+      statement.setArray(3, connection.createArrayOf("varchar", operations));
+      statement.setArray(4, connection.createArrayOf("varchar", keys));
+      statement.setArray(5, connection.createArrayOf("varchar", hashes));
+      statement.setArray(6, connection.createArrayOf("varchar", summaries));
+      statement.setArray(7, connection.createArrayOf("varchar", changes));
+      statement.setArray(8, connection.createArrayOf("int4", positions.toArray()));
+      statement.setArray(9, connection.createArrayOf("varchar", sources.toArray()));
+      statement.setArray(10, connection.createArrayOf("varchar", previous.toArray()));
+      statement.setArray(11, connection.createArrayOf("varchar", next.toArray()));
+      statement.setArray(12, connection.createArrayOf("varchar", owners.toArray()));
+      statement.setArray(13, connection.createArrayOf("int8", tokens.toArray()));
+      read(statement, commits, results);
+    }
+    return results;
+  }
+
+  /** Reads the rows of a fast write: position, version, schema id, commit time. */
+  private static void read(PreparedStatement statement, List<Fast> commits, VersionInfo[] results)
+      throws SQLException {
+    try (var rows = statement.executeQuery()) {
+      while (rows.next()) {
+        Fast fast = commits.get(rows.getInt(1) - 1);
+        CommitRequest request = fast.commit().request;
+        VersionInfo info =
+            new VersionInfo(
+                rows.getLong(2),
+                rows.getInt(3),
+                new CommitInfo(
+                    Jdbc.instant(rows, 4),
+                    request.operation(),
+                    request.idempotencyKey(),
+                    request.summary(),
+                    fast.changes(),
+                    request.externalState()));
+        results[rows.getInt(1) - 1] = info;
+      }
+    }
+  }
+
+  /**
+   * {@link #writeFast} for one commit, as one statement: a cached plan that costs less than the
+   * function's statements. The same checks under the same locks, in the same order: the sources'
+   * rows (in source id order; a row changed meanwhile is re-read after the wait), then the table's.
+   */
+  private static final String WRITE_ONE_FAST =
+      "WITH u AS (SELECT * FROM unnest(?::varchar[], ?::varchar[], ?::varchar[], ?::varchar[],"
+          + " ?::bigint[]) AS u(source_id, prev, next, owner, token)),"
+          + " locked AS (SELECT coalesce(s.current_state = u.prev AND s.removed_version IS NULL"
+          + " AND s.intent_id IS NULL AND CASE WHEN u.owner IS NULL THEN l.owner IS NULL OR"
+          + " l.expires_at IS NULL OR l.expires_at <= clock_timestamp() ELSE l.owner = u.owner AND"
+          + " l.fencing_token = u.token AND l.expires_at > clock_timestamp() END, false) AS ok"
+          + " FROM harness_tables t JOIN harness_sources s ON s.table_id = t.table_id JOIN"
+          + " harness_locks l ON l.table_id = s.table_id AND l.source_id = s.source_id JOIN u ON"
+          + " u.source_id = s.source_id WHERE t.namespace = ? AND t.table_name = ? ORDER BY"
+          + " s.source_id FOR UPDATE OF s, l),"
+          + " go AS (SELECT count(*) = (SELECT count(*) FROM u) AND coalesce(bool_and(ok), false)"
+          + " AS ok FROM locked),"
+          + " bumped AS (UPDATE harness_tables t SET current_version = t.current_version + 1,"
+          + " last_committed_at = GREATEST(t.last_committed_at, clock_timestamp()) WHERE"
+          + " t.namespace = ? AND t.table_name = ? AND (SELECT ok FROM go) AND (?::varchar IS NULL"
+          + " OR NOT EXISTS (SELECT 1 FROM harness_versions v WHERE v.table_id = t.table_id AND"
+          + " v.idempotency_key = ?::varchar)) RETURNING t.table_id, t.current_version,"
+          + " t.current_schema_id, t.last_committed_at),"
+          + " version_row AS (INSERT INTO harness_versions (table_id, version, schema_id,"
+          + " committed_at, operation, idempotency_key, request_hash, summary, changes) SELECT"
+          + " table_id, current_version, current_schema_id, last_committed_at, ?, ?, ?, ?, ? FROM"
+          + " bumped),"
+          + " states AS (INSERT INTO harness_source_states (table_id, source_id, version, state)"
+          + " SELECT b.table_id, u.source_id, b.current_version, u.next FROM bumped b CROSS JOIN"
+          + " u),"
+          + " currents AS (UPDATE harness_sources s SET current_state = u.next FROM u, bumped b"
+          + " WHERE s.table_id = b.table_id AND s.source_id = u.source_id)"
+          + " SELECT 1, current_version, current_schema_id, last_committed_at FROM bumped";
+
+  /** Records what a {@link Fast} commit wrote, once its transaction committed. */
+  void written(Fast fast, VersionInfo info) {
+    for (int i = 0; i < fast.sources().size(); i++) {
+      String sourceId = fast.sources().get(i);
+      store.rememberState(
+          table, sourceId, fast.next().get(i), request.sourceUpdates().get(sourceId).next());
+    }
+    LOG.debug("Committed version {} of {} ({})", info.version(), table, request.operation());
   }
 
   /** Checks the schema change against the current schema and stores the new schema's fields. */

@@ -632,6 +632,42 @@ final class JdbcHarnessStore implements HarnessStore {
   /** Group commit per table (see {@link CommitBatcher}). */
   private final Map<TableIdentifier, CommitBatcher> batchers = new ConcurrentHashMap<>();
 
+  /** A source's current state as this process last saw it: the stored JSON and its parse. */
+  record KnownState(String json, SourceState state) {}
+
+  /**
+   * The states this process last read or wrote, per table and source: a hint that lets a plain
+   * state commit validate before it reaches the database and then check and write in one call (the
+   * database writes it only if the stored state is still exactly this JSON; if not, the commit
+   * takes the statement-by-statement path). A wrong hint costs a round trip, never correctness.
+   */
+  private final Map<TableIdentifier, Map<String, KnownState>> knownStates =
+      new ConcurrentHashMap<>();
+
+  KnownState knownState(TableIdentifier table, String sourceId) {
+    Map<String, KnownState> states = knownStates.get(table);
+    return states == null ? null : states.get(sourceId);
+  }
+
+  void rememberState(TableIdentifier table, String sourceId, String json, SourceState state) {
+    if (dialect != Dialect.POSTGRESQL) {
+      return; // only the PostgreSQL commit uses them
+    }
+    Map<String, KnownState> states =
+        knownStates.computeIfAbsent(table, key -> new ConcurrentHashMap<>());
+    if (states.size() > 100_000) {
+      states.clear();
+    }
+    states.put(sourceId, new KnownState(json, state));
+  }
+
+  void forgetState(TableIdentifier table, String sourceId) {
+    Map<String, KnownState> states = knownStates.get(table);
+    if (states != null) {
+      states.remove(sourceId);
+    }
+  }
+
   /** The group commit of a table in this process. */
   CommitBatcher batcher(TableIdentifier table) {
     return batchers.computeIfAbsent(table, key -> new CommitBatcher(this, key));
@@ -665,7 +701,10 @@ final class JdbcHarnessStore implements HarnessStore {
                 String sourceId = result.getString(2);
                 if (sourceId != null) {
                   sources.put(sourceId, sourceDefinition(result.getString(3)));
-                  states.put(sourceId, MetadataJson.parseState(result.getString(4)));
+                  String json = result.getString(4);
+                  SourceState state = sourceState(json);
+                  states.put(sourceId, state);
+                  rememberState(table, sourceId, json, state);
                 }
                 return null;
               },
@@ -682,6 +721,27 @@ final class JdbcHarnessStore implements HarnessStore {
       definitions.clear();
     }
     return definitions.computeIfAbsent(json, MetadataJson::parseSource);
+  }
+
+  /**
+   * Parsed source states by their JSON: from one read of a table to the next most sources keep
+   * their state, and parsing a thousand states costs more than reading them (states are immutable).
+   */
+  private final Map<String, SourceState> parsedStates = new ConcurrentHashMap<>();
+
+  SourceState sourceState(String json) {
+    if (json == null) {
+      return MetadataJson.parseState(null);
+    }
+    SourceState state = parsedStates.get(json);
+    if (state == null) {
+      if (parsedStates.size() > 100_000) {
+        parsedStates.clear();
+      }
+      state = MetadataJson.parseState(json);
+      parsedStates.put(json, state);
+    }
+    return state;
   }
 
   @Override
@@ -768,7 +828,7 @@ final class JdbcHarnessStore implements HarnessStore {
               + " AND s.added_version <= ? AND (s.removed_version IS NULL OR s.removed_version > ?)",
           row -> {
             sources.put(row.getString(1), sourceDefinition(row.getString(2)));
-            return states.put(row.getString(1), MetadataJson.parseState(row.getString(3)));
+            return states.put(row.getString(1), sourceState(row.getString(3)));
           },
           version,
           table.tableId(),

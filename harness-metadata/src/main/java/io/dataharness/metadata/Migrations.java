@@ -17,7 +17,11 @@ import org.slf4j.LoggerFactory;
 final class Migrations {
   private static final Logger LOG = LoggerFactory.getLogger(Migrations.class);
   private static final List<String> SCRIPTS =
-      List.of("V1__harness_metadata.sql", "V2__intents.sql", "V3__expiry.sql");
+      List.of(
+          "V1__harness_metadata.sql",
+          "V2__intents.sql",
+          "V3__expiry.sql",
+          "V4__commit_function.sql");
 
   private Migrations() {}
 
@@ -56,7 +60,7 @@ final class Migrations {
             SCRIPTS.size());
       }
       for (int version = current + 1; version <= SCRIPTS.size(); version++) {
-        for (String sql : statements(SCRIPTS.get(version - 1))) {
+        for (String sql : statements(SCRIPTS.get(version - 1), dialect)) {
           statement.execute(sql);
         }
         Jdbc.update(
@@ -75,7 +79,22 @@ final class Migrations {
     }
   }
 
-  private static List<String> statements(String script) {
+  /**
+   * The statements of a migration script. A script may have a PostgreSQL-only version under {@code
+   * migrations/postgresql/} (functions, whose bodies hold semicolons): on PostgreSQL it runs as one
+   * execution instead (the driver splits it, minding dollar quotes).
+   */
+  private static List<String> statements(String script, Dialect dialect) {
+    if (dialect == Dialect.POSTGRESQL) {
+      try (InputStream in =
+          Migrations.class.getResourceAsStream("migrations/postgresql/" + script)) {
+        if (in != null) {
+          return List.of(new String(in.readAllBytes(), StandardCharsets.UTF_8));
+        }
+      } catch (IOException e) {
+        throw new IllegalStateException("Cannot read migration script postgresql/" + script, e);
+      }
+    }
     try (InputStream in = Migrations.class.getResourceAsStream("migrations/" + script)) {
       String text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
       return java.util.Arrays.stream(text.replaceAll("(?m)^--.*$", "").split(";"))

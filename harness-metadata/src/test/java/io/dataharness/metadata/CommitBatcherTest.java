@@ -43,14 +43,17 @@ class CommitBatcherTest {
   private JdbcHarnessStore embedded;
   private final AtomicInteger tableSequence = new AtomicInteger();
 
+  private TestingDatabase database;
+  private java.nio.file.Path directory;
+
   @BeforeAll
   void openStores() throws Exception {
-    TestingDatabase database = TestingPostgres.shared().createDatabase("harness_batcher");
+    database = TestingPostgres.shared().createDatabase("harness_batcher");
     postgres =
         (JdbcHarnessStore)
             HarnessStores.open(database.jdbcUrl(), database.user(), database.password());
-    embedded =
-        (JdbcHarnessStore) HarnessStores.openEmbedded(Files.createTempDirectory("harness-batcher"));
+    directory = Files.createTempDirectory("harness-batcher");
+    embedded = (JdbcHarnessStore) HarnessStores.openEmbedded(directory);
     for (HarnessStore store : List.of(postgres, embedded)) {
       store.createNamespace("logs", Map.of());
     }
@@ -125,6 +128,52 @@ class CommitBatcherTest {
 
   private static CompletableFuture<VersionInfo> commitAsync(Transaction transaction) {
     return CompletableFuture.supplyAsync(transaction::commit);
+  }
+
+  /** Another store on the data of {@code store}, as another process would open it. */
+  private HarnessStore anotherProcess(JdbcHarnessStore store) {
+    return store == postgres
+        ? HarnessStores.open(database.jdbcUrl(), database.user(), database.password())
+        : HarnessStores.openEmbedded(directory);
+  }
+
+  @ParameterizedTest(autoCloseArguments = false) // the stores are shared
+  @MethodSource("stores")
+  void aBatchChecksEachCommitAgainstWhatAnotherProcessWrote(JdbcHarnessStore store)
+      throws Exception {
+    TableIdentifier table = newTable(store);
+    store.readLatest(table);
+    try (HarnessStore other = anotherProcess(store)) {
+      other
+          .newTransaction(table)
+          .setSourceState("cold", SourceState.Iceberg.empty(), SourceState.Iceberg.of(5))
+          .commit();
+    }
+    BlockingCommit blocker = new BlockingCommit();
+    CompletableFuture<VersionInfo> leader = lead(store, table, blocker);
+    CompletableFuture<VersionInfo> stale =
+        commitAsync(
+            store
+                .newTransaction(table)
+                .setSourceState("cold", SourceState.Iceberg.empty(), SourceState.Iceberg.of(6)));
+    awaitQueued(store, table, 1);
+    CompletableFuture<VersionInfo> current =
+        commitAsync(store.newTransaction(table).setSourceState("hot", kafka(0, 10), kafka(0, 20)));
+    awaitQueued(store, table, 2);
+    blocker.release.countDown();
+    assertThrows(ExecutionException.class, () -> leader.get(30, TimeUnit.SECONDS));
+    ExecutionException refused =
+        assertThrows(ExecutionException.class, () -> stale.get(30, TimeUnit.SECONDS));
+    assertTrue(refused.getCause() instanceof CommitConflictException, refused.toString());
+    assertTrue(
+        refused.getCause().getMessage().contains("'cold'")
+            && refused.getCause().getMessage().contains(table.toString()),
+        refused.getCause().getMessage());
+    assertEquals(3, current.get(30, TimeUnit.SECONDS).version());
+    TableVersion latest = store.readLatest(table);
+    assertEquals(3, latest.version());
+    assertEquals(SourceState.Iceberg.of(5), latest.state("cold"));
+    assertEquals(kafka(0, 20), latest.state("hot"));
   }
 
   @ParameterizedTest(autoCloseArguments = false) // the stores are shared

@@ -26,6 +26,11 @@ class EmbeddedHarnessStoreTest extends HarnessStoreConformanceTest {
     return HarnessStores.openEmbedded(created);
   }
 
+  @Override
+  protected HarnessStore openAnotherProcess() {
+    return HarnessStores.openEmbedded(directory);
+  }
+
   @Test
   void reopeningTheFileKeepsEverything() {
     TableIdentifier table = newTable();

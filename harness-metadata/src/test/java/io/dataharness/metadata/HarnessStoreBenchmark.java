@@ -1,7 +1,10 @@
 package io.dataharness.metadata;
 
+import io.dataharness.testing.BenchmarkResults;
+import io.dataharness.testing.BenchmarkResults.Goal;
 import io.dataharness.testing.TestingDatabase;
 import io.dataharness.testing.TestingPostgres;
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.Statement;
@@ -22,60 +25,206 @@ import java.util.concurrent.atomic.AtomicLong;
  * test: run with {@code ./mvnw -B -Pbench -pl harness-metadata -am verify -DskipTests}.
  */
 public final class HarnessStoreBenchmark {
-  private static final int LATENCY_COMMITS = 3000;
-  private static final Duration THROUGHPUT_WINDOW = Duration.ofSeconds(5);
+  private static final int LATENCY_COMMITS = 300;
+  private static final int ROUNDS = 9;
+  private static final Duration THROUGHPUT_WINDOW = Duration.ofSeconds(2);
+  private static final int[] WRITERS = {1, 4, 16, 64};
   private static final int SOURCES = 1000;
   private static final int VERSIONS = 1_000_000;
 
+  /**
+   * The store's connection pool. Commits to one table take one connection at a time (the group
+   * commit's leader runs every waiting commit in one call), so 64 writers need no 64 connections:
+   * the rest serve lock renewals and reads.
+   */
+  private static final int POOL_SIZE = 20;
+
   public static void main(String[] args) throws Exception {
-    TestingPostgres postgres = TestingPostgres.shared();
-    System.out.println("Server: " + postgres.description());
-    TestingDatabase database = postgres.createDatabase("harness_bench");
+    System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+    BenchmarkResults.start("1-store");
+    // the test server runs with fsync off; -Dbench.fsync=true measures on a server of its own that
+    // flushes its WAL to disk on every commit, as in production
+    boolean flushed = Boolean.getBoolean("bench.fsync");
+    EmbeddedPostgres durable = null;
+    TestingPostgres postgres = null;
+    TestingDatabase database;
+    String server;
+    if (flushed) {
+      durable =
+          EmbeddedPostgres.builder()
+              .setServerConfig("max_connections", "300")
+              .setServerConfig("fsync", "on")
+              .setServerConfig("synchronous_commit", "on")
+              .start();
+      try (Connection connection = durable.getPostgresDatabase().getConnection();
+          Statement statement = connection.createStatement()) {
+        statement.execute("CREATE DATABASE harness_bench");
+      }
+      database =
+          new TestingDatabase(
+              durable.getJdbcUrl("postgres", "harness_bench"),
+              "postgres",
+              "postgres",
+              "harness_bench");
+      server = "embedded PostgreSQL of its own on port " + durable.getPort();
+    } else {
+      postgres = TestingPostgres.shared();
+      database = postgres.createDatabase("harness_bench");
+      server = postgres.description();
+    }
     // the embedded test server turns synchronous_commit off; measure durable commits, as in
     // production
+    String fsync;
     try (Connection connection = database.connect();
         Statement statement = connection.createStatement()) {
       statement.execute("ALTER DATABASE " + database.name() + " SET synchronous_commit = on");
-    }
-    System.out.println("Both arms commit durably (synchronous_commit = on)");
-    try (HarnessStore store =
-        HarnessStores.open(database.jdbcUrl(), database.user(), database.password(), 20)) {
-      TableIdentifier table = createTable(store, "commits", 16);
-
-      double[] raw = rawUpdateLatencies(database);
-      double[] harness = harnessCommitLatencies(store, table);
-      System.out.printf(
-          "%nSingle writer commit latency (ms), %d commits%n%-28s p50 %6.3f  p99 %6.3f%n%-28s p50"
-              + " %6.3f  p99 %6.3f%n%-28s p50 %6.2fx p99 %6.2fx%n",
-          LATENCY_COMMITS,
-          "raw PostgreSQL UPDATE",
-          percentile(raw, 50),
-          percentile(raw, 99),
-          "harness commit (locked)",
-          percentile(harness, 50),
-          percentile(harness, 99),
-          "ratio harness / raw",
-          percentile(harness, 50) / percentile(raw, 50),
-          percentile(harness, 99) / percentile(raw, 99));
-
-      System.out.printf(
-          "%nThroughput over %d s, each writer on its own source / row%n",
-          THROUGHPUT_WINDOW.toSeconds());
-      for (int writers : new int[] {1, 4, 16}) {
-        Throughput rawRate = rawUpdateThroughput(database, writers);
-        Throughput harnessRate = harnessThroughput(store, table, writers);
-        System.out.printf(
-            "%2d writers: raw %7.0f commits/s | harness %7.0f commits/s, %d failures | ratio"
-                + " %.2f%n",
-            writers,
-            rawRate.perSecond(),
-            harnessRate.perSecond(),
-            harnessRate.failures(),
-            harnessRate.perSecond() / rawRate.perSecond());
+      try (var rows = statement.executeQuery("SHOW fsync")) {
+        rows.next();
+        fsync = rows.getString(1);
       }
-      versionLoad(store, database);
     }
-    postgres.close();
+    System.out.printf(
+        "Server: %s; both arms commit with synchronous_commit = on (server fsync = %s)%n",
+        server, fsync);
+    try (HarnessStore store =
+        HarnessStores.open(database.jdbcUrl(), database.user(), database.password(), POOL_SIZE)) {
+      TableIdentifier table = createTable(store, "commits", 64);
+      createRawTable(database);
+      // -Dbench.only=latency|throughput|load runs one part (for profiling)
+      String only = System.getProperty("bench.only", "");
+      if (only.isEmpty() || only.equals("latency")) {
+        commitLatency(store, table, database);
+      }
+      if (only.isEmpty() || only.equals("throughput")) {
+        for (int writers : WRITERS) {
+          commitThroughput(store, table, database, writers);
+        }
+      }
+      if (only.isEmpty() || only.equals("load")) {
+        versionLoad(store, database);
+      }
+    }
+    if (postgres != null) {
+      postgres.close();
+    }
+    if (durable != null) {
+      durable.close();
+    }
+  }
+
+  /**
+   * Single-writer commit latency, raw UPDATE and harness commit alternating in {@value #ROUNDS}
+   * rounds; the median of the rounds' percentiles.
+   */
+  private static void commitLatency(
+      HarnessStore store, TableIdentifier table, TestingDatabase database) throws Exception {
+    SourceLock lock = store.acquireLock(table, "p0", "bench", Duration.ofMinutes(30));
+    long[] offset = {0};
+    double[][] raw = new double[2][ROUNDS];
+    double[][] harness = new double[2][ROUNDS];
+    try (Connection connection = database.connect();
+        PreparedStatement update =
+            connection.prepareStatement(
+                "UPDATE raw_counters SET counter = counter + 1 WHERE id = ?")) {
+      update.setInt(1, 0);
+      for (int round = -1; round < ROUNDS; round++) { // round -1 warms up
+        double[] r = latencies(() -> update.executeUpdate());
+        double[] h =
+            latencies(
+                () ->
+                    store
+                        .newTransaction(table)
+                        .withLock(lock)
+                        .setSourceState("p0", kafka(++offset[0]))
+                        .commit());
+        if (round >= 0) {
+          raw[0][round] = percentile(r, 50);
+          raw[1][round] = percentile(r, 99);
+          harness[0][round] = percentile(h, 50);
+          harness[1][round] = percentile(h, 99);
+        }
+      }
+    }
+    store.releaseLock(lock);
+    System.out.printf(
+        "Single-writer commit latency, %d rounds of %d commits: p50 per round raw %s ms, harness"
+            + " %s ms%n",
+        ROUNDS,
+        LATENCY_COMMITS,
+        Arrays.toString(round(raw[0])),
+        Arrays.toString(round(harness[0])));
+    BenchmarkResults.record(
+        "commit latency p50",
+        "ms",
+        median(harness[0]),
+        median(raw[0]),
+        "raw single-row UPDATE commit",
+        Goal.ratioAtMost(2));
+    BenchmarkResults.record(
+        "commit latency p99",
+        "ms",
+        median(harness[1]),
+        median(raw[1]),
+        "raw single-row UPDATE commit",
+        null);
+  }
+
+  /** One timed operation. */
+  @FunctionalInterface
+  interface Timed {
+    void run() throws Exception;
+  }
+
+  private static double[] latencies(Timed operation) throws Exception {
+    double[] latencies = new double[LATENCY_COMMITS];
+    for (int i = 0; i < LATENCY_COMMITS; i++) {
+      long start = System.nanoTime();
+      operation.run();
+      latencies[i] = (System.nanoTime() - start) / 1e6;
+    }
+    return latencies;
+  }
+
+  /** Commits/s with {@code writers} writers, each on its own source / row; alternating rounds. */
+  private static void commitThroughput(
+      HarnessStore store, TableIdentifier table, TestingDatabase database, int writers)
+      throws Exception {
+    double[] raw = new double[3];
+    double[] harness = new double[3];
+    long failures = 0;
+    for (int round = 0; round < raw.length; round++) {
+      raw[round] = rawUpdateThroughput(database, writers).perSecond();
+      Throughput ours = harnessThroughput(store, table, writers);
+      harness[round] = ours.perSecond();
+      failures += ours.failures();
+    }
+    System.out.printf(
+        "%2d writers, %d rounds of %d s: raw %s commits/s, harness %s commits/s, %d failures%n",
+        writers,
+        raw.length,
+        THROUGHPUT_WINDOW.toSeconds(),
+        Arrays.toString(round(raw)),
+        Arrays.toString(round(harness)),
+        failures);
+    BenchmarkResults.record(
+        "commits/s, " + writers + " writer" + (writers == 1 ? "" : "s"),
+        "commits/s",
+        failures == 0 ? median(harness) : 0, // the goal is with no failures
+        median(raw),
+        "raw single-row UPDATE commits",
+        writers == 64 ? Goal.atLeast(10_000) : null);
+  }
+
+  private static double median(double[] values) {
+    return percentile(values, 50);
+  }
+
+  private static long[] round(double[] values) {
+    long[] rounded = new long[values.length];
+    for (int i = 0; i < values.length; i++) {
+      rounded[i] = Math.round(values[i] * (values[i] < 10 ? 1000 : 1));
+    }
+    return rounded;
   }
 
   private static TableIdentifier createTable(HarnessStore store, String name, int sources) {
@@ -98,40 +247,12 @@ public final class HarnessStoreBenchmark {
     return SourceState.Kafka.of(Map.of(0, new SourceState.OffsetRange(0, end)));
   }
 
-  private static double[] rawUpdateLatencies(TestingDatabase database) throws Exception {
+  private static void createRawTable(TestingDatabase database) throws Exception {
     try (Connection connection = database.connect();
         Statement statement = connection.createStatement()) {
       statement.execute("CREATE TABLE raw_counters (id INT PRIMARY KEY, counter BIGINT NOT NULL)");
-      statement.execute("INSERT INTO raw_counters SELECT g, 0 FROM generate_series(0, 15) g");
-      try (PreparedStatement update =
-          connection.prepareStatement(
-              "UPDATE raw_counters SET counter = counter + 1 WHERE id = ?")) {
-        double[] latencies = new double[LATENCY_COMMITS];
-        for (int i = -500; i < LATENCY_COMMITS; i++) {
-          long start = System.nanoTime();
-          update.setInt(1, 0);
-          update.executeUpdate();
-          if (i >= 0) {
-            latencies[i] = (System.nanoTime() - start) / 1e6;
-          }
-        }
-        return latencies;
-      }
+      statement.execute("INSERT INTO raw_counters SELECT g, 0 FROM generate_series(0, 63) g");
     }
-  }
-
-  private static double[] harnessCommitLatencies(HarnessStore store, TableIdentifier table) {
-    SourceLock lock = store.acquireLock(table, "p0", "bench", Duration.ofMinutes(10));
-    double[] latencies = new double[LATENCY_COMMITS];
-    for (int i = -500; i < LATENCY_COMMITS; i++) {
-      long start = System.nanoTime();
-      store.newTransaction(table).withLock(lock).setSourceState("p0", kafka(i + 501)).commit();
-      if (i >= 0) {
-        latencies[i] = (System.nanoTime() - start) / 1e6;
-      }
-    }
-    store.releaseLock(lock);
-    return latencies;
   }
 
   record Throughput(double perSecond, long failures) {}
@@ -195,7 +316,17 @@ public final class HarnessStoreBenchmark {
               connection.prepareStatement(
                   "UPDATE raw_counters SET counter = counter + 1 WHERE id = ?");
           update.setInt(1, writer);
-          return sequence -> update.executeUpdate();
+          return new Commit() {
+            @Override
+            public void run(long sequence) throws Exception {
+              update.executeUpdate();
+            }
+
+            @Override
+            public void close() throws Exception {
+              connection.close();
+            }
+          };
         });
   }
 
@@ -291,11 +422,14 @@ public final class HarnessStoreBenchmark {
       }
     }
     System.out.printf(
-        "Load latest version (1,000 sources): p50 %.2f ms, p99 %.2f ms%n",
-        percentile(latest, 50), percentile(latest, 99));
-    System.out.printf(
-        "Load a random old version:           p50 %.2f ms, p99 %.2f ms%n",
-        percentile(old, 50), percentile(old, 99));
+        "Load latest version p50 %.2f ms, a random old version p50 %.2f ms%n",
+        percentile(latest, 50), percentile(old, 50));
+    BenchmarkResults.record(
+        "load latest version p99 (1,000 sources, 1M versions)",
+        "ms",
+        percentile(latest, 99),
+        Goal.atMost(10));
+    BenchmarkResults.record("load old version p99", "ms", percentile(old, 99), Goal.atMost(10));
   }
 
   private static double percentile(double[] values, int percentile) {

@@ -39,6 +39,12 @@ public abstract class HarnessStoreConformanceTest {
   /** Opens a new, empty store (each call another one). */
   protected abstract HarnessStore openStore();
 
+  /**
+   * Opens another store on the data of {@link #store}, as another process would (it shares nothing
+   * in memory with {@link #store}).
+   */
+  protected abstract HarnessStore openAnotherProcess();
+
   @BeforeAll
   void openTheStore() {
     store = openStore();
@@ -1277,5 +1283,181 @@ public abstract class HarnessStoreConformanceTest {
                 Duration.ofSeconds(1),
                 Duration.ofSeconds(1),
                 List.of("hot")));
+  }
+
+  /**
+   * A process's commits check what another process did since, whatever this process last read or
+   * wrote: changed states, locks taken over, intents opened and idempotency keys used there refuse
+   * them with the usual errors, and nothing lands.
+   */
+  @Test
+  void commitsSeeWhatAnotherProcessDidSince() {
+    TableIdentifier table = newTable();
+    SourceLock lock = store.acquireLock(table, "hot", "writer-a", Duration.ofMinutes(5));
+    store.newTransaction(table).withLock(lock).setSourceState("hot", kafka(0, 20)).commit();
+    store.newTransaction(table).withLock(lock).setSourceState("hot", kafka(0, 30)).commit();
+    VersionInfo keyed =
+        store
+            .newTransaction(table)
+            .idempotencyKey("batch-1")
+            .setSourceState("cold", SourceState.Iceberg.empty(), SourceState.Iceberg.of(1))
+            .commit();
+    store.readLatest(table);
+    try (HarnessStore other = openAnotherProcess()) {
+      // a state changed there
+      other
+          .newTransaction(table)
+          .setSourceState("cold", SourceState.Iceberg.of(1), SourceState.Iceberg.of(2))
+          .commit();
+      CommitConflictException conflict =
+          assertThrows(
+              CommitConflictException.class,
+              () ->
+                  store
+                      .newTransaction(table)
+                      .setSourceState("cold", SourceState.Iceberg.of(1), SourceState.Iceberg.of(3))
+                      .commit());
+      assertTrue(
+          conflict.getMessage().contains(table.toString())
+              && conflict.getMessage().contains("'cold'"),
+          conflict.getMessage());
+      // an idempotency key used here replays, also after other commits
+      assertEquals(
+          keyed,
+          store
+              .newTransaction(table)
+              .idempotencyKey("batch-1")
+              .setSourceState("cold", SourceState.Iceberg.empty(), SourceState.Iceberg.of(1))
+              .commit());
+      // the lock taken over there
+      other.breakLock(table, "hot");
+      SourceLock taken = other.acquireLock(table, "hot", "writer-b", Duration.ofMinutes(5));
+      StaleLockException stale =
+          assertThrows(
+              StaleLockException.class,
+              () ->
+                  store
+                      .newTransaction(table)
+                      .withLock(lock)
+                      .setSourceState("hot", kafka(0, 40))
+                      .commit());
+      assertTrue(stale.getMessage().contains("writer-b"), stale.getMessage());
+      LockHeldException held =
+          assertThrows(
+              LockHeldException.class,
+              () ->
+                  store
+                      .newTransaction(table)
+                      .setSourceState("hot", kafka(0, 30), kafka(0, 40))
+                      .commit());
+      assertTrue(held.getMessage().contains("writer-b"), held.getMessage());
+      // an intent opened there
+      other
+          .newTransaction(table)
+          .withLock(taken)
+          .openIntent("move-7", "move", List.of("hot"), null)
+          .commit();
+      other.releaseLock(taken);
+      SourceLock again = store.acquireLock(table, "hot", "writer-a", Duration.ofMinutes(5));
+      IntentPendingException pending =
+          assertThrows(
+              IntentPendingException.class,
+              () ->
+                  store
+                      .newTransaction(table)
+                      .withLock(again)
+                      .setSourceState("hot", kafka(0, 40))
+                      .commit());
+      assertTrue(pending.getMessage().contains("move-7"), pending.getMessage());
+      TableVersion latest = other.readLatest(table);
+      assertEquals(kafka(0, 30), latest.state("hot"));
+      assertEquals(SourceState.Iceberg.of(2), latest.state("cold"));
+      assertEquals(6, latest.version());
+    }
+  }
+
+  /**
+   * Writers of one process on different sources of one table commit together (group commit): every
+   * commit gets its own version, versions are contiguous, and each version holds the states of
+   * every source as of that version.
+   */
+  @Test
+  @Timeout(120)
+  void concurrentWritersOnDifferentSourcesGetContiguousConsistentVersions() throws Exception {
+    TableIdentifier table = TableIdentifier.of("logs", "many_" + tableSequence.incrementAndGet());
+    int writers = 8;
+    int commits = 25;
+    TableDefinition.Builder definition = TableDefinition.builder(table, SCHEMA);
+    for (int w = 0; w < writers; w++) {
+      definition.source(
+          new SourceDefinition("s" + w, SourceKind.KAFKA, "kafka", Map.of("topic", "t" + w)),
+          kafka(0, 0));
+    }
+    store.createTable(definition.build());
+    ExecutorService pool = Executors.newFixedThreadPool(writers);
+    try {
+      List<Future<?>> futures = new ArrayList<>();
+      for (int w = 0; w < writers; w++) {
+        String source = "s" + w;
+        futures.add(
+            pool.submit(
+                () -> {
+                  SourceLock lock =
+                      store.acquireLock(table, source, "w-" + source, Duration.ofMinutes(5));
+                  for (int i = 1; i <= commits; i++) {
+                    Transaction transaction =
+                        store
+                            .newTransaction(table)
+                            .withLock(lock)
+                            .setSourceState(source, kafka(0, i));
+                    if (i % 5 == 0) {
+                      transaction.idempotencyKey(source + ":" + i);
+                    }
+                    transaction.commit();
+                  }
+                  store.releaseLock(lock);
+                  return null;
+                }));
+      }
+      for (Future<?> future : futures) {
+        future.get(100, TimeUnit.SECONDS);
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+    long last = 1 + (long) writers * commits;
+    assertEquals(last, store.loadTable(table).currentVersion());
+    Map<String, Long> ends = new java.util.HashMap<>();
+    for (int w = 0; w < writers; w++) {
+      ends.put("s" + w, 0L);
+    }
+    for (long v = 2; v <= last; v++) {
+      TableVersion version = store.readVersion(table, v);
+      List<SourceChange> changes = version.info().commit().sourceChanges();
+      assertEquals(1, changes.size(), "version " + v);
+      SourceChange change = changes.get(0);
+      assertEquals(kafka(0, ends.get(change.sourceId())), change.before(), "version " + v);
+      ends.put(change.sourceId(), ends.get(change.sourceId()) + 1);
+      for (Map.Entry<String, Long> end : ends.entrySet()) {
+        assertEquals(kafka(0, end.getValue()), version.state(end.getKey()), "version " + v);
+      }
+    }
+    // a replayed key returns its version
+    String source =
+        store.readVersion(table, last).info().commit().sourceChanges().get(0).sourceId();
+    SourceLock lock = store.acquireLock(table, source, "late", Duration.ofMinutes(1));
+    assertEquals(
+        store.history(table, 2, 1000).stream()
+            .filter(info -> (source + ":25").equals(info.commit().idempotencyKey()))
+            .findFirst()
+            .orElseThrow()
+            .version(),
+        store
+            .newTransaction(table)
+            .withLock(lock)
+            .idempotencyKey(source + ":25")
+            .setSourceState(source, kafka(0, 25))
+            .commit()
+            .version());
   }
 }

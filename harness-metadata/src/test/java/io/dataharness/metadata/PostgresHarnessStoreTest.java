@@ -31,6 +31,11 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
     return HarnessStores.open(created.jdbcUrl(), created.user(), created.password());
   }
 
+  @Override
+  protected HarnessStore openAnotherProcess() {
+    return HarnessStores.open(database.jdbcUrl(), database.user(), database.password());
+  }
+
   @Test
   void connectionKilledMidCommitLeavesNoPartialVersionAndTheRetryLandsOnce() throws Exception {
     TableIdentifier table = newTable();

@@ -1,0 +1,4 @@
+-- DataHarness metadata store, schema version 4: the one-round-trip commit.
+-- On PostgreSQL this version installs the function harness_commit_states (see
+-- postgresql/V4__commit_function.sql); the embedded store (H2) commits statement by statement and
+-- has nothing to change.
