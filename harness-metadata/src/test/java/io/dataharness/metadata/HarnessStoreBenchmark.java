@@ -364,45 +364,9 @@ public final class HarnessStoreBenchmark {
    */
   private static void versionLoad(HarnessStore store, TestingDatabase database) throws Exception {
     TableIdentifier table = createTable(store, "history", SOURCES);
-    long loadStart = System.nanoTime();
-    try (Connection connection = database.connect();
-        Statement statement = connection.createStatement()) {
-      long tableId;
-      try (var rows =
-          statement.executeQuery(
-              "SELECT table_id FROM harness_tables WHERE table_name = 'history'")) {
-        rows.next();
-        tableId = rows.getLong(1);
-      }
-      statement.execute(
-          "INSERT INTO harness_versions (table_id, version, schema_id, committed_at, operation,"
-              + " summary, changes) SELECT "
-              + tableId
-              + ", g, 1, now() - make_interval(secs => ("
-              + VERSIONS
-              + " - g) / 100.0), 'sync', '{}', '{\"sources\":[],\"external-state\":{}}' FROM"
-              + " generate_series(2, "
-              + VERSIONS
-              + ") g");
-      statement.execute(
-          "INSERT INTO harness_source_states (table_id, source_id, version, state) SELECT "
-              + tableId
-              + ", 'p' || (g % "
-              + SOURCES
-              + "), g, '{\"kind\":\"kafka\",\"partitions\":{\"0\":{\"start\":0,\"end\":' || g ||"
-              + " '}}}' FROM generate_series(2, "
-              + VERSIONS
-              + ") g");
-      statement.execute(
-          "UPDATE harness_tables SET current_version = "
-              + VERSIONS
-              + " WHERE table_id = "
-              + tableId);
-      statement.execute("ANALYZE");
-    }
+    double seconds = BulkVersions.load(database, table, VERSIONS, SOURCES);
     System.out.printf(
-        "%nBulk-loaded %,d versions over %,d sources in %.1f s%n",
-        VERSIONS, SOURCES, (System.nanoTime() - loadStart) / 1e9);
+        "%nBulk-loaded %,d versions over %,d sources in %.1f s%n", VERSIONS, SOURCES, seconds);
     double[] latest = new double[200];
     double[] old = new double[200];
     for (int i = -20; i < latest.length; i++) {

@@ -1,5 +1,6 @@
 package io.dataharness.benchmark;
 
+import io.dataharness.metadata.BulkVersions;
 import io.dataharness.metadata.Field;
 import io.dataharness.metadata.FieldType;
 import io.dataharness.metadata.HarnessStore;
@@ -14,8 +15,6 @@ import io.dataharness.testing.BenchmarkResults;
 import io.dataharness.testing.BenchmarkResults.Goal;
 import io.dataharness.testing.TestingDatabase;
 import io.dataharness.testing.TestingSpark;
-import java.sql.Connection;
-import java.sql.Statement;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.function.LongSupplier;
@@ -49,11 +48,10 @@ public final class MetadataTablesBenchmark {
             SourceState.Kafka.of(Map.of(0, new SourceState.OffsetRange(0, 0))));
       }
       store.createTable(definition.build());
-      long start = System.nanoTime();
-      bulkLoad(metadata);
+      double seconds = BulkVersions.load(metadata, table, VERSIONS, SOURCES);
       System.out.printf(
           "Bulk-loaded %,d versions of %s (%,d sources) in %.1f s%n",
-          VERSIONS, table, SOURCES, (System.nanoTime() - start) / 1e9);
+          VERSIONS, table, SOURCES, seconds);
 
       String name = "harness.bench_meta.history";
       long middle = VERSIONS / 2;
@@ -102,6 +100,7 @@ public final class MetadataTablesBenchmark {
           () -> (long) store.history(table, 1, 10).size());
     }
     testing.close();
+    System.exit(0); // the shared test services' threads would keep the JVM alive
   }
 
   /** Median of {@link #RUNS} runs of each, alternating, after one warm-up of each. */
@@ -115,7 +114,7 @@ public final class MetadataTablesBenchmark {
       baselineMs[run] = time(baseline);
     }
     BenchmarkResults.record(
-        "metadata table " + figure + ", 1M versions",
+        String.format("metadata table %s, %,d versions", figure, VERSIONS),
         "ms",
         median(oursMs),
         median(baselineMs),
@@ -133,47 +132,5 @@ public final class MetadataTablesBenchmark {
     double[] sorted = values.clone();
     Arrays.sort(sorted);
     return sorted[sorted.length / 2];
-  }
-
-  /** Versions 2..n, each changing one source, written straight into the store's tables. */
-  private static void bulkLoad(TestingDatabase metadata) throws Exception {
-    try (Connection connection = metadata.connect();
-        Statement statement = connection.createStatement()) {
-      long tableId;
-      try (var rows =
-          statement.executeQuery(
-              "SELECT table_id FROM harness_tables WHERE table_name = 'history'")) {
-        rows.next();
-        tableId = rows.getLong(1);
-      }
-      statement.execute(
-          "INSERT INTO harness_versions (table_id, version, schema_id, committed_at, operation,"
-              + " summary, changes) SELECT "
-              + tableId
-              + ", g, 1, now() - make_interval(secs => ("
-              + VERSIONS
-              + " - g) / 100.0), 'sync', '{}', '{\"sources\":[{\"source\":\"p' || (g % "
-              + SOURCES
-              + ") || '\",\"before\":null,\"after\":{\"kind\":\"kafka\",\"partitions\":"
-              + "{\"0\":{\"start\":0,\"end\":' || g || '}}},\"external-ids\":{}}],"
-              + "\"external-state\":{}}' FROM generate_series(2, "
-              + VERSIONS
-              + ") g");
-      statement.execute(
-          "INSERT INTO harness_source_states (table_id, source_id, version, state) SELECT "
-              + tableId
-              + ", 'p' || (g % "
-              + SOURCES
-              + "), g, '{\"kind\":\"kafka\",\"partitions\":{\"0\":{\"start\":0,\"end\":' || g ||"
-              + " '}}}' FROM generate_series(2, "
-              + VERSIONS
-              + ") g");
-      statement.execute(
-          "UPDATE harness_tables SET current_version = "
-              + VERSIONS
-              + " WHERE table_id = "
-              + tableId);
-      statement.execute("ANALYZE");
-    }
   }
 }
