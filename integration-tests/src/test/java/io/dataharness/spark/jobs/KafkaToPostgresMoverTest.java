@@ -20,6 +20,18 @@ class KafkaToPostgresMoverTest {
     CrashPoints.hook = point -> {};
   }
 
+  /** Runs a hot -> warm move that crashes after its upsert committed, before the harness commit. */
+  private static void crashAfterTheUpsert(MoveFixture fixture) {
+    CrashPoints.hook =
+        point -> {
+          if (point.equals(CrashPoints.AFTER_TARGET_WRITE)) {
+            throw new IllegalStateException("injected crash " + point);
+          }
+        };
+    assertThrows(IllegalStateException.class, () -> fixture.move("hot", "warm", null));
+    CrashPoints.hook = point -> {};
+  }
+
   private static List<String> rows(MoveFixture fixture) {
     return fixture.rows(
         "SELECT id, message, version, _source FROM " + fixture.qualified + " ORDER BY id");
@@ -55,15 +67,8 @@ class KafkaToPostgresMoverTest {
     fixture.kafka.produceJson(
         fixture.topic, 0, List.of(MoveFixture.event(1, "c", 3), MoveFixture.event(2, "stale", 0)));
     fixture.spark.sql("CALL harness.system.sync(table => '" + fixture.table + "')").collect();
-    // crash after the PostgreSQL commit, before the harness commit: the rerun re-applies the batch
-    CrashPoints.hook =
-        point -> {
-          if (point.equals(CrashPoints.AFTER_TARGET_WRITE)) {
-            throw new IllegalStateException("injected crash " + point);
-          }
-        };
-    assertThrows(IllegalStateException.class, () -> fixture.move("hot", "warm", null));
-    CrashPoints.hook = point -> {};
+    // crash after the PostgreSQL commit, before the harness commit: the rerun completes the batch
+    crashAfterTheUpsert(fixture);
     // the harness still reads the old PostgreSQL state plus the Kafka messages
     assertEquals(
         List.of(
@@ -92,14 +97,7 @@ class KafkaToPostgresMoverTest {
     assertEquals(40, fixture.move("hot", "warm", 40L).rowsMoved());
     fixture.produce(100, 150);
     fixture.spark.sql("CALL harness.system.sync(table => '" + fixture.table + "')").collect();
-    CrashPoints.hook =
-        point -> {
-          if (point.equals(CrashPoints.AFTER_TARGET_WRITE)) {
-            throw new IllegalStateException("injected crash " + point);
-          }
-        };
-    assertThrows(IllegalStateException.class, () -> fixture.move("hot", "warm", null));
-    CrashPoints.hook = point -> {};
+    crashAfterTheUpsert(fixture);
     TableVersion intent = fixture.catalog().store().readLatest(fixture.table);
 
     // what runs before the rerun cannot expose the upserted rows a second time
@@ -145,14 +143,7 @@ class KafkaToPostgresMoverTest {
     fixture.spark.sql("CALL harness.system.sync(table => '" + fixture.table + "')").collect();
     assertEquals(4000, fixture.move("hot", "warm", 4000L).rowsMoved());
     fixture.spark.sql("CALL harness.system.sync(table => '" + fixture.table + "')").collect();
-    CrashPoints.hook =
-        point -> {
-          if (point.equals(CrashPoints.AFTER_TARGET_WRITE)) {
-            throw new IllegalStateException("injected crash " + point);
-          }
-        };
-    assertThrows(IllegalStateException.class, () -> fixture.move("hot", "warm", null));
-    CrashPoints.hook = point -> {};
+    crashAfterTheUpsert(fixture);
     MoveResult rerun = fixture.move("hot", "warm", null);
     assertEquals(400, rerun.rowsMoved());
     TableVersion latest = fixture.catalog().store().readLatest(fixture.table);
@@ -168,14 +159,7 @@ class KafkaToPostgresMoverTest {
     MoveFixture fixture = new MoveFixture(1, ", 'primary-key' = 'id'");
     fixture.produce(0, 10);
     fixture.sync();
-    CrashPoints.hook =
-        point -> {
-          if (point.equals(CrashPoints.AFTER_TARGET_WRITE)) {
-            throw new IllegalStateException("injected crash " + point);
-          }
-        };
-    assertThrows(IllegalStateException.class, () -> fixture.move("hot", "warm", null));
-    CrashPoints.hook = point -> {};
+    crashAfterTheUpsert(fixture);
     // the application changes the upserted rows before the rerun
     TestSql.postgres(
         "DELETE FROM " + fixture.pgTable + " WHERE id IN (3, 4)",
