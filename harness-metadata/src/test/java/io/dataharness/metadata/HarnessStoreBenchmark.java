@@ -39,12 +39,15 @@ public final class HarnessStoreBenchmark {
    */
   private static final int POOL_SIZE = 20;
 
+  private static final boolean FLUSHED = Boolean.getBoolean("bench.fsync");
+  private static final String DURABILITY = FLUSHED ? " (fsync on)" : " (fsync off)";
+
   public static void main(String[] args) throws Exception {
     System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
     BenchmarkResults.start("1-store");
     // the test server runs with fsync off; -Dbench.fsync=true measures on a server of its own that
     // flushes its WAL to disk on every commit, as in production
-    boolean flushed = Boolean.getBoolean("bench.fsync");
+    boolean flushed = FLUSHED;
     EmbeddedPostgres durable = null;
     TestingPostgres postgres = null;
     TestingDatabase database;
@@ -154,14 +157,14 @@ public final class HarnessStoreBenchmark {
         Arrays.toString(round(raw[0])),
         Arrays.toString(round(harness[0])));
     BenchmarkResults.record(
-        "commit latency p50",
+        "commit latency p50" + DURABILITY,
         "ms",
         median(harness[0]),
         median(raw[0]),
         "raw single-row UPDATE commit",
         Goal.ratioAtMost(2));
     BenchmarkResults.record(
-        "commit latency p99",
+        "commit latency p99" + DURABILITY,
         "ms",
         median(harness[1]),
         median(raw[1]),
@@ -207,7 +210,7 @@ public final class HarnessStoreBenchmark {
         Arrays.toString(round(harness)),
         failures);
     BenchmarkResults.record(
-        "commits/s, " + writers + " writer" + (writers == 1 ? "" : "s"),
+        "commits/s, " + writers + " writer" + (writers == 1 ? "" : "s") + DURABILITY,
         "commits/s",
         failures == 0 ? median(harness) : 0, // the goal is with no failures
         median(raw),
