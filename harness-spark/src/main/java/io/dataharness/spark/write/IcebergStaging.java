@@ -412,15 +412,22 @@ public final class IcebergStaging {
    */
   public void publish(long snapshotId, long version) {
     String tag = tagName(harness, version);
-    // three ref changes, each on fresh metadata and again if another writer (an expiry, a user's
-    // own tag) changed the table meanwhile
-    tagVersion(snapshotId, version);
+    // the tag, main and the staging branch change in one Iceberg commit (a ManageSnapshots chain
+    // is one table transaction), on fresh metadata and again if another writer (an expiry, a
+    // user's own tag) changed the table meanwhile: each Iceberg commit costs a catalog round trip
+    // and a metadata file, which a move would otherwise pay three times
     updateRefs(
         () -> {
+          var update = table.manageSnapshots();
+          boolean changed = false;
+          if (!table.refs().containsKey(tag)) {
+            update.createTag(tag, snapshotId);
+            changed = true;
+          }
           if (!isPublished(snapshotId)) {
             var main = table.currentSnapshot();
             if (main == null || SnapshotUtil.isAncestorOf(table, snapshotId, main.snapshotId())) {
-              table.manageSnapshots().setCurrentSnapshot(snapshotId).commit();
+              update.setCurrentSnapshot(snapshotId);
             } else {
               LOG.warn(
                   "Main of Iceberg table {} moved outside the harness (now {}); cherry-picking"
@@ -428,19 +435,22 @@ public final class IcebergStaging {
                   table.name(),
                   main.snapshotId(),
                   snapshotId);
-              table.manageSnapshots().cherrypick(snapshotId).commit();
+              update.cherrypick(snapshotId);
             }
+            changed = true;
+          }
+          List<String> stages =
+              table.refs().entrySet().stream()
+                  .filter(e -> e.getKey().startsWith(STAGE_PREFIX))
+                  .filter(e -> e.getValue().snapshotId() == snapshotId)
+                  .map(Map.Entry::getKey)
+                  .collect(Collectors.toList());
+          stages.forEach(update::removeBranch);
+          if (changed || !stages.isEmpty()) {
+            update.commit();
           }
           return null;
         });
-    table.refresh();
-    removeBranches(
-        table.refs().entrySet().stream()
-            .filter(e -> e.getKey().startsWith(STAGE_PREFIX))
-            .filter(e -> e.getValue().snapshotId() == snapshotId)
-            .map(Map.Entry::getKey)
-            .collect(Collectors.toList()));
-    table.refresh();
     LOG.info(
         "Published snapshot {} of Iceberg table {} to main (tag {})",
         snapshotId,
