@@ -361,6 +361,7 @@ public final class IcebergStaging {
       }
       removeBranches(List.of(branch));
     }
+    long started = System.nanoTime();
     updateRefs(
         () -> {
           var create = table.manageSnapshots();
@@ -373,6 +374,7 @@ public final class IcebergStaging {
         });
     table.refresh();
     long branchBase = table.refs().get(branch).snapshotId();
+    long branched = System.nanoTime();
     org.apache.iceberg.spark.CommitMetadata.withCommitProperties(
         Map.of(KEY_PROPERTY, idempotencyKey),
         () -> {
@@ -380,6 +382,7 @@ public final class IcebergStaging {
           return null;
         },
         RuntimeException.class);
+    long written = System.nanoTime();
     table.refresh();
     var head = table.snapshot(table.refs().get(branch).snapshotId());
     if (head.snapshotId() == branchBase) {
@@ -398,11 +401,14 @@ public final class IcebergStaging {
           table.name(), source.id(), branch);
     }
     LOG.info(
-        "Staged snapshot {} ({} rows added) of Iceberg table {} on branch {}",
+        "Staged snapshot {} ({} rows added) of Iceberg table {} on branch {} (branch created in {}"
+            + " ms, written in {} ms)",
         head.snapshotId(),
         addedRows(head.summary()),
         table.name(),
-        branch);
+        branch,
+        (branched - started) / 1_000_000,
+        (written - branched) / 1_000_000);
     return Optional.of(new Staged(head.snapshotId(), addedRows(head.summary()), false));
   }
 
