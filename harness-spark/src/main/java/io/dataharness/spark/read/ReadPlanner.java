@@ -49,11 +49,14 @@ public final class ReadPlanner {
       return read;
     }
     String topic = read.source().option("topic").orElseThrow();
-    SourceState.Kafka resolved = kafka;
+    SourceState.Kafka resolved;
     if (read.options().kafkaReadMode() == ReadOptions.KafkaReadMode.LATEST) {
-      resolved = KafkaSources.withLiveEnds(read.connection(), topic, kafka);
+      resolved =
+          KafkaSources.withLiveEndsRetained(read.connection(), topic, kafka, read.describe());
+    } else {
+      resolved = kafka;
+      KafkaSources.checkRetained(read.connection(), topic, resolved, read.describe());
     }
-    KafkaSources.checkRetained(read.connection(), topic, resolved, read.describe());
     return new SourceRead(
         read.table(),
         read.version(),

@@ -159,53 +159,103 @@ public final class KafkaSources {
       return;
     }
     try (TopicClient client = new TopicClient(connection)) {
+      checkRetained(client, client.partitions(topic), topic, state, needed, null, describe);
+    }
+  }
+
+  /**
+   * What a {@code latest} read reads: the state with each end raised to the live end (as {@link
+   * #withLiveEnds}), checked like {@link #checkRetained}, with one topic description and one end
+   * offsets lookup shared by both (the planning of every latest read pays them).
+   */
+  public static SourceState.Kafka withLiveEndsRetained(
+      ConnectionConfig connection, String topic, SourceState.Kafka state, String describe) {
+    try (TopicClient client = new TopicClient(connection)) {
       SortedSet<Integer> existing = client.partitions(topic);
-      List<String> problems = new ArrayList<>();
-      List<Integer> present = new ArrayList<>();
-      for (int partition : needed) {
-        if (existing.contains(partition)) {
-          present.add(partition);
-        } else {
-          SourceState.OffsetRange range = state.partition(partition);
-          problems.add(
-              String.format(
-                  "Kafka topic %s has no partition %d any more, so offsets [%d, %d) are gone",
-                  topic, partition, range.start(), range.end()));
-        }
+      List<Integer> partitions = new ArrayList<>(state.partitions().keySet());
+      checkPartitionsExist(topic, partitions, existing, connection);
+      Map<Integer, Long> live = client.offsets(topic, partitions, OffsetSpec.latest());
+      Map<Integer, SourceState.OffsetRange> ranges = new TreeMap<>();
+      List<Integer> needed = new ArrayList<>();
+      state
+          .partitions()
+          .forEach(
+              (partition, range) -> {
+                SourceState.OffsetRange raised =
+                    new SourceState.OffsetRange(
+                        range.start(),
+                        Math.max(range.end(), live.getOrDefault(partition, range.end())));
+                ranges.put(partition, raised);
+                if (raised.count() > 0) {
+                  needed.add(partition);
+                }
+              });
+      SourceState.Kafka resolved = SourceState.Kafka.of(ranges);
+      if (!needed.isEmpty()) {
+        checkRetained(client, existing, topic, resolved, needed, live, describe);
       }
-      Map<Integer, Long> earliest = client.offsets(topic, present, OffsetSpec.earliest());
-      Map<Integer, Long> latest = client.offsets(topic, present, OffsetSpec.latest());
-      for (int partition : present) {
+      return resolved;
+    }
+  }
+
+  /**
+   * The retention check of {@code needed} partitions of {@code state}; {@code latest} is their end
+   * offsets if already read (else read here).
+   */
+  private static void checkRetained(
+      TopicClient client,
+      SortedSet<Integer> existing,
+      String topic,
+      SourceState.Kafka state,
+      List<Integer> needed,
+      Map<Integer, Long> knownLatest,
+      String describe) {
+    List<String> problems = new ArrayList<>();
+    List<Integer> present = new ArrayList<>();
+    for (int partition : needed) {
+      if (existing.contains(partition)) {
+        present.add(partition);
+      } else {
         SourceState.OffsetRange range = state.partition(partition);
-        long retainedFrom = earliest.get(partition);
-        long endsAt = latest.get(partition);
-        if (retainedFrom > range.start()) {
-          problems.add(
-              String.format(
-                  "Kafka topic %s partition %d no longer retains offsets [%d, %d) of the range"
-                      + " [%d, %d) the version needs (retention deleted them; earliest retained"
-                      + " offset is %d)",
-                  topic,
-                  partition,
-                  range.start(),
-                  Math.min(retainedFrom, range.end()),
-                  range.start(),
-                  range.end(),
-                  retainedFrom));
-        } else if (endsAt < range.end()) {
-          problems.add(
-              String.format(
-                  "Kafka topic %s partition %d ends at offset %d but the version needs the range"
-                      + " [%d, %d) (was the topic deleted and re-created, or truncated?)",
-                  topic, partition, endsAt, range.start(), range.end()));
-        }
+        problems.add(
+            String.format(
+                "Kafka topic %s has no partition %d any more, so offsets [%d, %d) are gone",
+                topic, partition, range.start(), range.end()));
       }
-      if (!problems.isEmpty()) {
-        throw new SourceUnavailableException(
-            "Cannot read %s: %s. Rows were lost from Kafka before they were moved; restore them"
-                + " or commit a new state that starts at the earliest retained offset",
-            describe, String.join("; ", problems));
+    }
+    Map<Integer, Long> earliest = client.offsets(topic, present, OffsetSpec.earliest());
+    Map<Integer, Long> latest =
+        knownLatest != null ? knownLatest : client.offsets(topic, present, OffsetSpec.latest());
+    for (int partition : present) {
+      SourceState.OffsetRange range = state.partition(partition);
+      long retainedFrom = earliest.get(partition);
+      long endsAt = latest.get(partition);
+      if (retainedFrom > range.start()) {
+        problems.add(
+            String.format(
+                "Kafka topic %s partition %d no longer retains offsets [%d, %d) of the range"
+                    + " [%d, %d) the version needs (retention deleted them; earliest retained"
+                    + " offset is %d)",
+                topic,
+                partition,
+                range.start(),
+                Math.min(retainedFrom, range.end()),
+                range.start(),
+                range.end(),
+                retainedFrom));
+      } else if (endsAt < range.end()) {
+        problems.add(
+            String.format(
+                "Kafka topic %s partition %d ends at offset %d but the version needs the range"
+                    + " [%d, %d) (was the topic deleted and re-created, or truncated?)",
+                topic, partition, endsAt, range.start(), range.end()));
       }
+    }
+    if (!problems.isEmpty()) {
+      throw new SourceUnavailableException(
+          "Cannot read %s: %s. Rows were lost from Kafka before they were moved; restore them"
+              + " or commit a new state that starts at the earliest retained offset",
+          describe, String.join("; ", problems));
     }
   }
 
@@ -307,7 +357,42 @@ public final class KafkaSources {
     return timestamps;
   }
 
-  /** One admin client for the calls of one public method, with short timeouts and clear errors. */
+  /**
+   * Admin clients shared by every call with the same client properties (one connection), kept open:
+   * creating one and bootstrapping its metadata costs tens of milliseconds, which a {@code latest}
+   * read (live ends, then the retention check) and a move (live state) would otherwise pay on every
+   * planning. Their threads are daemons; an unreachable broker still fails each call after its
+   * timeout. Bounded: past {@link #MAX_ADMINS} distinct connections, all are closed and reopened on
+   * demand.
+   */
+  private static final java.util.concurrent.ConcurrentMap<Map<String, Object>, Admin> ADMINS =
+      new java.util.concurrent.ConcurrentHashMap<>();
+
+  private static final int MAX_ADMINS = 32;
+
+  private static Admin sharedAdmin(Map<String, Object> properties) {
+    Admin admin = ADMINS.get(properties);
+    if (admin != null) {
+      return admin;
+    }
+    synchronized (ADMINS) {
+      admin = ADMINS.get(properties);
+      if (admin == null) {
+        if (ADMINS.size() >= MAX_ADMINS) {
+          ADMINS.values().forEach(a -> a.close(Duration.ZERO));
+          ADMINS.clear();
+        }
+        admin = Admin.create(properties);
+        ADMINS.put(Map.copyOf(properties), admin);
+      }
+      return admin;
+    }
+  }
+
+  /**
+   * The admin client for the calls of one public method (shared, see {@link #ADMINS}), with short
+   * timeouts and clear errors.
+   */
   private static final class TopicClient implements AutoCloseable {
     private final ConnectionConfig connection;
     private final Admin admin;
@@ -327,7 +412,7 @@ public final class KafkaSources {
       properties.putIfAbsent(AdminClientConfig.CLIENT_ID_CONFIG, "dataharness-kafka-sources");
       this.timeout = Duration.ofMillis(apiTimeout);
       try {
-        this.admin = Admin.create(properties);
+        this.admin = sharedAdmin(properties);
       } catch (RuntimeException e) {
         throw new SourceUnavailableException(
             e,
@@ -417,7 +502,7 @@ public final class KafkaSources {
 
     @Override
     public void close() {
-      admin.close(Duration.ofSeconds(5));
+      // the admin client is shared and stays open (see ADMINS)
     }
   }
 

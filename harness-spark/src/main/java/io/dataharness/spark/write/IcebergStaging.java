@@ -361,6 +361,7 @@ public final class IcebergStaging {
       }
       removeBranches(List.of(branch));
     }
+    long started = System.nanoTime();
     updateRefs(
         () -> {
           var create = table.manageSnapshots();
@@ -373,6 +374,7 @@ public final class IcebergStaging {
         });
     table.refresh();
     long branchBase = table.refs().get(branch).snapshotId();
+    long branched = System.nanoTime();
     org.apache.iceberg.spark.CommitMetadata.withCommitProperties(
         Map.of(KEY_PROPERTY, idempotencyKey),
         () -> {
@@ -380,6 +382,7 @@ public final class IcebergStaging {
           return null;
         },
         RuntimeException.class);
+    long written = System.nanoTime();
     table.refresh();
     var head = table.snapshot(table.refs().get(branch).snapshotId());
     if (head.snapshotId() == branchBase) {
@@ -398,11 +401,14 @@ public final class IcebergStaging {
           table.name(), source.id(), branch);
     }
     LOG.info(
-        "Staged snapshot {} ({} rows added) of Iceberg table {} on branch {}",
+        "Staged snapshot {} ({} rows added) of Iceberg table {} on branch {} (branch created in {}"
+            + " ms, written in {} ms)",
         head.snapshotId(),
         addedRows(head.summary()),
         table.name(),
-        branch);
+        branch,
+        (branched - started) / 1_000_000,
+        (written - branched) / 1_000_000);
     return Optional.of(new Staged(head.snapshotId(), addedRows(head.summary()), false));
   }
 
@@ -412,15 +418,22 @@ public final class IcebergStaging {
    */
   public void publish(long snapshotId, long version) {
     String tag = tagName(harness, version);
-    // three ref changes, each on fresh metadata and again if another writer (an expiry, a user's
-    // own tag) changed the table meanwhile
-    tagVersion(snapshotId, version);
+    // the tag, main and the staging branch change in one Iceberg commit (a ManageSnapshots chain
+    // is one table transaction), on fresh metadata and again if another writer (an expiry, a
+    // user's own tag) changed the table meanwhile: each Iceberg commit costs a catalog round trip
+    // and a metadata file, which a move would otherwise pay three times
     updateRefs(
         () -> {
+          var update = table.manageSnapshots();
+          boolean changed = false;
+          if (!table.refs().containsKey(tag)) {
+            update.createTag(tag, snapshotId);
+            changed = true;
+          }
           if (!isPublished(snapshotId)) {
             var main = table.currentSnapshot();
             if (main == null || SnapshotUtil.isAncestorOf(table, snapshotId, main.snapshotId())) {
-              table.manageSnapshots().setCurrentSnapshot(snapshotId).commit();
+              update.setCurrentSnapshot(snapshotId);
             } else {
               LOG.warn(
                   "Main of Iceberg table {} moved outside the harness (now {}); cherry-picking"
@@ -428,19 +441,22 @@ public final class IcebergStaging {
                   table.name(),
                   main.snapshotId(),
                   snapshotId);
-              table.manageSnapshots().cherrypick(snapshotId).commit();
+              update.cherrypick(snapshotId);
             }
+            changed = true;
+          }
+          List<String> stages =
+              table.refs().entrySet().stream()
+                  .filter(e -> e.getKey().startsWith(STAGE_PREFIX))
+                  .filter(e -> e.getValue().snapshotId() == snapshotId)
+                  .map(Map.Entry::getKey)
+                  .collect(Collectors.toList());
+          stages.forEach(update::removeBranch);
+          if (changed || !stages.isEmpty()) {
+            update.commit();
           }
           return null;
         });
-    table.refresh();
-    removeBranches(
-        table.refs().entrySet().stream()
-            .filter(e -> e.getKey().startsWith(STAGE_PREFIX))
-            .filter(e -> e.getValue().snapshotId() == snapshotId)
-            .map(Map.Entry::getKey)
-            .collect(Collectors.toList()));
-    table.refresh();
     LOG.info(
         "Published snapshot {} of Iceberg table {} to main (tag {})",
         snapshotId,

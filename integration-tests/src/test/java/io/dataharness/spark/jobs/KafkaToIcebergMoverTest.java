@@ -65,6 +65,39 @@ class KafkaToIcebergMoverTest {
   }
 
   @Test
+  void aMoveAfterAnAppendOutsideTheHarnessCherryPicksItsSnapshotOntoMainInOneStep() {
+    MoveFixture fixture = new MoveFixture(2, "");
+    fixture.produce(0, 10);
+    MoveResult first = fixture.move("hot", "cold", null);
+    assertEquals(10, first.rowsMoved());
+    // main moves on without the harness
+    fixture
+        .spark
+        .sql("INSERT INTO " + fixture.icebergTable + " VALUES (500, 'x', 1), (501, 'y', 1)")
+        .collect();
+    fixture.produce(10, 20);
+
+    MoveResult second = fixture.move("hot", "cold", null);
+    assertEquals(10, second.rowsMoved());
+    // main holds both: the outside append and a cherry-picked copy of the staged snapshot
+    assertEquals(22, fixture.icebergMainCount());
+    // the harness reads the snapshot it recorded (staged on the snapshot it recorded before)
+    assertEquals(MoveFixture.range(0, 20), fixture.ids());
+    var refs = fixture.spark.sql("SELECT name, snapshot_id FROM " + fixture.icebergTable + ".refs");
+    List<String> names = refs.collectAsList().stream().map(r -> r.getString(0)).toList();
+    String tag =
+        IcebergStaging.tagName(
+            fixture.catalog().store().loadTable(fixture.table), second.version());
+    assertTrue(names.contains(tag), names.toString());
+    assertTrue(
+        names.stream().noneMatch(n -> n.startsWith(IcebergStaging.STAGE_PREFIX)), names.toString());
+    // publishing again (a rerun) changes nothing
+    MoveResult nothing = fixture.move("hot", "cold", null);
+    assertEquals(0, nothing.rowsMoved());
+    assertEquals(22, fixture.icebergMainCount());
+  }
+
+  @Test
   void aCrashAtAnyStepNeitherLosesNorDuplicatesRows() {
     MoveFixture fixture = new MoveFixture(2, "");
     long produced = 0;
