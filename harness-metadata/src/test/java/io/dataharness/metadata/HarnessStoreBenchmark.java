@@ -141,10 +141,10 @@ public final class HarnessStoreBenchmark {
                         .setSourceState("p0", kafka(++offset[0]))
                         .commit());
         if (round >= 0) {
-          raw[0][round] = percentile(r, 50);
-          raw[1][round] = percentile(r, 99);
-          harness[0][round] = percentile(h, 50);
-          harness[1][round] = percentile(h, 99);
+          raw[0][round] = BenchmarkResults.percentile(r, 50);
+          raw[1][round] = BenchmarkResults.percentile(r, 99);
+          harness[0][round] = BenchmarkResults.percentile(h, 50);
+          harness[1][round] = BenchmarkResults.percentile(h, 99);
         }
       }
     }
@@ -159,15 +159,15 @@ public final class HarnessStoreBenchmark {
     BenchmarkResults.record(
         "commit latency p50" + DURABILITY,
         "ms",
-        median(harness[0]),
-        median(raw[0]),
+        BenchmarkResults.median(harness[0]),
+        BenchmarkResults.median(raw[0]),
         "raw single-row UPDATE commit",
         Goal.ratioAtMost(2));
     BenchmarkResults.record(
         "commit latency p99" + DURABILITY,
         "ms",
-        median(harness[1]),
-        median(raw[1]),
+        BenchmarkResults.median(harness[1]),
+        BenchmarkResults.median(raw[1]),
         "raw single-row UPDATE commit",
         null);
   }
@@ -212,14 +212,10 @@ public final class HarnessStoreBenchmark {
     BenchmarkResults.record(
         "commits/s, " + writers + " writer" + (writers == 1 ? "" : "s") + DURABILITY,
         "commits/s",
-        failures == 0 ? median(harness) : 0, // the goal is with no failures
-        median(raw),
+        failures == 0 ? BenchmarkResults.median(harness) : 0, // the goal is with no failures
+        BenchmarkResults.median(raw),
         "raw single-row UPDATE commits",
         writers == 64 ? Goal.atLeast(10_000) : null);
-  }
-
-  private static double median(double[] values) {
-    return percentile(values, 50);
   }
 
   private static long[] round(double[] values) {
@@ -390,19 +386,13 @@ public final class HarnessStoreBenchmark {
     }
     System.out.printf(
         "Load latest version p50 %.2f ms, a random old version p50 %.2f ms%n",
-        percentile(latest, 50), percentile(old, 50));
+        BenchmarkResults.percentile(latest, 50), BenchmarkResults.percentile(old, 50));
     BenchmarkResults.record(
         "load latest version p99 (1,000 sources, 1M versions)",
         "ms",
-        percentile(latest, 99),
+        BenchmarkResults.percentile(latest, 99),
         Goal.atMost(10));
-    BenchmarkResults.record("load old version p99", "ms", percentile(old, 99), Goal.atMost(10));
-  }
-
-  private static double percentile(double[] values, int percentile) {
-    double[] sorted = values.clone();
-    Arrays.sort(sorted);
-    return sorted[
-        Math.min(sorted.length - 1, (int) Math.ceil(percentile / 100.0 * sorted.length) - 1)];
+    BenchmarkResults.record(
+        "load old version p99", "ms", BenchmarkResults.percentile(old, 99), Goal.atMost(10));
   }
 }

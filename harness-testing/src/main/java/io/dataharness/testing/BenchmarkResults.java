@@ -147,6 +147,29 @@ public final class BenchmarkResults {
     return record(figure, unit, ours, Double.NaN, "", goal);
   }
 
+  /** The median of {@code values} (the mean of the middle two for an even count). */
+  public static double median(double[] values) {
+    double[] sorted = values.clone();
+    java.util.Arrays.sort(sorted);
+    int n = sorted.length;
+    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  }
+
+  /** The nearest-rank {@code percentile} (0-100] of {@code values}. */
+  public static double percentile(double[] values, double percentile) {
+    double[] sorted = values.clone();
+    java.util.Arrays.sort(sorted);
+    int rank = (int) Math.ceil(percentile / 100.0 * sorted.length) - 1;
+    return sorted[Math.max(0, Math.min(sorted.length - 1, rank))];
+  }
+
+  /** How long {@code body} takes, in milliseconds. */
+  public static double millis(Runnable body) {
+    long start = System.nanoTime();
+    body.run();
+    return (System.nanoTime() - start) / 1e6;
+  }
+
   /** The results as a Markdown table (header, separator, one line per result). */
   public static List<String> format(List<Result> results) {
     List<String> lines = new ArrayList<>();

@@ -15,7 +15,6 @@ import io.dataharness.testing.BenchmarkResults;
 import io.dataharness.testing.BenchmarkResults.Goal;
 import io.dataharness.testing.TestingDatabase;
 import io.dataharness.testing.TestingSpark;
-import java.util.Arrays;
 import java.util.Map;
 import java.util.function.LongSupplier;
 import org.apache.spark.sql.SparkSession;
@@ -110,27 +109,15 @@ public final class MetadataTablesBenchmark {
     double[] oursMs = new double[RUNS];
     double[] baselineMs = new double[RUNS];
     for (int run = 0; run < RUNS; run++) {
-      oursMs[run] = time(ours);
-      baselineMs[run] = time(baseline);
+      oursMs[run] = BenchmarkResults.millis(ours::getAsLong);
+      baselineMs[run] = BenchmarkResults.millis(baseline::getAsLong);
     }
     BenchmarkResults.record(
         String.format("metadata table %s, %,d versions", figure, VERSIONS),
         "ms",
-        median(oursMs),
-        median(baselineMs),
+        BenchmarkResults.median(oursMs),
+        BenchmarkResults.median(baselineMs),
         "store API",
         Goal.atMost(100));
-  }
-
-  private static double time(LongSupplier action) {
-    long start = System.nanoTime();
-    action.getAsLong();
-    return (System.nanoTime() - start) / 1e6;
-  }
-
-  private static double median(double[] values) {
-    double[] sorted = values.clone();
-    Arrays.sort(sorted);
-    return sorted[sorted.length / 2];
   }
 }

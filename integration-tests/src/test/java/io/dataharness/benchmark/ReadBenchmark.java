@@ -274,10 +274,10 @@ public final class ReadBenchmark {
     double[] pairRatios = new double[RUNS];
     for (int run = 0; run < RUNS; run++) {
       long cpu = TASK_CPU.cpuNanos();
-      baselineMs[run] = time(() -> action.apply(baseline.get()));
+      baselineMs[run] = BenchmarkResults.millis(() -> action.apply(baseline.get()));
       baselineCpuMs[run] = (TASK_CPU.cpuNanos() - cpu) / 1e6;
       cpu = TASK_CPU.cpuNanos();
-      harnessMs[run] = time(() -> action.apply(harness.get()));
+      harnessMs[run] = BenchmarkResults.millis(() -> action.apply(harness.get()));
       harnessCpuMs[run] = (TASK_CPU.cpuNanos() - cpu) / 1e6;
       pairRatios[run] = harnessMs[run] / baselineMs[run];
     }
@@ -291,13 +291,13 @@ public final class ReadBenchmark {
         runs(baselineCpuMs),
         runs(harnessMs),
         runs(harnessCpuMs),
-        median(pairRatios),
-        median(harnessCpuMs) / median(baselineCpuMs));
+        BenchmarkResults.median(pairRatios),
+        BenchmarkResults.median(harnessCpuMs) / BenchmarkResults.median(baselineCpuMs));
     BenchmarkResults.record(
         figure,
         "ms",
-        median(harnessMs),
-        median(baselineMs),
+        BenchmarkResults.median(harnessMs),
+        BenchmarkResults.median(baselineMs),
         "hand-written union",
         Goal.ratioAtMost(1.0));
   }
@@ -330,7 +330,7 @@ public final class ReadBenchmark {
     double[] planning = new double[RUNS * 2];
     for (int run = 0; run < planning.length; run++) {
       planning[run] =
-          time(
+          BenchmarkResults.millis(
               () ->
                   spark
                       .sql("SELECT count(*) FROM harness.bench.buckets WHERE bucket = 7")
@@ -341,21 +341,9 @@ public final class ReadBenchmark {
     BenchmarkResults.record(
         "read: planning a table of 1,000 sources pruned to one",
         "ms",
-        median(planning),
+        BenchmarkResults.median(planning),
         Goal.atMost(100));
     // the shared test services (broker, database) keep non-daemon threads: end the JVM here
     System.exit(0);
-  }
-
-  private static double time(Runnable body) {
-    long start = System.nanoTime();
-    body.run();
-    return (System.nanoTime() - start) / 1e6;
-  }
-
-  private static double median(double[] values) {
-    double[] sorted = values.clone();
-    Arrays.sort(sorted);
-    return sorted[sorted.length / 2];
   }
 }

@@ -52,8 +52,8 @@ public final class MoverBenchmark {
       mover[round] = measured[0];
       plain[round] = measured[1];
     }
-    double moverRate = median(mover);
-    double plainRate = median(plain);
+    double moverRate = BenchmarkResults.median(mover);
+    double plainRate = BenchmarkResults.median(plain);
     System.out.printf(
         "%nRESULT messages=%d rounds=%d mover=%s rows/s plain=%s rows/s (medians %.0f / %.0f)%n",
         messages,
@@ -80,13 +80,6 @@ public final class MoverBenchmark {
     BenchmarkResults.record(
         "freshness p99", "ms", freshness[1], BenchmarkResults.Goal.atMost(2000));
     System.exit(0);
-  }
-
-  private static double median(double[] values) {
-    double[] sorted = values.clone();
-    Arrays.sort(sorted);
-    int n = sorted.length;
-    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
   }
 
   private static long[] round(double[] values) {
@@ -224,11 +217,11 @@ public final class MoverBenchmark {
     System.out.printf(
         "%nfreshness breakdown: producer ack p50 %.0f ms; %.1f polls per sample; a poll: planning"
             + " p50 %.0f ms (max %.0f), execution p50 %.0f ms (max %.0f)%n",
-        median(acks),
+        BenchmarkResults.median(acks),
         polls / (double) samples,
-        median(planning),
+        BenchmarkResults.median(planning),
         Arrays.stream(planning).max().orElse(0),
-        median(execution),
+        BenchmarkResults.median(execution),
         Arrays.stream(execution).max().orElse(0));
     List<Long> ids = fixture.ids();
     if (ids.size() != 10_000 + samples || ids.stream().distinct().count() != ids.size()) {
