@@ -234,27 +234,10 @@ final class CommitBatcher {
       }
       results = JdbcCommit.writeFast(connection, table, plans);
     } catch (SQLException e) {
-      if (Dialect.isRetryable(e) || Dialect.isDataException(e)) {
-        // nothing landed: each runs alone, statement by statement, which retries or reports it
-        runAlone(fastOnes, e);
-      } else {
-        MetadataStoreException failure = store.unavailable(e, "commit to " + table);
-        for (Pending pending : fastOnes) {
-          pending.error = failure;
-        }
-      }
+      failed(fastOnes, e);
       return without(batch, fastOnes);
     } catch (RuntimeException | Error e) {
-      MetadataStoreException failure =
-          new MetadataStoreException(
-              e,
-              "Cannot commit to %s: the group commit failed (%s); it may or may not have landed,"
-                  + " retry with the same idempotency key",
-              table,
-              e);
-      for (Pending pending : fastOnes) {
-        pending.error = failure;
-      }
+      fail(fastOnes, outcomeUnknown(e));
       return without(batch, fastOnes);
     }
     List<Pending> written = new ArrayList<>();
@@ -267,6 +250,35 @@ final class CommitBatcher {
       }
     }
     return without(batch, written);
+  }
+
+  /**
+   * A batch's statement failed: a retryable or data error left nothing written, so each runs alone,
+   * statement by statement, which retries or reports it; any other error may or may not have landed
+   * (as for a single commit: callers retry with their keys).
+   */
+  private void failed(List<Pending> batch, SQLException e) {
+    if (Dialect.isRetryable(e) || Dialect.isDataException(e)) {
+      runAlone(batch, e);
+    } else {
+      fail(batch, store.unavailable(e, "commit to " + table));
+    }
+  }
+
+  private MetadataStoreException outcomeUnknown(Throwable e) {
+    return new MetadataStoreException(
+        e,
+        "Cannot commit to %s: the group commit failed (%s); it may or may not have landed,"
+            + " retry with the same idempotency key",
+        table,
+        e);
+  }
+
+  private static void fail(List<Pending> batch, MetadataStoreException failure) {
+    for (Pending pending : batch) {
+      pending.result = null;
+      pending.error = failure;
+    }
   }
 
   private static List<Pending> without(List<Pending> batch, List<Pending> done) {
@@ -299,30 +311,11 @@ final class CommitBatcher {
     } catch (HarnessException e) {
       runAlone(batch, e); // one commit failed after writing: the others may well succeed
     } catch (SQLException e) {
-      if (Dialect.isRetryable(e) || Dialect.isDataException(e)) {
-        runAlone(batch, e);
-      } else {
-        // as for a single commit: the batch may or may not have landed; callers retry with keys
-        MetadataStoreException failure = store.unavailable(e, "commit to " + table);
-        for (Pending pending : batch) {
-          pending.result = null;
-          pending.error = failure;
-        }
-      }
+      failed(batch, e);
     } catch (RuntimeException | Error e) {
       if (current == null) {
         // thrown by the database commit itself: as a lost connection, the outcome is unknown
-        MetadataStoreException failure =
-            new MetadataStoreException(
-                e,
-                "Cannot commit to %s: the group commit failed (%s); it may or may not have landed,"
-                    + " retry with the same idempotency key",
-                table,
-                e);
-        for (Pending pending : batch) {
-          pending.result = null;
-          pending.error = failure;
-        }
+        fail(batch, outcomeUnknown(e));
       } else {
         // one commit threw (a bug, an error of the JVM): it fails alone, the others run again
         runAlone(batch, e);

@@ -385,49 +385,41 @@ final class HarnessMetadataTables {
         }
         return Optional.of(new VersionRange(1, Long.MAX_VALUE, values));
       }
-      String attribute;
-      Object value;
       if (filter instanceof EqualTo f) {
-        attribute = f.attribute();
-        value = f.value();
-      } else if (filter instanceof EqualNullSafe f) {
-        attribute = f.attribute();
-        value = f.value();
-      } else if (filter instanceof GreaterThan f) {
-        attribute = f.attribute();
-        value = f.value();
-      } else if (filter instanceof GreaterThanOrEqual f) {
-        attribute = f.attribute();
-        value = f.value();
-      } else if (filter instanceof LessThan f) {
-        attribute = f.attribute();
-        value = f.value();
-      } else if (filter instanceof LessThanOrEqual f) {
-        attribute = f.attribute();
-        value = f.value();
-      } else {
-        return Optional.empty();
+        return on(f.attribute(), f.value(), v -> new VersionRange(v, v, null));
       }
+      if (filter instanceof EqualNullSafe f) {
+        return on(f.attribute(), f.value(), v -> new VersionRange(v, v, null));
+      }
+      if (filter instanceof GreaterThan f) {
+        return on(
+            f.attribute(),
+            f.value(),
+            v ->
+                v == Long.MAX_VALUE
+                    ? new VersionRange(1, 0, null)
+                    : new VersionRange(Math.max(1, v + 1), Long.MAX_VALUE, null));
+      }
+      if (filter instanceof GreaterThanOrEqual f) {
+        return on(
+            f.attribute(), f.value(), v -> new VersionRange(Math.max(1, v), Long.MAX_VALUE, null));
+      }
+      if (filter instanceof LessThan f) {
+        return on(f.attribute(), f.value(), v -> new VersionRange(1, v <= 1 ? 0 : v - 1, null));
+      }
+      if (filter instanceof LessThanOrEqual f) {
+        return on(f.attribute(), f.value(), v -> new VersionRange(1, v, null));
+      }
+      return Optional.empty();
+    }
+
+    /** The range a comparison of {@code version} with a whole number selects. */
+    private static Optional<VersionRange> on(
+        String attribute, Object value, java.util.function.LongFunction<VersionRange> range) {
       if (!attribute.equals("version") || !(value instanceof Long || value instanceof Integer)) {
         return Optional.empty();
       }
-      long v = ((Number) value).longValue();
-      if (filter instanceof EqualTo || filter instanceof EqualNullSafe) {
-        return Optional.of(new VersionRange(v, v, null));
-      }
-      if (filter instanceof GreaterThan) {
-        return Optional.of(
-            v == Long.MAX_VALUE
-                ? new VersionRange(1, 0, null)
-                : new VersionRange(Math.max(1, v + 1), Long.MAX_VALUE, null));
-      }
-      if (filter instanceof GreaterThanOrEqual) {
-        return Optional.of(new VersionRange(Math.max(1, v), Long.MAX_VALUE, null));
-      }
-      if (filter instanceof LessThan) {
-        return Optional.of(new VersionRange(1, v <= 1 ? 0 : v - 1, null));
-      }
-      return Optional.of(new VersionRange(1, v, null));
+      return Optional.of(range.apply(((Number) value).longValue()));
     }
 
     VersionRange and(VersionRange other) {

@@ -69,22 +69,33 @@ public final class PostgresMoves {
   /** The delete of the move {@code intentId}, if it committed. */
   public static Optional<Deleted> deleted(Connection jdbc, SourceDefinition source, String intentId)
       throws SQLException {
-    PostgresTableName table = PostgresTableName.of(source);
+    return recorded(jdbc, PostgresTableName.of(source), intentId)
+        .map(row -> new Deleted(row.xid(), row.rows(), row.movedAt()));
+  }
+
+  /** A write's row in {@value PostgresSources#MOVES_TABLE}. */
+  record Recorded(String xid, long rows, long inserted, long updated, Instant movedAt) {}
+
+  /** The row of the write {@code id} (see {@link #claim}), if its transaction committed. */
+  static Optional<Recorded> recorded(Connection jdbc, PostgresTableName table, String id)
+      throws SQLException {
     try (PreparedStatement statement =
         jdbc.prepareStatement(
-            "SELECT xid::text, rows, moved_at FROM "
+            "SELECT xid::text, rows, inserted, updated, moved_at FROM "
                 + table.qualifiedMoves()
                 + " WHERE intent_id = ?")) {
-      statement.setString(1, intentId);
+      statement.setString(1, id);
       try (ResultSet result = statement.executeQuery()) {
         if (!result.next()) {
           return Optional.empty();
         }
         return Optional.of(
-            new Deleted(
+            new Recorded(
                 result.getString(1),
                 result.getLong(2),
-                result.getObject(3, OffsetDateTime.class).toInstant()));
+                result.getLong(3),
+                result.getLong(4),
+                result.getObject(5, OffsetDateTime.class).toInstant()));
       }
     }
   }

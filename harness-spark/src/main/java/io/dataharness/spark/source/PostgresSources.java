@@ -923,6 +923,10 @@ public final class PostgresSources {
         && columns(jdbc, table.schema(), MOVES_TABLE).containsKey("updated");
   }
 
+  /** Tables {@link #ensureMoveSupport} found up to date (JDBC URL and table). */
+  private static final java.util.Set<String> MOVE_SUPPORT_CONFIRMED =
+      java.util.concurrent.ConcurrentHashMap.newKeySet();
+
   /**
    * Makes sure a table registered by an earlier harness has what moves and upserts need (the
    * history's {@value #DELETED_XID} column, the trigger that fills it, the {@value #MOVES_TABLE}
@@ -931,8 +935,13 @@ public final class PostgresSources {
   public static void ensureMoveSupport(
       ConnectionConfig connection, SourceDefinition source, Schema schema) {
     PostgresTableName table = PostgresTableName.of(source);
+    String key = connection.jdbcUrl() + "\u0000" + table;
+    if (MOVE_SUPPORT_CONFIRMED.contains(key)) {
+      return; // checked once per JVM: what registration installs is never taken away by the harness
+    }
     try (Connection jdbc = connect(connection)) {
       if (isInstalled(jdbc, table)) {
+        MOVE_SUPPORT_CONFIRMED.add(key);
         return;
       }
     } catch (SQLException e) {

@@ -146,18 +146,8 @@ public final class PostgresUpserts {
    */
   static Optional<Outcome> merged(Connection jdbc, PostgresTableName table, String idempotencyKey)
       throws SQLException {
-    try (PreparedStatement statement =
-        jdbc.prepareStatement(
-            "SELECT rows, inserted, updated FROM "
-                + table.qualifiedMoves()
-                + " WHERE intent_id = ?")) {
-      statement.setString(1, idempotencyKey);
-      try (ResultSet result = statement.executeQuery()) {
-        return result.next()
-            ? Optional.of(new Outcome(result.getLong(1), result.getLong(2), result.getLong(3)))
-            : Optional.empty();
-      }
-    }
+    return PostgresMoves.recorded(jdbc, table, idempotencyKey)
+        .map(row -> new Outcome(row.rows(), row.inserted(), row.updated()));
   }
 
   private static Outcome merge(
