@@ -104,7 +104,8 @@ public final class PostgresMoves {
    * Deletes the batch from the current table and records the move {@code intentId}, in the caller's
    * transaction (the caller commits). The batch is the current rows whose ordering column is older
    * than {@code olderThan} (when given), in ordering column then primary key order, at most {@code
-   * maxRows}; a row changed concurrently is deleted with its newest committed image.
+   * maxRows}; a row changed concurrently is deleted with its newest committed image (without {@code
+   * maxRows}, only if that image is still older than {@code olderThan}).
    *
    * @throws HarnessException if the move is already recorded (its delete committed before)
    */
@@ -134,11 +135,13 @@ public final class PostgresMoves {
           delete.executeUpdate(
               "DELETE FROM "
                   + table.qualified()
-                  + " WHERE ("
-                  + keys
-                  + ") IN ("
-                  + batchKeys(source, orderingField, olderThan, primaryKey, maxRows)
-                  + ")");
+                  + (maxRows.isEmpty()
+                      ? olderThan(source, orderingField, olderThan)
+                      : " WHERE ("
+                          + keys
+                          + ") IN ("
+                          + batchKeys(source, orderingField, olderThan, primaryKey, maxRows)
+                          + ")"));
     }
     try (PreparedStatement update =
         jdbc.prepareStatement(
@@ -213,19 +216,29 @@ public final class PostgresMoves {
             .map(field -> quote(source.sourceColumn(field)))
             .collect(Collectors.joining(", "));
     StringBuilder sql =
-        new StringBuilder("SELECT ").append(keys).append(" FROM ").append(table.qualified());
-    if (olderThan != null) {
-      sql.append(" WHERE ")
-          .append(quote(source.sourceColumn(orderingField)))
-          .append(" < ")
-          .append(PostgresSources.timestampLiteral(olderThan));
-    }
-    sql.append(" ORDER BY ")
-        .append(orderingField == null ? "" : quote(source.sourceColumn(orderingField)) + ", ")
-        .append(keys);
+        new StringBuilder("SELECT ")
+            .append(keys)
+            .append(" FROM ")
+            .append(table.qualified())
+            .append(olderThan(source, orderingField, olderThan));
     if (maxRows.isPresent()) {
-      sql.append(" LIMIT ").append(maxRows.getAsLong());
+      sql.append(" ORDER BY ")
+          .append(orderingField == null ? "" : quote(source.sourceColumn(orderingField)) + ", ")
+          .append(keys)
+          .append(" LIMIT ")
+          .append(maxRows.getAsLong());
     }
     return sql.toString();
+  }
+
+  /** {@code WHERE <ordering column> < olderThan}, or nothing without {@code olderThan}. */
+  private static String olderThan(
+      SourceDefinition source, String orderingField, Instant olderThan) {
+    return olderThan == null
+        ? ""
+        : " WHERE "
+            + quote(source.sourceColumn(orderingField))
+            + " < "
+            + PostgresSources.timestampLiteral(olderThan);
   }
 }

@@ -19,11 +19,15 @@ record PostgresTableName(String schema, String table) {
 
   static final String HISTORY_SUFFIX = "_harness_history";
   static final String FUNCTION_SUFFIX = "_harness_versioning";
+  static final String DELETES_FUNCTION_SUFFIX = "_harness_deletes";
   static final String INDEX_SUFFIX = "_harness_history_as_of";
   static final String DELETED_BY_INDEX_SUFFIX = "_harness_history_xid";
 
   /** The trigger's name; trigger names are per table. */
   static final String TRIGGER = "harness_versioning";
+
+  /** The statement trigger keeping the images a DELETE statement removed. */
+  static final String DELETES_TRIGGER = "harness_versioning_deletes";
 
   PostgresTableName {
     // Every derived name must fit, or PostgreSQL would silently truncate it (and names could
@@ -147,6 +151,10 @@ record PostgresTableName(String schema, String table) {
 
   String qualifiedFunction() {
     return quote(schema) + "." + quote(functionName());
+  }
+
+  String qualifiedDeletesFunction() {
+    return quote(schema) + "." + quote(table + DELETES_FUNCTION_SUFFIX);
   }
 
   /** Quotes an identifier for PostgreSQL. */

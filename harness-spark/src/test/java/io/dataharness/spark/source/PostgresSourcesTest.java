@@ -77,10 +77,10 @@ class PostgresSourcesTest {
             "harness_deleted_xid xid8 YES"),
         columns("app", "orders_harness_history"));
     assertEquals(
-        List.of("harness_versioning"),
+        List.of("harness_versioning", "harness_versioning_deletes"),
         query(
             "SELECT tgname FROM pg_trigger WHERE tgrelid = 'app.orders'::regclass AND NOT"
-                + " tgisinternal"));
+                + " tgisinternal ORDER BY tgname"));
     assertEquals(
         List.of("orders_harness_history_as_of", "orders_harness_history_xid"),
         query(
@@ -169,6 +169,45 @@ class PostgresSourcesTest {
         query("SELECT id || '|' || message FROM orders_harness_history ORDER BY 1"));
   }
 
+  /**
+   * A DELETE statement's images go to the history table once, by the statement trigger, or by the
+   * row trigger where statement triggers do not fire (logical replication applies changes with
+   * {@code session_replication_role = replica}).
+   */
+  @Test
+  void aDeleteKeepsEveryImageItRemovedOnceAlsoWhenLogicalReplicationAppliesIt()
+      throws SQLException {
+    PostgresSources.register(connection, source("orders"), SCHEMA);
+    execute("INSERT INTO orders (id, message) SELECT g, 'm' || g FROM generate_series(1, 6) g");
+    SourceState.Jdbc inserted = PostgresSources.currentState(connection, source("orders"), null);
+    // one transaction: a row updated and then deleted with two others
+    execute(
+        "BEGIN",
+        "UPDATE orders SET message = 'changed 1' WHERE id = 1",
+        "DELETE FROM orders WHERE id <= 3",
+        "COMMIT");
+    SourceState.Jdbc deleted = PostgresSources.currentState(connection, source("orders"), inserted);
+    execute("SET session_replication_role = replica", "DELETE FROM orders WHERE id IN (4, 5)");
+    SourceState.Jdbc replicated =
+        PostgresSources.currentState(connection, source("orders"), deleted);
+
+    assertEquals(
+        List.of("1|m1|null", "2|m2|null", "3|m3|null", "4|m4|null", "5|m5|null", "6|m6|null"),
+        asOf(source("orders"), inserted));
+    assertEquals(List.of("4|m4|null", "5|m5|null", "6|m6|null"), asOf(source("orders"), deleted));
+    assertEquals(List.of("6|m6|null"), asOf(source("orders"), replicated));
+    assertEquals(
+        List.of("1|m1", "1|changed 1", "2|m2", "3|m3", "4|m4", "5|m5"),
+        query(
+            "SELECT id || '|' || message FROM orders_harness_history"
+                + " ORDER BY id, harness_valid_from"));
+    assertEquals(
+        List.of("t"),
+        query(
+            "SELECT bool_and(harness_deleted_xid IS NOT NULL AND harness_valid_to >"
+                + " harness_valid_from) FROM orders_harness_history"));
+  }
+
   @Test
   void anUpdateEndsTheOldImageExactlyWhenTheNewOneBegins() throws SQLException {
     PostgresSources.register(connection, source("orders"), SCHEMA);
@@ -200,10 +239,10 @@ class PostgresSourcesTest {
     assertEquals(List.of("1|eins|1.00"), asOf(source("orders"), third));
     assertEquals(List.of("2"), query("SELECT count(*) FROM orders_harness_history"));
     assertEquals(
-        List.of("harness_versioning"),
+        List.of("harness_versioning", "harness_versioning_deletes"),
         query(
             "SELECT tgname FROM pg_trigger WHERE tgrelid = 'orders'::regclass AND NOT"
-                + " tgisinternal"));
+                + " tgisinternal ORDER BY tgname"));
   }
 
   @Test

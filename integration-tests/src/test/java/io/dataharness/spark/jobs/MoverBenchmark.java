@@ -237,13 +237,23 @@ public final class MoverBenchmark {
 
   private static void produce(TestingKafka kafka, String topic, int partitions, long from, long to)
       throws Exception {
+    produce(kafka, topic, partitions, from, to, 1);
+  }
+
+  /** Produces ids [from, to) at {@code version}, round-robin over the partitions. */
+  static void produce(
+      TestingKafka kafka, String topic, int partitions, long from, long to, long version)
+      throws Exception {
     try (KafkaProducer<String, String> producer = producer(kafka)) {
       List<java.util.concurrent.Future<?>> sent = new ArrayList<>();
       for (long id = from; id < to; id++) {
         sent.add(
             producer.send(
                 new ProducerRecord<>(
-                    topic, (int) (id % partitions), null, MoveFixture.event(id, "m" + id, 1))));
+                    topic,
+                    (int) (id % partitions),
+                    null,
+                    MoveFixture.event(id, "m" + id, version))));
       }
       producer.flush();
       for (var future : sent) {
