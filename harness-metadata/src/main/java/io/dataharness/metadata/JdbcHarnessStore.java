@@ -104,6 +104,9 @@ final class JdbcHarnessStore implements HarnessStore {
     return identity;
   }
 
+  /** How often {@link #read} tries work whose connection was lost. */
+  static final int READ_ATTEMPTS = 3;
+
   Connection connect() throws SQLException {
     return dataSource.getConnection();
   }
@@ -137,11 +140,39 @@ final class JdbcHarnessStore implements HarnessStore {
     }
   }
 
+  /**
+   * Runs read-only work, retrying it (up to {@value #READ_ATTEMPTS} times) when its connection was
+   * lost: the server restarted, or an administrator or a failover terminated the pool's
+   * connections. The pool's other idle connections are likely gone too, so they are evicted first.
+   */
   <T> T read(String action, Work<T> work) {
-    try (Connection connection = connect()) {
-      return work.run(connection);
-    } catch (SQLException e) {
-      throw unavailable(e, action);
+    for (int attempt = 1; ; attempt++) {
+      try (Connection connection = connect()) {
+        return work.run(connection);
+      } catch (SQLException e) {
+        if (!Dialect.isConnectionLost(e) || attempt == READ_ATTEMPTS) {
+          throw unavailable(e, action);
+        }
+        LOG.warn(
+            "Retrying {} in the {} (attempt {} of {}): the connection was lost ({}, SQLSTATE {})",
+            action,
+            description,
+            attempt + 1,
+            READ_ATTEMPTS,
+            e.getMessage(),
+            e.getSQLState());
+        dataSource.getHikariPoolMXBean().softEvictConnections();
+        pause(attempt * 100L);
+      }
+    }
+  }
+
+  private static void pause(long millis) {
+    try {
+      Thread.sleep(millis);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new MetadataStoreException(e, "Interrupted while waiting to retry a metadata read");
     }
   }
 

@@ -91,6 +91,32 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
     assertEquals(2, store.loadTable(table).currentVersion());
   }
 
+  /**
+   * The server terminates every connection of the store's pool (as a restart, a failover or an
+   * administrator would) right after they were used: reads retry on a new connection instead of
+   * failing with "terminating connection due to administrator command".
+   */
+  @Test
+  void readsRetryWhenTheServerTerminatedThePoolsConnections() throws Exception {
+    TableIdentifier table = newTable();
+    store.newTransaction(table).setSourceState("hot", kafka(0, 10), kafka(10, 10)).commit();
+    for (int round = 0; round < 3; round++) {
+      assertEquals(2, store.readLatest(table).version());
+      try (Connection admin = database.connect();
+          Statement statement = admin.createStatement();
+          ResultSet terminated =
+              statement.executeQuery(
+                  "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
+                      + " WHERE datname = current_database() AND pid <> pg_backend_pid()")) {
+        terminated.next();
+        assertTrue(terminated.getLong(1) > 0, "no connection of the store's pool to terminate");
+      }
+      Thread.sleep(50); // the backends exit; well within the pool's 500 ms validation bypass
+      assertEquals(kafka(10, 10), store.readLatest(table).state("hot"));
+      assertEquals(2, store.readVersion(table, 2).version());
+    }
+  }
+
   @Test
   void aCommitInTheCallersRolledBackTransactionLeavesNoVersion() throws Exception {
     TableIdentifier table = newTable();
