@@ -25,6 +25,9 @@ record PostgresTableName(String schema, String table) {
   /** The trigger's name; trigger names are per table. */
   static final String TRIGGER = "harness_versioning";
 
+  /** The statement trigger that refuses {@code TRUNCATE} on the table. */
+  static final String TRUNCATE_TRIGGER = "harness_refuse_truncate";
+
   PostgresTableName {
     // Every derived name must fit, or PostgreSQL would silently truncate it (and names could
     // clash).
