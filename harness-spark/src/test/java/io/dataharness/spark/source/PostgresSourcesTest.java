@@ -77,10 +77,10 @@ class PostgresSourcesTest {
             "harness_deleted_xid xid8 YES"),
         columns("app", "orders_harness_history"));
     assertEquals(
-        List.of("harness_versioning"),
+        List.of("harness_refuse_truncate", "harness_versioning"),
         query(
             "SELECT tgname FROM pg_trigger WHERE tgrelid = 'app.orders'::regclass AND NOT"
-                + " tgisinternal"));
+                + " tgisinternal ORDER BY tgname"));
     assertEquals(
         List.of("orders_harness_history_as_of", "orders_harness_history_xid"),
         query(
@@ -200,10 +200,10 @@ class PostgresSourcesTest {
     assertEquals(List.of("1|eins|1.00"), asOf(source("orders"), third));
     assertEquals(List.of("2"), query("SELECT count(*) FROM orders_harness_history"));
     assertEquals(
-        List.of("harness_versioning"),
+        List.of("harness_refuse_truncate", "harness_versioning"),
         query(
             "SELECT tgname FROM pg_trigger WHERE tgrelid = 'orders'::regclass AND NOT"
-                + " tgisinternal"));
+                + " tgisinternal ORDER BY tgname"));
   }
 
   @Test
