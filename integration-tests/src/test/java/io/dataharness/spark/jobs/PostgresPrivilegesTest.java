@@ -405,4 +405,71 @@ class PostgresPrivilegesTest {
     assertEquals(read, rowsAt(table, synced));
     assertEquals(read.size() - 1, rowsAt(table, after).size());
   }
+
+  @Test
+  void aTableOwnedByAnotherRoleRegistersThroughMembershipOfThatRole() throws SQLException {
+    String ownerRole = "orders_owner_" + SUFFIX;
+    String orders = SCHEMA + ".orders_" + SUFFIX;
+    Table table = createTable(false);
+    try (Connection admin = sourceDatabase.connect()) {
+      execute(admin, "CREATE ROLE " + ownerRole + " NOLOGIN");
+      execute(admin, "GRANT USAGE, CREATE ON SCHEMA " + SCHEMA + " TO " + ownerRole);
+      execute(
+          admin,
+          "CREATE TABLE " + orders + " (id bigint PRIMARY KEY, message text, version bigint)");
+      execute(admin, "ALTER TABLE " + orders + " OWNER TO " + ownerRole);
+      execute(admin, "INSERT INTO " + orders + " VALUES (1, 'one', 1), (2, 'two', 1)");
+      // docs/postgresql-privileges.md: membership instead of a transfer of ownership
+      execute(admin, "GRANT " + ownerRole + " TO " + SOURCE_USER);
+      execute(
+          admin, "GRANT SELECT, INSERT, UPDATE, DELETE ON " + orders + " TO " + APPLICATION_USER);
+    }
+    try {
+      spark.sql(
+          "ALTER TABLE "
+              + table.qualified()
+              + " SET TBLPROPERTIES ('source.orders.kind' = 'jdbc', 'source.orders.connection' ="
+              + " 'pg', 'source.orders.table' = '"
+              + orders
+              + "')");
+      long registered = latestVersion(table);
+      try (Connection application = connectAs(APPLICATION_USER)) {
+        execute(application, "UPDATE " + orders + " SET message = 'uno' WHERE id = 1");
+        execute(application, "DELETE FROM " + orders + " WHERE id = 2");
+        SQLException refused =
+            assertThrows(SQLException.class, () -> execute(application, "TRUNCATE " + orders));
+        assertTrue(refused.getMessage().contains("permission denied"), refused.getMessage());
+      }
+      try (Connection source = connectAs(SOURCE_USER)) {
+        SQLException refused =
+            assertThrows(SQLException.class, () -> execute(source, "TRUNCATE " + orders));
+        assertTrue(
+            refused.getMessage().contains("Cannot truncate " + orders), refused.getMessage());
+      }
+      long after = sync(table);
+      String atRegistration =
+          "SELECT id, message, _source FROM "
+              + table.qualified()
+              + " VERSION AS OF %d WHERE _source = 'orders'";
+      assertEquals(
+          List.of("[1,one,orders]", "[2,two,orders]"),
+          spark.sql(String.format(atRegistration, registered)).collectAsList().stream()
+              .map(Row::toString)
+              .sorted()
+              .toList());
+      assertEquals(
+          List.of("[1,uno,orders]"),
+          spark.sql(String.format(atRegistration, after)).collectAsList().stream()
+              .map(Row::toString)
+              .sorted()
+              .toList());
+    } finally {
+      try (Connection admin = sourceDatabase.connect()) {
+        execute(admin, "DROP TABLE " + orders);
+        execute(admin, "REVOKE " + ownerRole + " FROM " + SOURCE_USER);
+        execute(admin, "REVOKE ALL ON SCHEMA " + SCHEMA + " FROM " + ownerRole);
+        execute(admin, "DROP ROLE " + ownerRole);
+      }
+    }
+  }
 }
