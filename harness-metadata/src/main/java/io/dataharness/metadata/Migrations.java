@@ -30,6 +30,63 @@ final class Migrations {
   }
 
   static void apply(Connection connection, Dialect dialect) throws SQLException {
+    Integer found = currentVersion(connection);
+    if (found != null && found == SCRIPTS.size()) {
+      // Up to date: nothing to create or lock, so a user with only SELECT, INSERT, UPDATE and
+      // DELETE on the store's tables can open it (see docs/postgresql-privileges.md).
+      return;
+    }
+    if (found != null && found > SCRIPTS.size()) {
+      throw newerThanSupported(found);
+    }
+    try {
+      migrate(connection, dialect);
+    } catch (SQLException e) {
+      if (found == null || !isPermissionDenied(e)) {
+        throw e;
+      }
+      throw new MetadataStoreException(
+          e,
+          "Cannot migrate the metadata store from schema version %d to %d: %s; open it once as"
+              + " the user that owns its tables (it creates and alters them), then again as this"
+              + " one",
+          found,
+          SCRIPTS.size(),
+          e.getMessage());
+    }
+  }
+
+  /**
+   * The store's schema version, or null when it has none yet (or this user cannot read it). Runs in
+   * autocommit mode, so a failure leaves no aborted transaction behind.
+   */
+  private static Integer currentVersion(Connection connection) {
+    try {
+      connection.setAutoCommit(true);
+      return Jdbc.queryOne(
+          connection,
+          "SELECT version FROM harness_schema_version WHERE id = 1",
+          row -> row.getInt(1));
+    } catch (SQLException | RuntimeException e) {
+      return null;
+    }
+  }
+
+  private static boolean isPermissionDenied(SQLException e) {
+    // 42501 insufficient_privilege (PostgreSQL and H2)
+    return "42501".equals(e.getSQLState());
+  }
+
+  private static MetadataStoreException newerThanSupported(int version) {
+    return new MetadataStoreException(
+        null,
+        "Cannot open the metadata store: its schema version %d is newer than this release"
+            + " supports (%d); upgrade DataHarness",
+        version,
+        SCRIPTS.size());
+  }
+
+  private static void migrate(Connection connection, Dialect dialect) throws SQLException {
     connection.setAutoCommit(false);
     try (Statement statement = connection.createStatement()) {
       if (dialect.migrationLock != null) {
@@ -52,12 +109,7 @@ final class Migrations {
               "SELECT version FROM harness_schema_version WHERE id = 1 FOR UPDATE",
               row -> row.getInt(1));
       if (current > SCRIPTS.size()) {
-        throw new MetadataStoreException(
-            null,
-            "Cannot open the metadata store: its schema version %d is newer than this release"
-                + " supports (%d); upgrade DataHarness",
-            current,
-            SCRIPTS.size());
+        throw newerThanSupported(current);
       }
       for (int version = current + 1; version <= SCRIPTS.size(); version++) {
         for (String sql : statements(SCRIPTS.get(version - 1), dialect)) {

@@ -58,11 +58,19 @@ import java.util.stream.Collectors;
  *       {@value #VALID_FROM} with {@code clock_timestamp()} and its {@value #XID} with {@code
  *       pg_current_xact_id()}; updates and deletes copy the old image into the history table with
  *       {@value #VALID_TO} set to the same clock value and {@value #DELETED_XID} to the same
- *       transaction id;
- *   <li>the function {@code s.t_harness_deletes()} and the statement trigger {@code
- *       harness_versioning_deletes} ({@code AFTER DELETE}, with the transition table of deleted
- *       rows): copies all images a DELETE statement removed in one INSERT (the row trigger leaves
- *       deletes to it, except under logical replication, where statement triggers do not fire);
+ *       transaction id. The function is {@code SECURITY DEFINER} (it runs as the role that
+ *       registered the table, with a fixed {@code search_path}), so application roles that may only
+ *       insert, update and delete rows of {@code s.t} need no privilege on the history table, and
+ *       cannot write it directly;
+ *   <li>the statement trigger {@code harness_refuse_truncate} ({@code BEFORE TRUNCATE}, same
+ *       function, enabled {@code ALWAYS}): {@code TRUNCATE} fires no row trigger, so it would
+ *       remove rows without history and change what earlier versions read; it is refused with an
+ *       error that says to {@code DELETE} instead;
+ *   <li>the function {@code s.t_harness_deletes()} ({@code SECURITY DEFINER} too) and the statement
+ *       trigger {@code harness_versioning_deletes} ({@code AFTER DELETE}, with the transition table
+ *       of deleted rows): copies all images a DELETE statement removed in one INSERT (the row
+ *       trigger leaves deletes to it, except under logical replication, where statement triggers do
+ *       not fire);
  *   <li>the table {@code s.}{@value #MOVES_TABLE}, where moves to Iceberg record their deletes and
  *       upserts their merges (so that a rerun never applies them twice).
  * </ul>
@@ -70,7 +78,8 @@ import java.util.stream.Collectors;
  * <p>Registering again is harmless, and is how the trigger and history table follow columns added
  * to or widened in the table, and how a table registered by an earlier harness gets the columns
  * above (writers that commit while it runs wait for its lock). User columns are never changed.
- * Needs PostgreSQL 13 or later ({@code xid8}).
+ * Needs PostgreSQL 13 or later ({@code xid8}). Registering needs the table's ownership and {@code
+ * CREATE} on its schema, nothing more (see {@code docs/postgresql-privileges.md}).
  */
 public final class PostgresSources {
   /** System column added to a registered table: when its row image became valid. */
@@ -747,7 +756,11 @@ public final class PostgresSources {
           "Cannot read source '%s': PostgreSQL table %s does not exist", source.id(), table);
     }
     if (columns.isEmpty()) {
-      execute(jdbc, "CREATE SCHEMA IF NOT EXISTS " + quote(table.schema()));
+      if (!schemaExists(jdbc, table.schema())) {
+        // only when missing: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
+        // schema exists, which a least-privileged source user does not have
+        execute(jdbc, "CREATE SCHEMA " + quote(table.schema()));
+      }
       execute(jdbc, createTableSql(source, schema, table));
       columns = columns(jdbc, table.schema(), table.table());
     }
@@ -784,6 +797,9 @@ public final class PostgresSources {
     installHistoryTable(jdbc, table, userColumns);
     installMovesTable(jdbc, table);
     execute(jdbc, triggerFunctionSql(table, userColumns));
+    // Only triggers call it (PostgreSQL checks EXECUTE when a trigger is created, not when it
+    // fires): nobody else needs to.
+    execute(jdbc, "REVOKE ALL ON FUNCTION " + table.qualifiedFunction() + "() FROM PUBLIC");
     execute(
         jdbc,
         "DROP TRIGGER IF EXISTS " + quote(PostgresTableName.TRIGGER) + " ON " + table.qualified());
@@ -808,6 +824,7 @@ public final class PostgresSources {
     // move's delete 10x slower than a plain one). Enabled as usual, so it does not fire under
     // logical replication (session_replication_role = replica), where the row trigger keeps them.
     execute(jdbc, deletesFunctionSql(table, userColumns));
+    execute(jdbc, "REVOKE ALL ON FUNCTION " + table.qualifiedDeletesFunction() + "() FROM PUBLIC");
     execute(
         jdbc,
         "DROP TRIGGER IF EXISTS "
@@ -823,6 +840,40 @@ public final class PostgresSources {
             + " REFERENCING OLD TABLE AS harness_deleted FOR EACH STATEMENT EXECUTE FUNCTION "
             + table.qualifiedDeletesFunction()
             + "()");
+    // TRUNCATE fires no row trigger: without this it would remove rows without history, and change
+    // what every earlier version reads. Refused, also when replicated (publish truncates
+    // elsewhere).
+    execute(
+        jdbc,
+        "DROP TRIGGER IF EXISTS "
+            + quote(PostgresTableName.TRUNCATE_TRIGGER)
+            + " ON "
+            + table.qualified());
+    execute(
+        jdbc,
+        "CREATE TRIGGER "
+            + quote(PostgresTableName.TRUNCATE_TRIGGER)
+            + " BEFORE TRUNCATE ON "
+            + table.qualified()
+            + " FOR EACH STATEMENT EXECUTE FUNCTION "
+            + table.qualifiedFunction()
+            + "()");
+    execute(
+        jdbc,
+        "ALTER TABLE "
+            + table.qualified()
+            + " ENABLE ALWAYS TRIGGER "
+            + quote(PostgresTableName.TRUNCATE_TRIGGER));
+  }
+
+  private static boolean schemaExists(Connection jdbc, String schema) throws SQLException {
+    try (PreparedStatement statement =
+        jdbc.prepareStatement("SELECT 1 FROM pg_namespace WHERE nspname = ?")) {
+      statement.setString(1, schema);
+      try (ResultSet result = statement.executeQuery()) {
+        return result.next();
+      }
+    }
   }
 
   private static String createTableSql(
@@ -922,19 +973,26 @@ public final class PostgresSources {
 
   private static void installMovesTable(Connection jdbc, PostgresTableName table)
       throws SQLException {
-    execute(
-        jdbc,
-        "CREATE TABLE IF NOT EXISTS "
-            + table.qualifiedMoves()
-            + " (intent_id text PRIMARY KEY, source_table text NOT NULL, xid xid8 NOT NULL,"
-            + " rows bigint NOT NULL, moved_at timestamptz NOT NULL)");
-    // upserts record what their merge did (tables registered before had no such columns)
-    execute(
-        jdbc,
-        "ALTER TABLE "
-            + table.qualifiedMoves()
-            + " ADD COLUMN IF NOT EXISTS inserted bigint NOT NULL DEFAULT 0,"
-            + " ADD COLUMN IF NOT EXISTS updated bigint NOT NULL DEFAULT 0");
+    // Shared by the tables of the schema, so possibly created by another role: statements that
+    // need its ownership (ALTER TABLE) or CREATE on the schema run only when something is missing.
+    Map<String, Column> moves = columns(jdbc, table.schema(), MOVES_TABLE);
+    if (moves.isEmpty()) {
+      execute(
+          jdbc,
+          "CREATE TABLE IF NOT EXISTS "
+              + table.qualifiedMoves()
+              + " (intent_id text PRIMARY KEY, source_table text NOT NULL, xid xid8 NOT NULL,"
+              + " rows bigint NOT NULL, moved_at timestamptz NOT NULL)");
+    }
+    if (!moves.containsKey("inserted") || !moves.containsKey("updated")) {
+      // upserts record what their merge did (tables registered before had no such columns)
+      execute(
+          jdbc,
+          "ALTER TABLE "
+              + table.qualifiedMoves()
+              + " ADD COLUMN IF NOT EXISTS inserted bigint NOT NULL DEFAULT 0,"
+              + " ADD COLUMN IF NOT EXISTS updated bigint NOT NULL DEFAULT 0");
+    }
   }
 
   /** Whether the table has everything this harness installs (registered by this version). */
@@ -944,18 +1002,37 @@ public final class PostgresSources {
         && history.containsKey(XID)
         && columns(jdbc, table.schema(), table.table()).containsKey(XID)
         && columns(jdbc, table.schema(), MOVES_TABLE).containsKey("updated")
-        && hasTrigger(jdbc, table, PostgresTableName.DELETES_TRIGGER);
+        && hasCurrentTriggers(jdbc, table);
   }
 
-  private static boolean hasTrigger(Connection jdbc, PostgresTableName table, String trigger)
+  /**
+   * Whether the table's versioning functions run as their owner ({@code SECURITY DEFINER}, as
+   * installed since the history table was protected from application roles) and the table has the
+   * triggers that refuse {@code TRUNCATE} and keep a DELETE statement's images: earlier harnesses
+   * installed none of these.
+   */
+  private static boolean hasCurrentTriggers(Connection jdbc, PostgresTableName table)
       throws SQLException {
     try (PreparedStatement statement =
         jdbc.prepareStatement(
-            "SELECT 1 FROM pg_trigger WHERE tgrelid = ?::regclass AND tgname = ?")) {
-      statement.setString(1, table.qualified());
-      statement.setString(2, trigger);
+            "SELECT bool_or(t.tgname = ? AND p.prosecdef AND t.tgenabled = 'A'),"
+                + " bool_or(t.tgname = ? AND p.prosecdef AND t.tgenabled = 'A'),"
+                + " bool_or(t.tgname = ? AND p.prosecdef AND t.tgenabled = 'O')"
+                + " FROM pg_trigger t"
+                + " JOIN pg_class c ON c.oid = t.tgrelid"
+                + " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                + " JOIN pg_proc p ON p.oid = t.tgfoid"
+                + " WHERE n.nspname = ? AND c.relname = ?")) {
+      statement.setString(1, PostgresTableName.TRIGGER);
+      statement.setString(2, PostgresTableName.TRUNCATE_TRIGGER);
+      statement.setString(3, PostgresTableName.DELETES_TRIGGER);
+      statement.setString(4, table.schema());
+      statement.setString(5, table.table());
       try (ResultSet result = statement.executeQuery()) {
-        return result.next();
+        return result.next()
+            && result.getBoolean(1)
+            && result.getBoolean(2)
+            && result.getBoolean(3);
       }
     }
   }
@@ -1016,6 +1093,19 @@ public final class PostgresSources {
             + "    RETURN OLD; -- "
             + PostgresTableName.DELETES_TRIGGER
             + " keeps the statement's images\n"
+            + "  END IF;\n"
+            + "  IF TG_OP = 'TRUNCATE' THEN\n"
+            + "    RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',"
+            + " MESSAGE = format('Cannot truncate %I.%I: it is a system-versioned DataHarness"
+            + " source and TRUNCATE would remove rows without keeping their history, changing what"
+            + " earlier harness versions read; remove rows with DELETE FROM %I.%I instead (it is"
+            + " versioned), or, once no harness table reads it, drop its triggers "
+            + PostgresTableName.TRIGGER
+            + ", "
+            + PostgresTableName.DELETES_TRIGGER
+            + " and "
+            + PostgresTableName.TRUNCATE_TRIGGER
+            + " first', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);\n"
             + "  END IF;\n"
             + "  changed_by := pg_current_xact_id();\n"
             + "  changed_at := clock_timestamp();\n"
@@ -1096,9 +1186,15 @@ public final class PostgresSources {
       throw new ValidationException(
           "Cannot register PostgreSQL table %s: a column name contains %s", table, tag);
     }
+    // SECURITY DEFINER: the function runs as its owner (the role that registered the table), so
+    // application roles with only INSERT, UPDATE and DELETE on the table write history through it
+    // and never need (nor get) any privilege on the history table itself. A fixed search_path (and
+    // qualified names only) keeps callers from substituting objects; see PostgreSQL's "Writing
+    // SECURITY DEFINER Functions Safely".
     return "CREATE OR REPLACE FUNCTION "
         + function
-        + "() RETURNS trigger LANGUAGE plpgsql AS "
+        + "() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER"
+        + " SET search_path = pg_catalog, pg_temp AS "
         + tag
         + body
         + tag;

@@ -29,6 +29,9 @@ record PostgresTableName(String schema, String table) {
   /** The statement trigger keeping the images a DELETE statement removed. */
   static final String DELETES_TRIGGER = "harness_versioning_deletes";
 
+  /** The statement trigger that refuses {@code TRUNCATE} on the table. */
+  static final String TRUNCATE_TRIGGER = "harness_refuse_truncate";
+
   PostgresTableName {
     // Every derived name must fit, or PostgreSQL would silently truncate it (and names could
     // clash).

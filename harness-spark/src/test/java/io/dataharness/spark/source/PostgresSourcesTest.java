@@ -77,7 +77,7 @@ class PostgresSourcesTest {
             "harness_deleted_xid xid8 YES"),
         columns("app", "orders_harness_history"));
     assertEquals(
-        List.of("harness_versioning", "harness_versioning_deletes"),
+        List.of("harness_refuse_truncate", "harness_versioning", "harness_versioning_deletes"),
         query(
             "SELECT tgname FROM pg_trigger WHERE tgrelid = 'app.orders'::regclass AND NOT"
                 + " tgisinternal ORDER BY tgname"));
@@ -239,7 +239,7 @@ class PostgresSourcesTest {
     assertEquals(List.of("1|eins|1.00"), asOf(source("orders"), third));
     assertEquals(List.of("2"), query("SELECT count(*) FROM orders_harness_history"));
     assertEquals(
-        List.of("harness_versioning", "harness_versioning_deletes"),
+        List.of("harness_refuse_truncate", "harness_versioning", "harness_versioning_deletes"),
         query(
             "SELECT tgname FROM pg_trigger WHERE tgrelid = 'orders'::regclass AND NOT"
                 + " tgisinternal ORDER BY tgname"));
