@@ -137,7 +137,8 @@ public class HarnessCatalog
     return io.dataharness.spark.jobs.HarnessProcedures.load(this, identifier);
   }
 
-  @Override
+  // no @Override: ProcedureCatalog has listProcedures from Spark 4.1 on (the runtime jar for Spark
+  // 4.0 builds these sources too)
   public Identifier[] listProcedures(String[] namespace) {
     return io.dataharness.spark.jobs.HarnessProcedures.list(namespace);
   }

@@ -16,6 +16,7 @@ import io.dataharness.spark.conf.ColumnDefaults;
 import io.dataharness.spark.conf.MetadataColumns;
 import io.dataharness.spark.source.IcebergSources;
 import io.dataharness.spark.source.PostgresSources;
+import java.lang.reflect.Method;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -28,6 +29,7 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.catalyst.analysis.AsOfVersion;
 import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
+import org.apache.spark.sql.connector.catalog.Identifier;
 import org.apache.spark.sql.connector.catalog.Table;
 import org.apache.spark.sql.connector.catalog.TableCatalog;
 import org.apache.spark.sql.execution.datasources.v2.DataSourceV2Relation;
@@ -241,14 +243,8 @@ final class NativeRelations {
     Table table =
         IcebergSources.loadAt(
             catalog, read.source(), state.snapshotId().getAsLong(), read.describe());
-    // the explicit time-travel spec keeps Spark from reloading the table at its current snapshot
     DataSourceV2Relation relation =
-        DataSourceV2Relation.create(
-            table,
-            Option.apply(catalog),
-            Option.apply(IcebergSources.identifier(read.source())),
-            CaseInsensitiveStringMap.empty(),
-            Option.apply(new AsOfVersion(snapshot)));
+        relation(table, catalog, IcebergSources.identifier(read.source()), snapshot);
     Dataset<Row> rows =
         org.apache.spark.sql.classic.Dataset.ofRows(
             (org.apache.spark.sql.classic.SparkSession) spark, relation);
@@ -286,6 +282,51 @@ final class NativeRelations {
           value instanceof Map<?, ?> map ? new LinkedHashMap<>(map) : value);
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
       throw new IllegalStateException(e);
+    }
+  }
+
+  /**
+   * {@code DataSourceV2Relation.create} of a table loaded at {@code snapshot}. On Spark 4.1 the
+   * relation carries the time-travel spec, which keeps Spark from reloading the table at its
+   * current snapshot; Spark 4.0 has no such parameter (and does not reload). Looked up once, so
+   * that the same classes run on both.
+   */
+  private static DataSourceV2Relation relation(
+      Table table, TableCatalog catalog, Identifier identifier, String snapshot) {
+    try {
+      if (CREATE_AS_OF != null) {
+        return (DataSourceV2Relation)
+            CREATE_AS_OF.invoke(
+                null,
+                table,
+                Option.apply(catalog),
+                Option.apply(identifier),
+                CaseInsensitiveStringMap.empty(),
+                Option.apply(new AsOfVersion(snapshot)));
+      }
+      return (DataSourceV2Relation)
+          CREATE.invoke(
+              null,
+              table,
+              Option.apply(catalog),
+              Option.apply(identifier),
+              CaseInsensitiveStringMap.empty());
+    } catch (ReflectiveOperationException e) {
+      throw new IllegalStateException(
+          "Cannot build the Spark relation of Iceberg table " + identifier + ": " + e, e);
+    }
+  }
+
+  private static final Method CREATE_AS_OF =
+      method(Table.class, Option.class, Option.class, CaseInsensitiveStringMap.class, Option.class);
+  private static final Method CREATE =
+      method(Table.class, Option.class, Option.class, CaseInsensitiveStringMap.class);
+
+  private static Method method(Class<?>... parameters) {
+    try {
+      return DataSourceV2Relation.class.getMethod("create", parameters);
+    } catch (NoSuchMethodException e) {
+      return null;
     }
   }
 }
