@@ -31,12 +31,21 @@ final class JdbcHarnessStore implements HarnessStore {
   private final Dialect dialect;
   private final HikariDataSource dataSource;
   private final String description;
+  private final String user;
+  // the password and the secrets of the URL, hidden from messages that quote a driver's message
+  private final java.util.List<String> secrets;
   private volatile String databaseIdentity;
 
   JdbcHarnessStore(String jdbcUrl, String user, String password, int poolSize) {
     this.dialect = Dialect.forUrl(jdbcUrl);
     this.description =
-        dialect.name().toLowerCase(java.util.Locale.ROOT) + " store at " + redact(jdbcUrl);
+        dialect.name().toLowerCase(java.util.Locale.ROOT) + " store at " + Secrets.maskUrl(jdbcUrl);
+    this.user = user;
+    java.util.List<String> secrets = new java.util.ArrayList<>(Secrets.urlSecrets(jdbcUrl));
+    if (password != null) {
+      secrets.add(password);
+    }
+    this.secrets = java.util.List.copyOf(secrets);
     HikariConfig config = new HikariConfig();
     config.setJdbcUrl(jdbcUrl);
     config.setUsername(user);
@@ -58,10 +67,6 @@ final class JdbcHarnessStore implements HarnessStore {
       throw e;
     }
     LOG.info("Opened harness metadata {}", description);
-  }
-
-  private static String redact(String jdbcUrl) {
-    return jdbcUrl.replaceAll("(?i)(password=)[^&;]*", "$1***");
   }
 
   DataSource dataSource() {
@@ -154,6 +159,19 @@ final class JdbcHarnessStore implements HarnessStore {
   }
 
   MetadataStoreException unavailable(SQLException e, String action) {
+    SQLException refused = credentialsRefused(e);
+    if (refused != null) {
+      // the pool reports only a timeout; the driver's refusal is in its cause
+      return new MetadataStoreException(
+          e,
+          "Cannot %s in the %s: the store refused the credentials of user %s (%s, SQLSTATE %s);"
+              + " check the catalog's user and password",
+          action,
+          description,
+          user,
+          Secrets.scrub(refused.getMessage(), secrets),
+          refused.getSQLState());
+    }
     String hint =
         e instanceof SQLTransientConnectionException
                 || String.valueOf(e.getSQLState()).startsWith("08")
@@ -161,7 +179,27 @@ final class JdbcHarnessStore implements HarnessStore {
                 + " user and password"
             : "SQLSTATE " + e.getSQLState();
     return new MetadataStoreException(
-        e, "Cannot %s in the %s: %s (%s)", action, description, e.getMessage(), hint);
+        e,
+        "Cannot %s in the %s: %s (%s)",
+        action,
+        description,
+        Secrets.scrub(e.getMessage(), secrets),
+        hint);
+  }
+
+  /** The error in e's causes that refused the login (SQLSTATE class 28), or null. */
+  private static SQLException credentialsRefused(Throwable e) {
+    for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+      if (cause instanceof SQLException sql
+          && sql.getSQLState() != null
+          && sql.getSQLState().startsWith("28")) {
+        return sql;
+      }
+      if (cause.getCause() == cause) {
+        break;
+      }
+    }
+    return null;
   }
 
   // ---- namespaces ----

@@ -219,7 +219,7 @@ record KafkaBatch(SortedMap<Integer, SourceState.OffsetRange> ranges) {
           instant,
           topic,
           connection.name(),
-          e.getMessage());
+          connection.scrub(e.getMessage()));
     }
   }
 }

@@ -76,7 +76,9 @@ final class JdbcPartitionReader implements PartitionReader<InternalRow> {
             + ") harness_source";
     Connection opened = null;
     try {
-      opened = DriverManager.getConnection(partition.url(), partition.user(), partition.password());
+      java.util.Properties properties = new java.util.Properties();
+      properties.putAll(partition.connectionProperties());
+      opened = DriverManager.getConnection(partition.url(), properties);
       opened.setAutoCommit(false);
       opened.setReadOnly(true);
       this.connection = opened;
@@ -99,7 +101,7 @@ final class JdbcPartitionReader implements PartitionReader<InternalRow> {
           "Cannot read %s: query of %s failed: %s",
           partition.describe(),
           partition.table(),
-          e.getMessage());
+          partition.scrub(e.getMessage()));
     }
   }
 

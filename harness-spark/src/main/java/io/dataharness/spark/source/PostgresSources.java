@@ -126,7 +126,7 @@ public final class PostgresSources {
                 table,
                 maskedUrl(connection),
                 connection.name(),
-                e.getMessage()));
+                connection.scrub(e.getMessage())));
     return currentState(connection, source, null);
   }
 
@@ -149,7 +149,7 @@ public final class PostgresSources {
                 source.id(),
                 table,
                 maskedUrl(connection),
-                e.getMessage()));
+                connection.scrub(e.getMessage())));
   }
 
   private static void evolve(
@@ -269,7 +269,7 @@ public final class PostgresSources {
                 source.id(),
                 table,
                 maskedUrl(connection),
-                e.getMessage()));
+                connection.scrub(e.getMessage())));
     return deleted[0];
   }
 
@@ -315,7 +315,7 @@ public final class PostgresSources {
           source.id(),
           table,
           maskedUrl(connection),
-          e.getMessage());
+          connection.scrub(e.getMessage()));
     }
   }
 
@@ -412,7 +412,7 @@ public final class PostgresSources {
           table,
           maskedUrl(connection),
           connection.name(),
-          e.getMessage());
+          connection.scrub(e.getMessage()));
     }
   }
 
@@ -470,7 +470,7 @@ public final class PostgresSources {
         "Cannot compute a read timestamp on PostgreSQL at %s (connection '%s'): %s",
         maskedUrl(connection),
         connection.name(),
-        e.getMessage());
+        connection.scrub(e.getMessage()));
   }
 
   private static Instant safeReadTimestamp(
@@ -684,7 +684,7 @@ public final class PostgresSources {
           table,
           maskedUrl(connection),
           connection.name(),
-          e.getMessage());
+          connection.scrub(e.getMessage()));
     }
   }
 
@@ -923,7 +923,10 @@ public final class PostgresSources {
         && columns(jdbc, table.schema(), MOVES_TABLE).containsKey("updated");
   }
 
-  /** Tables {@link #ensureMoveSupport} found up to date (JDBC URL and table). */
+  /**
+   * Tables {@link #ensureMoveSupport} found up to date: fingerprints of the connection and table
+   * (the URL may hold a password).
+   */
   private static final java.util.Set<String> MOVE_SUPPORT_CONFIRMED =
       java.util.concurrent.ConcurrentHashMap.newKeySet();
 
@@ -935,7 +938,8 @@ public final class PostgresSources {
   public static void ensureMoveSupport(
       ConnectionConfig connection, SourceDefinition source, Schema schema) {
     PostgresTableName table = PostgresTableName.of(source);
-    String key = connection.jdbcUrl() + "\u0000" + table;
+    String key =
+        io.dataharness.metadata.Secrets.fingerprint(connection.jdbcUrl(), table.toString());
     if (MOVE_SUPPORT_CONFIRMED.contains(key)) {
       return; // checked once per JVM: what registration installs is never taken away by the harness
     }
@@ -950,7 +954,7 @@ public final class PostgresSources {
           "Cannot check the history table of source '%s' (PostgreSQL table %s): %s",
           source.id(),
           table,
-          e.getMessage());
+          connection.scrub(e.getMessage()));
     }
     register(connection, source, schema);
   }
@@ -1100,17 +1104,11 @@ public final class PostgresSources {
   }
 
   static Connection connect(ConnectionConfig connection) {
-    Properties properties = new Properties();
-    if (connection.jdbcUser() != null) {
-      properties.setProperty("user", connection.jdbcUser());
-    }
-    if (connection.jdbcPassword() != null) {
-      properties.setProperty("password", connection.jdbcPassword());
-    }
+    Properties properties = connection.jdbcProperties();
     properties.setProperty("connectTimeout", "10");
     properties.setProperty("ApplicationName", "dataharness");
     try {
-      return DriverManager.getConnection(connection.jdbcUrl(), properties);
+      return DriverManager.getConnection(connection.jdbcUrlWithoutSecrets(), properties);
     } catch (SQLException e) {
       throw new SourceUnavailableException(
           e,
@@ -1118,7 +1116,7 @@ public final class PostgresSources {
               + " connection.%s.user and connection.%s.password",
           maskedUrl(connection),
           connection.name(),
-          e.getMessage(),
+          connection.scrub(e.getMessage()),
           connection.name(),
           connection.name(),
           connection.name());
@@ -1126,6 +1124,6 @@ public final class PostgresSources {
   }
 
   private static String maskedUrl(ConnectionConfig connection) {
-    return connection.jdbcUrl().replaceAll("(?i)(password=)[^&]*", "$1***");
+    return connection.maskedJdbcUrl();
   }
 }

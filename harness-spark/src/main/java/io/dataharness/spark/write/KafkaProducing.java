@@ -149,7 +149,7 @@ final class KafkaProducing {
                 + " transaction is aborted, so none of the rows is in the topic; retry the append",
             source.id(),
             topic,
-            e.getMessage());
+            connection.scrub(e.getMessage()));
       }
     } finally {
       producer.close(Duration.ofSeconds(10));
