@@ -31,7 +31,9 @@ final class JdbcHarnessStore implements HarnessStore {
   private final Dialect dialect;
   private final HikariDataSource dataSource;
   private final String description;
+  private final String jdbcUrl;
   private final String user;
+  private final String password;
   // the password and the secrets of the URL, hidden from messages that quote a driver's message
   private final java.util.List<String> secrets;
   private volatile String databaseIdentity;
@@ -40,7 +42,9 @@ final class JdbcHarnessStore implements HarnessStore {
     this.dialect = Dialect.forUrl(jdbcUrl);
     this.description =
         dialect.name().toLowerCase(java.util.Locale.ROOT) + " store at " + Secrets.maskUrl(jdbcUrl);
+    this.jdbcUrl = jdbcUrl;
     this.user = user;
+    this.password = password;
     java.util.List<String> secrets = new java.util.ArrayList<>(Secrets.urlSecrets(jdbcUrl));
     if (password != null) {
       secrets.add(password);
@@ -67,6 +71,22 @@ final class JdbcHarnessStore implements HarnessStore {
       throw e;
     }
     LOG.info("Opened harness metadata {}", description);
+  }
+
+  @Override
+  public void checkLogin() {
+    java.util.Properties properties = new java.util.Properties();
+    if (user != null) {
+      properties.setProperty("user", user);
+    }
+    if (password != null) {
+      properties.setProperty("password", password);
+    }
+    try (Connection connection = java.sql.DriverManager.getConnection(jdbcUrl, properties)) {
+      connection.isValid(10);
+    } catch (SQLException e) {
+      throw unavailable(e, "log in");
+    }
   }
 
   DataSource dataSource() {
@@ -163,7 +183,7 @@ final class JdbcHarnessStore implements HarnessStore {
     if (refused != null) {
       // the pool reports only a timeout; the driver's refusal is in its cause
       return new MetadataStoreException(
-          e,
+          Secrets.scrub(e, secrets),
           "Cannot %s in the %s: the store refused the credentials of user %s (%s, SQLSTATE %s);"
               + " check the catalog's user and password",
           action,
@@ -179,7 +199,7 @@ final class JdbcHarnessStore implements HarnessStore {
                 + " user and password"
             : "SQLSTATE " + e.getSQLState();
     return new MetadataStoreException(
-        e,
+        Secrets.scrub(e, secrets),
         "Cannot %s in the %s: %s (%s)",
         action,
         description,

@@ -194,6 +194,59 @@ public final class Secrets {
   }
 
   /**
+   * An exception chain fit to attach as the cause of a harness exception: the error itself when no
+   * message in its chain shows a secret, otherwise a copy of the chain whose messages are {@link
+   * #scrub scrubbed} (same stack traces, SQL states kept; each copy names the original class). A
+   * driver's message can quote the URL it was given ({@code UnknownHostException:
+   * user:password@host}), and stack traces of causes reach logs.
+   */
+  public static Throwable scrub(Throwable error, Collection<String> secretValues) {
+    boolean shows = false;
+    for (Throwable cause = error; cause != null && !shows; cause = next(cause)) {
+      String message = cause.getMessage();
+      shows = message != null && !message.equals(scrub(message, secretValues));
+    }
+    return shows ? copy(error, secretValues) : error;
+  }
+
+  private static Throwable next(Throwable error) {
+    return error.getCause() == error ? null : error.getCause();
+  }
+
+  private static Throwable copy(Throwable error, Collection<String> secretValues) {
+    if (error == null) {
+      return null;
+    }
+    Throwable cause = copy(next(error), secretValues);
+    String message = scrub(error.getMessage(), secretValues);
+    Throwable copy;
+    if (error instanceof java.sql.SQLException sql) {
+      copy =
+          new java.sql.SQLException(
+              error.getClass().getName() + ": " + message,
+              sql.getSQLState(),
+              sql.getErrorCode(),
+              cause);
+    } else {
+      copy = new ScrubbedException(error.getClass().getName() + ": " + message, cause);
+    }
+    copy.setStackTrace(error.getStackTrace());
+    return copy;
+  }
+
+  /**
+   * A copy of an exception whose message showed a secret (see {@link #scrub(Throwable,
+   * Collection)}).
+   */
+  public static final class ScrubbedException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    ScrubbedException(String message, Throwable cause) {
+      super(message, cause);
+    }
+  }
+
+  /**
    * A SHA-256 fingerprint of settings (sorted by key, each key and value length-prefixed, null
    * distinct from empty): equal for equal settings, different when any of them differs, and
    * revealing none of them. Caches of connections and clients use it as their key, so a changed

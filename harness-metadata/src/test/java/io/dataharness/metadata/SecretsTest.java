@@ -1,8 +1,10 @@
 package io.dataharness.metadata;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.HashMap;
@@ -85,6 +87,26 @@ class SecretsTest {
     assertEquals(
         "FATAL: no *** for you at jdbc:postgresql://u:***@h/db",
         Secrets.scrub("FATAL: no pw0000 for you at jdbc:postgresql://u:pw1234@h/db", values));
+  }
+
+  @Test
+  void exceptionChainsShowingASecretAreCopiedWithoutIt() {
+    java.sql.SQLException driver =
+        new java.sql.SQLException(
+            "cannot reach u:hunter2222@host",
+            "08001",
+            new java.net.UnknownHostException("u:hunter2222@host"));
+    Throwable scrubbed = Secrets.scrub(driver, List.of("hunter2222"));
+    assertTrue(scrubbed instanceof java.sql.SQLException);
+    assertEquals("08001", ((java.sql.SQLException) scrubbed).getSQLState());
+    assertArrayEquals(driver.getStackTrace(), scrubbed.getStackTrace());
+    java.io.StringWriter trace = new java.io.StringWriter();
+    scrubbed.printStackTrace(new java.io.PrintWriter(trace));
+    assertFalse(trace.toString().contains("hunter2222"), trace.toString());
+    assertTrue(
+        trace.toString().contains("java.net.UnknownHostException: u:***@host"), trace.toString());
+    RuntimeException clean = new RuntimeException("nothing to hide");
+    assertSame(clean, Secrets.scrub(clean, List.of("hunter2222")));
   }
 
   @Test

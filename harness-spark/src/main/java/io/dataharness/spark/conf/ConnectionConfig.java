@@ -165,6 +165,14 @@ public record ConnectionConfig(String name, SourceKind kind, Map<String, String>
   }
 
   /**
+   * An exception chain fit to attach as a cause: the error, or a copy without this connection's
+   * secret values ({@link Secrets#scrub(Throwable, java.util.Collection)}).
+   */
+  public Throwable scrub(Throwable error) {
+    return Secrets.scrub(error, Secrets.values(options));
+  }
+
+  /**
    * A fingerprint of everything that reaches the service (kind and every setting, secrets
    * included), for caches of clients: see {@link Secrets#fingerprint}.
    */

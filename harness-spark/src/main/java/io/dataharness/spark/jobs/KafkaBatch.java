@@ -213,7 +213,7 @@ record KafkaBatch(SortedMap<Integer, SourceState.OffsetRange> ranges) {
         Thread.currentThread().interrupt();
       }
       throw new SourceUnavailableException(
-          e,
+          connection.scrub(e),
           "Cannot find the offsets of messages older than %s in Kafka topic %s (connection"
               + " '%s'): %s",
           instant,

@@ -11,6 +11,7 @@ import org.apache.spark.sql.connector.read.InputPartition;
  * @param describe the source read, for messages
  * @param sourceId the value of {@code _source}
  * @param table the source's table, for messages
+ * @param connectionName the connection's name, for messages
  * @param url the connection's JDBC URL without secret parameters
  * @param connectionProperties the driver properties: user, password, the URL's secret parameters
  * @param query the SQL returning the source's rows, one column per harness field named like it
@@ -19,6 +20,7 @@ record JdbcInputPartition(
     String describe,
     String sourceId,
     String table,
+    String connectionName,
     String url,
     Map<String, String> connectionProperties,
     String query)
@@ -29,6 +31,7 @@ record JdbcInputPartition(
         read.describe(),
         read.source().id(),
         read.source().option("table").orElse("the jdbc source"),
+        read.connection().name(),
         read.connection().jdbcUrlWithoutSecrets(),
         properties(read.connection().jdbcProperties()),
         query);

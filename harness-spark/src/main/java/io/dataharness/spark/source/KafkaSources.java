@@ -418,7 +418,7 @@ public final class KafkaSources {
         this.admin = sharedAdmin(properties);
       } catch (RuntimeException e) {
         throw new SourceUnavailableException(
-            e,
+            connection.scrub(e),
             "Cannot connect to Kafka at %s (connection '%s'): %s. Check"
                 + " connection.%s.bootstrap-servers and the connection's kafka.* settings",
             connection.bootstrapServers(),
@@ -466,7 +466,7 @@ public final class KafkaSources {
         Throwable cause = e.getCause();
         if (cause instanceof UnknownTopicOrPartitionException) {
           throw new SourceUnavailableException(
-              cause,
+              connection.scrub(cause),
               "Cannot read Kafka topic %s at %s (connection '%s'): the topic does not exist."
                   + " Create it, or fix the source's topic option",
               topic,
@@ -477,7 +477,7 @@ public final class KafkaSources {
           throw unreachable(action, cause, connection.scrub(cause.getMessage()));
         }
         throw new SourceUnavailableException(
-            cause,
+            connection.scrub(cause),
             "Cannot %s at %s (connection '%s'): %s",
             action,
             connection.bootstrapServers(),
@@ -493,7 +493,7 @@ public final class KafkaSources {
 
     private SourceUnavailableException unreachable(String action, Throwable cause, String reason) {
       return new SourceUnavailableException(
-          cause,
+          connection.scrub(cause),
           "Cannot %s: Kafka at %s (connection '%s') did not answer (%s). Check that the broker"
               + " runs and is reachable, and check connection.%s.bootstrap-servers",
           action,

@@ -120,7 +120,7 @@ public final class PostgresSources {
         jdbc -> install(jdbc, source, schema, table),
         e ->
             new SourceUnavailableException(
-                e,
+                connection.scrub(e),
                 "Cannot register source '%s' on PostgreSQL table %s at %s (connection '%s'): %s",
                 source.id(),
                 table,
@@ -144,7 +144,7 @@ public final class PostgresSources {
         jdbc -> evolve(jdbc, source, diff, table),
         e ->
             new SourceUnavailableException(
-                e,
+                connection.scrub(e),
                 "Cannot alter source '%s' (PostgreSQL table %s at %s): %s",
                 source.id(),
                 table,
@@ -263,7 +263,7 @@ public final class PostgresSources {
         },
         e ->
             new SourceUnavailableException(
-                e,
+                connection.scrub(e),
                 "Cannot release the history of source '%s' (PostgreSQL table %s at %s): %s; run"
                     + " the expiry again",
                 source.id(),
@@ -310,7 +310,7 @@ public final class PostgresSources {
       return new Changes(result.getLong(1), first == null ? null : first.toInstant());
     } catch (SQLException e) {
       throw new SourceUnavailableException(
-          e,
+          connection.scrub(e),
           "Cannot read the changes of source '%s' (PostgreSQL table %s at %s): %s",
           source.id(),
           table,
@@ -406,7 +406,7 @@ public final class PostgresSources {
       return new SourceState.Jdbc(readTimestamp, snapshot);
     } catch (SQLException e) {
       throw new SourceUnavailableException(
-          e,
+          connection.scrub(e),
           "Cannot read the state of source '%s' (PostgreSQL table %s at %s, connection '%s'): %s",
           source.id(),
           table,
@@ -466,7 +466,7 @@ public final class PostgresSources {
   private static SourceUnavailableException cannotComputeReadTimestamp(
       ConnectionConfig connection, SQLException e) {
     return new SourceUnavailableException(
-        e,
+        connection.scrub(e),
         "Cannot compute a read timestamp on PostgreSQL at %s (connection '%s'): %s",
         maskedUrl(connection),
         connection.name(),
@@ -679,7 +679,7 @@ public final class PostgresSources {
       return columns.keySet().stream().filter(name -> !isSystemColumn(name)).toList();
     } catch (SQLException e) {
       throw new SourceUnavailableException(
-          e,
+          connection.scrub(e),
           "Cannot read the columns of PostgreSQL table %s at %s (connection '%s'): %s",
           table,
           maskedUrl(connection),
@@ -950,7 +950,7 @@ public final class PostgresSources {
       }
     } catch (SQLException e) {
       throw new SourceUnavailableException(
-          e,
+          connection.scrub(e),
           "Cannot check the history table of source '%s' (PostgreSQL table %s): %s",
           source.id(),
           table,
@@ -1111,7 +1111,7 @@ public final class PostgresSources {
       return DriverManager.getConnection(connection.jdbcUrlWithoutSecrets(), properties);
     } catch (SQLException e) {
       throw new SourceUnavailableException(
-          e,
+          connection.scrub(e),
           "Cannot connect to PostgreSQL at %s (connection '%s'): %s. Check connection.%s.url,"
               + " connection.%s.user and connection.%s.password",
           maskedUrl(connection),
