@@ -91,12 +91,15 @@ class SecretsTest {
   private Level rootLevel;
   private Level harnessLevel;
 
-  // Spark shows the session's changed settings with each SQL query, hidden by its own rule: the
-  // README's advice widens it to the Kafka keys Spark's default misses
+  // Spark shows each SQL query's changed session settings (the catalog's too) hidden by its own
+  // rules, whose defaults miss kafka.ssl.keystore.key and the like: set as the README advises
   private static final String REDACTION = "spark.sql.redaction.options.regex";
   private String redaction;
 
-  /** What the Spark UI shows: job descriptions and groups, stage names, SQL plans. */
+  /**
+   * What the Spark UI shows: job descriptions and groups, stage names, SQL plans and each SQL
+   * query's changed settings.
+   */
   private final List<String> sparkUi = Collections.synchronizedList(new ArrayList<>());
 
   private final List<String> jobDescriptions = Collections.synchronizedList(new ArrayList<>());
