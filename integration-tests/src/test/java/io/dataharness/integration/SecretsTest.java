@@ -362,6 +362,18 @@ class SecretsTest {
         .writeTo(table)
         .append();
     assertEquals(35L, count(table));
+    // a move into PostgreSQL (Spark's JDBC writer, the URL's password as a driver property)
+    outputs.add(
+        spark
+            .sql(
+                "CALL "
+                    + catalog
+                    + ".system.move(table => 'ns.events', source => 'hot', target => 'warm',"
+                    + " max_rows => 1000)")
+            .collectAsList()
+            .toString());
+    assertEquals(35L, count(table));
+    assertEquals(5L, count(table + " WHERE _source = 'warm'"), "the appended rows moved");
 
     spark.sparkContext().listenerBus().waitUntilEmpty();
     assertTrue(
