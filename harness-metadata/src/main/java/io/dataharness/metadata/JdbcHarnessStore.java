@@ -50,6 +50,7 @@ final class JdbcHarnessStore implements HarnessStore {
       secrets.add(password);
     }
     this.secrets = java.util.List.copyOf(secrets);
+    refuseWrongCredentials();
     HikariConfig config = new HikariConfig();
     config.setJdbcUrl(jdbcUrl);
     config.setUsername(user);
@@ -71,6 +72,21 @@ final class JdbcHarnessStore implements HarnessStore {
       throw e;
     }
     LOG.info("Opened harness metadata {}", description);
+  }
+
+  /**
+   * Fails at once when the store refuses the credentials: the pool would retry them until its
+   * connection timeout and then report only the timeout. Any other failure (the store down) is left
+   * to the pool, which waits for the store as before.
+   */
+  private void refuseWrongCredentials() {
+    try {
+      checkLogin();
+    } catch (MetadataStoreException e) {
+      if (e.getCause() instanceof SQLException sql && credentialsRefused(sql) != null) {
+        throw e;
+      }
+    }
   }
 
   @Override
