@@ -126,6 +126,13 @@ public interface HarnessStore extends AutoCloseable {
   /** A short description for logs and errors: kind and location, never credentials. */
   String description();
 
+  /**
+   * Logs in once more with the store's credentials on a new connection (not a pooled one, which
+   * logged in when it opened): a password changed or revoked since then fails here, with a {@link
+   * MetadataStoreException} naming the user, never the password.
+   */
+  void checkLogin();
+
   @Override
   void close();
 }

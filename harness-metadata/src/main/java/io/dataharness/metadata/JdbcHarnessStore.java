@@ -31,12 +31,26 @@ final class JdbcHarnessStore implements HarnessStore {
   private final Dialect dialect;
   private final HikariDataSource dataSource;
   private final String description;
+  private final String jdbcUrl;
+  private final String user;
+  private final String password;
+  // the password and the secrets of the URL, hidden from messages that quote a driver's message
+  private final java.util.List<String> secrets;
   private volatile String databaseIdentity;
 
   JdbcHarnessStore(String jdbcUrl, String user, String password, int poolSize) {
     this.dialect = Dialect.forUrl(jdbcUrl);
     this.description =
-        dialect.name().toLowerCase(java.util.Locale.ROOT) + " store at " + redact(jdbcUrl);
+        dialect.name().toLowerCase(java.util.Locale.ROOT) + " store at " + Secrets.maskUrl(jdbcUrl);
+    this.jdbcUrl = jdbcUrl;
+    this.user = user;
+    this.password = password;
+    java.util.List<String> secrets = new java.util.ArrayList<>(Secrets.urlSecrets(jdbcUrl));
+    if (password != null) {
+      secrets.add(password);
+    }
+    this.secrets = java.util.List.copyOf(secrets);
+    refuseWrongCredentials();
     HikariConfig config = new HikariConfig();
     config.setJdbcUrl(jdbcUrl);
     config.setUsername(user);
@@ -60,8 +74,35 @@ final class JdbcHarnessStore implements HarnessStore {
     LOG.info("Opened harness metadata {}", description);
   }
 
-  private static String redact(String jdbcUrl) {
-    return jdbcUrl.replaceAll("(?i)(password=)[^&;]*", "$1***");
+  /**
+   * Fails at once when the store refuses the credentials: the pool would retry them until its
+   * connection timeout and then report only the timeout. Any other failure (the store down) is left
+   * to the pool, which waits for the store as before.
+   */
+  private void refuseWrongCredentials() {
+    try {
+      checkLogin();
+    } catch (MetadataStoreException e) {
+      if (e.getCause() instanceof SQLException sql && credentialsRefused(sql) != null) {
+        throw e;
+      }
+    }
+  }
+
+  @Override
+  public void checkLogin() {
+    java.util.Properties properties = new java.util.Properties();
+    if (user != null) {
+      properties.setProperty("user", user);
+    }
+    if (password != null) {
+      properties.setProperty("password", password);
+    }
+    try (Connection connection = java.sql.DriverManager.getConnection(jdbcUrl, properties)) {
+      connection.isValid(10);
+    } catch (SQLException e) {
+      throw unavailable(e, "log in");
+    }
   }
 
   DataSource dataSource() {
@@ -185,6 +226,19 @@ final class JdbcHarnessStore implements HarnessStore {
   }
 
   MetadataStoreException unavailable(SQLException e, String action) {
+    SQLException refused = credentialsRefused(e);
+    if (refused != null) {
+      // the pool reports only a timeout; the driver's refusal is in its cause
+      return new MetadataStoreException(
+          Secrets.scrub(e, secrets),
+          "Cannot %s in the %s: the store refused the credentials of user %s (%s, SQLSTATE %s);"
+              + " check the catalog's user and password",
+          action,
+          description,
+          user,
+          Secrets.scrub(refused.getMessage(), secrets),
+          refused.getSQLState());
+    }
     String hint =
         e instanceof SQLTransientConnectionException
                 || String.valueOf(e.getSQLState()).startsWith("08")
@@ -192,7 +246,27 @@ final class JdbcHarnessStore implements HarnessStore {
                 + " user and password"
             : "SQLSTATE " + e.getSQLState();
     return new MetadataStoreException(
-        e, "Cannot %s in the %s: %s (%s)", action, description, e.getMessage(), hint);
+        Secrets.scrub(e, secrets),
+        "Cannot %s in the %s: %s (%s)",
+        action,
+        description,
+        Secrets.scrub(e.getMessage(), secrets),
+        hint);
+  }
+
+  /** The error in e's causes that refused the login (SQLSTATE class 28), or null. */
+  private static SQLException credentialsRefused(Throwable e) {
+    for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+      if (cause instanceof SQLException sql
+          && sql.getSQLState() != null
+          && sql.getSQLState().startsWith("28")) {
+        return sql;
+      }
+      if (cause.getCause() == cause) {
+        break;
+      }
+    }
+    return null;
   }
 
   // ---- namespaces ----

@@ -79,7 +79,16 @@ public class HarnessCatalog
     }
     this.metadataUri = uri;
     this.connections = ConnectionConfig.parseAll(options.asCaseSensitiveMap());
-    this.store = StoreCache.open(uri, options.get("user"), options.get("password"));
+    try {
+      this.store = StoreCache.open(uri, options.get("user"), options.get("password"));
+    } catch (io.dataharness.metadata.MetadataStoreException e) {
+      throw new io.dataharness.metadata.MetadataStoreException(
+          e,
+          "Cannot start catalog %s: %s (options spark.sql.catalog.%s.uri, .user and .password)",
+          name,
+          e.getMessage(),
+          name);
+    }
     io.dataharness.spark.metrics.HarnessMetrics.registerWithSpark();
     LOG.info(
         "DataHarness catalog {} on the {} with connections {}",

@@ -43,6 +43,7 @@ public final class TestingPostgres implements AutoCloseable {
   private final String runId = UUID.randomUUID().toString().substring(0, 8);
   private final AtomicInteger databaseSequence = new AtomicInteger();
   private final List<String> createdDatabases = new ArrayList<>();
+  private final List<String> createdRoles = new ArrayList<>();
   private boolean closed;
 
   private TestingPostgres(PostgresServer server, String version) {
@@ -81,6 +82,126 @@ public final class TestingPostgres implements AutoCloseable {
     return new TestingDatabase(server.jdbcUrl(name), server.user(), server.password(), name);
   }
 
+  /**
+   * Creates a login role {@code <prefix>_<unique suffix>} that must authenticate with its password
+   * (scram-sha-256) over TCP, while every other user keeps the server's own rules (the embedded
+   * server trusts every local connection): prepends {@code host all <role> <address> scram-sha-256}
+   * lines to the server's {@code hba_file} and reloads the configuration. The file must be on this
+   * machine (as the embedded server's is).
+   *
+   * @param prefix lower-case letters, digits and underscores, starting with a letter
+   */
+  public TestingRole createPasswordRole(String prefix, String password) {
+    if (!DATABASE_PREFIX.matcher(prefix).matches()) {
+      throw new IllegalArgumentException(
+          "Cannot create role with prefix '"
+              + prefix
+              + "': use lower-case letters, digits and underscores, starting with a letter, at"
+              + " most 40 characters");
+    }
+    String name = prefix + "_" + runId + "_" + databaseSequence.incrementAndGet();
+    synchronized (this) {
+      execute("CREATE ROLE " + name + " LOGIN PASSWORD " + literal(password));
+      createdRoles.add(name);
+      requirePassword(name);
+    }
+    return new TestingRole(name, password);
+  }
+
+  /** Changes a role's password ({@code ALTER ROLE ... PASSWORD}), as a rotation would. */
+  public TestingRole changePassword(TestingRole role, String newPassword) {
+    execute("ALTER ROLE " + role.name() + " PASSWORD " + literal(newPassword));
+    return new TestingRole(role.name(), newPassword);
+  }
+
+  /**
+   * Creates a new, empty database owned by {@code owner} (its {@code public} schema too); the
+   * returned database connects as the owner with its password.
+   */
+  public TestingDatabase createDatabase(String prefix, TestingRole owner) {
+    TestingDatabase database = createDatabase(prefix);
+    execute("ALTER DATABASE " + database.name() + " OWNER TO " + owner.name());
+    try (Connection connection = database.connect();
+        Statement statement = connection.createStatement()) {
+      statement.execute("ALTER SCHEMA public OWNER TO " + owner.name());
+    } catch (SQLException e) {
+      throw new IllegalStateException(
+          "Cannot give schema public of "
+              + database.name()
+              + " to "
+              + owner.name()
+              + ": "
+              + Environment.reason(e),
+          e);
+    }
+    return new TestingDatabase(database.jdbcUrl(), owner.name(), owner.password(), database.name());
+  }
+
+  private void requirePassword(String role) {
+    String hbaFile;
+    try (Connection connection = administrationConnection(server);
+        Statement statement = connection.createStatement();
+        ResultSet result = statement.executeQuery("SHOW hba_file")) {
+      result.next();
+      hbaFile = result.getString(1);
+    } catch (SQLException e) {
+      throw new IllegalStateException(
+          "Cannot find the hba_file of " + description() + ": " + Environment.reason(e), e);
+    }
+    java.nio.file.Path path = java.nio.file.Path.of(hbaFile);
+    try {
+      String current = java.nio.file.Files.readString(path);
+      StringBuilder lines = new StringBuilder();
+      for (String address : List.of("127.0.0.1/32", "::1/128", "all")) {
+        lines.append("host all ").append(role).append(' ').append(address);
+        lines.append(" scram-sha-256\n");
+      }
+      java.nio.file.Files.writeString(path, lines + current);
+    } catch (java.io.IOException e) {
+      throw new IllegalStateException(
+          "Cannot require a password for role "
+              + role
+              + ": the hba_file "
+              + hbaFile
+              + " of "
+              + description()
+              + " cannot be changed from here ("
+              + e
+              + "); use the embedded server",
+          e);
+    }
+    execute("SELECT pg_reload_conf()");
+    // the reload is asynchronous: wait until the server asks the role for its password
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (true) {
+      try (Connection ignored =
+          DriverManager.getConnection(
+              server.jdbcUrl(server.administrationDatabase()), role, "not-the-password")) {
+        if (System.nanoTime() > deadline) {
+          throw new IllegalStateException(
+              "Cannot require a password for role "
+                  + role
+                  + ": "
+                  + description()
+                  + " still accepts a wrong password after reloading "
+                  + hbaFile);
+        }
+      } catch (SQLException expected) {
+        return;
+      }
+      try {
+        Thread.sleep(50);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("Interrupted while reloading " + hbaFile, e);
+      }
+    }
+  }
+
+  private static String literal(String value) {
+    return "'" + value.replace("'", "''") + "'";
+  }
+
   /** What runs the tests, for example "embedded PostgreSQL 14.22 on localhost:54321". */
   public String description() {
     return server.origin() + " " + version + " on " + server.address();
@@ -98,6 +219,13 @@ public final class TestingPostgres implements AutoCloseable {
         execute("DROP DATABASE IF EXISTS " + database + " WITH (FORCE)");
       } catch (RuntimeException e) {
         LOG.debug("Cannot drop test database {}", database, e);
+      }
+    }
+    for (String role : createdRoles) {
+      try {
+        execute("DROP ROLE IF EXISTS " + role);
+      } catch (RuntimeException e) {
+        LOG.debug("Cannot drop test role {}", role, e);
       }
     }
     server.close();

@@ -50,6 +50,40 @@ class TestingPostgresTest {
     assertFalse(error.getMessage().isEmpty());
   }
 
+  @Test
+  void passwordRoleNeedsItsCurrentPasswordAndOthersAreUnaffected() throws SQLException {
+    TestingRole role = postgres.createPasswordRole("secretive", "first-Passw0rd");
+    TestingDatabase database = postgres.createDatabase("owned", role);
+    assertEquals(role.name(), database.user());
+    try (Connection connection = database.connect();
+        Statement statement = connection.createStatement()) {
+      statement.execute("CREATE TABLE mine (id int)");
+      assertEquals(role.name(), singleString(statement, "SELECT current_user"));
+    }
+    SQLException refused =
+        assertThrows(
+            SQLException.class,
+            () -> java.sql.DriverManager.getConnection(database.jdbcUrl(), role.name(), "wrong"));
+    assertEquals("28P01", refused.getSQLState(), refused.getMessage());
+
+    TestingRole rotated = postgres.changePassword(role, "second-Passw0rd");
+    assertThrows(
+        SQLException.class,
+        () ->
+            java.sql.DriverManager.getConnection(database.jdbcUrl(), role.name(), role.password()));
+    try (Connection connection =
+        java.sql.DriverManager.getConnection(
+            database.jdbcUrl(), rotated.name(), rotated.password())) {
+      assertTrue(connection.isValid(5));
+    }
+    // the administration user still connects as before
+    TestingDatabase other = postgres.createDatabase("unaffected");
+    try (Connection connection = other.connect()) {
+      assertTrue(connection.isValid(5));
+    }
+    assertFalse(role.toString().contains(role.password()));
+  }
+
   private static int countTables(Statement statement, String table) throws SQLException {
     return Integer.parseInt(
         singleString(

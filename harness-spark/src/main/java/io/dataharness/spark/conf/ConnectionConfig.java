@@ -1,5 +1,6 @@
 package io.dataharness.spark.conf;
 
+import io.dataharness.metadata.Secrets;
 import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.ValidationException;
 import java.io.Serializable;
@@ -10,7 +11,9 @@ import java.util.TreeMap;
 
 /**
  * A named connection from the catalog options {@code connection.<name>.*}. Sources refer to it by
- * name; its secrets stay in Spark's configuration and never reach the metadata store.
+ * name; its secrets stay in Spark's configuration and never reach the metadata store, a message, a
+ * log line or a plan: whatever shows its settings shows them through {@link Secrets} ({@link
+ * #toString}, {@link #scrub}).
  *
  * <ul>
  *   <li>kafka: {@code bootstrap-servers}, and any {@code kafka.<client property>}
@@ -109,11 +112,14 @@ public record ConnectionConfig(String name, SourceKind kind, Map<String, String>
   /**
    * The options of Spark's JDBC reader and writer for this connection: url, user, password, and the
    * driver class, named so that Spark loads it from {@code spark.jars} too (DriverManager alone
-   * does not see drivers of jars added at run time).
+   * does not see drivers of jars added at run time). Secret parameters of a PostgreSQL URL ({@code
+   * ?password=...}) travel as options instead, so that the URL Spark shows and puts into its errors
+   * holds none.
    */
   public Map<String, String> sparkJdbcOptions() {
     Map<String, String> jdbc = new TreeMap<>();
-    jdbc.put("url", jdbcUrl());
+    Secrets.SplitUrl url = Secrets.splitSecretParameters(jdbcUrl());
+    jdbc.put("url", url.url());
     if (jdbcUrl().startsWith("jdbc:postgresql:")) {
       jdbc.put("driver", "org.postgresql.Driver");
     }
@@ -123,24 +129,66 @@ public record ConnectionConfig(String name, SourceKind kind, Map<String, String>
     if (jdbcPassword() != null) {
       jdbc.put("password", jdbcPassword());
     }
+    jdbc.putAll(url.secretParameters()); // the URL's own win, as they would in the URL
     return jdbc;
+  }
+
+  /** The JDBC URL without secret parameters, to connect with {@link #jdbcProperties}. */
+  public String jdbcUrlWithoutSecrets() {
+    return Secrets.splitSecretParameters(jdbcUrl()).url();
+  }
+
+  /** The driver properties of {@link #jdbcUrlWithoutSecrets}: user, password, the URL's secrets. */
+  public java.util.Properties jdbcProperties() {
+    java.util.Properties properties = new java.util.Properties();
+    if (jdbcUser() != null) {
+      properties.setProperty("user", jdbcUser());
+    }
+    if (jdbcPassword() != null) {
+      properties.setProperty("password", jdbcPassword());
+    }
+    Secrets.splitSecretParameters(jdbcUrl()).secretParameters().forEach(properties::setProperty);
+    return properties;
+  }
+
+  /** The JDBC URL as it may be shown: its password and secret parameters hidden. */
+  public String maskedJdbcUrl() {
+    return Secrets.maskUrl(jdbcUrl());
+  }
+
+  /**
+   * Text that may quote this connection's settings (a driver's or client's exception message) with
+   * every secret value of the connection hidden.
+   */
+  public String scrub(String text) {
+    return Secrets.scrub(text, Secrets.values(options));
+  }
+
+  /**
+   * An exception chain fit to attach as a cause: the error, or a copy without this connection's
+   * secret values ({@link Secrets#scrub(Throwable, java.util.Collection)}).
+   */
+  public Throwable scrub(Throwable error) {
+    return Secrets.scrub(error, Secrets.values(options));
+  }
+
+  /**
+   * A fingerprint of everything that reaches the service (kind and every setting, secrets
+   * included), for caches of clients: see {@link Secrets#fingerprint}.
+   */
+  public String fingerprint() {
+    Map<String, String> settings = new TreeMap<>(options);
+    settings.put("\u0000kind", kind.id());
+    return Secrets.fingerprint(settings);
   }
 
   public String sparkCatalog() {
     return options.get("spark-catalog");
   }
 
-  /** The settings with secrets hidden, for messages and logs. */
+  /** The settings with secrets hidden ({@link Secrets#masked}), for messages and logs. */
   @Override
   public String toString() {
-    Map<String, String> shown = new TreeMap<>(options);
-    shown.replaceAll(
-        (key, value) ->
-            key.toLowerCase(Locale.ROOT).contains("password")
-                    || key.toLowerCase(Locale.ROOT).contains("secret")
-                    || key.toLowerCase(Locale.ROOT).contains("jaas")
-                ? "***"
-                : value);
-    return "connection '" + name + "' (" + kind.id() + ") " + shown;
+    return "connection '" + name + "' (" + kind.id() + ") " + Secrets.masked(options);
   }
 }

@@ -28,6 +28,7 @@ record DatabaseAddress(String host, int port, String database) {
     rest = rest.substring(2);
     int slash = rest.indexOf('/');
     String hostPort = slash < 0 ? rest : rest.substring(0, slash);
+    hostPort = hostPort.substring(hostPort.lastIndexOf('@') + 1); // user:password@host
     String database = slash < 0 ? "" : rest.substring(slash + 1);
     String host = hostPort;
     int port = 5432;

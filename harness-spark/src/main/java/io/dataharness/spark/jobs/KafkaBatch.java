@@ -213,13 +213,13 @@ record KafkaBatch(SortedMap<Integer, SourceState.OffsetRange> ranges) {
         Thread.currentThread().interrupt();
       }
       throw new SourceUnavailableException(
-          e,
+          connection.scrub(e),
           "Cannot find the offsets of messages older than %s in Kafka topic %s (connection"
               + " '%s'): %s",
           instant,
           topic,
           connection.name(),
-          e.getMessage());
+          connection.scrub(e.getMessage()));
     }
   }
 }

@@ -76,7 +76,24 @@ final class JdbcPartitionReader implements PartitionReader<InternalRow> {
             + ") harness_source";
     Connection opened = null;
     try {
-      opened = DriverManager.getConnection(partition.url(), partition.user(), partition.password());
+      java.util.Properties properties = new java.util.Properties();
+      properties.putAll(partition.connectionProperties());
+      try {
+        opened = DriverManager.getConnection(partition.url(), properties);
+      } catch (SQLException e) {
+        throw new io.dataharness.spark.source.SourceUnavailableException(
+            io.dataharness.metadata.Secrets.scrub(
+                e, io.dataharness.metadata.Secrets.values(partition.connectionProperties())),
+            "Cannot read %s: cannot connect to PostgreSQL at %s (connection '%s'): %s. Check"
+                + " connection.%s.url, connection.%s.user and connection.%s.password",
+            partition.describe(),
+            io.dataharness.metadata.Secrets.maskUrl(partition.url()),
+            partition.connectionName(),
+            partition.scrub(e.getMessage()),
+            partition.connectionName(),
+            partition.connectionName(),
+            partition.connectionName());
+      }
       opened.setAutoCommit(false);
       opened.setReadOnly(true);
       this.connection = opened;
@@ -99,7 +116,7 @@ final class JdbcPartitionReader implements PartitionReader<InternalRow> {
           "Cannot read %s: query of %s failed: %s",
           partition.describe(),
           partition.table(),
-          e.getMessage());
+          partition.scrub(e.getMessage()));
     }
   }
 

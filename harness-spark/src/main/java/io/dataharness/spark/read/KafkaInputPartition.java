@@ -45,4 +45,22 @@ record KafkaInputPartition(
         jsonFields,
         read.options().failFast());
   }
+
+  /** Hides the connection's secrets ({@link io.dataharness.metadata.Secrets#masked}). */
+  @Override
+  public String toString() {
+    return "KafkaInputPartition["
+        + describe
+        + ", topic "
+        + topic
+        + " partition "
+        + partition
+        + " ["
+        + start
+        + ", "
+        + end
+        + ") "
+        + io.dataharness.metadata.Secrets.masked(clientProperties)
+        + "]";
+  }
 }

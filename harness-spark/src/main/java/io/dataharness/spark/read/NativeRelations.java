@@ -225,12 +225,45 @@ final class NativeRelations {
             // PostgreSQL timestamp (without time zone) as timestamp_ntz: read as a timestamp and
             // cast, its value would shift by the session time zone
             .option("preferTimestampNTZ", "true");
-    Dataset<Row> rows = reader.load();
+    Dataset<Row> rows;
+    try {
+      rows = reader.load(); // Spark connects here, to learn the query's columns
+    } catch (Exception e) {
+      java.sql.SQLException cause = sqlCause(e);
+      if (cause == null) {
+        throw e;
+      }
+      // Spark rethrows the driver's exception as is: name the source and the connection instead
+      throw new io.dataharness.spark.source.SourceUnavailableException(
+          read.connection().scrub(cause),
+          "Cannot read %s: PostgreSQL at %s (connection '%s') failed: %s (SQLSTATE %s). Check"
+              + " connection.%s.url, connection.%s.user and connection.%s.password",
+          read.describe(),
+          read.connection().maskedJdbcUrl(),
+          read.connection().name(),
+          read.connection().scrub(cause.getMessage()),
+          cause.getSQLState(),
+          read.connection().name(),
+          read.connection().name(),
+          read.connection().name());
+    }
     List<Column> columns = new ArrayList<>();
     for (StructField field : read.schema().fields()) {
       columns.add(col("`" + field.name() + "`").cast(field.dataType()).as(field.name()));
     }
     return rows.select(withMetadata(read, columns));
+  }
+
+  private static java.sql.SQLException sqlCause(Throwable e) {
+    for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+      if (cause instanceof java.sql.SQLException sql) {
+        return sql;
+      }
+      if (cause.getCause() == cause) {
+        return null;
+      }
+    }
+    return null;
   }
 
   private static Dataset<Row> iceberg(

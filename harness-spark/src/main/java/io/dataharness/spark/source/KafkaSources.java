@@ -363,27 +363,30 @@ public final class KafkaSources {
    * read (live ends, then the retention check) and a move (live state) would otherwise pay on every
    * planning. Their threads are daemons; an unreachable broker still fails each call after its
    * timeout. Bounded: past {@link #MAX_ADMINS} distinct connections, all are closed and reopened on
-   * demand.
+   * demand. Keyed by a fingerprint of all the client properties ({@link
+   * io.dataharness.metadata.Secrets#fingerprint}): a changed password or key opens a new client,
+   * and no secret lives in the map's keys.
    */
-  private static final java.util.concurrent.ConcurrentMap<Map<String, Object>, Admin> ADMINS =
+  private static final java.util.concurrent.ConcurrentMap<String, Admin> ADMINS =
       new java.util.concurrent.ConcurrentHashMap<>();
 
   private static final int MAX_ADMINS = 32;
 
   private static Admin sharedAdmin(Map<String, Object> properties) {
-    Admin admin = ADMINS.get(properties);
+    String key = io.dataharness.metadata.Secrets.fingerprint(properties);
+    Admin admin = ADMINS.get(key);
     if (admin != null) {
       return admin;
     }
     synchronized (ADMINS) {
-      admin = ADMINS.get(properties);
+      admin = ADMINS.get(key);
       if (admin == null) {
         if (ADMINS.size() >= MAX_ADMINS) {
           ADMINS.values().forEach(a -> a.close(Duration.ZERO));
           ADMINS.clear();
         }
         admin = Admin.create(properties);
-        ADMINS.put(Map.copyOf(properties), admin);
+        ADMINS.put(key, admin);
       }
       return admin;
     }
@@ -415,12 +418,12 @@ public final class KafkaSources {
         this.admin = sharedAdmin(properties);
       } catch (RuntimeException e) {
         throw new SourceUnavailableException(
-            e,
+            connection.scrub(e),
             "Cannot connect to Kafka at %s (connection '%s'): %s. Check"
                 + " connection.%s.bootstrap-servers and the connection's kafka.* settings",
             connection.bootstrapServers(),
             connection.name(),
-            e.getMessage(),
+            connection.scrub(e.getMessage()),
             connection.name());
       }
     }
@@ -463,7 +466,7 @@ public final class KafkaSources {
         Throwable cause = e.getCause();
         if (cause instanceof UnknownTopicOrPartitionException) {
           throw new SourceUnavailableException(
-              cause,
+              connection.scrub(cause),
               "Cannot read Kafka topic %s at %s (connection '%s'): the topic does not exist."
                   + " Create it, or fix the source's topic option",
               topic,
@@ -471,15 +474,15 @@ public final class KafkaSources {
               connection.name());
         }
         if (cause instanceof org.apache.kafka.common.errors.TimeoutException) {
-          throw unreachable(action, cause, cause.getMessage());
+          throw unreachable(action, cause, connection.scrub(cause.getMessage()));
         }
         throw new SourceUnavailableException(
-            cause,
+            connection.scrub(cause),
             "Cannot %s at %s (connection '%s'): %s",
             action,
             connection.bootstrapServers(),
             connection.name(),
-            cause);
+            connection.scrub(String.valueOf(cause)));
       } catch (TimeoutException e) {
         throw unreachable(action, e, "no answer within " + timeout.toMillis() + " ms");
       } catch (InterruptedException e) {
@@ -490,7 +493,7 @@ public final class KafkaSources {
 
     private SourceUnavailableException unreachable(String action, Throwable cause, String reason) {
       return new SourceUnavailableException(
-          cause,
+          connection.scrub(cause),
           "Cannot %s: Kafka at %s (connection '%s') did not answer (%s). Check that the broker"
               + " runs and is reachable, and check connection.%s.bootstrap-servers",
           action,

@@ -133,13 +133,13 @@ public final class PostgresSources {
         jdbc -> install(jdbc, source, schema, table),
         e ->
             new SourceUnavailableException(
-                e,
+                connection.scrub(e),
                 "Cannot register source '%s' on PostgreSQL table %s at %s (connection '%s'): %s",
                 source.id(),
                 table,
                 maskedUrl(connection),
                 connection.name(),
-                e.getMessage()));
+                connection.scrub(e.getMessage())));
     return currentState(connection, source, null);
   }
 
@@ -157,12 +157,12 @@ public final class PostgresSources {
         jdbc -> evolve(jdbc, source, diff, table),
         e ->
             new SourceUnavailableException(
-                e,
+                connection.scrub(e),
                 "Cannot alter source '%s' (PostgreSQL table %s at %s): %s",
                 source.id(),
                 table,
                 maskedUrl(connection),
-                e.getMessage()));
+                connection.scrub(e.getMessage())));
   }
 
   private static void evolve(
@@ -276,13 +276,13 @@ public final class PostgresSources {
         },
         e ->
             new SourceUnavailableException(
-                e,
+                connection.scrub(e),
                 "Cannot release the history of source '%s' (PostgreSQL table %s at %s): %s; run"
                     + " the expiry again",
                 source.id(),
                 table,
                 maskedUrl(connection),
-                e.getMessage()));
+                connection.scrub(e.getMessage())));
     return deleted[0];
   }
 
@@ -323,12 +323,12 @@ public final class PostgresSources {
       return new Changes(result.getLong(1), first == null ? null : first.toInstant());
     } catch (SQLException e) {
       throw new SourceUnavailableException(
-          e,
+          connection.scrub(e),
           "Cannot read the changes of source '%s' (PostgreSQL table %s at %s): %s",
           source.id(),
           table,
           maskedUrl(connection),
-          e.getMessage());
+          connection.scrub(e.getMessage()));
     }
   }
 
@@ -419,13 +419,13 @@ public final class PostgresSources {
       return new SourceState.Jdbc(readTimestamp, snapshot);
     } catch (SQLException e) {
       throw new SourceUnavailableException(
-          e,
+          connection.scrub(e),
           "Cannot read the state of source '%s' (PostgreSQL table %s at %s, connection '%s'): %s",
           source.id(),
           table,
           maskedUrl(connection),
           connection.name(),
-          e.getMessage());
+          connection.scrub(e.getMessage()));
     }
   }
 
@@ -479,11 +479,11 @@ public final class PostgresSources {
   private static SourceUnavailableException cannotComputeReadTimestamp(
       ConnectionConfig connection, SQLException e) {
     return new SourceUnavailableException(
-        e,
+        connection.scrub(e),
         "Cannot compute a read timestamp on PostgreSQL at %s (connection '%s'): %s",
         maskedUrl(connection),
         connection.name(),
-        e.getMessage());
+        connection.scrub(e.getMessage()));
   }
 
   private static Instant safeReadTimestamp(
@@ -692,12 +692,12 @@ public final class PostgresSources {
       return columns.keySet().stream().filter(name -> !isSystemColumn(name)).toList();
     } catch (SQLException e) {
       throw new SourceUnavailableException(
-          e,
+          connection.scrub(e),
           "Cannot read the columns of PostgreSQL table %s at %s (connection '%s'): %s",
           table,
           maskedUrl(connection),
           connection.name(),
-          e.getMessage());
+          connection.scrub(e.getMessage()));
     }
   }
 
@@ -1037,7 +1037,10 @@ public final class PostgresSources {
     }
   }
 
-  /** Tables {@link #ensureMoveSupport} found up to date (JDBC URL and table). */
+  /**
+   * Tables {@link #ensureMoveSupport} found up to date: fingerprints of the connection and table
+   * (the URL may hold a password).
+   */
   private static final java.util.Set<String> MOVE_SUPPORT_CONFIRMED =
       java.util.concurrent.ConcurrentHashMap.newKeySet();
 
@@ -1049,7 +1052,8 @@ public final class PostgresSources {
   public static void ensureMoveSupport(
       ConnectionConfig connection, SourceDefinition source, Schema schema) {
     PostgresTableName table = PostgresTableName.of(source);
-    String key = connection.jdbcUrl() + "\u0000" + table;
+    String key =
+        io.dataharness.metadata.Secrets.fingerprint(connection.jdbcUrl(), table.toString());
     if (MOVE_SUPPORT_CONFIRMED.contains(key)) {
       return; // checked once per JVM: what registration installs is never taken away by the harness
     }
@@ -1060,11 +1064,11 @@ public final class PostgresSources {
       }
     } catch (SQLException e) {
       throw new SourceUnavailableException(
-          e,
+          connection.scrub(e),
           "Cannot check the history table of source '%s' (PostgreSQL table %s): %s",
           source.id(),
           table,
-          e.getMessage());
+          connection.scrub(e.getMessage()));
     }
     register(connection, source, schema);
   }
@@ -1277,25 +1281,19 @@ public final class PostgresSources {
   }
 
   static Connection connect(ConnectionConfig connection) {
-    Properties properties = new Properties();
-    if (connection.jdbcUser() != null) {
-      properties.setProperty("user", connection.jdbcUser());
-    }
-    if (connection.jdbcPassword() != null) {
-      properties.setProperty("password", connection.jdbcPassword());
-    }
+    Properties properties = connection.jdbcProperties();
     properties.setProperty("connectTimeout", "10");
     properties.setProperty("ApplicationName", "dataharness");
     try {
-      return DriverManager.getConnection(connection.jdbcUrl(), properties);
+      return DriverManager.getConnection(connection.jdbcUrlWithoutSecrets(), properties);
     } catch (SQLException e) {
       throw new SourceUnavailableException(
-          e,
+          connection.scrub(e),
           "Cannot connect to PostgreSQL at %s (connection '%s'): %s. Check connection.%s.url,"
               + " connection.%s.user and connection.%s.password",
           maskedUrl(connection),
           connection.name(),
-          e.getMessage(),
+          connection.scrub(e.getMessage()),
           connection.name(),
           connection.name(),
           connection.name());
@@ -1303,6 +1301,6 @@ public final class PostgresSources {
   }
 
   private static String maskedUrl(ConnectionConfig connection) {
-    return connection.jdbcUrl().replaceAll("(?i)(password=)[^&]*", "$1***");
+    return connection.maskedJdbcUrl();
   }
 }

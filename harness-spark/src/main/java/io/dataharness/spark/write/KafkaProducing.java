@@ -144,12 +144,12 @@ final class KafkaProducing {
           Thread.currentThread().interrupt();
         }
         throw new HarnessException(
-            e,
+            connection.scrub(e),
             "Cannot append to source '%s': producing to Kafka topic %s failed (%s); the"
                 + " transaction is aborted, so none of the rows is in the topic; retry the append",
             source.id(),
             topic,
-            e.getMessage());
+            connection.scrub(e.getMessage()));
       }
     } finally {
       producer.close(Duration.ofSeconds(10));
