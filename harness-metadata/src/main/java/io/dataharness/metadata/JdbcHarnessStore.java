@@ -200,7 +200,7 @@ final class JdbcHarnessStore implements HarnessStore {
             description,
             attempt + 1,
             READ_ATTEMPTS,
-            e.getMessage(),
+            Secrets.scrub(e.getMessage(), secrets),
             e.getSQLState());
         dataSource.getHikariPoolMXBean().softEvictConnections();
         pause(attempt * 100L);
