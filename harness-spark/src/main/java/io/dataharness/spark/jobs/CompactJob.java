@@ -325,29 +325,34 @@ public final class CompactJob {
         out,
         err,
         sessions,
-        (arguments, spark, json, print) -> {
-          TableIdentifier table = TableIdentifier.parse(arguments.required("table"));
-          String source = arguments.required("source");
-          Map<String, String> options = options(arguments.optional("options").orElse(null));
-          Result result =
-              run(
-                  spark,
-                  arguments.catalog(spark),
-                  table,
-                  source,
-                  options,
-                  arguments.optional("owner").orElse(null));
-          print.println(result);
-          json.put("table", table.toString())
-              .put("source", source)
-              .put("version", result.version())
-              .put("rewritten_files", result.rewrittenFiles())
-              .put("added_files", result.addedFiles())
-              .put("rewritten_bytes", result.rewrittenBytes())
-              .put("snapshot_id", result.snapshotId())
-              .put("replayed", result.replayed())
-              .put("duration_ms", result.durationMs());
-          return result.compacted() ? JobStatus.DONE : JobStatus.NOTHING_TO_DO;
-        });
+        JobSession.checked(
+            arguments -> {
+              TableIdentifier.parse(arguments.required("table"));
+              options(arguments.optional("options").orElse(null));
+            },
+            (arguments, spark, json, print) -> {
+              TableIdentifier table = TableIdentifier.parse(arguments.required("table"));
+              String source = arguments.required("source");
+              Map<String, String> options = options(arguments.optional("options").orElse(null));
+              Result result =
+                  run(
+                      spark,
+                      arguments.catalog(spark),
+                      table,
+                      source,
+                      options,
+                      arguments.optional("owner").orElse(null));
+              print.println(result);
+              json.put("table", table.toString())
+                  .put("source", source)
+                  .put("version", result.version())
+                  .put("rewritten_files", result.rewrittenFiles())
+                  .put("added_files", result.addedFiles())
+                  .put("rewritten_bytes", result.rewrittenBytes())
+                  .put("snapshot_id", result.snapshotId())
+                  .put("replayed", result.replayed())
+                  .put("duration_ms", result.durationMs());
+              return result.compacted() ? JobStatus.DONE : JobStatus.NOTHING_TO_DO;
+            }));
   }
 }
