@@ -322,6 +322,23 @@ class CreateTableBadInputTest {
         "Cannot read Kafka topic missing_" + suffix
       },
       {
+        // both added sources are checked before the first (a new Iceberg table) is registered
+        "SET TBLPROPERTIES ("
+            + icebergSource("a_cold")
+            + ", "
+            + source("b_hot", "kafka", "kafka", "topic", "missing_" + suffix)
+            + ")",
+        "Cannot read Kafka topic missing_" + suffix
+      },
+      {
+        "SET TBLPROPERTIES ("
+            + source("a_cold", "jdbc", "pg", "table", "public." + existingPg)
+            + ", 'source.a_cold.column.id' = 'message')",
+        "column 'id' is long, but PostgreSQL table public."
+            + existingPg
+            + " of source 'a_cold' has column message of type text"
+      },
+      {
         "SET TBLPROPERTIES ('source.warm.bogus' = '1')",
         "Cannot alter " + table + ": table property 'source.warm.bogus'"
       },
@@ -339,6 +356,7 @@ class CreateTableBadInputTest {
       String alter = "ALTER TABLE " + qualified + " " + change[0];
       String message = throwsMessage(alter);
       assertTrue(message.contains(change[1]), alter + " -> " + message);
+      assertFalse(icebergTableExists(), alter);
       TableVersion after = store.readLatest(table);
       assertEquals(before.version(), after.version(), alter + " -> " + message);
       assertEquals(before.sourceStates(), after.sourceStates(), alter);
