@@ -253,4 +253,61 @@ class BadProcedureArgumentsTest {
     var read = analysisError("SELECT * FROM harness." + fixture.namespace + ".missing");
     assertEquals("TABLE_OR_VIEW_NOT_FOUND", read.getCondition());
   }
+
+  private interface Job {
+    int run(String[] args, java.io.PrintStream out, java.io.PrintStream err);
+  }
+
+  /** Runs a job in this JVM; returns its exit code and the "error" of its last (JSON) line. */
+  private static Map.Entry<Integer, String> job(Job job, String... args) throws Exception {
+    Observed before = Observed.now();
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    java.io.PrintStream print =
+        new java.io.PrintStream(out, true, java.nio.charset.StandardCharsets.UTF_8);
+    int code = job.run(args, print, print);
+    String[] lines = out.toString(java.nio.charset.StandardCharsets.UTF_8).strip().split("\n");
+    var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(lines[lines.length - 1]);
+    assertEquals(before, Observed.now(), "nothing changed after " + List.of(args));
+    return Map.entry(code, json.get("error").asText());
+  }
+
+  @Test
+  void jobsRefuseUnknownTablesAndSourcesNamingThem() throws Exception {
+    Job move = (a, o, e) -> MoveJob.run(a, o, e, () -> fixture.spark, new StopSignal());
+    var unknownSource =
+        job(move, "--table", fixture.table.toString(), "--source", "nope", "--target", "cold");
+    assertEquals(JobStatus.FAILED.exitCode, unknownSource.getKey());
+    assertTrue(
+        unknownSource.getValue().contains("Cannot find source 'nope' in table " + fixture.table),
+        unknownSource.getValue());
+    var unknownTable =
+        job(move, "--table", fixture.namespace + ".missing", "--source", "hot", "--target", "cold");
+    assertEquals(JobStatus.FAILED.exitCode, unknownTable.getKey());
+    assertTrue(
+        unknownTable.getValue().contains("Cannot find table " + fixture.namespace + ".missing"),
+        unknownTable.getValue());
+    var sameSource =
+        job(move, "--table", fixture.table.toString(), "--source", "hot", "--target", "hot");
+    assertEquals(JobStatus.USAGE_ERROR.exitCode, sameSource.getKey());
+    var negative =
+        job(
+            (a, o, e) -> ExpireJob.main(a, o, e, () -> fixture.spark),
+            "--table",
+            fixture.table.toString(),
+            "--older-than",
+            "PT-10M");
+    assertEquals(JobStatus.USAGE_ERROR.exitCode, negative.getKey());
+    assertTrue(
+        negative
+            .getValue()
+            .contains("Cannot expire versions of " + fixture.table + ": --older-than 'PT-10M'"),
+        negative.getValue());
+    var sync =
+        job(
+            (a, o, e) -> SyncJob.run(a, o, e, () -> fixture.spark, new StopSignal()),
+            "--table",
+            fixture.namespace + ".missing");
+    assertEquals(JobStatus.FAILED.exitCode, sync.getKey());
+    assertTrue(sync.getValue().contains("Cannot find table"), sync.getValue());
+  }
 }
