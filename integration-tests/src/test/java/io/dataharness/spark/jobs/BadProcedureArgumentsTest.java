@@ -182,7 +182,9 @@ class BadProcedureArgumentsTest {
         "Cannot find table " + fixture.namespace + ".missing");
     refused(
         call("compact", table() + ", source => 'cold', options => map('bogus-option', '1')"),
-        "bogus-option");
+        "Cannot compact source 'cold' of "
+            + fixture.table
+            + ": options {bogus-option=1} are refused by Iceberg's rewrite_data_files (");
   }
 
   @Test
