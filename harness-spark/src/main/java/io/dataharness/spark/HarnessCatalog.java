@@ -19,6 +19,7 @@ import io.dataharness.spark.read.PartitionFilter;
 import io.dataharness.spark.source.IcebergSources;
 import io.dataharness.spark.source.KafkaSources;
 import io.dataharness.spark.source.PostgresSources;
+import io.dataharness.spark.source.SourceSetup;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
@@ -450,10 +451,37 @@ public class HarnessCatalog
             .orderingColumn(layout.orderingColumn())
             .partitionColumns(layout.partitionColumns())
             .properties(layout.properties());
+    // everything that can be checked before a source changes: bad input changes nothing
     for (SourceDefinition source : sources) {
-      definition.source(source, register(table, source, schema));
+      SourceSetup.check(SparkSession.active(), table, source, connection(table, source), schema);
     }
-    store.createTable(definition.build());
+    SourceSetup setup = new SourceSetup(table);
+    try {
+      for (SourceDefinition source : sources) {
+        definition.source(
+            source,
+            setup.register(
+                SparkSession.active(),
+                source,
+                connection(table, source),
+                () -> register(table, source, schema)));
+      }
+      store.createTable(definition.build());
+    } catch (RuntimeException e) {
+      // a later source (or the metadata store) failed: remove what the earlier ones installed,
+      // unless the table was created after all (an ambiguous store failure)
+      boolean created;
+      try {
+        created = store.tableExists(table);
+      } catch (RuntimeException unknown) {
+        e.addSuppressed(unknown);
+        created = true; // cannot tell: keep the sources as they are
+      }
+      if (!created) {
+        setup.undo(e);
+      }
+      throw e;
+    }
     return new HarnessSparkTable(this, store.readLatest(table), false);
   }
 

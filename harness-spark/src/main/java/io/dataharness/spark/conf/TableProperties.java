@@ -91,7 +91,7 @@ public final class TableProperties {
             String rest = key.substring(SOURCE_PREFIX.length());
             int dot = rest.indexOf('.');
             if (dot <= 0) {
-              throw invalid(table, key, "use source.<id>.<setting>");
+              throw invalid(table, key, "it names no source setting; write source.<id>.<setting>");
             }
             settings
                 .computeIfAbsent(rest.substring(0, dot), id -> new LinkedHashMap<>())
@@ -111,7 +111,14 @@ public final class TableProperties {
     String prefix = SOURCE_PREFIX + id + ".";
     String kindName = values.remove("kind");
     if (kindName == null) {
-      throw invalid(table, prefix + "kind", "set it to kafka, jdbc or iceberg");
+      throw invalid(table, prefix + "kind", "it is missing; set it to kafka, jdbc or iceberg");
+    }
+    if (java.util.Arrays.stream(SourceKind.values())
+        .noneMatch(known -> known.id().equalsIgnoreCase(kindName.trim()))) {
+      throw invalid(
+          table,
+          prefix + "kind",
+          "'" + kindName + "' is not a source kind; set it to kafka, jdbc or iceberg");
     }
     SourceKind kind = SourceKind.parse(kindName);
     String connectionName = values.remove("connection");
@@ -119,7 +126,7 @@ public final class TableProperties {
       throw invalid(
           table,
           prefix + "connection",
-          "set it to one of the catalog's "
+          "it is missing; set it to one of the catalog's "
               + kind.id()
               + " connections "
               + names(connections, kind));
@@ -153,15 +160,16 @@ public final class TableProperties {
             throw invalid(
                 table,
                 prefix + key,
-                "a "
+                "it is not a setting of a "
                     + kind.id()
-                    + " source takes kind, connection, partition-filter, column.<column> and "
+                    + " source; use kind, connection, partition-filter, column.<column> and "
                     + String.join(", ", OPTIONS.get(kind).stream().sorted().toList()));
           }
         });
     for (String required : REQUIRED.get(kind)) {
       if (!options.containsKey(required) || options.get(required).isEmpty()) {
-        throw invalid(table, prefix + required, "a " + kind.id() + " source needs it");
+        throw invalid(
+            table, prefix + required, "it is missing; a " + kind.id() + " source needs it");
       }
     }
     if (kind == SourceKind.KAFKA) {
@@ -174,7 +182,8 @@ public final class TableProperties {
   private static void checkOneOf(
       TableIdentifier table, String key, String value, String... allowed) {
     if (value != null && Arrays.stream(allowed).noneMatch(value::equalsIgnoreCase)) {
-      throw invalid(table, key, "use " + String.join(" or ", allowed) + " (got '" + value + "')");
+      throw invalid(
+          table, key, "'" + value + "' is not supported; use " + String.join(" or ", allowed));
     }
   }
 
@@ -264,6 +273,6 @@ public final class TableProperties {
   }
 
   private static ValidationException invalid(TableIdentifier table, String key, String fix) {
-    return new ValidationException("Invalid table property '%s' of %s: %s", key, table, fix);
+    return new ValidationException("Cannot use table property '%s' of %s: %s", key, table, fix);
   }
 }

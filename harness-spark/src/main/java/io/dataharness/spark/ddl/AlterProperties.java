@@ -16,6 +16,7 @@ import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.conf.TableProperties;
 import io.dataharness.spark.read.PartitionFilter;
+import io.dataharness.spark.source.SourceSetup;
 import io.dataharness.spark.txn.WriteProtocol;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -82,6 +83,11 @@ public final class AlterProperties {
     declared.addAll(plan.redefined().values());
     for (SourceDefinition source : declared) {
       PartitionFilter.check(table, source, SparkSchemas.toSpark(latest.schema()));
+    }
+    // every added source is checked before any is registered (as at CREATE TABLE)
+    for (SourceDefinition source : plan.added()) {
+      SourceSetup.check(
+          SparkSession.active(), table, source, catalog.connection(table, source), latest.schema());
     }
     PropertiesWriter writer = new PropertiesWriter(catalog, table, latest, plan, register);
     return new WriteProtocol(catalog.store(), table)

@@ -10,9 +10,7 @@ import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.GenericInternalRow;
 import org.apache.spark.sql.catalyst.util.GenericArrayData;
-import org.apache.spark.sql.connector.catalog.procedures.BoundProcedure;
 import org.apache.spark.sql.connector.catalog.procedures.ProcedureParameter;
-import org.apache.spark.sql.connector.catalog.procedures.UnboundProcedure;
 import org.apache.spark.sql.connector.read.LocalScan;
 import org.apache.spark.sql.connector.read.Scan;
 import org.apache.spark.sql.types.DataTypes;
@@ -23,7 +21,7 @@ import org.apache.spark.unsafe.types.UTF8String;
  * {@code CALL <catalog>.system.audit(table => 'ns.t', lease => '30 seconds')}: one row per
  * violation (check, severity, source, versions, detail); no rows when the table is healthy.
  */
-final class AuditProcedure implements UnboundProcedure, BoundProcedure {
+final class AuditProcedure extends HarnessProcedures.Procedure {
   static final String NAME = "audit";
 
   private static final StructType OUTPUT =
@@ -37,40 +35,19 @@ final class AuditProcedure implements UnboundProcedure, BoundProcedure {
   private final HarnessContext catalog;
 
   AuditProcedure(HarnessContext catalog) {
+    super(
+        NAME,
+        "Checks a harness table's invariants over its history and its sources' own records and"
+            + " returns one row per violation",
+        new ProcedureParameter[] {
+          ProcedureParameter.in("table", DataTypes.StringType).build(),
+          ProcedureParameter.in("lease", DataTypes.StringType).defaultValue("NULL").build()
+        });
     this.catalog = catalog;
   }
 
   @Override
-  public String name() {
-    return NAME;
-  }
-
-  @Override
-  public String description() {
-    return "Checks a harness table's invariants over its history and its sources' own records and"
-        + " returns one row per violation";
-  }
-
-  @Override
-  public BoundProcedure bind(StructType inputType) {
-    return this;
-  }
-
-  @Override
-  public boolean isDeterministic() {
-    return false;
-  }
-
-  @Override
-  public ProcedureParameter[] parameters() {
-    return new ProcedureParameter[] {
-      ProcedureParameter.in("table", DataTypes.StringType).build(),
-      ProcedureParameter.in("lease", DataTypes.StringType).defaultValue("NULL").build()
-    };
-  }
-
-  @Override
-  public Iterator<Scan> call(InternalRow input) {
+  Iterator<Scan> run(InternalRow input) {
     TableIdentifier table = TableIdentifier.parse(input.getUTF8String(0).toString());
     var lease =
         input.isNullAt(1)

@@ -195,6 +195,9 @@ public final class CompactJob {
       if (recorded().snapshotId().isEmpty()) {
         return Optional.empty();
       }
+      if (!options.isEmpty()) {
+        checkOptions();
+      }
       return Optional.of(
           IdempotencyKeys.of(
               "compact",
@@ -212,6 +215,30 @@ public final class CompactJob {
     @Override
     public Optional<String> intentPayload(String batch) {
       return Optional.empty(); // staged on a branch: invisible until the commit
+    }
+
+    /**
+     * Lets Iceberg validate the options before anything is staged: a rewrite that selects no file
+     * checks them and changes nothing.
+     */
+    private void checkOptions() {
+      try {
+        SparkActions.get(spark)
+            .rewriteDataFiles(staging.table())
+            .filter(org.apache.iceberg.expressions.Expressions.alwaysFalse())
+            .options(options)
+            .execute();
+      } catch (IllegalArgumentException e) {
+        throw new InvalidArgumentException(
+            "options",
+            "Cannot compact source '%s' of %s: options %s are refused by Iceberg's"
+                + " rewrite_data_files (%s); use its options, such as min-input-files or"
+                + " target-file-size-bytes",
+            source.id(),
+            table,
+            options,
+            e.getMessage());
+      }
     }
 
     @Override
@@ -325,29 +352,34 @@ public final class CompactJob {
         out,
         err,
         sessions,
-        (arguments, spark, json, print) -> {
-          TableIdentifier table = TableIdentifier.parse(arguments.required("table"));
-          String source = arguments.required("source");
-          Map<String, String> options = options(arguments.optional("options").orElse(null));
-          Result result =
-              run(
-                  spark,
-                  arguments.catalog(spark),
-                  table,
-                  source,
-                  options,
-                  arguments.optional("owner").orElse(null));
-          print.println(result);
-          json.put("table", table.toString())
-              .put("source", source)
-              .put("version", result.version())
-              .put("rewritten_files", result.rewrittenFiles())
-              .put("added_files", result.addedFiles())
-              .put("rewritten_bytes", result.rewrittenBytes())
-              .put("snapshot_id", result.snapshotId())
-              .put("replayed", result.replayed())
-              .put("duration_ms", result.durationMs());
-          return result.compacted() ? JobStatus.DONE : JobStatus.NOTHING_TO_DO;
-        });
+        JobSession.checked(
+            arguments -> {
+              TableIdentifier.parse(arguments.required("table"));
+              options(arguments.optional("options").orElse(null));
+            },
+            (arguments, spark, json, print) -> {
+              TableIdentifier table = TableIdentifier.parse(arguments.required("table"));
+              String source = arguments.required("source");
+              Map<String, String> options = options(arguments.optional("options").orElse(null));
+              Result result =
+                  run(
+                      spark,
+                      arguments.catalog(spark),
+                      table,
+                      source,
+                      options,
+                      arguments.optional("owner").orElse(null));
+              print.println(result);
+              json.put("table", table.toString())
+                  .put("source", source)
+                  .put("version", result.version())
+                  .put("rewritten_files", result.rewrittenFiles())
+                  .put("added_files", result.addedFiles())
+                  .put("rewritten_bytes", result.rewrittenBytes())
+                  .put("snapshot_id", result.snapshotId())
+                  .put("replayed", result.replayed())
+                  .put("duration_ms", result.durationMs());
+              return result.compacted() ? JobStatus.DONE : JobStatus.NOTHING_TO_DO;
+            }));
   }
 }

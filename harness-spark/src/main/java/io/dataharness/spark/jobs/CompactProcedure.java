@@ -52,7 +52,7 @@ final class CompactProcedure extends HarnessProcedures.Procedure {
   }
 
   @Override
-  public Iterator<Scan> call(InternalRow input) {
+  Iterator<Scan> run(InternalRow input) {
     String tableName = string(input, 0);
     String source = string(input, 1);
     if (tableName == null || source == null) {

@@ -151,22 +151,33 @@ public final class ExpireJob {
    * the session time zone, or an ISO instant {@code 2026-11-01T00:00:00Z}) is the cut-off itself;
    * an interval ({@code 7 days}, {@code PT12H}) is an age, counted back from {@code now}.
    */
-  static Instant cutoff(String olderThan, Instant now, java.time.ZoneId zone) {
+  static Instant cutoff(
+      TableIdentifier table,
+      String argument,
+      String olderThan,
+      Instant now,
+      java.time.ZoneId zone) {
     if (olderThan == null || olderThan.isBlank()) {
       return now.minus(DEFAULT_AGE);
     }
-    return JobArguments.cutoff("expire versions", "older_than", olderThan, now, zone);
+    return JobArguments.cutoff("expire versions of " + table, argument, olderThan, now, zone);
   }
 
-  static int retainLast(Long value) {
+  /**
+   * A {@code retain_last} value: 1 when not given, else a number from 1 to {@link
+   * Integer#MAX_VALUE}.
+   *
+   * @param argument the argument as the user wrote it: {@code retain_last} or {@code --retain-last}
+   */
+  static int retainLast(TableIdentifier table, String argument, Long value) {
     if (value == null) {
       return 1;
     }
     if (value < 1 || value > Integer.MAX_VALUE) {
       throw new ValidationException(
-          "Cannot expire versions: retain_last %d is below 1; use 1 or more (the latest version is"
-              + " always kept)",
-          value);
+          "Cannot expire versions of %s: %s '%d' is %s; use a number from 1 to %d (the latest"
+              + " version is always kept)",
+          table, argument, value, value < 1 ? "below 1" : "too large", Integer.MAX_VALUE);
     }
     return value.intValue();
   }
@@ -216,30 +227,54 @@ public final class ExpireJob {
         out,
         err,
         sessions,
-        (arguments, spark, json, print) -> {
-          TableIdentifier table = TableIdentifier.parse(arguments.required("table"));
-          int retainLast =
+        JobSession.checked(
+            arguments -> {
+              TableIdentifier table = TableIdentifier.parse(arguments.required("table"));
               retainLast(
+                  table,
+                  "--retain-last",
                   arguments.optional("retain-last").isEmpty()
                       ? null
                       : arguments.positiveLong("retain-last").getAsLong());
-          Instant cutoff =
-              cutoff(
-                  arguments.optional("older-than").orElse(null),
-                  Instant.now(),
-                  JobArguments.sessionZone(spark));
-          ExpireResult result = run(spark, arguments.catalog(spark), table, cutoff, retainLast);
-          print.println(result);
-          json.put("table", table.toString())
-              .put("oldest_version", result.oldestVersion())
-              .put("versions_removed", result.versionsRemoved())
-              .put("state_records_removed", result.stateRecordsRemoved())
-              .put("tags_removed", result.tagCount())
-              .put("history_rows_removed", result.historyRowCount())
-              .put("duration_ms", result.durationMs());
-          var skipped = json.putArray("skipped");
-          result.skippedList().forEach(skipped::add);
-          return result.removedAnything() ? JobStatus.DONE : JobStatus.NOTHING_TO_DO;
-        });
+              arguments
+                  .optional("older-than")
+                  .ifPresent(
+                      value ->
+                          cutoff(
+                              table,
+                              "--older-than",
+                              value,
+                              Instant.now(),
+                              java.time.ZoneId.systemDefault()));
+            },
+            (arguments, spark, json, print) -> {
+              TableIdentifier table = TableIdentifier.parse(arguments.required("table"));
+              int retainLast =
+                  retainLast(
+                      table,
+                      "--retain-last",
+                      arguments.optional("retain-last").isEmpty()
+                          ? null
+                          : arguments.positiveLong("retain-last").getAsLong());
+              Instant cutoff =
+                  cutoff(
+                      table,
+                      "--older-than",
+                      arguments.optional("older-than").orElse(null),
+                      Instant.now(),
+                      JobArguments.sessionZone(spark));
+              ExpireResult result = run(spark, arguments.catalog(spark), table, cutoff, retainLast);
+              print.println(result);
+              json.put("table", table.toString())
+                  .put("oldest_version", result.oldestVersion())
+                  .put("versions_removed", result.versionsRemoved())
+                  .put("state_records_removed", result.stateRecordsRemoved())
+                  .put("tags_removed", result.tagCount())
+                  .put("history_rows_removed", result.historyRowCount())
+                  .put("duration_ms", result.durationMs());
+              var skipped = json.putArray("skipped");
+              result.skippedList().forEach(skipped::add);
+              return result.removedAnything() ? JobStatus.DONE : JobStatus.NOTHING_TO_DO;
+            }));
   }
 }

@@ -49,7 +49,7 @@ final class ExpireProcedure extends HarnessProcedures.Procedure {
   }
 
   @Override
-  public Iterator<Scan> call(InternalRow input) {
+  Iterator<Scan> run(InternalRow input) {
     String tableName = string(input, 0);
     if (tableName == null) {
       throw new ValidationException(
@@ -57,11 +57,13 @@ final class ExpireProcedure extends HarnessProcedures.Procedure {
               + "table => 'ns.t', older_than => '7 days')");
     }
     SparkSession spark = SparkSession.active();
-    int retainLast = ExpireJob.retainLast(input.isNullAt(2) ? null : input.getLong(2));
+    TableIdentifier table = TableIdentifier.parse(tableName);
+    int retainLast =
+        ExpireJob.retainLast(table, "retain_last", input.isNullAt(2) ? null : input.getLong(2));
     Instant cutoff =
-        ExpireJob.cutoff(string(input, 1), Instant.now(), JobArguments.sessionZone(spark));
-    ExpireResult result =
-        ExpireJob.run(spark, catalog, TableIdentifier.parse(tableName), cutoff, retainLast);
+        ExpireJob.cutoff(
+            table, "older_than", string(input, 1), Instant.now(), JobArguments.sessionZone(spark));
+    ExpireResult result = ExpireJob.run(spark, catalog, table, cutoff, retainLast);
     return result(
         OUTPUT,
         result.oldestVersion(),

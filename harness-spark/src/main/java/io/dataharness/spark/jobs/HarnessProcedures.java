@@ -66,34 +66,37 @@ public final class HarnessProcedures {
         && identifier.namespace()[0].equalsIgnoreCase(NAMESPACE)) {
       switch (identifier.name().toLowerCase(Locale.ROOT)) {
         case "move":
-          return new Move(catalog);
+          return new Move(catalog).in(catalog.name());
         case "sync":
-          return new Sync(catalog);
+          return new Sync(catalog).in(catalog.name());
         case UnlockProcedure.NAME:
-          return new UnlockProcedure(catalog.store());
+          return new UnlockProcedure(catalog.store()).in(catalog.name());
         case AuditProcedure.NAME:
-          return new AuditProcedure(catalog);
+          return new AuditProcedure(catalog).in(catalog.name());
         case ExpireProcedure.NAME:
-          return new ExpireProcedure(catalog);
+          return new ExpireProcedure(catalog).in(catalog.name());
         case CompactProcedure.NAME:
-          return new CompactProcedure(catalog);
+          return new CompactProcedure(catalog).in(catalog.name());
         case RegisterSourceProcedure.NAME:
-          return new RegisterSourceProcedure(catalog);
+          return new RegisterSourceProcedure(catalog).in(catalog.name());
         case RollbackProcedure.NAME:
-          return new RollbackProcedure(catalog);
+          return new RollbackProcedure(catalog).in(catalog.name());
         default:
           break;
       }
     }
-    throw new ValidationException(
-        "Unknown procedure %s.%s of catalog %s: it has system.move, system.sync, system.unlock,"
-            + " system.audit, system.expire_versions, system.compact, system.register_source and"
-            + " system.rollback_to_version",
-        String.join(".", identifier.namespace()), identifier.name(), catalog.name());
+    throw ProcedureErrors.procedureNotFound(
+        catalog.name() + "." + String.join(".", identifier.namespace()) + "." + identifier.name(),
+        new ValidationException(
+            "Cannot find procedure %s.%s in catalog %s: it has system.move, system.sync,"
+                + " system.unlock, system.audit, system.expire_versions, system.compact,"
+                + " system.register_source and system.rollback_to_version",
+            String.join(".", identifier.namespace()), identifier.name(), catalog.name()));
   }
 
   /** A procedure that returns what it did as rows: its name, description and parameters. */
   abstract static class Procedure implements UnboundProcedure, BoundProcedure {
+    private String catalogName = "";
     private final String name;
     private final String description;
     private final ProcedureParameter[] parameters;
@@ -123,6 +126,36 @@ public final class HarnessProcedures {
     public BoundProcedure bind(StructType inputType) {
       return this;
     }
+
+    /** Names the catalog in errors ({@code harness.system.move}). */
+    Procedure in(String catalog) {
+      this.catalogName = catalog;
+      return this;
+    }
+
+    /**
+     * Runs {@link #run}; a user error surfaces as Spark's {@code AnalysisException} (see {@link
+     * ProcedureErrors}).
+     */
+    @Override
+    public final Iterator<Scan> call(InternalRow input) {
+      try {
+        return run(input);
+      } catch (RuntimeException e) {
+        String table =
+            parameters.length > 0 && parameters[0].name().equals("table") && !input.isNullAt(0)
+                ? input.getUTF8String(0).toString()
+                : null;
+        String[] names =
+            java.util.Arrays.stream(parameters)
+                .map(ProcedureParameter::name)
+                .toArray(String[]::new);
+        throw ProcedureErrors.of(catalogName, name, table, names, e);
+      }
+    }
+
+    /** What the procedure does, with its arguments in declaration order. */
+    abstract Iterator<Scan> run(InternalRow input);
 
     @Override
     public boolean isDeterministic() {
@@ -188,7 +221,7 @@ public final class HarnessProcedures {
     }
 
     @Override
-    public Iterator<Scan> call(InternalRow input) {
+    Iterator<Scan> run(InternalRow input) {
       MoveRequest request =
           MoveJob.request(
               string(input, 0),
@@ -236,7 +269,7 @@ public final class HarnessProcedures {
     }
 
     @Override
-    public Iterator<Scan> call(InternalRow input) {
+    Iterator<Scan> run(InternalRow input) {
       SyncResult result = SyncJob.run(catalog, TableIdentifier.parse(string(input, 0)));
       return result(
           OUTPUT,

@@ -417,8 +417,8 @@ final class JobArguments {
 
   private static ValidationException invalid(
       String action, String argument, String text, String reason, String fix) {
-    return new ValidationException(
-        "Cannot %s: %s '%s' %s; %s", action, argument, text, reason, fix);
+    return new InvalidArgumentException(
+        argument, "Cannot %s: %s '%s' %s; %s", action, argument, text, reason, fix);
   }
 
   private static ValidationException usageError(

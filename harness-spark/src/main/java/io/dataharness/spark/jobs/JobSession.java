@@ -53,13 +53,35 @@ final class JobSession implements Supplier<SparkSession> {
      * JobStatus#NOTHING_TO_DO}).
      */
     JobStatus run(JobArguments arguments, SparkSession spark, ObjectNode json, PrintStream out);
+
+    /**
+     * Checks every option value before Spark starts, throwing a {@link ValidationException} that
+     * names the option for a bad one (a usage error, exit 64); {@link #run} parses them again.
+     */
+    default void check(JobArguments arguments) {}
+  }
+
+  /** A {@link Work} whose options {@code check} validates before Spark starts. */
+  static Work checked(java.util.function.Consumer<JobArguments> check, Work work) {
+    return new Work() {
+      @Override
+      public JobStatus run(
+          JobArguments arguments, SparkSession spark, ObjectNode json, PrintStream out) {
+        return work.run(arguments, spark, json, out);
+      }
+
+      @Override
+      public void check(JobArguments arguments) {
+        check.accept(arguments);
+      }
+    };
   }
 
   /**
    * Runs a one-shot job the way every job runs: {@code --help} prints the usage (0); a bad option
-   * is a usage error (64, before Spark starts); a failure is 3 when a retry resolves it (a held
-   * lock, a conflict) and 1 otherwise; and the last line of {@code out} is always one JSON object
-   * with {@code job}, the work's fields, {@code status} and {@code error}.
+   * ({@link Work#check}) is a usage error (64, before Spark starts); a failure is 3 when a retry
+   * resolves it (a held lock, a conflict) and 1 otherwise; and the last line of {@code out} is
+   * always one JSON object with {@code job}, the work's fields, {@code status} and {@code error}.
    *
    * @param done the JSON status word for {@link JobStatus#DONE}, such as {@code expired}
    */
@@ -83,6 +105,7 @@ final class JobSession implements Supplier<SparkSession> {
         out.flush();
         return JobStatus.DONE.exitCode;
       }
+      work.check(arguments);
       try {
         status = work.run(arguments, spark.get(), json, out);
       } catch (RuntimeException e) {

@@ -47,7 +47,7 @@ final class RegisterSourceProcedure extends HarnessProcedures.Procedure {
   }
 
   @Override
-  public Iterator<Scan> call(InternalRow input) {
+  Iterator<Scan> run(InternalRow input) {
     String tableName = string(input, 0);
     String sourceId = string(input, 1);
     if (tableName == null || sourceId == null) {

@@ -42,16 +42,22 @@ final class RollbackProcedure extends HarnessProcedures.Procedure {
   }
 
   @Override
-  public Iterator<Scan> call(InternalRow input) {
+  Iterator<Scan> run(InternalRow input) {
     String tableName = string(input, 0);
     if (tableName == null || input.isNullAt(1)) {
       throw new ValidationException(
           "Cannot roll back: table and version are required, as in CALL"
               + " <catalog>.system.rollback_to_version(table => 'ns.t', version => 12)");
     }
-    Rollback.Result result =
-        Rollback.run(
-            SparkSession.active(), catalog, TableIdentifier.parse(tableName), input.getLong(1));
+    TableIdentifier table = TableIdentifier.parse(tableName);
+    long version = input.getLong(1);
+    if (version < 1) {
+      throw new ValidationException(
+          "Cannot roll %s back: version '%d' is not a version; versions are numbered from 1, name"
+              + " one listed by SELECT version FROM <catalog>.%s.versions",
+          table, version, table);
+    }
+    Rollback.Result result = Rollback.run(SparkSession.active(), catalog, table, version);
     return result(
         OUTPUT,
         result.version(),

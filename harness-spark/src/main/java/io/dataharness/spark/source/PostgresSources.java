@@ -728,7 +728,7 @@ public final class PostgresSources {
     };
   }
 
-  private static void checkNoSystemColumnMapped(SourceDefinition source, Schema schema) {
+  static void checkNoSystemColumnMapped(SourceDefinition source, Schema schema) {
     for (Field field : schema.fields()) {
       String column = source.sourceColumn(field.name());
       if (isSystemColumn(column) || column.equals(VALID_TO) || column.equals(DELETED_XID)) {
@@ -1208,7 +1208,7 @@ public final class PostgresSources {
   record Column(String name, String type) {}
 
   /** The table's columns in order, or an empty map if the table does not exist. */
-  private static Map<String, Column> columns(Connection jdbc, String schema, String table)
+  static Map<String, Column> columns(Connection jdbc, String schema, String table)
       throws SQLException {
     Map<String, Column> columns = new LinkedHashMap<>();
     try (PreparedStatement statement =

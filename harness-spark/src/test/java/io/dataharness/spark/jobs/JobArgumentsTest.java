@@ -253,6 +253,54 @@ class JobArgumentsTest {
   }
 
   @Test
+  void expireAndCompactRefuseBadValuesBeforeSparkStarts() throws Exception {
+    Object[][] cases = {
+      {
+        "--older-than",
+        "PT-10M",
+        "Cannot expire versions of ns.t: --older-than 'PT-10M' is negative"
+      },
+      {
+        "--older-than",
+        "P999999999999D",
+        "Cannot expire versions of ns.t: --older-than 'P999999999999D' is longer than an interval"
+      },
+      {"--older-than", "2026-13-45", "--older-than '2026-13-45' is not a timestamp"},
+      {"--retain-last", "0", "Cannot run ExpireJob: --retain-last '0' is not positive"},
+      {"--retain-last", "many", "Cannot run ExpireJob: --retain-last 'many' is not a whole number"},
+      {
+        "--retain-last",
+        "99999999999",
+        "Cannot expire versions of ns.t: --retain-last '99999999999' is too large"
+      }
+    };
+    for (Object[] bad : cases) {
+      Run run =
+          run(
+              (a, o, e) -> ExpireJob.main(a, o, e, NO_SPARK),
+              "--table",
+              "ns.t",
+              (String) bad[0],
+              (String) bad[1]);
+      assertEquals(JobStatus.USAGE_ERROR.exitCode, run.code(), run.out() + run.err());
+      assertTrue(run.json().get("error").asText().contains((String) bad[2]), run.out());
+    }
+    Run options =
+        run(
+            (a, o, e) -> CompactJob.main(a, o, e, NO_SPARK),
+            "--table",
+            "ns.t",
+            "--source",
+            "cold",
+            "--options",
+            "min-input-files");
+    assertEquals(JobStatus.USAGE_ERROR.exitCode, options.code(), options.out());
+    assertTrue(
+        options.json().get("error").asText().contains("--options 'min-input-files' is not a list"),
+        options.out());
+  }
+
+  @Test
   void statusesOfFailures() {
     assertEquals(
         JobStatus.LOCK_HELD,

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.dataharness.metadata.LockHeldException;
 import io.dataharness.metadata.SourceState;
-import io.dataharness.metadata.ValidationException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -101,7 +100,7 @@ class CompactTest {
     assertFalse(nothing.getBoolean(1), nothing.toString());
     assertEquals(latest + 1, fixture.catalog().store().readLatest(fixture.table).version());
     assertThrows(
-        ValidationException.class,
+        org.apache.spark.sql.AnalysisException.class,
         () ->
             fixture
                 .spark

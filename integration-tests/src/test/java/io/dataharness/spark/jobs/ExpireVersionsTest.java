@@ -211,7 +211,9 @@ class ExpireVersionsTest {
     }
     assertThrows(
         ValidationException.class,
-        () -> ExpireJob.cutoff("-5 minutes", Instant.now(), ZoneOffset.UTC));
+        () ->
+            ExpireJob.cutoff(
+                fixture.table, "older_than", "-5 minutes", Instant.now(), ZoneOffset.UTC));
     assertEquals(1, store.loadTable(fixture.table).oldestVersion());
     assertEquals(2, store.readLatest(fixture.table).version());
   }

@@ -1,0 +1,373 @@
+package io.dataharness.spark.jobs;
+
+import static io.dataharness.spark.jobs.TestSql.postgres;
+import static io.dataharness.spark.jobs.TestSql.postgresCount;
+import static io.dataharness.spark.jobs.TestSql.postgresStrings;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.dataharness.metadata.TableIdentifier;
+import io.dataharness.metadata.TableVersion;
+import io.dataharness.testing.TestingKafka;
+import io.dataharness.testing.TestingSpark;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.UUID;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.connector.catalog.Identifier;
+import org.apache.spark.sql.connector.catalog.TableCatalog;
+import org.junit.jupiter.api.Test;
+
+/**
+ * SPEC 10, bad input to DDL: CREATE TABLE checks every source before it changes any (Kafka topic,
+ * column types of existing PostgreSQL and Iceberg tables, properties), and undoes what earlier
+ * sources installed when a later one fails; a bad ALTER TABLE leaves the versions as they were.
+ */
+class CreateTableBadInputTest {
+  private final SparkSession spark = TestingSpark.shared().session();
+  private final String suffix = UUID.randomUUID().toString().substring(0, 8);
+  private final String namespace = "bad_" + suffix;
+  private final TableIdentifier table = TableIdentifier.of(namespace, "t");
+  private final String icebergNamespace = "lake_bad_" + suffix;
+  private final String existingPg = "existing_" + suffix;
+  private final String newPg = "created_" + suffix;
+  private final String topic = "bad_events_" + suffix;
+
+  CreateTableBadInputTest() throws Exception {
+    TestingKafka.shared().createTopic(topic, 1);
+    spark.sql("CREATE NAMESPACE harness." + namespace);
+    postgres(
+        "CREATE TABLE public." + existingPg + " (id bigint NOT NULL, message text, version bigint)",
+        "INSERT INTO public." + existingPg + " VALUES (1, 'one', 1), (2, 'two', 1)");
+  }
+
+  private static String source(String id, String kind, String connection, String key, String v) {
+    return String.format(
+        "'source.%s.kind' = '%s', 'source.%s.connection' = '%s', 'source.%s.%s' = '%s'",
+        id, kind, id, connection, id, key, v);
+  }
+
+  private String createSql(String catalog, String columns, String... sources) {
+    return "CREATE TABLE "
+        + catalog
+        + "."
+        + namespace
+        + ".t ("
+        + columns
+        + ") TBLPROPERTIES ("
+        + String.join(", ", sources)
+        + ")";
+  }
+
+  private static final String COLUMNS = "id BIGINT NOT NULL, message STRING, version BIGINT";
+
+  private String icebergSource(String id) {
+    return source(id, "iceberg", "lake", "table", icebergNamespace + ".t");
+  }
+
+  private String throwsMessage(String sql) {
+    Throwable error = assertThrows(Throwable.class, () -> spark.sql(sql), sql);
+    StringBuilder messages = new StringBuilder();
+    for (Throwable cause = error; cause != null; cause = cause.getCause()) {
+      messages.append(cause.getMessage()).append(" | ");
+      for (Throwable suppressed : cause.getSuppressed()) {
+        messages.append("suppressed: ").append(suppressed.getMessage()).append(" | ");
+      }
+    }
+    return messages.toString();
+  }
+
+  private boolean icebergTableExists() {
+    TableCatalog iceberg =
+        (TableCatalog)
+            ((org.apache.spark.sql.classic.SparkSession) spark)
+                .sessionState()
+                .catalogManager()
+                .catalog("iceberg");
+    Identifier identifier = Identifier.of(new String[] {icebergNamespace}, "t");
+    iceberg.invalidateTable(identifier);
+    return iceberg.tableExists(identifier);
+  }
+
+  private static long relations(String name) throws Exception {
+    return postgresCount("SELECT count(*) FROM pg_class WHERE relname = '" + name + "'");
+  }
+
+  /** The existing PostgreSQL table as an application sees it: columns, trigger, history, rows. */
+  private void assertExistingTableUntouched() throws Exception {
+    assertEquals(
+        List.of("id", "message", "version"),
+        postgresStrings(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = '"
+                + existingPg
+                + "' ORDER BY ordinal_position"),
+        "no harness system columns left on the existing table");
+    assertEquals(
+        0,
+        postgresCount(
+            "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+                + " WHERE c.relname = '"
+                + existingPg
+                + "'"),
+        "no trigger left on the existing table");
+    assertEquals(0, relations(existingPg + "_harness_history"), "no history table left");
+    assertEquals(
+        0,
+        postgresCount(
+            "SELECT count(*) FROM pg_proc WHERE proname = '" + existingPg + "_harness_versioning'"),
+        "no trigger function left");
+    assertEquals(
+        List.of("1 one", "2 two"),
+        postgresStrings("SELECT id || ' ' || message FROM public." + existingPg + " ORDER BY id"),
+        "the application's rows are as they were");
+  }
+
+  @Test
+  void aLaterSourceFailingUndoesWhatTheEarlierSourcesInstalled() throws Exception {
+    // a second harness catalog with an iceberg connection whose warehouse cannot be created (its
+    // parent is a regular file): registering that source fails after the others were set up
+    Path file = Files.createTempFile("not-a-directory-", ".txt");
+    String broken = "broken_lake_" + suffix;
+    spark.conf().set("spark.sql.catalog." + broken, "org.apache.iceberg.spark.SparkCatalog");
+    spark.conf().set("spark.sql.catalog." + broken + ".type", "hadoop");
+    spark.conf().set("spark.sql.catalog." + broken + ".warehouse", file.toUri() + "/warehouse");
+    String harness = "harness_undo_" + suffix;
+    String prefix = "spark.sql.catalog." + harness;
+    for (String key :
+        List.of(
+            "",
+            ".uri",
+            ".user",
+            ".password",
+            ".connection.kafka.kind",
+            ".connection.kafka.bootstrap-servers",
+            ".connection.pg.kind",
+            ".connection.pg.url",
+            ".connection.pg.user",
+            ".connection.pg.password",
+            ".connection.lake.kind",
+            ".connection.lake.spark-catalog")) {
+      spark.conf().set(prefix + key, spark.conf().get("spark.sql.catalog.harness" + key));
+    }
+    spark.conf().set(prefix + ".connection.broken.kind", "iceberg");
+    spark.conf().set(prefix + ".connection.broken.spark-catalog", broken);
+
+    // sources register in the order of their ids
+    String sql =
+        createSql(
+            harness,
+            COLUMNS,
+            icebergSource("a_cold"),
+            source("b_warm", "jdbc", "pg", "table", "public." + newPg),
+            source("c_existing", "jdbc", "pg", "table", "public." + existingPg),
+            source("d_hot", "kafka", "kafka", "topic", topic),
+            source("e_broken", "iceberg", "broken", "table", "lake.t"));
+    String message = throwsMessage(sql);
+    assertTrue(
+        message.contains("Cannot create Iceberg table") && message.contains("'e_broken'"), message);
+
+    assertFalse(
+        JobArguments.catalog(spark, "harness").store().tableExists(table),
+        "the metadata store holds no table");
+    assertFalse(icebergTableExists(), "the Iceberg table the harness created is dropped");
+    assertEquals(0, relations(newPg), "the PostgreSQL table the harness created is dropped");
+    assertEquals(0, relations(newPg + "_harness_history"));
+    assertExistingTableUntouched();
+
+    // nothing left in the way: the same table without the broken source is created and reads
+    spark.sql(
+        createSql(
+            "harness",
+            COLUMNS,
+            icebergSource("a_cold"),
+            source("b_warm", "jdbc", "pg", "table", "public." + newPg),
+            source("c_existing", "jdbc", "pg", "table", "public." + existingPg),
+            source("d_hot", "kafka", "kafka", "topic", topic)));
+    assertEquals(
+        List.of(1L, 2L),
+        spark.sql("SELECT id FROM harness." + namespace + ".t ORDER BY id").collectAsList().stream()
+            .map(row -> row.getLong(0))
+            .toList());
+  }
+
+  @Test
+  void aMissingTopicIsRefusedBeforeAnySourceChanges() throws Exception {
+    String message =
+        throwsMessage(
+            createSql(
+                "harness",
+                COLUMNS,
+                icebergSource("a_cold"),
+                source("b_existing", "jdbc", "pg", "table", "public." + existingPg),
+                source("c_hot", "kafka", "kafka", "topic", "missing_" + suffix)));
+    assertTrue(
+        message.contains("missing_" + suffix) && message.contains("does not exist"), message);
+    assertFalse(spark.catalog().tableExists("harness." + namespace + ".t"));
+    assertFalse(icebergTableExists(), "no Iceberg table was created");
+    assertExistingTableUntouched();
+  }
+
+  @Test
+  void columnTypesAnExistingTableCannotHoldAreRefusedBeforeAnySourceChanges() throws Exception {
+    // the existing PostgreSQL table's message is text: a harness INT column cannot read it
+    String message =
+        throwsMessage(
+            createSql(
+                "harness",
+                "id BIGINT NOT NULL, message INT, version BIGINT",
+                icebergSource("a_cold"),
+                source("b_existing", "jdbc", "pg", "table", "public." + existingPg)));
+    assertTrue(
+        message.contains(
+            "Cannot create "
+                + table
+                + ": column 'message' is int, but PostgreSQL table public."
+                + existingPg
+                + " of source 'b_existing' has column message of type text"),
+        message);
+    assertTrue(message.contains("source.b_existing.column.message"), message);
+    assertFalse(icebergTableExists(), "no Iceberg table was created");
+    assertExistingTableUntouched();
+
+    // a harness INT cannot hold the existing bigint id either (narrower whole number)
+    message =
+        throwsMessage(
+            createSql(
+                "harness",
+                "id INT NOT NULL, message STRING, version BIGINT",
+                icebergSource("a_cold"),
+                source("b_existing", "jdbc", "pg", "table", "public." + existingPg)));
+    assertTrue(message.contains("column 'id' is int") && message.contains("bigint"), message);
+    assertExistingTableUntouched();
+
+    // an existing Iceberg table with a string id
+    spark.sql("CREATE NAMESPACE IF NOT EXISTS iceberg." + icebergNamespace);
+    spark.sql(
+        "CREATE TABLE iceberg." + icebergNamespace + ".t (id STRING, message STRING, version INT)");
+    message =
+        throwsMessage(
+            createSql(
+                "harness",
+                COLUMNS,
+                source("a_existing", "jdbc", "pg", "table", "public." + existingPg),
+                icebergSource("b_cold")));
+    assertTrue(
+        message.contains("column 'id' is long, but Iceberg table lake.")
+            || message.contains("column 'id' is long, but Iceberg table iceberg."),
+        message);
+    assertTrue(message.contains("type string"), message);
+    assertExistingTableUntouched();
+    assertFalse(spark.catalog().tableExists("harness." + namespace + ".t"));
+  }
+
+  @Test
+  void badPropertiesAndSchemaChangesLeaveTheVersionsAsTheyWere() throws Exception {
+    String property = "Cannot use table property '%s' of " + table + ": ";
+    String[][] cases = {
+      {
+        "'source.a.kind' = 'kafka', 'source.a.connection' = 'nope', 'source.a.topic' = 'x'",
+        property.formatted("source.a.connection") + "there is no kafka connection 'nope'; configure"
+      },
+      {
+        "'source.a.kind' = 'parquet', 'source.a.connection' = 'kafka'",
+        property.formatted("source.a.kind") + "'parquet' is not a source kind; set it to kafka"
+      },
+      {
+        "'source.a.kind' = 'kafka', 'source.a.connection' = 'kafka', 'source.a.topic' = 'x',"
+            + " 'source.a.bogus' = '1'",
+        property.formatted("source.a.bogus") + "it is not a setting of a kafka source; use kind"
+      },
+      {
+        "'source.a.kind' = 'kafka', 'source.a.connection' = 'kafka'",
+        property.formatted("source.a.topic") + "it is missing; a kafka source needs it"
+      },
+      {
+        "'source.a.kind' = 'kafka', 'source.a.connection' = 'kafka', 'source.a.topic' = '"
+            + topic
+            + "', 'source.a.start' = 'middle'",
+        property.formatted("source.a.start") + "'middle' is not supported; use earliest or latest"
+      },
+      {
+        icebergSource("a_cold") + ", 'write.source' = 'nope'",
+        "Cannot create " + table + ": table property write.source = 'nope': 'nope' is not one of"
+      }
+    };
+    for (String[] bad : cases) {
+      String message = throwsMessage(createSql("harness", COLUMNS, bad[0]));
+      assertTrue(message.contains(bad[1]), message);
+      assertFalse(spark.catalog().tableExists("harness." + namespace + ".t"), bad[0]);
+      assertFalse(icebergTableExists(), bad[0]);
+    }
+
+    spark.sql(
+        createSql(
+            "harness",
+            COLUMNS,
+            source("hot", "kafka", "kafka", "topic", topic),
+            source("warm", "jdbc", "pg", "table", "public." + existingPg)));
+    TestingKafka.shared()
+        .produceJson(topic, 0, List.of("{\"id\": 10, \"message\": \"ten\", \"version\": 1}"));
+    spark.sql("CALL harness.system.sync(table => '" + table + "')").collect();
+    var store = JobArguments.catalog(spark, "harness").store();
+    TableVersion before = store.readLatest(table);
+    int versions = store.history(table, 0, 1000).size();
+    String qualified = "harness." + namespace + ".t";
+    String[][] alters = {
+      {"ALTER COLUMN id TYPE INT", "NOT_SUPPORTED_CHANGE_COLUMN"},
+      {
+        "SET TBLPROPERTIES (" + source("x", "kafka", "kafka", "topic", "missing_" + suffix) + ")",
+        "Cannot read Kafka topic missing_" + suffix
+      },
+      {
+        // both added sources are checked before the first (a new Iceberg table) is registered
+        "SET TBLPROPERTIES ("
+            + icebergSource("a_cold")
+            + ", "
+            + source("b_hot", "kafka", "kafka", "topic", "missing_" + suffix)
+            + ")",
+        "Cannot read Kafka topic missing_" + suffix
+      },
+      {
+        "SET TBLPROPERTIES ("
+            + source("a_cold", "jdbc", "pg", "table", "public." + existingPg)
+            + ", 'source.a_cold.column.id' = 'message')",
+        "column 'id' is long, but PostgreSQL table public."
+            + existingPg
+            + " of source 'a_cold' has column message of type text"
+      },
+      {
+        "SET TBLPROPERTIES ('source.warm.bogus' = '1')",
+        "Cannot alter " + table + ": table property 'source.warm.bogus'"
+      },
+      {
+        "SET TBLPROPERTIES ('write.source' = 'nope')",
+        "Cannot alter " + table + ": table property write.source = 'nope'"
+      },
+      {
+        "UNSET TBLPROPERTIES ('source.nope.kind')",
+        "Cannot alter " + table + ": table property 'source.nope.kind': the table has no source"
+      },
+      {"ADD COLUMN id STRING", "FIELD_ALREADY_EXISTS"}
+    };
+    for (String[] change : alters) {
+      String alter = "ALTER TABLE " + qualified + " " + change[0];
+      String message = throwsMessage(alter);
+      assertTrue(message.contains(change[1]), alter + " -> " + message);
+      assertFalse(icebergTableExists(), alter);
+      TableVersion after = store.readLatest(table);
+      assertEquals(before.version(), after.version(), alter + " -> " + message);
+      assertEquals(before.sourceStates(), after.sourceStates(), alter);
+      assertEquals(before.schema(), after.schema(), alter);
+      assertEquals(versions, store.history(table, 0, 1000).size(), alter);
+      assertEquals(
+          List.of(1L, 2L, 10L),
+          spark.sql("SELECT id FROM " + qualified + " ORDER BY id").collectAsList().stream()
+              .map(row -> row.getLong(0))
+              .toList(),
+          alter);
+    }
+  }
+}
