@@ -18,6 +18,7 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayDeque;
 import java.util.Deque;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
@@ -377,11 +378,14 @@ public final class SourceSetup {
               statement.execute("DROP TABLE IF EXISTS " + name.qualified());
             } else {
               if (!triggerExisted) {
-                statement.execute(
-                    "DROP TRIGGER IF EXISTS "
-                        + quote(PostgresTableName.TRIGGER)
-                        + " ON "
-                        + name.qualified());
+                for (String trigger :
+                    List.of(
+                        PostgresTableName.TRIGGER,
+                        PostgresTableName.DELETES_TRIGGER,
+                        PostgresTableName.TRUNCATE_TRIGGER)) {
+                  statement.execute(
+                      "DROP TRIGGER IF EXISTS " + quote(trigger) + " ON " + name.qualified());
+                }
               }
               if (!validFromExisted) {
                 statement.execute(
@@ -403,6 +407,8 @@ public final class SourceSetup {
             }
             if (!functionExisted) {
               statement.execute("DROP FUNCTION IF EXISTS " + name.qualifiedFunction() + "()");
+              statement.execute(
+                  "DROP FUNCTION IF EXISTS " + name.qualifiedDeletesFunction() + "()");
             }
             if (!movesExisted && !otherRegisteredTables(jdbc, name)) {
               statement.execute("DROP TABLE IF EXISTS " + name.qualifiedMoves());

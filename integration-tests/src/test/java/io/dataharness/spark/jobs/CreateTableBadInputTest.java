@@ -117,7 +117,11 @@ class CreateTableBadInputTest {
     assertEquals(
         0,
         postgresCount(
-            "SELECT count(*) FROM pg_proc WHERE proname = '" + existingPg + "_harness_versioning'"),
+            "SELECT count(*) FROM pg_proc WHERE proname IN ('"
+                + existingPg
+                + "_harness_versioning', '"
+                + existingPg
+                + "_harness_deletes')"),
         "no trigger function left");
     assertEquals(
         List.of("1 one", "2 two"),
