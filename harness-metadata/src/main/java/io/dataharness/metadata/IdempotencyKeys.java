@@ -1,8 +1,6 @@
 package io.dataharness.metadata;
 
-import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 
 /**
@@ -37,34 +35,12 @@ public final class IdempotencyKeys {
               + " as move:<table>:<source>",
           prefix);
     }
-    MessageDigest digest;
-    try {
-      digest = MessageDigest.getInstance("SHA-256");
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
-    update(digest, prefix);
+    MessageDigest digest = Digests.sha256();
+    Digests.update(digest, prefix);
     for (String part : parts) {
-      update(digest, part);
+      Digests.update(digest, part);
     }
     String readable = prefix.length() > PREFIX_LENGTH ? prefix.substring(0, PREFIX_LENGTH) : prefix;
     return readable + ":" + HexFormat.of().formatHex(digest.digest());
-  }
-
-  private static void update(MessageDigest digest, String part) {
-    if (part == null) {
-      digest.update((byte) 0);
-      return;
-    }
-    byte[] bytes = part.getBytes(StandardCharsets.UTF_8);
-    digest.update((byte) 1);
-    digest.update(
-        new byte[] {
-          (byte) (bytes.length >>> 24),
-          (byte) (bytes.length >>> 16),
-          (byte) (bytes.length >>> 8),
-          (byte) bytes.length
-        });
-    digest.update(bytes);
   }
 }

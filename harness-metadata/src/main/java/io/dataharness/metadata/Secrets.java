@@ -2,7 +2,6 @@ package io.dataharness.metadata;
 
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.Collection;
 import java.util.HexFormat;
 import java.util.List;
@@ -253,47 +252,22 @@ public final class Secrets {
    * password opens a new connection and no plaintext secret lives in a long-lived map key.
    */
   public static String fingerprint(Map<String, ?> settings) {
-    MessageDigest digest = sha256();
+    MessageDigest digest = Digests.sha256();
     new TreeMap<>(settings)
         .forEach(
             (key, value) -> {
-              update(digest, key);
-              update(digest, value == null ? null : value.toString());
+              Digests.update(digest, key);
+              Digests.update(digest, value == null ? null : value.toString());
             });
     return HexFormat.of().formatHex(digest.digest());
   }
 
   /** {@link #fingerprint(Map)} of values in order (null distinct from empty). */
   public static String fingerprint(String... values) {
-    MessageDigest digest = sha256();
+    MessageDigest digest = Digests.sha256();
     for (String value : values) {
-      update(digest, value);
+      Digests.update(digest, value);
     }
     return HexFormat.of().formatHex(digest.digest());
-  }
-
-  private static void update(MessageDigest digest, String value) {
-    if (value == null) {
-      digest.update((byte) 0);
-      return;
-    }
-    byte[] bytes = value.getBytes(StandardCharsets.UTF_8);
-    digest.update((byte) 1);
-    digest.update(
-        new byte[] {
-          (byte) (bytes.length >>> 24),
-          (byte) (bytes.length >>> 16),
-          (byte) (bytes.length >>> 8),
-          (byte) bytes.length
-        });
-    digest.update(bytes);
-  }
-
-  private static MessageDigest sha256() {
-    try {
-      return MessageDigest.getInstance("SHA-256");
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException("Cannot fingerprint settings: SHA-256 is not available", e);
-    }
   }
 }

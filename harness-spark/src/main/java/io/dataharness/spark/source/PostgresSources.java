@@ -800,70 +800,64 @@ public final class PostgresSources {
     // Only triggers call it (PostgreSQL checks EXECUTE when a trigger is created, not when it
     // fires): nobody else needs to.
     execute(jdbc, "REVOKE ALL ON FUNCTION " + table.qualifiedFunction() + "() FROM PUBLIC");
-    execute(
+    // Also fires when rows arrive through logical replication (session_replication_role =
+    // replica): a change without history would alter what past read timestamps return.
+    replaceTrigger(
         jdbc,
-        "DROP TRIGGER IF EXISTS " + quote(PostgresTableName.TRIGGER) + " ON " + table.qualified());
-    execute(
-        jdbc,
-        "CREATE TRIGGER "
-            + quote(PostgresTableName.TRIGGER)
-            + " BEFORE INSERT OR UPDATE OR DELETE ON "
-            + table.qualified()
-            + " FOR EACH ROW EXECUTE FUNCTION "
-            + table.qualifiedFunction()
-            + "()");
-    // Also fire when rows arrive through logical replication (session_replication_role = replica):
-    // a change without history would alter what past read timestamps return.
-    execute(
-        jdbc,
-        "ALTER TABLE "
-            + table.qualified()
-            + " ENABLE ALWAYS TRIGGER "
-            + quote(PostgresTableName.TRIGGER));
+        table,
+        PostgresTableName.TRIGGER,
+        "BEFORE INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW",
+        table.qualifiedFunction(),
+        true);
     // A DELETE statement's images in one INSERT (a row trigger inserting them one by one made a
-    // move's delete 10x slower than a plain one). Enabled as usual, so it does not fire under
-    // logical replication (session_replication_role = replica), where the row trigger keeps them.
+    // move's delete 3-4 times slower). Enabled as usual, so it does not fire under logical
+    // replication (session_replication_role = replica), where the row trigger keeps them.
     execute(jdbc, deletesFunctionSql(table, userColumns));
     execute(jdbc, "REVOKE ALL ON FUNCTION " + table.qualifiedDeletesFunction() + "() FROM PUBLIC");
-    execute(
+    replaceTrigger(
         jdbc,
-        "DROP TRIGGER IF EXISTS "
-            + quote(PostgresTableName.DELETES_TRIGGER)
-            + " ON "
-            + table.qualified());
-    execute(
-        jdbc,
-        "CREATE TRIGGER "
-            + quote(PostgresTableName.DELETES_TRIGGER)
-            + " AFTER DELETE ON "
-            + table.qualified()
-            + " REFERENCING OLD TABLE AS harness_deleted FOR EACH STATEMENT EXECUTE FUNCTION "
-            + table.qualifiedDeletesFunction()
-            + "()");
+        table,
+        PostgresTableName.DELETES_TRIGGER,
+        "AFTER DELETE ON %s REFERENCING OLD TABLE AS harness_deleted FOR EACH STATEMENT",
+        table.qualifiedDeletesFunction(),
+        false);
     // TRUNCATE fires no row trigger: without this it would remove rows without history, and change
     // what every earlier version reads. Refused, also when replicated (publish truncates
     // elsewhere).
-    execute(
+    replaceTrigger(
         jdbc,
-        "DROP TRIGGER IF EXISTS "
-            + quote(PostgresTableName.TRUNCATE_TRIGGER)
-            + " ON "
-            + table.qualified());
+        table,
+        PostgresTableName.TRUNCATE_TRIGGER,
+        "BEFORE TRUNCATE ON %s FOR EACH STATEMENT",
+        table.qualifiedFunction(),
+        true);
+  }
+
+  /**
+   * (Re)creates trigger {@code name} on the table: {@code when} with {@code %s} for the table,
+   * executing {@code function}; {@code always}: also under logical replication.
+   */
+  private static void replaceTrigger(
+      Connection jdbc,
+      PostgresTableName table,
+      String name,
+      String when,
+      String function,
+      boolean always)
+      throws SQLException {
+    execute(jdbc, "DROP TRIGGER IF EXISTS " + quote(name) + " ON " + table.qualified());
     execute(
         jdbc,
         "CREATE TRIGGER "
-            + quote(PostgresTableName.TRUNCATE_TRIGGER)
-            + " BEFORE TRUNCATE ON "
-            + table.qualified()
-            + " FOR EACH STATEMENT EXECUTE FUNCTION "
-            + table.qualifiedFunction()
+            + quote(name)
+            + " "
+            + String.format(when, table.qualified())
+            + " EXECUTE FUNCTION "
+            + function
             + "()");
-    execute(
-        jdbc,
-        "ALTER TABLE "
-            + table.qualified()
-            + " ENABLE ALWAYS TRIGGER "
-            + quote(PostgresTableName.TRUNCATE_TRIGGER));
+    if (always) {
+      execute(jdbc, "ALTER TABLE " + table.qualified() + " ENABLE ALWAYS TRIGGER " + quote(name));
+    }
   }
 
   private static boolean schemaExists(Connection jdbc, String schema) throws SQLException {

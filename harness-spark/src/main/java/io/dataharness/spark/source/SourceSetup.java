@@ -149,13 +149,7 @@ public final class SourceSetup {
     try (Connection jdbc = PostgresSources.connect(connection)) {
       columns = columnTypes(jdbc, name.schema(), name.table());
     } catch (SQLException e) {
-      throw new SourceUnavailableException(
-          e,
-          "Cannot read PostgreSQL table %s of source '%s' (connection '%s'): %s",
-          name,
-          source.id(),
-          connection.name(),
-          e.getMessage());
+      throw unreadable(e, name, source, connection);
     }
     if (columns.isEmpty()) {
       return; // registering creates it from the harness schema
@@ -359,13 +353,7 @@ public final class SourceSetup {
               name.table(),
               PostgresTableName.TRIGGER);
     } catch (SQLException e) {
-      throw new SourceUnavailableException(
-          e,
-          "Cannot read PostgreSQL table %s of source '%s' (connection '%s'): %s",
-          name,
-          source.id(),
-          connection.name(),
-          e.getMessage());
+      throw unreadable(e, name, source, connection);
     }
     return new Undo() {
       @Override
@@ -529,5 +517,19 @@ public final class SourceSetup {
             + ")";
       }
     };
+  }
+
+  private static SourceUnavailableException unreadable(
+      SQLException e,
+      PostgresTableName name,
+      SourceDefinition source,
+      ConnectionConfig connection) {
+    return new SourceUnavailableException(
+        e,
+        "Cannot read PostgreSQL table %s of source '%s' (connection '%s'): %s",
+        name,
+        source.id(),
+        connection.name(),
+        e.getMessage());
   }
 }
