@@ -70,7 +70,7 @@ public class HarnessCatalog
   @Override
   public void initialize(String name, CaseInsensitiveStringMap options) {
     this.name = name;
-    String uri = options.get("uri");
+    String uri = options.get(io.dataharness.spark.conf.CatalogOptions.URI);
     if (uri == null) {
       throw new ValidationException(
           "Cannot start catalog %s: set spark.sql.catalog.%s.uri to the metadata store"
@@ -81,7 +81,11 @@ public class HarnessCatalog
     this.metadataUri = uri;
     this.connections = ConnectionConfig.parseAll(options.asCaseSensitiveMap());
     try {
-      this.store = StoreCache.open(uri, options.get("user"), options.get("password"));
+      this.store =
+          StoreCache.open(
+              uri,
+              options.get(io.dataharness.spark.conf.CatalogOptions.USER),
+              options.get(io.dataharness.spark.conf.CatalogOptions.PASSWORD));
     } catch (io.dataharness.metadata.MetadataStoreException e) {
       throw new io.dataharness.metadata.MetadataStoreException(
           e,

@@ -23,6 +23,27 @@ import java.util.TreeMap;
  */
 public record ConnectionConfig(String name, SourceKind kind, Map<String, String> options)
     implements Serializable {
+  /** Every connection: kafka, jdbc or iceberg. */
+  public static final String KIND = "kind";
+
+  /** kafka: the bootstrap servers. */
+  public static final String BOOTSTRAP_SERVERS = "bootstrap-servers";
+
+  /** kafka: the prefix of any Kafka client property. */
+  public static final String KAFKA_PREFIX = "kafka.";
+
+  /** jdbc: the database URL. */
+  public static final String URL = "url";
+
+  /** jdbc: the database user. */
+  public static final String USER = "user";
+
+  /** jdbc: the database password. */
+  public static final String PASSWORD = "password";
+
+  /** iceberg: the name of a Spark catalog configured for Iceberg. */
+  public static final String SPARK_CATALOG = "spark-catalog";
+
   public ConnectionConfig {
     options = Map.copyOf(new TreeMap<>(options));
     for (String key : requiredKeys(kind)) {
@@ -37,11 +58,11 @@ public record ConnectionConfig(String name, SourceKind kind, Map<String, String>
   private static String[] requiredKeys(SourceKind kind) {
     switch (kind) {
       case KAFKA:
-        return new String[] {"bootstrap-servers"};
+        return new String[] {BOOTSTRAP_SERVERS};
       case JDBC:
-        return new String[] {"url"};
+        return new String[] {URL};
       default:
-        return new String[] {"spark-catalog"};
+        return new String[] {SPARK_CATALOG};
     }
   }
 
@@ -50,8 +71,8 @@ public record ConnectionConfig(String name, SourceKind kind, Map<String, String>
     Map<String, Map<String, String>> grouped = new TreeMap<>();
     catalogOptions.forEach(
         (key, value) -> {
-          if (key.toLowerCase(Locale.ROOT).startsWith("connection.")) {
-            String rest = key.substring("connection.".length());
+          if (key.toLowerCase(Locale.ROOT).startsWith(CatalogOptions.CONNECTION_PREFIX)) {
+            String rest = key.substring(CatalogOptions.CONNECTION_PREFIX.length());
             int dot = rest.indexOf('.');
             if (dot <= 0) {
               throw new ValidationException(
@@ -65,7 +86,7 @@ public record ConnectionConfig(String name, SourceKind kind, Map<String, String>
     Map<String, ConnectionConfig> connections = new TreeMap<>();
     grouped.forEach(
         (name, settings) -> {
-          String kind = settings.remove("kind");
+          String kind = settings.remove(KIND);
           if (kind == null) {
             throw new ValidationException(
                 "Invalid connection '%s': set connection.%s.kind to kafka, jdbc or iceberg",
@@ -81,7 +102,7 @@ public record ConnectionConfig(String name, SourceKind kind, Map<String, String>
   }
 
   public String bootstrapServers() {
-    return options.get("bootstrap-servers");
+    return options.get(BOOTSTRAP_SERVERS);
   }
 
   /** Kafka client properties ({@code kafka.} prefix removed), plus {@code bootstrap.servers}. */
@@ -89,8 +110,8 @@ public record ConnectionConfig(String name, SourceKind kind, Map<String, String>
     Map<String, String> properties = new TreeMap<>();
     options.forEach(
         (key, value) -> {
-          if (key.startsWith("kafka.")) {
-            properties.put(key.substring("kafka.".length()), value);
+          if (key.startsWith(KAFKA_PREFIX)) {
+            properties.put(key.substring(KAFKA_PREFIX.length()), value);
           }
         });
     properties.put("bootstrap.servers", bootstrapServers());
@@ -98,15 +119,15 @@ public record ConnectionConfig(String name, SourceKind kind, Map<String, String>
   }
 
   public String jdbcUrl() {
-    return options.get("url");
+    return options.get(URL);
   }
 
   public String jdbcUser() {
-    return options.get("user");
+    return options.get(USER);
   }
 
   public String jdbcPassword() {
-    return options.get("password");
+    return options.get(PASSWORD);
   }
 
   /**
@@ -183,7 +204,7 @@ public record ConnectionConfig(String name, SourceKind kind, Map<String, String>
   }
 
   public String sparkCatalog() {
-    return options.get("spark-catalog");
+    return options.get(SPARK_CATALOG);
   }
 
   /** The settings with secrets hidden ({@link Secrets#masked}), for messages and logs. */

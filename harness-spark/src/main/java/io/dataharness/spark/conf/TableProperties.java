@@ -63,6 +63,25 @@ public final class TableProperties {
 
   public static final String SOURCE_PREFIX = "source.";
 
+  /** {@code source.<id>.kind}: kafka, jdbc or iceberg. */
+  public static final String KIND = "kind";
+
+  /** {@code source.<id>.connection}: a catalog connection of the source's kind. */
+  public static final String CONNECTION = "connection";
+
+  /** {@code source.<id>.partition-filter}: a predicate every row of the source satisfies. */
+  public static final String PARTITION_FILTER = "partition-filter";
+
+  /** {@code source.<id>.column.<column>}: the source's own name for a harness column. */
+  public static final String COLUMN_PREFIX = "column.";
+
+  /** {@code source.<id>.retire = force} (ALTER TABLE only): retire a source that holds rows. */
+  public static final String RETIRE = "retire";
+
+  /** The source settings every kind takes; {@link #sourceOptions} adds each kind's own. */
+  public static final Set<String> SOURCE_SETTINGS =
+      Set.of(KIND, CONNECTION, PARTITION_FILTER, COLUMN_PREFIX, RETIRE);
+
   private static final Map<SourceKind, Set<String>> OPTIONS =
       Map.of(
           SourceKind.KAFKA, Set.of("topic", "partitions", "format", "start"),
@@ -78,6 +97,11 @@ public final class TableProperties {
       Set.of("provider", "location", "comment", "owner", "external", "is_managed_location");
 
   private TableProperties() {}
+
+  /** The source settings of one kind beyond {@link #SOURCE_SETTINGS}, such as a topic. */
+  public static Set<String> sourceOptions(SourceKind kind) {
+    return OPTIONS.get(kind);
+  }
 
   /** The sources declared in the properties, in declaration order of their ids. */
   public static List<SourceDefinition> sources(
@@ -109,7 +133,7 @@ public final class TableProperties {
       Map<String, String> values,
       Map<String, ConnectionConfig> connections) {
     String prefix = SOURCE_PREFIX + id + ".";
-    String kindName = values.remove("kind");
+    String kindName = values.remove(KIND);
     if (kindName == null) {
       throw invalid(table, prefix + "kind", "it is missing; set it to kafka, jdbc or iceberg");
     }
@@ -121,7 +145,7 @@ public final class TableProperties {
           "'" + kindName + "' is not a source kind; set it to kafka, jdbc or iceberg");
     }
     SourceKind kind = SourceKind.parse(kindName);
-    String connectionName = values.remove("connection");
+    String connectionName = values.remove(CONNECTION);
     if (connectionName == null) {
       throw invalid(
           table,
@@ -147,13 +171,13 @@ public final class TableProperties {
               + " or use one of "
               + names(connections, kind));
     }
-    String partitionFilter = values.remove("partition-filter");
+    String partitionFilter = values.remove(PARTITION_FILTER);
     Map<String, String> columnMapping = new TreeMap<>();
     Map<String, String> options = new TreeMap<>();
     values.forEach(
         (key, value) -> {
-          if (key.startsWith("column.")) {
-            columnMapping.put(key.substring("column.".length()), value);
+          if (key.startsWith(COLUMN_PREFIX)) {
+            columnMapping.put(key.substring(COLUMN_PREFIX.length()), value);
           } else if (OPTIONS.get(kind).contains(key)) {
             options.put(key, value);
           } else {

@@ -47,7 +47,7 @@ import org.slf4j.LoggerFactory;
 public final class AlterProperties {
   private static final Logger LOG = LoggerFactory.getLogger(AlterProperties.class);
 
-  private static final String RETIRE = "retire";
+  private static final String RETIRE = TableProperties.RETIRE;
 
   private AlterProperties() {}
 
