@@ -45,6 +45,7 @@ import org.junit.jupiter.api.Test;
 class DocsReferenceTest {
   private static final Pattern HEADER = Pattern.compile("^\\|\\s*([^|]+?)\\s*\\|");
   private static final Pattern NAME = Pattern.compile("`([^`]+)`");
+  private static final Pattern LINK = Pattern.compile("\\]\\(([^)\\s]+)\\)");
 
   @Test
   void theReferenceNamesExactlyTheOptionsTheCodeDefines() throws Exception {
@@ -96,6 +97,57 @@ class DocsReferenceTest {
           documented.containsKey(kind) && !documented.get(kind).isEmpty(),
           "no table '" + kind + "' found in docs/: " + documented.keySet());
     }
+  }
+
+  @Test
+  void everyLinkOfTheReadmeAndTheDocsResolves() throws IOException {
+    Path docs = docsDirectory();
+    List<Path> pages = new ArrayList<>();
+    pages.add(docs.getParent().resolve("README.md"));
+    try (Stream<Path> files = Files.list(docs)) {
+      files.filter(file -> file.toString().endsWith(".md")).sorted().forEach(pages::add);
+    }
+    List<String> broken = new ArrayList<>();
+    for (Path page : pages) {
+      String text = Files.readString(page).replaceAll("(?s)```.*?```", "");
+      Matcher link = LINK.matcher(text);
+      while (link.find()) {
+        String target = link.group(1);
+        if (target.contains("://") || target.startsWith("mailto:")) {
+          continue;
+        }
+        int hash = target.indexOf('#');
+        String file = hash < 0 ? target : target.substring(0, hash);
+        Path resolved = file.isEmpty() ? page : page.getParent().resolve(file).normalize();
+        if (!Files.exists(resolved)) {
+          broken.add(page.getFileName() + ": " + target + " (no such file)");
+        } else if (hash >= 0
+            && resolved.toString().endsWith(".md")
+            && !anchors(resolved).contains(target.substring(hash + 1))) {
+          broken.add(page.getFileName() + ": " + target + " (no such heading)");
+        }
+      }
+    }
+    assertTrue(broken.isEmpty(), "Broken links:\n  " + String.join("\n  ", broken));
+  }
+
+  /** The anchors GitHub gives a page's headings. */
+  private static Set<String> anchors(Path page) throws IOException {
+    Set<String> anchors = new TreeSet<>();
+    boolean code = false;
+    for (String line : Files.readAllLines(page)) {
+      if (line.startsWith("```")) {
+        code = !code;
+      } else if (!code && line.matches("#{1,6} .*")) {
+        anchors.add(
+            line.replaceFirst("#+ ", "")
+                .trim()
+                .toLowerCase(java.util.Locale.ROOT)
+                .replaceAll("[^\\w\\- ]", "")
+                .replace(' ', '-'));
+      }
+    }
+    return anchors;
   }
 
   /** What the code defines, by kind. */
