@@ -24,7 +24,10 @@ import java.util.OptionalLong;
 import java.util.UUID;
 import java.util.stream.LongStream;
 import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * A service a move depends on goes down in the middle of the job and comes back: the PostgreSQL
@@ -227,6 +230,66 @@ class ServiceFaultsTest {
     assertTrue(message.contains("rerun"), message);
     fixture.assertUnchanged();
     fixture.assertRerunMovesExactlyOnce();
+  }
+
+  /** Which dedicated database goes down, and after which step of the move. */
+  enum Fault {
+    SOURCE_AFTER_INTENT(PostgresToIcebergMover.Step.INTENT_COMMIT, "PostgreSQL", "pg"),
+    CATALOG_AFTER_INTENT(PostgresToIcebergMover.Step.INTENT_COMMIT, "Iceberg", "lake"),
+    CATALOG_AFTER_SOURCE_DELETE(PostgresToIcebergMover.Step.SOURCE_DELETE, "Iceberg", "lake"),
+    CATALOG_AFTER_STAGED_WRITE(PostgresToIcebergMover.Step.STAGED_WRITE, "Iceberg", "lake"),
+    CATALOG_AFTER_HARNESS_COMMIT(PostgresToIcebergMover.Step.HARNESS_COMMIT, "Iceberg", "lake");
+
+    final PostgresToIcebergMover.Step step;
+    final String service;
+    final String connection;
+
+    Fault(PostgresToIcebergMover.Step step, String service, String connection) {
+      this.step = step;
+      this.service = service;
+      this.connection = connection;
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(Fault.class)
+  void aServiceLostInTheMiddleOfAMoveFailsItClearlyAndTheRerunLandsOnce(Fault fault)
+      throws Exception {
+    Fixture fixture = new Fixture();
+    TestingDatabase down = fault.connection.equals("pg") ? fixture.source : fixture.lake;
+    PostgresToIcebergMover.afterStep =
+        step -> {
+          if (step == fault.step) {
+            try {
+              takeDown(down);
+            } catch (Exception e) {
+              throw new IllegalStateException(e);
+            }
+          }
+        };
+    RuntimeException failure;
+    try {
+      failure = assertThrows(RuntimeException.class, fixture::moveOlderThanAnHour);
+    } finally {
+      PostgresToIcebergMover.afterStep = step -> {};
+      bringBack(down);
+    }
+
+    String message = failure.getMessage();
+    assertTrue(message.startsWith("Cannot move source 'warm' of table "), message);
+    assertTrue(message.contains(fault.service), message);
+    assertTrue(message.contains("connection '" + fault.connection + "'"), message);
+    assertTrue(message.contains("rerun"), message);
+    // nothing is lost or doubled while the move is unfinished, and no lock is left behind
+    assertEquals(0, fixture.locks(), "the failed move's lock is released");
+    assertEquals(ALL_IDS, fixture.unionIds());
+    assertTrue(fixture.currentVersion() >= 1);
+    fixture.assertRerunMovesExactlyOnce();
+  }
+
+  @AfterEach
+  void removeFault() {
+    PostgresToIcebergMover.afterStep = step -> {};
   }
 
   /** Refuses new connections to the database and terminates every open one. */
