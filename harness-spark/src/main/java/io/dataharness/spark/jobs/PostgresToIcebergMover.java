@@ -144,33 +144,16 @@ public final class PostgresToIcebergMover {
       }
       return MoveResult.nothing(latest.version());
     } catch (SourceUnavailableException e) {
-      throw unavailable(request, e);
+      throw MoveJob.unavailable(request, e);
     } catch (RuntimeException e) {
       Optional<SourceUnavailableException> down = writer.serviceFailure(e);
       if (down.isPresent()) {
-        throw unavailable(request, down.get());
+        throw MoveJob.unavailable(request, down.get());
       }
       throw e;
     } finally {
       jobs.close();
     }
-  }
-
-  /**
-   * A service the move needs (the PostgreSQL source, the Iceberg catalog) failed: the error names
-   * the move and says what a rerun does. The write protocol released the locks; a version the move
-   * committed (its intent) is completed by the rerun.
-   */
-  static SourceUnavailableException unavailable(MoveRequest request, SourceUnavailableException e) {
-    return new SourceUnavailableException(
-        e,
-        "Cannot move source '%s' of table %s to source '%s': %s; rerun the move once the service"
-            + " answers: the table's versions and both sources are as the last committed version"
-            + " recorded them, and a rerun completes an interrupted batch exactly once",
-        request.source(),
-        request.table(),
-        request.target(),
-        e.getMessage());
   }
 
   /** The batch's bounds, recorded in the intent so that a retry moves the same batch. */

@@ -135,7 +135,16 @@ class KafkaFaultsTest {
     }
 
     assertNamesKafka(syncFailure, kafka.bootstrapServers());
+    assertTrue(
+        syncFailure.getMessage().startsWith("Cannot sync table " + table + ": "),
+        syncFailure.getMessage());
     assertNamesKafka(moveFailure, kafka.bootstrapServers());
+    assertTrue(
+        moveFailure
+            .getMessage()
+            .startsWith("Cannot move source 'hot' of table " + table + " to source 'cold': "),
+        moveFailure.getMessage());
+    assertTrue(moveFailure.getMessage().contains("rerun"), moveFailure.getMessage());
     assertEquals(version, currentVersion());
     assertEquals(0, catalog().store().listLocks(table).size());
     assertEquals(MoveFixture.range(0, 10), ids("SELECT id FROM " + qualified));
