@@ -2,6 +2,7 @@ package io.dataharness.testing;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicReference;
 import kafka.testkit.KafkaClusterTestKit;
@@ -41,6 +42,15 @@ final class InProcessKafkaBroker implements AutoCloseable {
   }
 
   static InProcessKafkaBroker start() throws Exception {
+    return start(0);
+  }
+
+  /**
+   * Starts a broker whose client listener is on {@code port} (0: any free port). A fixed port lets
+   * {@link #stopBroker()} and {@link #startBroker()} bring the broker back at the same bootstrap
+   * servers.
+   */
+  static InProcessKafkaBroker start(int port) throws Exception {
     Exit.setHaltProcedure(InProcessKafkaBroker::refuseHalt);
     List<Runnable> directoryCleanups = new ArrayList<>();
     TestKitNodes nodes;
@@ -55,6 +65,14 @@ final class InProcessKafkaBroker implements AutoCloseable {
               .setNumControllerNodes(1)
               // the test kit's default metadata version is an unstable, testing-only one
               .setBootstrapMetadataVersion(MetadataVersion.latestProduction())
+              .setPerServerProperties(
+                  port == 0
+                      ? Map.of()
+                      : Map.of(
+                          0,
+                          Map.of(
+                              "listeners",
+                              "EXTERNAL://localhost:" + port + ",CONTROLLER://localhost:0")))
               .build();
     } finally {
       Exit.resetShutdownHookAdder();
@@ -91,6 +109,20 @@ final class InProcessKafkaBroker implements AutoCloseable {
 
   String bootstrapServers() {
     return cluster.bootstrapServers();
+  }
+
+  /**
+   * Stops the broker (the controller keeps running): clients get no answer at its bootstrap servers
+   * until {@link #startBroker()}.
+   */
+  void stopBroker() {
+    cluster.brokers().values().forEach(broker -> broker.shutdown());
+  }
+
+  /** Starts the broker stopped by {@link #stopBroker()} again and waits until it serves. */
+  void startBroker() throws Exception {
+    cluster.brokers().values().forEach(broker -> broker.startup());
+    cluster.waitForReadyBrokers();
   }
 
   /** Stops the broker and controller, then deletes their log directories. */

@@ -1,5 +1,6 @@
 package io.dataharness.testing;
 
+import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -77,6 +78,48 @@ public final class TestingKafka implements AutoCloseable {
                   "Cannot use the in-process Kafka broker: " + request.getMessage(), request);
             });
     return SHARED.get();
+  }
+
+  /**
+   * A broker of its own, in this JVM, not shared: a test may stop it ({@link #stopBroker()}) and
+   * start it again ({@link #startBroker()}) at the same bootstrap servers. The caller closes it.
+   */
+  public static TestingKafka startDedicated() {
+    try (ServerSocket free = new ServerSocket(0)) {
+      int port = free.getLocalPort();
+      free.close();
+      InProcessKafkaBroker broker = InProcessKafkaBroker.start(port);
+      return new TestingKafka(
+          "dedicated in-process KRaft broker (Kafka " + AppInfoParser.getVersion() + ")",
+          broker.bootstrapServers(),
+          broker);
+    } catch (Exception e) {
+      throw new IllegalStateException(
+          "Cannot start a dedicated in-process Kafka broker: " + e.getMessage(), e);
+    }
+  }
+
+  /** Stops this dedicated broker (its controller keeps running); see {@link #startDedicated()}. */
+  public void stopBroker() {
+    dedicated().stopBroker();
+  }
+
+  /** Starts this dedicated broker again at the same bootstrap servers and waits until it serves. */
+  public void startBroker() {
+    try {
+      dedicated().startBroker();
+    } catch (Exception e) {
+      throw new IllegalStateException(
+          "Cannot start the dedicated Kafka broker again: " + e.getMessage(), e);
+    }
+  }
+
+  private InProcessKafkaBroker dedicated() {
+    if (!(broker instanceof InProcessKafkaBroker inProcess) || !origin.startsWith("dedicated")) {
+      throw new IllegalStateException(
+          "Cannot stop or start " + description() + ": only a dedicated broker can");
+    }
+    return inProcess;
   }
 
   /** Bootstrap servers for clients and Spark's {@code kafka.bootstrap.servers}. */

@@ -115,6 +115,20 @@ public record ConnectionConfig(String name, SourceKind kind, Map<String, String>
           }
         });
     properties.put("bootstrap.servers", bootstrapServers());
+    // Kafka's admin client refuses a default.api.timeout.ms below request.timeout.ms (default 30
+    // s):
+    // a shorter api timeout shortens the request timeout too, for every client built from these
+    String apiTimeout = properties.get("default.api.timeout.ms");
+    if (apiTimeout != null && !properties.containsKey("request.timeout.ms")) {
+      try {
+        long millis = Long.parseLong(apiTimeout.trim());
+        if (millis > 0 && millis < 30_000) {
+          properties.put("request.timeout.ms", String.valueOf(millis));
+        }
+      } catch (NumberFormatException e) {
+        // left to the Kafka client, whose error names the property
+      }
+    }
     return properties;
   }
 

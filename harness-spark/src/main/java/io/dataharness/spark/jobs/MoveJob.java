@@ -8,6 +8,7 @@ import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.ValidationException;
 import io.dataharness.spark.conf.HarnessContext;
+import io.dataharness.spark.source.SourceUnavailableException;
 import java.io.PrintStream;
 import java.time.Duration;
 import java.time.Instant;
@@ -94,8 +95,39 @@ public final class MoveJob {
   /** Runs one move, dispatching on the kinds of the two sources. */
   public static MoveResult run(SparkSession spark, HarnessContext catalog, MoveRequest request) {
     long started = System.nanoTime();
-    return dispatch(spark, catalog, request)
-        .withDuration(Duration.ofNanos(System.nanoTime() - started));
+    try {
+      return dispatch(spark, catalog, request)
+          .withDuration(Duration.ofNanos(System.nanoTime() - started));
+    } catch (SourceUnavailableException e) {
+      throw unavailable(request, e);
+    }
+  }
+
+  /** A move that failed because a service it needs failed: see {@link #unavailable}. */
+  private static final class MoveUnavailableException extends SourceUnavailableException {
+    MoveUnavailableException(Throwable cause, String message, Object... args) {
+      super(cause, message, args);
+    }
+  }
+
+  /**
+   * A service the move needs (Kafka, the PostgreSQL source, the Iceberg catalog) failed: the error
+   * names the move and says what a rerun does. The write protocol released the locks; a version the
+   * move committed (its intent) is completed by the rerun.
+   */
+  static SourceUnavailableException unavailable(MoveRequest request, SourceUnavailableException e) {
+    if (e instanceof MoveUnavailableException) {
+      return e;
+    }
+    return new MoveUnavailableException(
+        e,
+        "Cannot move source '%s' of table %s to source '%s': %s; rerun the move once the service"
+            + " answers: the table's versions and both sources are as the last committed version"
+            + " recorded them, and a rerun completes an interrupted batch exactly once",
+        request.source(),
+        request.table(),
+        request.target(),
+        e.getMessage());
   }
 
   private static MoveResult dispatch(

@@ -143,6 +143,14 @@ public final class PostgresToIcebergMover {
             summary);
       }
       return MoveResult.nothing(latest.version());
+    } catch (SourceUnavailableException e) {
+      throw MoveJob.unavailable(request, e);
+    } catch (RuntimeException e) {
+      Optional<SourceUnavailableException> down = writer.serviceFailure(e);
+      if (down.isPresent()) {
+        throw MoveJob.unavailable(request, down.get());
+      }
+      throw e;
     } finally {
       jobs.close();
     }
@@ -265,6 +273,49 @@ public final class PostgresToIcebergMover {
     @Override
     public List<String> sources() {
       return List.of(source.id(), target.id());
+    }
+
+    /**
+     * The failure as an error naming the service that failed, when it is a service failure: the
+     * Iceberg catalog's (a JDBC catalog's database, a REST catalog) or a lost connection to the
+     * PostgreSQL source (SQLSTATE class 08, or 57P: terminated, shutting down, not accepting).
+     */
+    Optional<SourceUnavailableException> serviceFailure(RuntimeException e) {
+      for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+        if (cause instanceof org.apache.iceberg.jdbc.UncheckedSQLException
+            || cause instanceof org.apache.iceberg.exceptions.ServiceUnavailableException
+            || cause instanceof org.apache.iceberg.exceptions.ServiceFailureException) {
+          return Optional.of(
+              new SourceUnavailableException(
+                  targetConnection.scrub(e),
+                  "Cannot reach the Iceberg catalog %s of source '%s' (connection '%s'): %s;"
+                      + " check that the catalog's service (spark.sql.catalog.%s.uri) runs and"
+                      + " answers",
+                  targetConnection.sparkCatalog(),
+                  target.id(),
+                  targetConnection.name(),
+                  targetConnection.scrub(String.valueOf(cause.getMessage())),
+                  targetConnection.sparkCatalog()));
+        }
+      }
+      for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+        if (cause instanceof java.sql.SQLException sql
+            && sql.getSQLState() != null
+            && (sql.getSQLState().startsWith("08") || sql.getSQLState().startsWith("57P"))) {
+          return Optional.of(
+              new SourceUnavailableException(
+                  sourceConnection.scrub(e),
+                  "Cannot use PostgreSQL at %s of source '%s' (connection '%s'): %s (SQLSTATE"
+                      + " %s); check that the server runs and accepts connections to this"
+                      + " database",
+                  sourceConnection.maskedJdbcUrl(),
+                  source.id(),
+                  sourceConnection.name(),
+                  sourceConnection.scrub(String.valueOf(sql.getMessage())),
+                  sql.getSQLState()));
+        }
+      }
+      return Optional.empty();
     }
 
     /** Opens the Iceberg target once, under the locks, and makes sure the source can move rows. */

@@ -17,6 +17,7 @@ import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.source.KafkaSources;
 import io.dataharness.spark.source.PostgresSources;
+import io.dataharness.spark.source.SourceUnavailableException;
 import java.io.PrintStream;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -56,6 +57,20 @@ public final class SyncJob {
   private SyncJob() {}
 
   public static SyncResult run(HarnessContext catalog, TableIdentifier table) {
+    try {
+      return sync(catalog, table);
+    } catch (SourceUnavailableException e) {
+      // a source's service failed (Kafka, PostgreSQL, the Iceberg catalog) before the commit
+      throw new SourceUnavailableException(
+          e,
+          "Cannot sync table %s: %s; rerun the sync once the service answers (the failed sync"
+              + " committed no version)",
+          table,
+          e.getMessage());
+    }
+  }
+
+  private static SyncResult sync(HarnessContext catalog, TableIdentifier table) {
     HarnessStore store = catalog.store();
     long started = System.nanoTime();
     Set<String> skipped = new HashSet<>();

@@ -1274,20 +1274,25 @@ public final class PostgresSources {
     }
   }
 
+  /** How long opening a connection to a source database may take (the driver's connectTimeout). */
+  private static final int CONNECT_TIMEOUT_SECONDS = 10;
+
   static Connection connect(ConnectionConfig connection) {
     Properties properties = connection.jdbcProperties();
-    properties.setProperty("connectTimeout", "10");
+    properties.setProperty("connectTimeout", String.valueOf(CONNECT_TIMEOUT_SECONDS));
     properties.setProperty("ApplicationName", "dataharness");
     try {
       return DriverManager.getConnection(connection.jdbcUrlWithoutSecrets(), properties);
     } catch (SQLException e) {
       throw new SourceUnavailableException(
           connection.scrub(e),
-          "Cannot connect to PostgreSQL at %s (connection '%s'): %s. Check connection.%s.url,"
-              + " connection.%s.user and connection.%s.password",
+          "Cannot connect to PostgreSQL at %s (connection '%s'): %s; check that the server runs"
+              + " and accepts connections to this database (new connections wait at most %d s),"
+              + " and check connection.%s.url, connection.%s.user and connection.%s.password",
           maskedUrl(connection),
           connection.name(),
           connection.scrub(e.getMessage()),
+          CONNECT_TIMEOUT_SECONDS,
           connection.name(),
           connection.name(),
           connection.name());

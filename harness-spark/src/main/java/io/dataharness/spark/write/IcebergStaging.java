@@ -6,6 +6,7 @@ import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.source.IcebergSources;
+import io.dataharness.spark.source.SourceUnavailableException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -98,6 +99,20 @@ public final class IcebergStaging {
           "Cannot write to source '%s': Iceberg table %s does not exist in catalog %s",
           source.id(),
           identifier,
+          connection.sparkCatalog());
+    } catch (HarnessException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      // the catalog's service (the JDBC catalog's database, a REST catalog, a metastore) failed
+      throw new SourceUnavailableException(
+          e,
+          "Cannot load Iceberg table %s of source '%s' from catalog %s (connection '%s'): %s;"
+              + " check that the catalog's service (spark.sql.catalog.%s.uri) runs and answers",
+          identifier,
+          source.id(),
+          connection.sparkCatalog(),
+          connection.name(),
+          connection.scrub(String.valueOf(e.getMessage())),
           connection.sparkCatalog());
     }
   }

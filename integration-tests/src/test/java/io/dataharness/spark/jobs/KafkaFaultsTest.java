@@ -1,0 +1,164 @@
+package io.dataharness.spark.jobs;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.dataharness.metadata.TableIdentifier;
+import io.dataharness.spark.conf.HarnessContext;
+import io.dataharness.testing.TestingDatabase;
+import io.dataharness.testing.TestingIceberg;
+import io.dataharness.testing.TestingKafka;
+import io.dataharness.testing.TestingPostgres;
+import io.dataharness.testing.TestingSpark;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.UUID;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The Kafka broker of a source stops and starts again: a dedicated in-process KRaft broker (not the
+ * one other tests share), stopped for real and started again at the same bootstrap servers. A sync
+ * or a Kafka -> Iceberg move while it is down fails within the connection's Kafka timeout with an
+ * error naming Kafka, the bootstrap servers and the connection; versions, locks and the Iceberg
+ * table are unchanged; after the broker is back the rerun moves every message exactly once.
+ */
+class KafkaFaultsTest {
+  private static TestingKafka kafka;
+
+  private final SparkSession spark = TestingSpark.shared().session();
+  private final String suffix = UUID.randomUUID().toString().substring(0, 8);
+  private final String catalogName = "kfaults_" + suffix;
+  private final String topic = "events_" + suffix;
+  private final String icebergNamespace = "kfaults_lake_" + suffix;
+  private final TableIdentifier table = TableIdentifier.of("kfaults", "events");
+  private final String qualified = catalogName + ".kfaults.events";
+
+  @BeforeAll
+  static void startBroker() {
+    kafka = TestingKafka.startDedicated();
+  }
+
+  @AfterAll
+  static void stopBroker() {
+    kafka.close();
+  }
+
+  private HarnessContext catalog() {
+    return JobArguments.catalog(spark, catalogName);
+  }
+
+  private void createTable() {
+    TestingDatabase metadata = TestingPostgres.shared().createDatabase("kfaults_metadata");
+    String prefix = "spark.sql.catalog." + catalogName;
+    spark.conf().set(prefix, "io.dataharness.spark.HarnessCatalog");
+    spark.conf().set(prefix + ".uri", metadata.jdbcUrl());
+    spark.conf().set(prefix + ".user", metadata.user());
+    spark.conf().set(prefix + ".password", metadata.password());
+    spark.conf().set(prefix + ".connection.kafka.kind", "kafka");
+    spark.conf().set(prefix + ".connection.kafka.bootstrap-servers", kafka.bootstrapServers());
+    spark.conf().set(prefix + ".connection.kafka.kafka.default.api.timeout.ms", "5000");
+    spark.conf().set(prefix + ".connection.lake.kind", "iceberg");
+    spark.conf().set(prefix + ".connection.lake.spark-catalog", TestingIceberg.CATALOG_NAME);
+    kafka.createTopic(topic, 2);
+    spark.sql("CREATE NAMESPACE " + catalogName + ".kfaults");
+    spark.sql(
+        "CREATE TABLE "
+            + qualified
+            + " (id BIGINT NOT NULL, message STRING) TBLPROPERTIES ("
+            + "'source.hot.kind' = 'kafka', 'source.hot.connection' = 'kafka',"
+            + " 'source.hot.topic' = '"
+            + topic
+            + "', 'source.cold.kind' = 'iceberg', 'source.cold.connection' = 'lake',"
+            + " 'source.cold.table' = '"
+            + icebergNamespace
+            + ".events')");
+  }
+
+  private void produce(long from, long to) {
+    for (int partition = 0; partition < 2; partition++) {
+      List<String> values = new ArrayList<>();
+      for (long id = from; id < to; id++) {
+        if (id % 2 == partition) {
+          values.add(String.format("{\"id\": %d, \"message\": \"m%d\"}", id, id));
+        }
+      }
+      kafka.produceJson(topic, partition, values);
+    }
+  }
+
+  private MoveResult move() {
+    return MoveJob.run(
+        spark,
+        catalog(),
+        new MoveRequest(table, "hot", "cold", OptionalLong.empty(), Optional.empty(), "kfaults"));
+  }
+
+  private List<Long> ids(String sql) {
+    return spark.sql(sql).collectAsList().stream().map(row -> row.getLong(0)).sorted().toList();
+  }
+
+  private long currentVersion() {
+    return catalog().store().loadTable(table).currentVersion();
+  }
+
+  private static void assertNamesKafka(RuntimeException failure, String bootstrapServers) {
+    String message = failure.getMessage();
+    assertTrue(message.startsWith("Cannot "), message);
+    assertTrue(message.contains("Kafka"), message);
+    assertTrue(message.contains(bootstrapServers), message);
+    assertTrue(message.contains("connection 'kafka'"), message);
+    assertTrue(message.contains("bootstrap-servers"), message);
+  }
+
+  @Test
+  void aSyncAndAMoveWhileTheBrokerIsDownFailClearlyChangeNothingAndTheRerunLandsOnce() {
+    createTable();
+    produce(0, 10);
+    spark.sql("CALL " + catalogName + ".system.sync(table => 'kfaults.events')").collect();
+    long version = currentVersion();
+    assertEquals(MoveFixture.range(0, 10), ids("SELECT id FROM " + qualified));
+
+    RuntimeException syncFailure;
+    RuntimeException moveFailure;
+    kafka.stopBroker();
+    try {
+      syncFailure = assertThrows(RuntimeException.class, () -> SyncJob.run(catalog(), table));
+      moveFailure = assertThrows(RuntimeException.class, this::move);
+    } finally {
+      kafka.startBroker();
+    }
+
+    assertNamesKafka(syncFailure, kafka.bootstrapServers());
+    assertTrue(
+        syncFailure.getMessage().startsWith("Cannot sync table " + table + ": "),
+        syncFailure.getMessage());
+    assertNamesKafka(moveFailure, kafka.bootstrapServers());
+    assertTrue(
+        moveFailure
+            .getMessage()
+            .startsWith("Cannot move source 'hot' of table " + table + " to source 'cold': "),
+        moveFailure.getMessage());
+    assertTrue(moveFailure.getMessage().contains("rerun"), moveFailure.getMessage());
+    assertEquals(version, currentVersion());
+    assertEquals(0, catalog().store().listLocks(table).size());
+    assertEquals(MoveFixture.range(0, 10), ids("SELECT id FROM " + qualified));
+    assertEquals(
+        List.of(),
+        ids("SELECT id FROM " + TestingIceberg.CATALOG_NAME + "." + icebergNamespace + ".events"));
+
+    MoveResult moved = move();
+    assertEquals(10, moved.rowsMoved());
+    assertEquals(MoveFixture.range(0, 10), ids("SELECT id FROM " + qualified));
+    assertEquals(
+        MoveFixture.range(0, 10),
+        ids("SELECT id FROM " + TestingIceberg.CATALOG_NAME + "." + icebergNamespace + ".events"));
+    assertEquals(0, move().rowsMoved());
+    assertEquals(MoveFixture.range(0, 10), ids("SELECT id FROM " + qualified));
+  }
+}
