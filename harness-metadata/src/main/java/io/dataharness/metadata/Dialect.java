@@ -54,19 +54,6 @@ enum Dialect {
    * Deadlocks, serialization failures and unique violations (a concurrent transaction inserted the
    * same key): the transaction was rolled back, and running it again re-checks what it found.
    */
-  /**
-   * True when the connection itself failed (SQLSTATE class 08, or the server terminated the
-   * session: 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now), not when the
-   * pool timed out waiting for one.
-   */
-  static boolean isConnectionLost(SQLException e) {
-    if (e instanceof java.sql.SQLTransientConnectionException) {
-      return false;
-    }
-    String state = String.valueOf(e.getSQLState());
-    return state.startsWith("08") || state.startsWith("57P0");
-  }
-
   static boolean isRetryable(SQLException e) {
     String state = e.getSQLState();
     return "40001".equals(state)

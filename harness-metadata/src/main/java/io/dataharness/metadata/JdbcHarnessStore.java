@@ -191,7 +191,7 @@ final class JdbcHarnessStore implements HarnessStore {
       try (Connection connection = connect()) {
         return work.run(connection);
       } catch (SQLException e) {
-        if (!Dialect.isConnectionLost(e) || attempt == READ_ATTEMPTS) {
+        if (!SqlStates.isConnectionLost(e) || attempt == READ_ATTEMPTS) {
           throw unavailable(e, action);
         }
         LOG.warn(

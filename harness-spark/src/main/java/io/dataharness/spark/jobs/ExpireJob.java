@@ -228,42 +228,17 @@ public final class ExpireJob {
         err,
         sessions,
         JobSession.checked(
-            arguments -> {
-              TableIdentifier table = TableIdentifier.parse(arguments.required("table"));
-              retainLast(
-                  table,
-                  "--retain-last",
-                  arguments.optional("retain-last").isEmpty()
-                      ? null
-                      : arguments.positiveLong("retain-last").getAsLong());
-              arguments
-                  .optional("older-than")
-                  .ifPresent(
-                      value ->
-                          cutoff(
-                              table,
-                              "--older-than",
-                              value,
-                              Instant.now(),
-                              java.time.ZoneId.systemDefault()));
-            },
+            arguments -> options(arguments, java.time.ZoneId.systemDefault()),
             (arguments, spark, json, print) -> {
-              TableIdentifier table = TableIdentifier.parse(arguments.required("table"));
-              int retainLast =
-                  retainLast(
+              Options options = options(arguments, JobArguments.sessionZone(spark));
+              TableIdentifier table = options.table();
+              ExpireResult result =
+                  run(
+                      spark,
+                      arguments.catalog(spark),
                       table,
-                      "--retain-last",
-                      arguments.optional("retain-last").isEmpty()
-                          ? null
-                          : arguments.positiveLong("retain-last").getAsLong());
-              Instant cutoff =
-                  cutoff(
-                      table,
-                      "--older-than",
-                      arguments.optional("older-than").orElse(null),
-                      Instant.now(),
-                      JobArguments.sessionZone(spark));
-              ExpireResult result = run(spark, arguments.catalog(spark), table, cutoff, retainLast);
+                      options.cutoff(),
+                      options.retainLast());
               print.println(result);
               json.put("table", table.toString())
                   .put("oldest_version", result.oldestVersion())
@@ -276,5 +251,27 @@ public final class ExpireJob {
               result.skippedList().forEach(skipped::add);
               return result.removedAnything() ? JobStatus.DONE : JobStatus.NOTHING_TO_DO;
             }));
+  }
+
+  /** The job's options, checked (the check before Spark starts and the run read them alike). */
+  private record Options(TableIdentifier table, int retainLast, Instant cutoff) {}
+
+  private static Options options(JobArguments arguments, java.time.ZoneId zone) {
+    TableIdentifier table = TableIdentifier.parse(arguments.required("table"));
+    int retainLast =
+        retainLast(
+            table,
+            "--retain-last",
+            arguments.optional("retain-last").isEmpty()
+                ? null
+                : arguments.positiveLong("retain-last").getAsLong());
+    Instant cutoff =
+        cutoff(
+            table,
+            "--older-than",
+            arguments.optional("older-than").orElse(null),
+            Instant.now(),
+            zone);
+    return new Options(table, retainLast, cutoff);
   }
 }

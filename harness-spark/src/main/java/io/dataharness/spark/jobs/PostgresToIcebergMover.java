@@ -10,6 +10,7 @@ import io.dataharness.metadata.LeaseKeeper;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.SourceState;
+import io.dataharness.metadata.SqlStates;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.Transaction;
@@ -299,9 +300,7 @@ public final class PostgresToIcebergMover {
         }
       }
       for (Throwable cause = e; cause != null; cause = cause.getCause()) {
-        if (cause instanceof java.sql.SQLException sql
-            && sql.getSQLState() != null
-            && (sql.getSQLState().startsWith("08") || sql.getSQLState().startsWith("57P"))) {
+        if (cause instanceof java.sql.SQLException sql && SqlStates.isConnectionLost(sql)) {
           return Optional.of(
               new SourceUnavailableException(
                   sourceConnection.scrub(e),
