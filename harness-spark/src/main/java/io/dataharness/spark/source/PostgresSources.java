@@ -49,13 +49,14 @@ import java.util.stream.Collectors;
  *       and {@value #XID} {@code xid8} (null) on {@code s.t}: rows that existed before registration
  *       are visible from the beginning of time;
  *   <li>the history table {@code s.t_harness_history}: every column of {@code s.t} plus {@value
- *       #VALID_TO} and {@value #DELETED_XID}, with the indexes {@code s.t_harness_history_as_of} on
- *       ({@value #VALID_TO}, {@value #VALID_FROM}) and {@code s.t_harness_history_xid} on {@value
- *       #DELETED_XID} (reads of recent snapshots and moves look images up by it);
+ *       #VALID_TO} and {@value #DELETED_XID}, with the indexes {@code s.t_harness_history_xid} on
+ *       {@value #DELETED_XID} (reads of recent snapshots and moves look images up by it) and the
+ *       BRIN index {@code s.t_harness_history_to} on {@value #VALID_TO} (lag and timestamp-only
+ *       reads);
  *   <li>the function {@code s.t_harness_versioning()} and the row trigger {@code
- *       harness_versioning} ({@code BEFORE INSERT OR UPDATE OR DELETE}, enabled {@code ALWAYS} so
- *       that it also fires for logical replication): inserts and updates stamp the new image's
- *       {@value #VALID_FROM} with {@code clock_timestamp()} and its {@value #XID} with {@code
+ *       harness_versioning} ({@code BEFORE INSERT OR UPDATE}, enabled {@code ALWAYS} so that it
+ *       also fires for logical replication): inserts and updates stamp the new image's {@value
+ *       #VALID_FROM} with {@code clock_timestamp()} and its {@value #XID} with {@code
  *       pg_current_xact_id()}; updates and deletes copy the old image into the history table with
  *       {@value #VALID_TO} set to the same clock value and {@value #DELETED_XID} to the same
  *       transaction id. The function is {@code SECURITY DEFINER} (it runs as the role that
@@ -68,9 +69,10 @@ import java.util.stream.Collectors;
  *       error that says to {@code DELETE} instead;
  *   <li>the function {@code s.t_harness_deletes()} ({@code SECURITY DEFINER} too) and the statement
  *       trigger {@code harness_versioning_deletes} ({@code AFTER DELETE}, with the transition table
- *       of deleted rows): copies all images a DELETE statement removed in one INSERT (the row
- *       trigger leaves deletes to it, except under logical replication, where statement triggers do
- *       not fire);
+ *       of deleted rows): copies all images a DELETE statement removed in one INSERT; statement
+ *       triggers do not fire under logical replication, so there the row trigger {@code
+ *       harness_versioning_replica_deletes} ({@code BEFORE DELETE}, enabled {@code REPLICA}: only
+ *       then) copies them with the function above;
  *   <li>the table {@code s.}{@value #MOVES_TABLE}, where moves to Iceberg record their deletes and
  *       upserts their merges (so that a rerun never applies them twice).
  * </ul>
@@ -806,12 +808,13 @@ public final class PostgresSources {
         jdbc,
         table,
         PostgresTableName.TRIGGER,
-        "BEFORE INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW",
+        "BEFORE INSERT OR UPDATE ON %s FOR EACH ROW",
         table.qualifiedFunction(),
-        true);
+        "ALWAYS");
     // A DELETE statement's images in one INSERT (a row trigger inserting them one by one made a
-    // move's delete 3-4 times slower). Enabled as usual, so it does not fire under logical
-    // replication (session_replication_role = replica), where the row trigger keeps them.
+    // move's delete 3-4 times slower; even a row trigger that only returned cost a third more).
+    // Enabled as usual, so it does not fire under logical replication (session_replication_role =
+    // replica), where the row trigger enabled REPLICA keeps them.
     execute(jdbc, deletesFunctionSql(table, userColumns));
     execute(jdbc, "REVOKE ALL ON FUNCTION " + table.qualifiedDeletesFunction() + "() FROM PUBLIC");
     replaceTrigger(
@@ -820,7 +823,14 @@ public final class PostgresSources {
         PostgresTableName.DELETES_TRIGGER,
         "AFTER DELETE ON %s REFERENCING OLD TABLE AS harness_deleted FOR EACH STATEMENT",
         table.qualifiedDeletesFunction(),
-        false);
+        null);
+    replaceTrigger(
+        jdbc,
+        table,
+        PostgresTableName.REPLICA_DELETES_TRIGGER,
+        "BEFORE DELETE ON %s FOR EACH ROW",
+        table.qualifiedFunction(),
+        "REPLICA");
     // TRUNCATE fires no row trigger: without this it would remove rows without history, and change
     // what every earlier version reads. Refused, also when replicated (publish truncates
     // elsewhere).
@@ -830,12 +840,13 @@ public final class PostgresSources {
         PostgresTableName.TRUNCATE_TRIGGER,
         "BEFORE TRUNCATE ON %s FOR EACH STATEMENT",
         table.qualifiedFunction(),
-        true);
+        "ALWAYS");
   }
 
   /**
    * (Re)creates trigger {@code name} on the table: {@code when} with {@code %s} for the table,
-   * executing {@code function}; {@code always}: also under logical replication.
+   * executing {@code function}; {@code enabled}: null to fire as usual (not under logical
+   * replication), {@code ALWAYS} or {@code REPLICA} (only under logical replication).
    */
   private static void replaceTrigger(
       Connection jdbc,
@@ -843,7 +854,7 @@ public final class PostgresSources {
       String name,
       String when,
       String function,
-      boolean always)
+      String enabled)
       throws SQLException {
     execute(jdbc, "DROP TRIGGER IF EXISTS " + quote(name) + " ON " + table.qualified());
     execute(
@@ -855,8 +866,10 @@ public final class PostgresSources {
             + " EXECUTE FUNCTION "
             + function
             + "()");
-    if (always) {
-      execute(jdbc, "ALTER TABLE " + table.qualified() + " ENABLE ALWAYS TRIGGER " + quote(name));
+    if (enabled != null) {
+      execute(
+          jdbc,
+          "ALTER TABLE " + table.qualified() + " ENABLE " + enabled + " TRIGGER " + quote(name));
     }
   }
 
@@ -947,18 +960,22 @@ public final class PostgresSources {
             + " ("
             + quote(DELETED_XID)
             + ")");
-    // As-of reads ask for images with valid_to > T (few, for recent T) and valid_from <= T.
+    // Lag and reads of timestamp-only states ask for images with valid_to > T (few, for recent T).
+    // Images arrive in about valid_to order, so a BRIN index answers that at almost no cost per
+    // image; the B-tree on (valid_to, valid_from) earlier harnesses kept doubled the cost of a
+    // move's delete.
+    execute(
+        jdbc,
+        "DROP INDEX IF EXISTS " + quote(table.schema()) + "." + quote(table.legacyIndexName()));
     execute(
         jdbc,
         "CREATE INDEX IF NOT EXISTS "
-            + quote(table.indexName())
+            + quote(table.validToIndexName())
             + " ON "
             + table.qualifiedHistory()
-            + " ("
+            + " USING brin ("
             + quote(VALID_TO)
-            + ", "
-            + quote(VALID_FROM)
-            + ")");
+            + ") WITH (autosummarize = on)");
   }
 
   private static boolean isSystemColumn(String name) {
@@ -1002,8 +1019,8 @@ public final class PostgresSources {
   /**
    * Whether the table's versioning functions run as their owner ({@code SECURITY DEFINER}, as
    * installed since the history table was protected from application roles) and the table has the
-   * triggers that refuse {@code TRUNCATE} and keep a DELETE statement's images: earlier harnesses
-   * installed none of these.
+   * triggers that refuse {@code TRUNCATE} and keep a DELETE statement's images (by statement, and
+   * by row under logical replication): earlier harnesses installed none of these.
    */
   private static boolean hasCurrentTriggers(Connection jdbc, PostgresTableName table)
       throws SQLException {
@@ -1011,7 +1028,8 @@ public final class PostgresSources {
         jdbc.prepareStatement(
             "SELECT bool_or(t.tgname = ? AND p.prosecdef AND t.tgenabled = 'A'),"
                 + " bool_or(t.tgname = ? AND p.prosecdef AND t.tgenabled = 'A'),"
-                + " bool_or(t.tgname = ? AND p.prosecdef AND t.tgenabled = 'O')"
+                + " bool_or(t.tgname = ? AND p.prosecdef AND t.tgenabled = 'O'),"
+                + " bool_or(t.tgname = ? AND p.prosecdef AND t.tgenabled = 'R')"
                 + " FROM pg_trigger t"
                 + " JOIN pg_class c ON c.oid = t.tgrelid"
                 + " JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -1020,13 +1038,15 @@ public final class PostgresSources {
       statement.setString(1, PostgresTableName.TRIGGER);
       statement.setString(2, PostgresTableName.TRUNCATE_TRIGGER);
       statement.setString(3, PostgresTableName.DELETES_TRIGGER);
-      statement.setString(4, table.schema());
-      statement.setString(5, table.table());
+      statement.setString(4, PostgresTableName.REPLICA_DELETES_TRIGGER);
+      statement.setString(5, table.schema());
+      statement.setString(6, table.table());
       try (ResultSet result = statement.executeQuery()) {
         return result.next()
             && result.getBoolean(1)
             && result.getBoolean(2)
-            && result.getBoolean(3);
+            && result.getBoolean(3)
+            && result.getBoolean(4);
       }
     }
   }
@@ -1086,23 +1106,13 @@ public final class PostgresSources {
             + "  changed_at timestamptz;\n"
             + "  changed_by xid8;\n"
             + "BEGIN\n"
-            + "  IF TG_OP = 'DELETE' AND current_setting('session_replication_role') <> 'replica'"
-            + " THEN\n"
-            + "    RETURN OLD; -- "
-            + PostgresTableName.DELETES_TRIGGER
-            + " keeps the statement's images\n"
-            + "  END IF;\n"
             + "  IF TG_OP = 'TRUNCATE' THEN\n"
             + "    RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',"
             + " MESSAGE = format('Cannot truncate %I.%I: it is a system-versioned DataHarness"
             + " source and TRUNCATE would remove rows without keeping their history, changing what"
             + " earlier harness versions read; remove rows with DELETE FROM %I.%I instead (it is"
             + " versioned), or, once no harness table reads it, drop its triggers "
-            + PostgresTableName.TRIGGER
-            + ", "
-            + PostgresTableName.DELETES_TRIGGER
-            + " and "
-            + PostgresTableName.TRUNCATE_TRIGGER
+            + String.join(", ", PostgresTableName.TRIGGERS)
             + " first', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);\n"
             + "  END IF;\n"
             + "  changed_by := pg_current_xact_id();\n"

@@ -20,7 +20,14 @@ record PostgresTableName(String schema, String table) {
   static final String HISTORY_SUFFIX = "_harness_history";
   static final String FUNCTION_SUFFIX = "_harness_versioning";
   static final String DELETES_FUNCTION_SUFFIX = "_harness_deletes";
-  static final String INDEX_SUFFIX = "_harness_history_as_of";
+
+  /**
+   * The B-tree index on ({@value PostgresSources#VALID_TO}, {@value PostgresSources#VALID_FROM})
+   * that earlier harnesses kept: dropped on registration (its name is the longest derived one).
+   */
+  static final String LEGACY_INDEX_SUFFIX = "_harness_history_as_of";
+
+  static final String VALID_TO_INDEX_SUFFIX = "_harness_history_to";
   static final String DELETED_BY_INDEX_SUFFIX = "_harness_history_xid";
 
   /** The trigger's name; trigger names are per table. */
@@ -29,13 +36,24 @@ record PostgresTableName(String schema, String table) {
   /** The statement trigger keeping the images a DELETE statement removed. */
   static final String DELETES_TRIGGER = "harness_versioning_deletes";
 
+  /**
+   * The row trigger keeping a deleted image where statement triggers do not fire: enabled {@code
+   * REPLICA}, so it fires only under logical replication ({@code session_replication_role =
+   * replica}), exactly when {@link #DELETES_TRIGGER} does not.
+   */
+  static final String REPLICA_DELETES_TRIGGER = "harness_versioning_replica_deletes";
+
   /** The statement trigger that refuses {@code TRUNCATE} on the table. */
   static final String TRUNCATE_TRIGGER = "harness_refuse_truncate";
+
+  /** Every trigger registration installs on the table. */
+  static final List<String> TRIGGERS =
+      List.of(TRIGGER, DELETES_TRIGGER, REPLICA_DELETES_TRIGGER, TRUNCATE_TRIGGER);
 
   PostgresTableName {
     // Every derived name must fit, or PostgreSQL would silently truncate it (and names could
     // clash).
-    if (bytes(table + INDEX_SUFFIX) > MAX_IDENTIFIER_BYTES) {
+    if (bytes(table + LEGACY_INDEX_SUFFIX) > MAX_IDENTIFIER_BYTES) {
       throw new ValidationException(
           "Invalid jdbc table '%s': the name is too long to register; the harness keeps a history"
               + " table %s beside it and PostgreSQL names have at most %d bytes, so use a table name"
@@ -43,7 +61,7 @@ record PostgresTableName(String schema, String table) {
           table,
           table + HISTORY_SUFFIX,
           MAX_IDENTIFIER_BYTES,
-          MAX_IDENTIFIER_BYTES - INDEX_SUFFIX.length());
+          MAX_IDENTIFIER_BYTES - LEGACY_INDEX_SUFFIX.length());
     }
   }
 
@@ -130,8 +148,14 @@ record PostgresTableName(String schema, String table) {
     return table + FUNCTION_SUFFIX;
   }
 
-  String indexName() {
-    return table + INDEX_SUFFIX;
+  /** The index earlier harnesses kept for as-of reads (see {@link #LEGACY_INDEX_SUFFIX}). */
+  String legacyIndexName() {
+    return table + LEGACY_INDEX_SUFFIX;
+  }
+
+  /** The BRIN index of history images by when they ended. */
+  String validToIndexName() {
+    return table + VALID_TO_INDEX_SUFFIX;
   }
 
   /** The index of history images by the transaction that ended them. */

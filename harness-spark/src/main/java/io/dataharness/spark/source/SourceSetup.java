@@ -18,7 +18,6 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayDeque;
 import java.util.Deque;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
@@ -366,11 +365,7 @@ public final class SourceSetup {
               statement.execute("DROP TABLE IF EXISTS " + name.qualified());
             } else {
               if (!triggerExisted) {
-                for (String trigger :
-                    List.of(
-                        PostgresTableName.TRIGGER,
-                        PostgresTableName.DELETES_TRIGGER,
-                        PostgresTableName.TRUNCATE_TRIGGER)) {
+                for (String trigger : PostgresTableName.TRIGGERS) {
                   statement.execute(
                       "DROP TRIGGER IF EXISTS " + quote(trigger) + " ON " + name.qualified());
                 }

@@ -77,12 +77,16 @@ class PostgresSourcesTest {
             "harness_deleted_xid xid8 YES"),
         columns("app", "orders_harness_history"));
     assertEquals(
-        List.of("harness_refuse_truncate", "harness_versioning", "harness_versioning_deletes"),
+        List.of(
+            "harness_refuse_truncate",
+            "harness_versioning",
+            "harness_versioning_deletes",
+            "harness_versioning_replica_deletes"),
         query(
             "SELECT tgname FROM pg_trigger WHERE tgrelid = 'app.orders'::regclass AND NOT"
                 + " tgisinternal ORDER BY tgname"));
     assertEquals(
-        List.of("orders_harness_history_as_of", "orders_harness_history_xid"),
+        List.of("orders_harness_history_to", "orders_harness_history_xid"),
         query(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'orders_harness_history' ORDER BY"
                 + " indexname"));
@@ -239,7 +243,11 @@ class PostgresSourcesTest {
     assertEquals(List.of("1|eins|1.00"), asOf(source("orders"), third));
     assertEquals(List.of("2"), query("SELECT count(*) FROM orders_harness_history"));
     assertEquals(
-        List.of("harness_refuse_truncate", "harness_versioning", "harness_versioning_deletes"),
+        List.of(
+            "harness_refuse_truncate",
+            "harness_versioning",
+            "harness_versioning_deletes",
+            "harness_versioning_replica_deletes"),
         query(
             "SELECT tgname FROM pg_trigger WHERE tgrelid = 'orders'::regclass AND NOT"
                 + " tgisinternal ORDER BY tgname"));

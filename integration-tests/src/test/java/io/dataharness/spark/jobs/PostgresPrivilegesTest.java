@@ -374,10 +374,20 @@ class PostgresPrivilegesTest {
     Table table = tableWithRowsInPostgres(true);
     String function = SCHEMA + ".events_" + table.suffix() + "_harness_versioning()";
     try (Connection owner = connectAs(SOURCE_USER)) {
-      // what an earlier harness installed: an invoker's trigger function, no TRUNCATE trigger and
-      // no DELETE statement trigger
+      // what an earlier harness installed: an invoker's trigger function, no TRUNCATE trigger, no
+      // DELETE statement trigger (nor its replica twin) and a B-tree on (valid_to, valid_from)
       execute(owner, "DROP TRIGGER IF EXISTS harness_refuse_truncate ON " + table.pgTable());
       execute(owner, "DROP TRIGGER IF EXISTS harness_versioning_deletes ON " + table.pgTable());
+      execute(
+          owner, "DROP TRIGGER IF EXISTS harness_versioning_replica_deletes ON " + table.pgTable());
+      execute(owner, "DROP INDEX " + table.historyTable() + "_to");
+      execute(
+          owner,
+          "CREATE INDEX events_"
+              + table.suffix()
+              + "_harness_history_as_of ON "
+              + table.historyTable()
+              + " (harness_valid_to, harness_valid_from)");
       execute(owner, "ALTER FUNCTION " + function + " SECURITY INVOKER");
       execute(
           owner,
@@ -409,6 +419,21 @@ class PostgresPrivilegesTest {
     long after = sync(table);
     assertEquals(read, rowsAt(table, synced));
     assertEquals(read.size() - 1, rowsAt(table, after).size());
+    try (Connection owner = connectAs(SOURCE_USER)) {
+      assertEquals(
+          List.of(
+              "0:events_" + table.suffix() + "_harness_history_to",
+              "0:events_" + table.suffix() + "_harness_history_xid"),
+          pgRows(
+              owner,
+              "SELECT 0, indexname FROM pg_indexes WHERE tablename = 'events_"
+                  + table.suffix()
+                  + "_harness_history' ORDER BY indexname"));
+      // the deleted row's image is kept once
+      assertEquals(
+          List.of("1:null"),
+          pgRows(owner, "SELECT count(*), NULL FROM " + table.historyTable() + " WHERE id = 1"));
+    }
   }
 
   @Test
