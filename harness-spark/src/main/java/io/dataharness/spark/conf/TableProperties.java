@@ -5,6 +5,7 @@ import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.TableDefinition;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.ValidationException;
+import io.dataharness.spark.errors.InvalidParameterException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -252,15 +253,26 @@ public final class TableProperties {
     List<String> seen = new ArrayList<>();
     for (String id : ids) {
       if (!sources.containsKey(id)) {
-        throw new ValidationException(
+        throw new InvalidParameterException(
+            WRITE_SOURCE,
             "Cannot %s %s: table property %s = '%s': '%s' is not one of its sources %s; name"
                 + " one or more of them, comma-separated",
-            action, table, WRITE_SOURCE, value, id, new java.util.TreeSet<>(sources.keySet()));
+            action,
+            table,
+            WRITE_SOURCE,
+            value,
+            id,
+            new java.util.TreeSet<>(sources.keySet()));
       }
       if (seen.contains(id)) {
-        throw new ValidationException(
+        throw new InvalidParameterException(
+            WRITE_SOURCE,
             "Cannot %s %s: table property %s = '%s' names '%s' twice; name each source once",
-            action, table, WRITE_SOURCE, value, id);
+            action,
+            table,
+            WRITE_SOURCE,
+            value,
+            id);
       }
       seen.add(id);
     }
@@ -268,12 +280,17 @@ public final class TableProperties {
       List<String> unfiltered =
           ids.stream().filter(id -> sources.get(id).partitionFilter() == null).toList();
       if (!unfiltered.isEmpty()) {
-        throw new ValidationException(
+        throw new InvalidParameterException(
+            WRITE_SOURCE,
             "Cannot %s %s: table property %s = '%s' names several write sources, so appends"
                 + " route each row by the sources' partition filters, but %s declare no"
                 + " partition-filter; set source.<id>.partition-filter for each, or name one write"
                 + " source",
-            action, table, WRITE_SOURCE, value, unfiltered);
+            action,
+            table,
+            WRITE_SOURCE,
+            value,
+            unfiltered);
       }
     }
     return ids;
@@ -296,7 +313,8 @@ public final class TableProperties {
         .toString();
   }
 
-  private static ValidationException invalid(TableIdentifier table, String key, String fix) {
-    return new ValidationException("Cannot use table property '%s' of %s: %s", key, table, fix);
+  private static InvalidParameterException invalid(TableIdentifier table, String key, String fix) {
+    return new InvalidParameterException(
+        key, "Cannot use table property '%s' of %s: %s", key, table, fix);
   }
 }

@@ -11,6 +11,7 @@ import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.ValidationException;
 import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.conf.SparkSchemas;
+import io.dataharness.spark.errors.IncompatibleTypeException;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -138,11 +139,15 @@ public final class SourceSetup {
       try {
         PostgresSources.postgresType(field.type());
       } catch (ValidationException e) {
-        throw new ValidationException(
+        throw new IncompatibleTypeException(
+            field.name(),
             "Cannot create %s: column '%s' has type %s, which jdbc source '%s' cannot hold; use"
                 + " a boolean, number, string, binary, date or timestamp column, or another source"
                 + " kind",
-            table, field.name(), field.type(), source.id());
+            table,
+            field.name(),
+            field.type(),
+            source.id());
       }
     }
     Map<String, String> columns;
@@ -265,14 +270,15 @@ public final class SourceSetup {
     return null;
   }
 
-  private static ValidationException incompatible(
+  private static IncompatibleTypeException incompatible(
       TableIdentifier table,
       SourceDefinition source,
       String where,
       String column,
       String existingType,
       Field field) {
-    return new ValidationException(
+    return new IncompatibleTypeException(
+        field.name(),
         "Cannot create %s: column '%s' is %s, but %s of source '%s' has column %s of type %s,"
             + " which cannot be read as %s; declare the column with a compatible type, map it to"
             + " another column with source.%s.column.%s, or use another table",
