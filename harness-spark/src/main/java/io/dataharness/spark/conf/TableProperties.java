@@ -187,7 +187,9 @@ public final class TableProperties {
                 prefix + key,
                 "it is not a setting of a "
                     + kind.id()
-                    + " source; use kind, connection, partition-filter, column.<column> and "
+                    + " source; "
+                    + didYouMean(prefix, key, sourceSettings(kind))
+                    + "use kind, connection, partition-filter, column.<column> and "
                     + String.join(", ", OPTIONS.get(kind).stream().sorted().toList()));
           }
         });
@@ -226,7 +228,9 @@ public final class TableProperties {
             throw invalid(
                 table,
                 key,
-                "it is not a harness table property; use one of "
+                "it is not a harness table property; "
+                    + didYouMean("", key, KNOWN_KEYS)
+                    + "use one of "
                     + KNOWN_KEYS
                     + " or source.<id>.<key>");
           }
@@ -294,6 +298,23 @@ public final class TableProperties {
       }
     }
     return ids;
+  }
+
+  /** The settings of a source of {@code kind} other than {@code column.<column>}. */
+  private static List<String> sourceSettings(SourceKind kind) {
+    List<String> settings = new ArrayList<>(List.of(KIND, CONNECTION, PARTITION_FILTER));
+    settings.addAll(OPTIONS.get(kind));
+    return settings;
+  }
+
+  /**
+   * "did you mean 'source.a.connection'? " when a known key is close to a misspelt one, else "".
+   */
+  public static String didYouMean(
+      String prefix, String key, java.util.Collection<String> knownKeys) {
+    return CatalogOptions.closest(key, knownKeys)
+        .map(known -> "did you mean '" + prefix + known + "'? ")
+        .orElse("");
   }
 
   /** A comma-separated list of names, trimmed, empty entries left out. */

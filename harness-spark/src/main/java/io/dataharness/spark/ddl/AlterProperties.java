@@ -210,7 +210,9 @@ public final class AlterProperties {
           throw invalid(
               table,
               key,
-              "it is not a harness table property; use one of "
+              "it is not a harness table property; "
+                  + TableProperties.didYouMean("", key, TableProperties.KNOWN_KEYS)
+                  + "use one of "
                   + TableProperties.KNOWN_KEYS
                   + " or source.<id>.<key>");
         }

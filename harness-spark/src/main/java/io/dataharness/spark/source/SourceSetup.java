@@ -11,7 +11,9 @@ import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.ValidationException;
 import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.conf.SparkSchemas;
+import io.dataharness.spark.conf.TableProperties;
 import io.dataharness.spark.errors.IncompatibleTypeException;
+import io.dataharness.spark.errors.InvalidParameterException;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -89,7 +91,7 @@ public final class SourceSetup {
       ConnectionConfig connection,
       Schema schema) {
     switch (source.kind()) {
-      case KAFKA -> KafkaSources.partitions(connection, source);
+      case KAFKA -> checkKafka(source, connection);
       case JDBC -> checkPostgres(table, source, connection, schema);
       case ICEBERG -> checkIceberg(spark, table, source, connection, schema);
     }
@@ -126,6 +128,25 @@ public final class SourceSetup {
         LOG.warn("Creating {} failed and undoing {} failed too", table, undo.describe(), e);
         failure.addSuppressed(e);
       }
+    }
+  }
+
+  /**
+   * A topic that does not exist is bad input here (the source's topic option names it), where a
+   * mover finding its topic gone meets a fault.
+   */
+  private static void checkKafka(SourceDefinition source, ConnectionConfig connection) {
+    try {
+      KafkaSources.partitions(connection, source);
+    } catch (SourceUnavailableException e) {
+      if (e.getCause() instanceof org.apache.kafka.common.errors.UnknownTopicOrPartitionException) {
+        InvalidParameterException invalid =
+            new InvalidParameterException(
+                TableProperties.SOURCE_PREFIX + source.id() + ".topic", "%s", e.getMessage());
+        invalid.initCause(e);
+        throw invalid;
+      }
+      throw e;
     }
   }
 
