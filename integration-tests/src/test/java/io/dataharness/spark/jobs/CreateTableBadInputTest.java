@@ -236,6 +236,101 @@ class CreateTableBadInputTest {
             .toList());
   }
 
+  /**
+   * A catalog configured like {@code harness}, with {@code extra} options added (keys relative to
+   * {@code spark.sql.catalog.<name>}); returns its name.
+   */
+  private String catalogWith(String label, String... extra) {
+    String catalog = "harness_" + label + "_" + suffix;
+    String prefix = "spark.sql.catalog." + catalog;
+    for (String key :
+        List.of(
+            "",
+            ".uri",
+            ".user",
+            ".password",
+            ".connection.kafka.kind",
+            ".connection.kafka.bootstrap-servers",
+            ".connection.pg.kind",
+            ".connection.pg.url",
+            ".connection.pg.user",
+            ".connection.pg.password")) {
+      spark.conf().set(prefix + key, spark.conf().get("spark.sql.catalog.harness" + key));
+    }
+    for (int i = 0; i < extra.length; i += 2) {
+      spark.conf().set(prefix + extra[i], extra[i + 1]);
+    }
+    return catalog;
+  }
+
+  @Test
+  void misspeltCatalogOptionsAndConnectionSettingsAreRefusedNamingTheOneMeant() throws Exception {
+    List<String> namespaces = JobArguments.catalog(spark, "harness").store().listNamespaces();
+    String pgUrl = spark.conf().get("spark.sql.catalog.harness.connection.pg.url");
+    // {label, key, value, the option Spark's message names, the harness message}
+    String[][] cases = {
+      {"uir", ".uir", "x", ".uir", "is not an option of a harness catalog; did you mean"},
+      {
+        "conection",
+        ".conection.pg2.url",
+        pgUrl,
+        ".conection.pg2.url",
+        "is not an option of a harness catalog; did you mean spark.sql.catalog.%s.connection.pg2.url?"
+      },
+      {
+        "ulr",
+        ".connection.pg.ulr",
+        pgUrl,
+        "connection.pg.ulr",
+        "Invalid connection 'pg': spark.sql.catalog.<catalog>.connection.pg.ulr is not a setting of"
+            + " a jdbc connection; did you mean 'url'? its settings are kind, url, user, password"
+      },
+      {
+        "kafka_on_jdbc",
+        ".connection.pg.kafka.acks",
+        "all",
+        "connection.pg.kafka.acks",
+        "connection.pg.kafka.acks is not a setting of a jdbc connection; its settings are kind,"
+            + " url, user, password"
+      },
+      {
+        "bootstrap",
+        ".connection.kafka.bootstrap.servers",
+        "localhost:1",
+        "connection.kafka.bootstrap.servers",
+        "is not a setting of a kafka connection; did you mean 'bootstrap-servers'? its settings"
+            + " are kind, bootstrap-servers, kafka.<client property>"
+      }
+    };
+    for (String[] bad : cases) {
+      String catalog = catalogWith(bad[0], bad[1], bad[2]);
+      String parameter = bad[3].startsWith(".") ? "spark.sql.catalog." + catalog + bad[3] : bad[3];
+      for (String sql :
+          List.of("SHOW NAMESPACES IN " + catalog, "CREATE NAMESPACE " + catalog + ".created")) {
+        String message = analysisError(sql, INVALID, "22023").getMessage();
+        assertTrue(
+            message.contains(
+                "The value of parameter(s) `"
+                    + parameter
+                    + "` in catalog `"
+                    + catalog
+                    + "` is invalid: "),
+            sql + " -> " + message);
+        assertTrue(message.contains(bad[4].replace("%s", catalog)), sql + " -> " + message);
+      }
+    }
+    assertEquals(
+        namespaces,
+        JobArguments.catalog(spark, "harness").store().listNamespaces(),
+        "no refused catalog created a namespace");
+
+    // Kafka client properties stay open
+    String open = catalogWith("open", ".connection.kafka.kafka.client.id", "harness-test");
+    assertTrue(
+        spark.sql("SHOW NAMESPACES IN " + open).collectAsList().stream()
+            .anyMatch(row -> row.getString(0).equals(namespace)));
+  }
+
   @Test
   void aMissingTopicIsRefusedBeforeAnySourceChanges() throws Exception {
     String message =
