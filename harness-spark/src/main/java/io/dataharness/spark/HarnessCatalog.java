@@ -361,7 +361,7 @@ public class HarnessCatalog
     try {
       return open(resolved, null);
     } catch (RuntimeException e) {
-      throw userError(e, "SELECT", identifier, "table");
+      throw userError(e, "table", identifier, "table");
     }
   }
 
@@ -380,7 +380,7 @@ public class HarnessCatalog
       }
       return open(resolved, store.readVersion(resolved.table(), number));
     } catch (RuntimeException e) {
-      throw userError(e, "SELECT", identifier, "VERSION AS OF");
+      throw userError(e, "table", identifier, "VERSION AS OF");
     }
   }
 
@@ -392,14 +392,15 @@ public class HarnessCatalog
       refuseTimeTravel(resolved, "TIMESTAMP AS OF " + timestamp);
       return open(resolved, store.readVersionAsOf(resolved.table(), timestamp));
     } catch (RuntimeException e) {
-      throw userError(e, "SELECT", identifier, "TIMESTAMP AS OF");
+      throw userError(e, "table", identifier, "TIMESTAMP AS OF");
     }
   }
 
   /**
    * A harness error of a statement on a table as Spark's {@code AnalysisException} ({@link
-   * SparkErrors}): {@code statement} and the table name where the error belongs, {@code parameters}
-   * what is invalid when the error names nothing itself.
+   * SparkErrors}): {@code statement} ({@code CREATE TABLE}, or {@code table} when loading it for
+   * any statement) and the table name where the error belongs, {@code parameters} what is invalid
+   * when the error names nothing itself.
    */
   private RuntimeException userError(
       RuntimeException error, String statement, Identifier identifier, String... parameters) {

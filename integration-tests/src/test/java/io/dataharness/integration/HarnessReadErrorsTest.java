@@ -294,7 +294,9 @@ class HarnessReadErrorsTest {
         analysis.getCause() instanceof io.dataharness.metadata.ValidationException,
         what + " -> cause " + analysis.getCause());
     assertTrue(
-        analysis.getMessage().contains("The value of parameter(s) `" + parameter + "` in SELECT "),
+        analysis
+            .getMessage()
+            .contains("The value of parameter(s) `" + parameter + "` in table `harness`.`"),
         what + " -> " + analysis.getMessage());
     assertTrue(analysis.getMessage().contains(text), what + " -> " + analysis.getMessage());
     return analysis;

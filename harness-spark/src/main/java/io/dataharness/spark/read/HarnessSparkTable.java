@@ -167,7 +167,7 @@ public class HarnessSparkTable implements SupportsRead, SupportsWrite, SupportsM
         versionReadOption(options)
             .map(option -> option.substring(0, option.indexOf('=')))
             .orElse("options");
-    return SparkErrors.of(error, "SELECT " + SparkErrors.quoted(relation), relation, parameter);
+    return SparkErrors.of(error, "table " + SparkErrors.quoted(relation), relation, parameter);
   }
 
   private TableVersion selectVersion(CaseInsensitiveStringMap options) {
@@ -251,7 +251,7 @@ public class HarnessSparkTable implements SupportsRead, SupportsWrite, SupportsM
                   + " window over the native union. Put the harness jar on the driver class path when"
                   + " the session starts, and keep spark.dataharness.read.native-union=true",
               name()),
-          "SELECT " + SparkErrors.quoted(name()),
+          "table " + SparkErrors.quoted(name()),
           name(),
           "spark.dataharness.read.native-union");
     }
