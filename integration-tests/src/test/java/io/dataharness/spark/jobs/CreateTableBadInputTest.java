@@ -622,6 +622,11 @@ class CreateTableBadInputTest {
         INVALID,
         invalidParameter(alterTable, "COLUMNS") + "Cannot add column 'late' to " + table
       },
+      {
+        "RENAME TO latest",
+        INVALID,
+        invalidParameter(alterTable, "RENAME TO") + "Cannot rename table " + table + " to "
+      },
       {"ADD COLUMN id STRING", "FIELD_ALREADY_EXISTS", "FIELD_ALREADY_EXISTS"}
     };
     for (String[] change : alters) {
