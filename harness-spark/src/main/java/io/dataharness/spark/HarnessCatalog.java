@@ -7,6 +7,7 @@ import io.dataharness.metadata.SourceState;
 import io.dataharness.metadata.TableDefinition;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.ValidationException;
+import io.dataharness.spark.conf.CatalogOptions;
 import io.dataharness.spark.conf.ColumnDefaults;
 import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.conf.HarnessContext;
@@ -14,6 +15,8 @@ import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.conf.TableProperties;
 import io.dataharness.spark.ddl.AlterColumns;
 import io.dataharness.spark.ddl.AlterProperties;
+import io.dataharness.spark.errors.InvalidParameterException;
+import io.dataharness.spark.errors.SparkErrors;
 import io.dataharness.spark.read.HarnessSparkTable;
 import io.dataharness.spark.read.PartitionFilter;
 import io.dataharness.spark.source.IcebergSources;
@@ -67,25 +70,39 @@ public class HarnessCatalog
   private HarnessStore store;
   private Map<String, ConnectionConfig> connections;
 
+  /**
+   * Starts the catalog, refusing unknown options ({@link
+   * io.dataharness.spark.conf.CatalogOptions#check}) and connection settings before it opens the
+   * metadata store; a bad option is an {@code AnalysisException} naming it ({@link SparkErrors}).
+   */
   @Override
   public void initialize(String name, CaseInsensitiveStringMap options) {
     this.name = name;
-    String uri = options.get(io.dataharness.spark.conf.CatalogOptions.URI);
+    try {
+      start(options);
+    } catch (ValidationException e) {
+      throw SparkErrors.of(e, "catalog " + SparkErrors.quoted(name), null, CatalogOptions.URI);
+    }
+  }
+
+  private void start(CaseInsensitiveStringMap options) {
+    CatalogOptions.check(name, options.asCaseSensitiveMap());
+    String uri = options.get(CatalogOptions.URI);
     if (uri == null) {
-      throw new ValidationException(
+      throw new InvalidParameterException(
+          CatalogOptions.URI,
           "Cannot start catalog %s: set spark.sql.catalog.%s.uri to the metadata store"
               + " (jdbc:postgresql://host:5432/db, or jdbc:h2:file:/path/harness for the embedded"
               + " store)",
-          name, name);
+          name,
+          name);
     }
     this.metadataUri = uri;
     this.connections = ConnectionConfig.parseAll(options.asCaseSensitiveMap());
     try {
       this.store =
           StoreCache.open(
-              uri,
-              options.get(io.dataharness.spark.conf.CatalogOptions.USER),
-              options.get(io.dataharness.spark.conf.CatalogOptions.PASSWORD));
+              uri, options.get(CatalogOptions.USER), options.get(CatalogOptions.PASSWORD));
     } catch (io.dataharness.metadata.MetadataStoreException e) {
       throw new io.dataharness.metadata.MetadataStoreException(
           e,
@@ -130,7 +147,8 @@ public class HarnessCatalog
   public ConnectionConfig connection(TableIdentifier table, SourceDefinition source) {
     ConnectionConfig connection = connections.get(source.connection());
     if (connection == null) {
-      throw new ValidationException(
+      throw new InvalidParameterException(
+          TableProperties.SOURCE_PREFIX + source.id() + "." + TableProperties.CONNECTION,
           "Cannot use source '%s' of %s: catalog %s has no connection '%s'; configure"
               + " spark.sql.catalog.%s.connection.%s.kind=%s and its settings",
           source.id(),
@@ -192,7 +210,16 @@ public class HarnessCatalog
   @Override
   public void createNamespace(String[] namespace, Map<String, String> metadata)
       throws NamespaceAlreadyExistsException {
-    String single = singleNamespace(namespace);
+    String single;
+    try {
+      single = singleNamespace(namespace);
+    } catch (ValidationException e) {
+      throw SparkErrors.of(
+          e,
+          "CREATE NAMESPACE " + SparkErrors.quoted(name + "." + String.join(".", namespace)),
+          null,
+          "namespace");
+    }
     if (store.namespaceExists(single)) {
       throw new NamespaceAlreadyExistsException(namespace);
     }
@@ -331,30 +358,60 @@ public class HarnessCatalog
   @Override
   public Table loadTable(Identifier identifier) throws NoSuchTableException {
     Resolved resolved = resolve(identifier).orElseThrow(() -> new NoSuchTableException(identifier));
-    return open(resolved, null);
+    try {
+      return open(resolved, null);
+    } catch (RuntimeException e) {
+      throw userError(e, "table", identifier, "table");
+    }
   }
 
   @Override
   public Table loadTable(Identifier identifier, String version) throws NoSuchTableException {
     Resolved resolved = resolve(identifier).orElseThrow(() -> new NoSuchTableException(identifier));
-    refuseTimeTravel(resolved, "VERSION AS OF " + version);
-    long number;
     try {
-      number = Long.parseLong(version.trim());
-    } catch (NumberFormatException e) {
-      throw new ValidationException(
-          "Invalid version '%s' for %s: harness versions are numbers (VERSION AS OF 12)",
-          version, resolved);
+      refuseTimeTravel(resolved, "VERSION AS OF " + version);
+      long number;
+      try {
+        number = Long.parseLong(version.trim());
+      } catch (NumberFormatException e) {
+        throw new ValidationException(
+            "Invalid version '%s' for %s: harness versions are numbers (VERSION AS OF 12)",
+            version, resolved);
+      }
+      return open(resolved, store.readVersion(resolved.table(), number));
+    } catch (RuntimeException e) {
+      throw userError(e, "table", identifier, "VERSION AS OF");
     }
-    return open(resolved, store.readVersion(resolved.table(), number));
   }
 
   @Override
   public Table loadTable(Identifier identifier, long timestampMicros) throws NoSuchTableException {
     Resolved resolved = resolve(identifier).orElseThrow(() -> new NoSuchTableException(identifier));
     Instant timestamp = Instant.EPOCH.plus(timestampMicros, java.time.temporal.ChronoUnit.MICROS);
-    refuseTimeTravel(resolved, "TIMESTAMP AS OF " + timestamp);
-    return open(resolved, store.readVersionAsOf(resolved.table(), timestamp));
+    try {
+      refuseTimeTravel(resolved, "TIMESTAMP AS OF " + timestamp);
+      return open(resolved, store.readVersionAsOf(resolved.table(), timestamp));
+    } catch (RuntimeException e) {
+      throw userError(e, "table", identifier, "TIMESTAMP AS OF");
+    }
+  }
+
+  /**
+   * A harness error of a statement on a table as Spark's {@code AnalysisException} ({@link
+   * SparkErrors}): {@code statement} ({@code CREATE TABLE}, or {@code table} when loading it for
+   * any statement) and the table name where the error belongs, {@code parameters} what is invalid
+   * when the error names nothing itself.
+   */
+  private RuntimeException userError(
+      RuntimeException error, String statement, Identifier identifier, String... parameters) {
+    String relation =
+        name
+            + "."
+            + String.join(".", identifier.namespace())
+            + (identifier.namespace().length == 0 ? "" : ".")
+            + identifier.name();
+    return SparkErrors.of(
+        error, statement + " " + SparkErrors.quoted(relation), relation, parameters);
   }
 
   private static void refuseTimeTravel(Resolved resolved, String clause) {
@@ -371,10 +428,12 @@ public class HarnessCatalog
     }
     if (resolved.view().equals(LATEST)) {
       if (store.loadTable(table).primaryKey().isEmpty()) {
-        throw new ValidationException(
+        throw new InvalidParameterException(
+            TableProperties.PRIMARY_KEY,
             "Cannot read %s.latest: table %s has no primary key; declare TBLPROPERTIES"
                 + " ('primary-key' = '<columns>')",
-            table, table);
+            table,
+            table);
       }
       return new HarnessSparkTable(
               this, pinned == null ? store.readLatest(table) : pinned, pinned != null)
@@ -407,15 +466,30 @@ public class HarnessCatalog
       Transform[] partitions,
       Map<String, String> properties)
       throws TableAlreadyExistsException, NoSuchNamespaceException {
+    try {
+      return create(identifier, columns, partitions, properties);
+    } catch (RuntimeException e) {
+      throw userError(e, "CREATE TABLE", identifier, "TBLPROPERTIES");
+    }
+  }
+
+  private Table create(
+      Identifier identifier,
+      Column[] columns,
+      Transform[] partitions,
+      Map<String, String> properties)
+      throws TableAlreadyExistsException, NoSuchNamespaceException {
     TableIdentifier table =
         tableIdentifier(identifier)
             .orElseThrow(
                 () ->
-                    new ValidationException(
+                    new InvalidParameterException(
+                        "table",
                         "Invalid table name %s: harness tables are named namespace.table",
                         identifier));
     if (partitions.length > 0) {
-      throw new ValidationException(
+      throw new InvalidParameterException(
+          "PARTITIONED BY",
           "Cannot create %s: PARTITIONED BY is not supported; declare which rows each source holds"
               + " with source.<id>.partition-filter",
           table);
@@ -507,17 +581,22 @@ public class HarnessCatalog
   public Table alterTable(Identifier identifier, TableChange... changes)
       throws NoSuchTableException {
     TableIdentifier table = existing(identifier);
-    if (AlterProperties.handles(changes)) {
-      AlterProperties.apply(
-          this,
-          table,
-          changes,
-          properties -> TableProperties.sources(table, properties, connections),
-          (source, schema) -> register(table, source, schema));
-    } else {
-      AlterColumns.apply(this, table, changes);
+    boolean properties = AlterProperties.handles(changes);
+    try {
+      if (properties) {
+        AlterProperties.apply(
+            this,
+            table,
+            changes,
+            declared -> TableProperties.sources(table, declared, connections),
+            (source, schema) -> register(table, source, schema));
+      } else {
+        AlterColumns.apply(this, table, changes);
+      }
+      return new HarnessSparkTable(this, store.readLatest(table), false);
+    } catch (RuntimeException e) {
+      throw userError(e, "ALTER TABLE", identifier, properties ? "TBLPROPERTIES" : "COLUMNS");
     }
-    return new HarnessSparkTable(this, store.readLatest(table), false);
   }
 
   @Override
@@ -526,7 +605,11 @@ public class HarnessCatalog
     if (table.isEmpty() || !store.tableExists(table.get())) {
       return false;
     }
-    store.dropTable(table.get());
+    try {
+      store.dropTable(table.get());
+    } catch (RuntimeException e) {
+      throw userError(e, "DROP TABLE", identifier, "table");
+    }
     return true;
   }
 
@@ -542,6 +625,14 @@ public class HarnessCatalog
         tableIdentifier(oldIdentifier)
             .filter(store::tableExists)
             .orElseThrow(() -> new NoSuchTableException(oldIdentifier));
+    try {
+      rename(from, newIdentifier);
+    } catch (RuntimeException e) {
+      throw userError(e, "ALTER TABLE", oldIdentifier, "RENAME TO");
+    }
+  }
+
+  private void rename(TableIdentifier from, Identifier newIdentifier) {
     String[] namespace = newIdentifier.namespace();
     if (namespace.length == 2 && namespace[0].equalsIgnoreCase(name)) {
       namespace = new String[] {namespace[1]}; // RENAME TO <this catalog>.ns.t2

@@ -165,7 +165,12 @@ final class HarnessMetadataTables {
 
     @Override
     public ScanBuilder newScanBuilder(CaseInsensitiveStringMap options) {
-      Long upTo = upTo(options);
+      Long upTo;
+      try {
+        upTo = upTo(options);
+      } catch (RuntimeException e) {
+        throw HarnessSparkTable.readError(e, name(), options);
+      }
       String description =
           "DataHarness metadata table " + name() + (upTo == null ? "" : " as of version " + upTo);
       return new MetadataScanBuilder(this, upTo, description);

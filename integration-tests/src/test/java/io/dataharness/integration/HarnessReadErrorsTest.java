@@ -276,4 +276,89 @@ class HarnessReadErrorsTest {
     store.releaseLock(lock);
     assertEquals(0, spark.sql("SELECT * FROM " + table + ".locks").count());
   }
+
+  /**
+   * What PySpark users get for a bad read: Spark's AnalysisException with an error condition and a
+   * SQLSTATE, the harness's message in its message and the harness exception as its cause.
+   */
+  private static org.apache.spark.sql.AnalysisException analysisError(
+      String what, org.junit.jupiter.api.function.Executable read, String parameter, String text) {
+    Throwable error = assertThrows(Throwable.class, read, what);
+    assertTrue(
+        error instanceof org.apache.spark.sql.AnalysisException,
+        what + " -> " + error.getClass().getName() + ": " + error.getMessage());
+    var analysis = (org.apache.spark.sql.AnalysisException) error;
+    assertEquals("INVALID_PARAMETER_VALUE.PATTERN", analysis.getCondition(), analysis.getMessage());
+    assertEquals("22023", analysis.getSqlState());
+    assertTrue(
+        analysis.getCause() instanceof io.dataharness.metadata.ValidationException,
+        what + " -> cause " + analysis.getCause());
+    assertTrue(
+        analysis
+            .getMessage()
+            .contains("The value of parameter(s) `" + parameter + "` in table `harness`.`"),
+        what + " -> " + analysis.getMessage());
+    assertTrue(analysis.getMessage().contains(text), what + " -> " + analysis.getMessage());
+    return analysis;
+  }
+
+  @Test
+  void badTimeTravelAndReadOptionsAreAnalysisExceptionsThatChangeNothing() {
+    String topic = "bad_reads_" + suffix;
+    kafka.createTopic(topic, 1);
+    kafka.produceJson(topic, 0, List.of("{\"id\": 1, \"message\": \"one\"}"));
+    String table = kafkaTable("bad_reads", topic);
+    TableIdentifier identifier = TableIdentifier.of(namespace, "bad_reads");
+    long version = store.readLatest(identifier).version();
+    List<String> before = rows(spark.table(table));
+    assertEquals(List.of("[1,one]"), before);
+
+    analysisError(
+        "VERSION AS OF 99",
+        () -> spark.sql("SELECT * FROM " + table + " VERSION AS OF 99").collect(),
+        "VERSION AS OF",
+        "Cannot read version 99 of table " + identifier + ": its versions are 1 to " + version);
+    analysisError(
+        "VERSION AS OF 'first'",
+        () -> spark.sql("SELECT * FROM " + table + " VERSION AS OF 'first'").collect(),
+        "VERSION AS OF",
+        "Invalid version 'first' for " + identifier + ": harness versions are numbers");
+    analysisError(
+        "TIMESTAMP AS OF 2000",
+        () ->
+            spark
+                .sql("SELECT * FROM " + table + " TIMESTAMP AS OF '2000-01-01T00:00:00Z'")
+                .collect(),
+        "TIMESTAMP AS OF",
+        "Cannot read table " + identifier + " as of 2000-01-01T00:00:00Z: its first version was");
+    analysisError(
+        "locks VERSION AS OF 1",
+        () -> spark.sql("SELECT * FROM " + table + ".locks VERSION AS OF 1").collect(),
+        "VERSION AS OF",
+        "Cannot read " + identifier + ".locks with VERSION AS OF 1: locks are not versioned");
+    analysisError(
+        "read option version=99",
+        () -> spark.read().option("version", "99").table(table).collect(),
+        "version",
+        "Cannot read version 99 of table " + identifier);
+    analysisError(
+        "read option version=first",
+        () -> spark.read().option("version", "first").table(table).collect(),
+        "version",
+        "Invalid read option version=first for " + identifier + ": use a version number");
+    analysisError(
+        "read option timestamp=yesterday",
+        () -> spark.read().option("timestamp", "yesterday").table(table + ".versions").collect(),
+        "timestamp",
+        "Invalid read option timestamp=yesterday for " + identifier + ": use ISO-8601");
+    analysisError(
+        "read option kafka.read-mode=newest",
+        () -> spark.read().option("kafka.read-mode", "newest").table(table).collect(),
+        "kafka.read-mode",
+        "Invalid read option kafka.read-mode=newest: use pinned or latest");
+
+    assertEquals(version, store.readLatest(identifier).version(), "no version was committed");
+    assertEquals(version, store.history(identifier, 0, 1000).size(), "no version was added");
+    assertEquals(before, rows(spark.table(table)));
+  }
 }

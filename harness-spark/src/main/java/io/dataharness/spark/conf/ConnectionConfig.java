@@ -3,6 +3,7 @@ package io.dataharness.spark.conf;
 import io.dataharness.metadata.Secrets;
 import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.ValidationException;
+import io.dataharness.spark.errors.InvalidParameterException;
 import java.io.Serializable;
 import java.util.Locale;
 import java.util.Map;
@@ -20,6 +21,10 @@ import java.util.TreeMap;
  *   <li>jdbc: {@code url}, {@code user}, {@code password}
  *   <li>iceberg: {@code spark-catalog}, the name of a Spark catalog configured for Iceberg
  * </ul>
+ *
+ * Any other setting is refused, naming it and the closest known one: a misspelt setting would
+ * otherwise be ignored silently. Kafka client properties ({@code kafka.*}) stay open: the Kafka
+ * client checks them.
  */
 public record ConnectionConfig(String name, SourceKind kind, Map<String, String> options)
     implements Serializable {
@@ -46,12 +51,52 @@ public record ConnectionConfig(String name, SourceKind kind, Map<String, String>
 
   public ConnectionConfig {
     options = Map.copyOf(new TreeMap<>(options));
+    for (String key : new TreeMap<>(options).keySet()) {
+      if (!settings(kind).contains(key)
+          && !(kind == SourceKind.KAFKA && key.startsWith(KAFKA_PREFIX))) {
+        java.util.List<String> known = new java.util.ArrayList<>(settings(kind));
+        if (kind == SourceKind.KAFKA) {
+          known.add(KAFKA_PREFIX + "<client property>");
+        }
+        String suggestion =
+            CatalogOptions.closest(key, settings(kind))
+                .map(meant -> "did you mean '" + meant + "'? ")
+                .orElse("");
+        throw new InvalidParameterException(
+            CatalogOptions.CONNECTION_PREFIX + name + "." + key,
+            "Invalid connection '%s': spark.sql.catalog.<catalog>.connection.%s.%s is not a setting"
+                + " of a %s connection; %sits settings are %s, %s",
+            name,
+            name,
+            key,
+            kind.id(),
+            suggestion,
+            KIND,
+            String.join(", ", known));
+      }
+    }
     for (String key : requiredKeys(kind)) {
       if (!options.containsKey(key) || options.get(key).isBlank()) {
-        throw new ValidationException(
+        throw new InvalidParameterException(
+            CatalogOptions.CONNECTION_PREFIX + name + "." + key,
             "Invalid connection '%s': a %s connection needs spark.sql.catalog.<catalog>.connection.%s.%s",
-            name, kind.id(), name, key);
+            name,
+            kind.id(),
+            name,
+            key);
       }
+    }
+  }
+
+  /** The settings a connection of {@code kind} takes besides {@link #KIND}. */
+  private static java.util.List<String> settings(SourceKind kind) {
+    switch (kind) {
+      case KAFKA:
+        return java.util.List.of(BOOTSTRAP_SERVERS);
+      case JDBC:
+        return java.util.List.of(URL, USER, PASSWORD);
+      default:
+        return java.util.List.of(SPARK_CATALOG);
     }
   }
 
@@ -75,8 +120,8 @@ public record ConnectionConfig(String name, SourceKind kind, Map<String, String>
             String rest = key.substring(CatalogOptions.CONNECTION_PREFIX.length());
             int dot = rest.indexOf('.');
             if (dot <= 0) {
-              throw new ValidationException(
-                  "Invalid catalog option '%s': use connection.<name>.<setting>", key);
+              throw new InvalidParameterException(
+                  key, "Invalid catalog option '%s': use connection.<name>.<setting>", key);
             }
             grouped
                 .computeIfAbsent(rest.substring(0, dot), name -> new TreeMap<>())
@@ -88,11 +133,25 @@ public record ConnectionConfig(String name, SourceKind kind, Map<String, String>
         (name, settings) -> {
           String kind = settings.remove(KIND);
           if (kind == null) {
-            throw new ValidationException(
+            throw new InvalidParameterException(
+                CatalogOptions.CONNECTION_PREFIX + name + "." + KIND,
                 "Invalid connection '%s': set connection.%s.kind to kafka, jdbc or iceberg",
-                name, name);
+                name,
+                name);
           }
-          connections.put(name, new ConnectionConfig(name, SourceKind.parse(kind), settings));
+          SourceKind parsed;
+          try {
+            parsed = SourceKind.parse(kind);
+          } catch (ValidationException e) {
+            throw new InvalidParameterException(
+                CatalogOptions.CONNECTION_PREFIX + name + "." + KIND,
+                "Invalid connection '%s': connection.%s.kind is '%s'; set it to kafka, jdbc or"
+                    + " iceberg",
+                name,
+                name,
+                kind);
+          }
+          connections.put(name, new ConnectionConfig(name, parsed, settings));
         });
     return connections;
   }

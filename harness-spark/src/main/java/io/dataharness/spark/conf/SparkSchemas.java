@@ -3,7 +3,7 @@ package io.dataharness.spark.conf;
 import io.dataharness.metadata.Field;
 import io.dataharness.metadata.FieldType;
 import io.dataharness.metadata.Schema;
-import io.dataharness.metadata.ValidationException;
+import io.dataharness.spark.errors.IncompatibleTypeException;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.spark.sql.types.DataType;
@@ -142,9 +142,11 @@ public final class SparkSchemas {
     } else if (type.equals(DataTypes.TimestampNTZType)) {
       return FieldType.TIMESTAMP_NTZ;
     }
-    throw new ValidationException(
+    throw new IncompatibleTypeException(
+        column,
         "Unsupported type %s for column '%s': harness tables hold boolean, int, long, float,"
             + " double, decimal, string, binary, date, timestamp and timestamp_ntz columns",
-        type.simpleString(), column);
+        type.simpleString(),
+        column);
   }
 }

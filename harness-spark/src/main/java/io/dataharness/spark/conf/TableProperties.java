@@ -5,6 +5,7 @@ import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.TableDefinition;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.ValidationException;
+import io.dataharness.spark.errors.InvalidParameterException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -186,7 +187,9 @@ public final class TableProperties {
                 prefix + key,
                 "it is not a setting of a "
                     + kind.id()
-                    + " source; use kind, connection, partition-filter, column.<column> and "
+                    + " source; "
+                    + didYouMean(prefix, key, sourceSettings(kind))
+                    + "use kind, connection, partition-filter, column.<column> and "
                     + String.join(", ", OPTIONS.get(kind).stream().sorted().toList()));
           }
         });
@@ -225,7 +228,9 @@ public final class TableProperties {
             throw invalid(
                 table,
                 key,
-                "it is not a harness table property; use one of "
+                "it is not a harness table property; "
+                    + didYouMean("", key, KNOWN_KEYS)
+                    + "use one of "
                     + KNOWN_KEYS
                     + " or source.<id>.<key>");
           }
@@ -252,15 +257,26 @@ public final class TableProperties {
     List<String> seen = new ArrayList<>();
     for (String id : ids) {
       if (!sources.containsKey(id)) {
-        throw new ValidationException(
+        throw new InvalidParameterException(
+            WRITE_SOURCE,
             "Cannot %s %s: table property %s = '%s': '%s' is not one of its sources %s; name"
                 + " one or more of them, comma-separated",
-            action, table, WRITE_SOURCE, value, id, new java.util.TreeSet<>(sources.keySet()));
+            action,
+            table,
+            WRITE_SOURCE,
+            value,
+            id,
+            new java.util.TreeSet<>(sources.keySet()));
       }
       if (seen.contains(id)) {
-        throw new ValidationException(
+        throw new InvalidParameterException(
+            WRITE_SOURCE,
             "Cannot %s %s: table property %s = '%s' names '%s' twice; name each source once",
-            action, table, WRITE_SOURCE, value, id);
+            action,
+            table,
+            WRITE_SOURCE,
+            value,
+            id);
       }
       seen.add(id);
     }
@@ -268,15 +284,37 @@ public final class TableProperties {
       List<String> unfiltered =
           ids.stream().filter(id -> sources.get(id).partitionFilter() == null).toList();
       if (!unfiltered.isEmpty()) {
-        throw new ValidationException(
+        throw new InvalidParameterException(
+            WRITE_SOURCE,
             "Cannot %s %s: table property %s = '%s' names several write sources, so appends"
                 + " route each row by the sources' partition filters, but %s declare no"
                 + " partition-filter; set source.<id>.partition-filter for each, or name one write"
                 + " source",
-            action, table, WRITE_SOURCE, value, unfiltered);
+            action,
+            table,
+            WRITE_SOURCE,
+            value,
+            unfiltered);
       }
     }
     return ids;
+  }
+
+  /** The settings of a source of {@code kind} other than {@code column.<column>}. */
+  private static List<String> sourceSettings(SourceKind kind) {
+    List<String> settings = new ArrayList<>(List.of(KIND, CONNECTION, PARTITION_FILTER));
+    settings.addAll(OPTIONS.get(kind));
+    return settings;
+  }
+
+  /**
+   * "did you mean 'source.a.connection'? " when a known key is close to a misspelt one, else "".
+   */
+  public static String didYouMean(
+      String prefix, String key, java.util.Collection<String> knownKeys) {
+    return CatalogOptions.closest(key, knownKeys)
+        .map(known -> "did you mean '" + prefix + known + "'? ")
+        .orElse("");
   }
 
   /** A comma-separated list of names, trimmed, empty entries left out. */
@@ -296,7 +334,8 @@ public final class TableProperties {
         .toString();
   }
 
-  private static ValidationException invalid(TableIdentifier table, String key, String fix) {
-    return new ValidationException("Cannot use table property '%s' of %s: %s", key, table, fix);
+  private static InvalidParameterException invalid(TableIdentifier table, String key, String fix) {
+    return new InvalidParameterException(
+        key, "Cannot use table property '%s' of %s: %s", key, table, fix);
   }
 }

@@ -15,6 +15,7 @@ import io.dataharness.metadata.VersionInfo;
 import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.conf.TableProperties;
+import io.dataharness.spark.errors.InvalidParameterException;
 import io.dataharness.spark.read.PartitionFilter;
 import io.dataharness.spark.source.SourceSetup;
 import io.dataharness.spark.txn.WriteProtocol;
@@ -209,7 +210,9 @@ public final class AlterProperties {
           throw invalid(
               table,
               key,
-              "it is not a harness table property; use one of "
+              "it is not a harness table property; "
+                  + TableProperties.didYouMean("", key, TableProperties.KNOWN_KEYS)
+                  + "use one of "
                   + TableProperties.KNOWN_KEYS
                   + " or source.<id>.<key>");
         }
@@ -241,8 +244,9 @@ public final class AlterProperties {
     }
   }
 
-  private static ValidationException invalid(TableIdentifier table, String key, String fix) {
-    return new ValidationException("Cannot alter %s: table property '%s': %s", table, key, fix);
+  private static InvalidParameterException invalid(TableIdentifier table, String key, String fix) {
+    return new InvalidParameterException(
+        key, "Cannot alter %s: table property '%s': %s", table, key, fix);
   }
 
   /** The change as a writer of the protocol: stage = register new sources; record = the rest. */

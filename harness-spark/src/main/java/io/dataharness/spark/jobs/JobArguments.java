@@ -439,11 +439,25 @@ final class JobArguments {
 
   /** The harness catalog named by {@code --catalog} (default {@code harness}) in the session. */
   static HarnessContext catalog(SparkSession spark, String name) {
-    var plugin =
-        ((org.apache.spark.sql.classic.SparkSession) spark)
-            .sessionState()
-            .catalogManager()
-            .catalog(name);
+    org.apache.spark.sql.connector.catalog.CatalogPlugin plugin;
+    try {
+      plugin =
+          ((org.apache.spark.sql.classic.SparkSession) spark)
+              .sessionState()
+              .catalogManager()
+              .catalog(name);
+    } catch (Exception e) {
+      // a bad catalog option is Spark's AnalysisException for SQL users; a job reports the
+      // harness's own error (its message, its exit code)
+      if (e instanceof RuntimeException runtime) {
+        throw runtime;
+      }
+      if (e.getCause() instanceof ValidationException invalid) {
+        throw invalid;
+      }
+      throw new io.dataharness.metadata.HarnessException(
+          e, "Cannot start catalog %s: %s", name, e.getMessage());
+    }
     if (!(plugin instanceof HarnessContext catalog)) {
       throw new ValidationException(
           "Catalog '%s' is not a DataHarness catalog: set spark.sql.catalog.%s ="

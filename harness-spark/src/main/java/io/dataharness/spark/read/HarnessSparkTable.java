@@ -8,6 +8,8 @@ import io.dataharness.metadata.ValidationException;
 import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.conf.MetadataColumns;
 import io.dataharness.spark.conf.SparkSchemas;
+import io.dataharness.spark.errors.InvalidParameterException;
+import io.dataharness.spark.errors.SparkErrors;
 import java.time.Instant;
 import java.util.EnumSet;
 import java.util.List;
@@ -145,10 +147,27 @@ public class HarnessSparkTable implements SupportsRead, SupportsWrite, SupportsM
    * one the {@code version} / {@code timestamp} read options select.
    */
   public List<SourceRead> plan(CaseInsensitiveStringMap options) {
-    TableVersion selected = selectVersion(options);
-    boolean pinned = timeTravel || selected.version() != version.version();
-    ReadOptions readOptions = ReadOptions.parse(options.asCaseSensitiveMap(), pinned);
-    return ReadPlanner.plan(selected, readOptions, catalog::connection);
+    try {
+      TableVersion selected = selectVersion(options);
+      boolean pinned = timeTravel || selected.version() != version.version();
+      ReadOptions readOptions = ReadOptions.parse(options.asCaseSensitiveMap(), pinned);
+      return ReadPlanner.plan(selected, readOptions, catalog::connection);
+    } catch (RuntimeException e) {
+      throw readError(e, name(), options);
+    }
+  }
+
+  /**
+   * A harness error of a read with these options as Spark's {@code AnalysisException} ({@link
+   * SparkErrors}): a bad read option, a version or timestamp the table does not have.
+   */
+  public static RuntimeException readError(
+      RuntimeException error, String relation, CaseInsensitiveStringMap options) {
+    String parameter =
+        versionReadOption(options)
+            .map(option -> option.substring(0, option.indexOf('=')))
+            .orElse("options");
+    return SparkErrors.of(error, "table " + SparkErrors.quoted(relation), relation, parameter);
   }
 
   private TableVersion selectVersion(CaseInsensitiveStringMap options) {
@@ -194,8 +213,11 @@ public class HarnessSparkTable implements SupportsRead, SupportsWrite, SupportsM
       try {
         return store.readVersion(table, Long.parseLong(versionOption.trim()));
       } catch (NumberFormatException e) {
-        throw new ValidationException(
-            "Invalid read option version=%s for %s: use a version number", versionOption, table);
+        throw new InvalidParameterException(
+            VERSION_OPTION,
+            "Invalid read option version=%s for %s: use a version number",
+            versionOption,
+            table);
       }
     }
     if (timestampOption == null) {
@@ -211,21 +233,27 @@ public class HarnessSparkTable implements SupportsRead, SupportsWrite, SupportsM
           ? Instant.ofEpochMilli(Long.parseLong(trimmed))
           : Instant.parse(trimmed);
     } catch (RuntimeException e) {
-      throw new ValidationException(
+      throw new InvalidParameterException(
+          TIMESTAMP_OPTION,
           "Invalid read option timestamp=%s for %s: use ISO-8601 such as 2026-11-22T10:15:30Z, or"
               + " epoch milliseconds",
-          value, table);
+          value,
+          table);
     }
   }
 
   @Override
   public ScanBuilder newScanBuilder(CaseInsensitiveStringMap options) {
     if (latestImages) {
-      throw new ValidationException(
-          "Cannot read %s without the DataHarness session extension: the dedup view is planned as a"
-              + " window over the native union. Put the harness jar on the driver class path when"
-              + " the session starts, and keep spark.dataharness.read.native-union=true",
-          name());
+      throw SparkErrors.of(
+          new ValidationException(
+              "Cannot read %s without the DataHarness session extension: the dedup view is planned as a"
+                  + " window over the native union. Put the harness jar on the driver class path when"
+                  + " the session starts, and keep spark.dataharness.read.native-union=true",
+              name()),
+          "table " + SparkErrors.quoted(name()),
+          name(),
+          "spark.dataharness.read.native-union");
     }
     List<SourceRead> reads = plan(options);
     long read = reads.isEmpty() ? version.version() : reads.get(0).version();

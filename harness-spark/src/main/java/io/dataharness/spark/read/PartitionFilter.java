@@ -3,6 +3,7 @@ package io.dataharness.spark.read;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.ValidationException;
+import io.dataharness.spark.errors.InvalidParameterException;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -72,7 +73,8 @@ public final class PartitionFilter {
     try {
       resolve(SparkSession.active(), filter, columns);
     } catch (InvalidFilterException e) {
-      throw new ValidationException(
+      throw new InvalidParameterException(
+          "source." + source.id() + ".partition-filter",
           "Cannot create table %s: source '%s' partition-filter '%s' is invalid: %s; write a"
               + " boolean SQL predicate on the table's columns %s with literals their columns can"
               + " hold, for example day >= DATE '2024-05-01' AND region IN ('eu', 'us')",

@@ -1,6 +1,6 @@
 package io.dataharness.spark.read;
 
-import io.dataharness.metadata.ValidationException;
+import io.dataharness.spark.errors.InvalidParameterException;
 import java.io.Serializable;
 import java.util.Locale;
 import java.util.Map;
@@ -37,15 +37,21 @@ public record ReadOptions(KafkaReadMode kafkaReadMode, boolean failFast) impleme
     } else if (mode.equalsIgnoreCase("latest")) {
       readMode = KafkaReadMode.LATEST;
     } else {
-      throw new ValidationException(
-          "Invalid read option %s=%s: use pinned or latest", KAFKA_READ_MODE, mode);
+      throw new InvalidParameterException(
+          KAFKA_READ_MODE,
+          "Invalid read option %s=%s: use pinned or latest",
+          KAFKA_READ_MODE,
+          mode);
     }
     String malformed = get(options, KAFKA_MALFORMED);
     if (malformed != null
         && !malformed.equalsIgnoreCase("FAILFAST")
         && !malformed.equalsIgnoreCase("PERMISSIVE")) {
-      throw new ValidationException(
-          "Invalid read option %s=%s: use FAILFAST or PERMISSIVE", KAFKA_MALFORMED, malformed);
+      throw new InvalidParameterException(
+          KAFKA_MALFORMED,
+          "Invalid read option %s=%s: use FAILFAST or PERMISSIVE",
+          KAFKA_MALFORMED,
+          malformed);
     }
     return new ReadOptions(readMode, malformed == null || malformed.equalsIgnoreCase("FAILFAST"));
   }

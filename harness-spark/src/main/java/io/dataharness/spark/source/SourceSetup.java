@@ -11,6 +11,9 @@ import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.ValidationException;
 import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.conf.SparkSchemas;
+import io.dataharness.spark.conf.TableProperties;
+import io.dataharness.spark.errors.IncompatibleTypeException;
+import io.dataharness.spark.errors.InvalidParameterException;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -87,7 +90,7 @@ public final class SourceSetup {
       ConnectionConfig connection,
       Schema schema) {
     switch (source.kind()) {
-      case KAFKA -> KafkaSources.partitions(connection, source);
+      case KAFKA -> checkKafka(source, connection);
       case JDBC -> checkPostgres(table, source, connection, schema);
       case ICEBERG -> checkIceberg(spark, table, source, connection, schema);
     }
@@ -127,6 +130,25 @@ public final class SourceSetup {
     }
   }
 
+  /**
+   * A topic that does not exist is bad input here (the source's topic option names it), where a
+   * mover finding its topic gone meets a fault.
+   */
+  private static void checkKafka(SourceDefinition source, ConnectionConfig connection) {
+    try {
+      KafkaSources.partitions(connection, source);
+    } catch (SourceUnavailableException e) {
+      if (e.getCause() instanceof org.apache.kafka.common.errors.UnknownTopicOrPartitionException) {
+        InvalidParameterException invalid =
+            new InvalidParameterException(
+                TableProperties.SOURCE_PREFIX + source.id() + ".topic", "%s", e.getMessage());
+        invalid.initCause(e);
+        throw invalid;
+      }
+      throw e;
+    }
+  }
+
   // ---- PostgreSQL ----
 
   private static void checkPostgres(
@@ -137,11 +159,15 @@ public final class SourceSetup {
       try {
         PostgresSources.postgresType(field.type());
       } catch (ValidationException e) {
-        throw new ValidationException(
+        throw new IncompatibleTypeException(
+            field.name(),
             "Cannot create %s: column '%s' has type %s, which jdbc source '%s' cannot hold; use"
                 + " a boolean, number, string, binary, date or timestamp column, or another source"
                 + " kind",
-            table, field.name(), field.type(), source.id());
+            table,
+            field.name(),
+            field.type(),
+            source.id());
       }
     }
     Map<String, String> columns;
@@ -264,14 +290,15 @@ public final class SourceSetup {
     return null;
   }
 
-  private static ValidationException incompatible(
+  private static IncompatibleTypeException incompatible(
       TableIdentifier table,
       SourceDefinition source,
       String where,
       String column,
       String existingType,
       Field field) {
-    return new ValidationException(
+    return new IncompatibleTypeException(
+        field.name(),
         "Cannot create %s: column '%s' is %s, but %s of source '%s' has column %s of type %s,"
             + " which cannot be read as %s; declare the column with a compatible type, map it to"
             + " another column with source.%s.column.%s, or use another table",

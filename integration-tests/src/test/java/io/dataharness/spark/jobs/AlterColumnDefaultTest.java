@@ -80,7 +80,10 @@ class AlterColumnDefaultTest {
         "ALTER TABLE "
             + fixture.qualified
             + " ADD COLUMNS (score INT DEFAULT 5 COMMENT 'points', label STRING DEFAULT 'none')";
-    RuntimeException v2 = assertThrows(RuntimeException.class, () -> sql(fixture, alter));
+    org.apache.spark.sql.AnalysisException v2 =
+        assertThrows(org.apache.spark.sql.AnalysisException.class, () -> sql(fixture, alter));
+    assertEquals("INVALID_PARAMETER_VALUE.PATTERN", v2.getCondition(), v2.getMessage());
+    assertEquals("22023", v2.getSqlState());
     assertTrue(v2.getMessage().contains("source 'cold'"), v2.getMessage());
     assertTrue(v2.getMessage().contains("format version 2"), v2.getMessage());
     assertTrue(v2.getMessage().contains("'format-version' = '3'"), v2.getMessage());
