@@ -275,7 +275,11 @@ final class NativeRelations {
     TableCatalog catalog = IcebergSources.catalog(spark, read.connection());
     Table table =
         IcebergSources.loadAt(
-            catalog, read.source(), state.snapshotId().getAsLong(), read.describe());
+            catalog,
+            read.connection(),
+            read.source(),
+            state.snapshotId().getAsLong(),
+            read.describe());
     DataSourceV2Relation relation =
         relation(table, catalog, IcebergSources.identifier(read.source()), snapshot);
     Dataset<Row> rows =

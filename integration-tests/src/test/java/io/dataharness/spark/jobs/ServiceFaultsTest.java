@@ -232,6 +232,38 @@ class ServiceFaultsTest {
     fixture.assertRerunMovesExactlyOnce();
   }
 
+  @Test
+  void aReadWhileTheIcebergCatalogIsDownNamesTheCatalogAndWorksAgainOnceItIsBack()
+      throws Exception {
+    Fixture fixture = new Fixture();
+    assertEquals(6, fixture.moveOlderThanAnHour().rowsMoved());
+    long version = fixture.currentVersion();
+    assertEquals(ALL_IDS, fixture.unionIds());
+
+    RuntimeException failure;
+    takeDown(fixture.lake);
+    try {
+      failure = assertThrows(RuntimeException.class, fixture::unionIds);
+    } finally {
+      bringBack(fixture.lake);
+    }
+
+    String message = failure.getMessage();
+    assertTrue(message.startsWith("Cannot read source 'cold' (iceberg) of "), message);
+    assertTrue(message.contains(fixture.identifier + " at version " + version), message);
+    assertTrue(message.contains("Iceberg catalog " + fixture.icebergCatalog), message);
+    assertTrue(message.contains(fixture.lake.jdbcUrl()), message);
+    assertTrue(message.contains("connection 'lake'"), message);
+    assertTrue(message.contains("lake.events"), message);
+    assertTrue(message.contains("retry"), message);
+    assertTrue(!message.contains("expired"), message);
+    // the outage changed nothing, and the same read works once the catalog is back
+    assertEquals(version, fixture.currentVersion());
+    assertEquals(ALL_IDS, fixture.unionIds());
+    assertEquals(OLD_IDS, fixture.icebergIds());
+    assertEquals(List.of(7L, 8L, 9L), fixture.postgresIds());
+  }
+
   /** Which dedicated database goes down, and after which step of the move. */
   enum Fault {
     SOURCE_AFTER_INTENT(PostgresToIcebergMover.Step.INTENT_COMMIT, "PostgreSQL", "pg"),
