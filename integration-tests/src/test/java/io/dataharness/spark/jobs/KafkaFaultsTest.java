@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.spark.conf.HarnessContext;
+import io.dataharness.spark.read.ReplaceHarnessRelations;
 import io.dataharness.testing.TestingDatabase;
 import io.dataharness.testing.TestingIceberg;
 import io.dataharness.testing.TestingKafka;
@@ -16,6 +17,8 @@ import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.UUID;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -160,5 +163,64 @@ class KafkaFaultsTest {
         ids("SELECT id FROM " + TestingIceberg.CATALOG_NAME + "." + icebergNamespace + ".events"));
     assertEquals(0, move().rowsMoved());
     assertEquals(MoveFixture.range(0, 10), ids("SELECT id FROM " + qualified));
+  }
+
+  @Test
+  void aReadWhileTheBrokerIsDownFailsNamingTheBrokerTopicAndOffsetsAndWorksOnceItIsBack() {
+    createTable();
+    produce(0, 10);
+    spark.sql("CALL " + catalogName + ".system.sync(table => 'kfaults.events')").collect();
+    long version = currentVersion();
+    String select = "SELECT id FROM " + qualified;
+    assertEquals(MoveFixture.range(0, 10), ids(select));
+    // planned (offsets checked) while the broker answers, run after it stopped: lost mid-read,
+    // through the native union (Spark's Kafka reader) and through the harness's own reader
+    Dataset<Row> planned = spark.sql(select);
+    planned.queryExecution().executedPlan();
+    Dataset<Row> plannedOwnReader;
+    spark.conf().set(ReplaceHarnessRelations.ENABLED, "false");
+    try {
+      plannedOwnReader = spark.sql(select);
+      plannedOwnReader.queryExecution().executedPlan();
+    } finally {
+      spark.conf().unset(ReplaceHarnessRelations.ENABLED);
+    }
+
+    RuntimeException beforeFailure;
+    Exception midReadFailure;
+    Exception nativeMidReadFailure;
+    kafka.stopBroker();
+    try {
+      beforeFailure = assertThrows(RuntimeException.class, () -> ids(select));
+      midReadFailure = assertThrows(Exception.class, plannedOwnReader::collectAsList);
+      nativeMidReadFailure = assertThrows(Exception.class, planned::collectAsList);
+    } finally {
+      kafka.startBroker();
+    }
+
+    String read = "Cannot read source 'hot' (kafka) of " + table + " at version " + version + ": ";
+    String before = beforeFailure.getMessage();
+    assertTrue(before.startsWith(read), before);
+    assertTrue(before.contains("Kafka at " + kafka.bootstrapServers()), before);
+    assertTrue(before.contains("connection 'kafka'"), before);
+    assertTrue(before.contains("topic " + topic + " partition 0 offsets [0, "), before);
+    assertTrue(before.contains("partition 1 offsets [0, "), before);
+    assertTrue(before.contains("retry the read"), before);
+    String midRead = midReadFailure.getMessage();
+    assertTrue(midRead.contains(read + "Kafka at " + kafka.bootstrapServers()), midRead);
+    assertTrue(midRead.contains("connection 'kafka'"), midRead);
+    assertTrue(midRead.contains("of topic " + topic + " partition "), midRead);
+    assertTrue(midRead.contains(" offsets [0, "), midRead);
+    assertTrue(midRead.contains("retry the read"), midRead);
+    // Spark's Kafka reader fails with its own error, bounded by the connection's Kafka timeout
+    String nativeMidRead = nativeMidReadFailure.getMessage();
+    assertTrue(nativeMidRead.contains(topic + "-"), nativeMidRead);
+
+    // nothing changed, and the same reads return every row once the broker is back
+    assertEquals(version, currentVersion());
+    assertEquals(MoveFixture.range(0, 10), ids(select));
+    assertEquals(
+        MoveFixture.range(0, 10),
+        spark.sql(select).collectAsList().stream().map(row -> row.getLong(0)).sorted().toList());
   }
 }
