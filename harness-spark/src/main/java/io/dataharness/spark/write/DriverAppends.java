@@ -360,6 +360,13 @@ public final class DriverAppends {
     }
 
     @Override
+    public Optional<AppendBatch> plan(TableVersion latest) {
+      // a PostgreSQL that is down fails the append here, before its intent is a version
+      PostgresSources.checkReachable(catalog.connection(table, latest.source(sourceId)));
+      return super.plan(latest);
+    }
+
+    @Override
     public PostgresUpserts.Outcome stage(AppendBatch batch, LeaseKeeper locks) {
       if (batch.rows().isEmpty()) {
         return new PostgresUpserts.Outcome(0, 0, 0); // committed by the interrupted append
