@@ -453,6 +453,15 @@ public final class DriverAppends {
     }
 
     @Override
+    public Optional<AppendBatch> plan(TableVersion latest) {
+      // a broker that is down fails the append here, before its intent is a version
+      SourceDefinition source = latest.source(sourceId);
+      KafkaSources.endOffsets(
+          catalog.connection(table, source), KafkaSources.topic(source), partitions(latest));
+      return super.plan(latest);
+    }
+
+    @Override
     public KafkaProducing.Produced stage(AppendBatch batch, LeaseKeeper locks) {
       if (batch.rows().isEmpty()) {
         return KafkaProducing.Produced.none(); // the interrupted append's messages are in Kafka

@@ -360,4 +360,34 @@ class KafkaFaultsTest {
     assertEquals(0, move("hot", "warm").rowsMoved());
     assertEquals(MoveFixture.range(0, 10), ids(select));
   }
+
+  @Test
+  void anAppendWhileTheBrokerIsDownFailsClearlyChangesNothingAndWorksOnceItIsBack() {
+    createTable();
+    spark.sql("ALTER TABLE " + qualified + " SET TBLPROPERTIES ('write.source' = 'hot')");
+    produce(0, 4);
+    spark.sql("CALL " + catalogName + ".system.sync(table => 'kfaults.events')").collect();
+    long version = currentVersion();
+    String select = "SELECT id FROM " + qualified;
+    String insert = "INSERT INTO " + qualified + " VALUES (100, 'appended')";
+
+    RuntimeException failure;
+    kafka.stopBroker();
+    try {
+      failure = assertThrows(RuntimeException.class, () -> spark.sql(insert).collectAsList());
+    } finally {
+      kafka.startBroker();
+    }
+
+    assertNamesKafka(failure, kafka.bootstrapServers());
+    assertTrue(
+        failure.getMessage().startsWith("Cannot append to " + table + ": "), failure.getMessage());
+    assertTrue(failure.getMessage().contains("run the INSERT again"), failure.getMessage());
+    assertEquals(version, currentVersion());
+    assertEquals(0, catalog().store().listLocks(table).size());
+    assertEquals(MoveFixture.range(0, 4), ids(select));
+
+    spark.sql(insert).collectAsList();
+    assertEquals(List.of(0L, 1L, 2L, 3L, 100L), ids(select));
+  }
 }
