@@ -305,6 +305,24 @@ public final class TestingPostgres implements AutoCloseable {
     }
   }
 
+  /**
+   * Takes a database down for real, as a stopped server looks to its clients: new connections are
+   * refused ({@code ALLOW_CONNECTIONS false}) and every open one is terminated. The server and its
+   * other databases keep running; {@link #allowConnections} brings the database back.
+   */
+  public void refuseConnections(TestingDatabase database) {
+    execute("ALTER DATABASE " + database.name() + " ALLOW_CONNECTIONS false");
+    execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '"
+            + database.name()
+            + "'");
+  }
+
+  /** Brings a database taken down by {@link #refuseConnections} back. */
+  public void allowConnections(TestingDatabase database) {
+    execute("ALTER DATABASE " + database.name() + " ALLOW_CONNECTIONS true");
+  }
+
   private static String queryVersion(PostgresServer server) throws SQLException {
     try (Connection connection = administrationConnection(server);
         Statement statement = connection.createStatement();

@@ -99,9 +99,10 @@ public final class CompactJob {
               + " an Iceberg source",
           sourceId, table, source.kind().id());
     }
-    Compaction compaction = new Compaction(spark, catalog, table, source, options);
+    Compaction compaction;
     WriteOutcome<String, IcebergStaging.Staged> outcome;
     try {
+      compaction = new Compaction(spark, catalog, table, source, options);
       outcome =
           new WriteProtocol(catalog.store(), table)
               .run(
@@ -119,6 +120,14 @@ public final class CompactJob {
           null,
           false,
           (System.nanoTime() - start) / 1_000_000);
+    } catch (RuntimeException e) {
+      throw io.dataharness.spark.source.ServiceFailures.wrap(
+          e,
+          spark,
+          Map.of(sourceId, catalog.connection(table, source)),
+          "compact source '" + sourceId + "' of " + table,
+          "the table's versions and the source's files are unchanged; run compact again once the"
+              + " service answers");
     }
     RewriteDataFiles.Result rewrite = compaction.result;
     return new Result(

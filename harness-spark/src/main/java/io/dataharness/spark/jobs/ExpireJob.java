@@ -57,6 +57,25 @@ public final class ExpireJob {
       TableIdentifier table,
       Instant cutoff,
       int retainLast) {
+    try {
+      return expire(spark, catalog, table, cutoff, retainLast);
+    } catch (RuntimeException e) {
+      throw io.dataharness.spark.source.ServiceFailures.wrap(
+          e,
+          spark,
+          MoveJob.connections(catalog, table),
+          "expire versions of " + table,
+          "run expire_versions again once the service answers: versions are removed only after"
+              + " every source answered, and a rerun finishes what an interrupted expiry began");
+    }
+  }
+
+  private static ExpireResult expire(
+      SparkSession spark,
+      HarnessContext catalog,
+      TableIdentifier table,
+      Instant cutoff,
+      int retainLast) {
     long start = System.nanoTime();
     HarnessStore store = catalog.store();
     HarnessTable harness = store.loadTable(table);
@@ -80,6 +99,12 @@ public final class ExpireJob {
         ((SourceState.Iceberg) oldest.state(source.id()))
             .snapshotId()
             .ifPresent(snapshot -> staging.tagVersion(snapshot, keepFrom));
+      }
+    }
+    // the PostgreSQL sources answer before any version is removed
+    for (SourceDefinition source : oldest.sources().values()) {
+      if (source.kind() == SourceKind.JDBC) {
+        PostgresSources.checkReachable(catalog.connection(table, source));
       }
     }
     // 2. the store: from here on, reads of removed versions fail naming the retention

@@ -131,7 +131,12 @@ public final class KafkaToPostgresMover {
     @Override
     public Optional<Batch> plan(TableVersion latest) {
       PendingMoves.refuseIfPending(latest, request.target(), "upsert into");
-      return super.plan(latest);
+      Optional<Batch> batch = super.plan(latest);
+      if (batch.isPresent()) {
+        // a PostgreSQL that is down fails the move here, before its intent is a version
+        PostgresSources.checkReachable(batch.get().context().targetConnection());
+      }
+      return batch;
     }
 
     @Override

@@ -15,6 +15,7 @@ import java.time.Instant;
 import java.time.ZoneId;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.function.Supplier;
@@ -101,6 +102,23 @@ public final class MoveJob {
     } catch (SourceUnavailableException e) {
       throw unavailable(request, e);
     }
+  }
+
+  /**
+   * The connections of the latest version's sources, by source id, to tell which service failed
+   * ({@link io.dataharness.spark.source.ServiceFailures}); empty if they cannot be read.
+   */
+  static Map<String, io.dataharness.spark.conf.ConnectionConfig> connections(
+      HarnessContext catalog, TableIdentifier table) {
+    Map<String, io.dataharness.spark.conf.ConnectionConfig> connections = new java.util.TreeMap<>();
+    try {
+      for (SourceDefinition source : catalog.store().readLatest(table).sources().values()) {
+        connections.put(source.id(), catalog.connection(table, source));
+      }
+    } catch (RuntimeException e) {
+      // the error being reported matters more than naming its service
+    }
+    return connections;
   }
 
   /** A move that failed because a service it needs failed: see {@link #unavailable}. */

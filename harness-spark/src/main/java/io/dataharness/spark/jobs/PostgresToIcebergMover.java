@@ -19,6 +19,7 @@ import io.dataharness.metadata.VersionInfo;
 import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.conf.SparkSchemas;
+import io.dataharness.spark.source.IcebergSources;
 import io.dataharness.spark.source.PostgresMoves;
 import io.dataharness.spark.source.PostgresSources;
 import io.dataharness.spark.source.SourceUnavailableException;
@@ -282,22 +283,16 @@ public final class PostgresToIcebergMover {
      * PostgreSQL source (SQLSTATE class 08, or 57P: terminated, shutting down, not accepting).
      */
     Optional<SourceUnavailableException> serviceFailure(RuntimeException e) {
-      for (Throwable cause = e; cause != null; cause = cause.getCause()) {
-        if (cause instanceof org.apache.iceberg.jdbc.UncheckedSQLException
-            || cause instanceof org.apache.iceberg.exceptions.ServiceUnavailableException
-            || cause instanceof org.apache.iceberg.exceptions.ServiceFailureException) {
-          return Optional.of(
-              new SourceUnavailableException(
-                  targetConnection.scrub(e),
-                  "Cannot reach the Iceberg catalog %s of source '%s' (connection '%s'): %s;"
-                      + " check that the catalog's service (spark.sql.catalog.%s.uri) runs and"
-                      + " answers",
-                  targetConnection.sparkCatalog(),
-                  target.id(),
-                  targetConnection.name(),
-                  targetConnection.scrub(String.valueOf(cause.getMessage())),
-                  targetConnection.sparkCatalog()));
-        }
+      Optional<Throwable> catalogDown = IcebergSources.catalogFailure(e);
+      if (catalogDown.isPresent()) {
+        return Optional.of(
+            new SourceUnavailableException(
+                targetConnection.scrub(e),
+                "Cannot reach the %s (source '%s'): %s; check that the catalog's service runs and"
+                    + " answers",
+                IcebergSources.describeCatalog(spark, targetConnection),
+                target.id(),
+                targetConnection.scrub(String.valueOf(catalogDown.get().getMessage()))));
       }
       for (Throwable cause = e; cause != null; cause = cause.getCause()) {
         if (cause instanceof java.sql.SQLException sql && SqlStates.isConnectionLost(sql)) {

@@ -51,10 +51,21 @@ public final class Rollback {
 
   public static Result run(
       SparkSession spark, HarnessContext catalog, TableIdentifier table, long target) {
-    Restore restore = new Restore(spark, catalog, table, target);
-    WriteOutcome<TableVersion, Map<String, SourceState>> outcome =
-        new WriteProtocol(catalog.store(), table)
-            .run(MoveJob.defaultOwner().replace("mover", "rollback"), restore);
+    WriteOutcome<TableVersion, Map<String, SourceState>> outcome;
+    try {
+      Restore restore = new Restore(spark, catalog, table, target);
+      outcome =
+          new WriteProtocol(catalog.store(), table)
+              .run(MoveJob.defaultOwner().replace("mover", "rollback"), restore);
+    } catch (RuntimeException e) {
+      throw io.dataharness.spark.source.ServiceFailures.wrap(
+          e,
+          spark,
+          MoveJob.connections(catalog, table),
+          "roll back " + table + " to version " + target,
+          "the table's versions are unchanged; run rollback_to_version again once the service"
+              + " answers");
+    }
     return new Result(
         outcome.version(),
         target,

@@ -75,7 +75,9 @@ final class IcebergInputPartition implements InputPartition {
                         read.describe(), read.source().id()));
     String catalogName = read.connection().sparkCatalog();
     TableCatalog catalog = IcebergSources.catalog(SparkSession.active(), read.connection());
-    Table table = IcebergSources.loadAt(catalog, read.source(), snapshotId, read.describe());
+    Table table =
+        IcebergSources.loadAt(
+            catalog, read.connection(), read.source(), snapshotId, read.describe());
     if (!(table instanceof SupportsRead readable)) {
       throw new HarnessException(
           "Cannot read %s: %s.%s cannot be read", read.describe(), catalogName, tableName);

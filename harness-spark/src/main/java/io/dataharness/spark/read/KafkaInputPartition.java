@@ -10,6 +10,7 @@ import org.apache.spark.sql.connector.read.InputPartition;
  * @param describe the source read, for messages ("source 'hot' (kafka) of logs.events at version
  *     7")
  * @param sourceId the value of {@code _source}
+ * @param connection the connection's name, for messages
  * @param clientProperties Kafka client properties of the connection
  * @param jsonFields per output column, the JSON field holding it (null for metadata columns)
  * @param failFast whether a malformed message fails the read
@@ -17,6 +18,7 @@ import org.apache.spark.sql.connector.read.InputPartition;
 record KafkaInputPartition(
     String describe,
     String sourceId,
+    String connection,
     Map<String, String> clientProperties,
     String topic,
     int partition,
@@ -37,6 +39,7 @@ record KafkaInputPartition(
     return new KafkaInputPartition(
         read.describe(),
         read.source().id(),
+        read.connection().name(),
         Map.copyOf(read.connection().kafkaClientProperties()),
         topic,
         partition,

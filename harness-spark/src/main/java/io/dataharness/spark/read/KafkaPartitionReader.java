@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dataharness.metadata.HarnessException;
 import io.dataharness.spark.conf.MetadataColumns;
+import io.dataharness.spark.source.KafkaSources;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -47,6 +48,8 @@ final class KafkaPartitionReader implements PartitionReader<InternalRow> {
   private final KafkaConsumer<byte[], byte[]> consumer;
   private Iterator<ConsumerRecord<byte[], byte[]>> buffered = Collections.emptyIterator();
   private long position;
+  private final Duration answerTimeout;
+  private long lastAnswer = System.nanoTime();
   private boolean done;
   private InternalRow current;
 
@@ -60,6 +63,7 @@ final class KafkaPartitionReader implements PartitionReader<InternalRow> {
     consumer.assign(List.of(topicPartition));
     consumer.seek(topicPartition, partition.start());
     this.position = partition.start();
+    this.answerTimeout = KafkaSources.apiTimeout(partition.clientProperties());
   }
 
   private static Properties consumerProperties(KafkaInputPartition partition) {
@@ -78,6 +82,7 @@ final class KafkaPartitionReader implements PartitionReader<InternalRow> {
   @Override
   public boolean next() throws IOException {
     long lastProgress = System.nanoTime();
+    lastAnswer = lastProgress;
     while (!done) {
       while (buffered.hasNext()) {
         ConsumerRecord<byte[], byte[]> record = buffered.next();
@@ -97,6 +102,9 @@ final class KafkaPartitionReader implements PartitionReader<InternalRow> {
       try {
         records = consumer.poll(POLL).records(topicPartition);
         position = consumer.position(topicPartition);
+      } catch (org.apache.kafka.common.errors.TimeoutException e) {
+        // the consumer could not validate or look up its position: the leader does not answer
+        throw brokerLost(e);
       } catch (OffsetOutOfRangeException e) {
         throw new HarnessException(
             e,
@@ -110,7 +118,11 @@ final class KafkaPartitionReader implements PartitionReader<InternalRow> {
       }
       if (!records.isEmpty()) {
         lastProgress = System.nanoTime();
+        lastAnswer = lastProgress;
         buffered = records.iterator();
+      } else if (System.nanoTime() - lastAnswer > answerTimeout.toNanos()) {
+        checkBrokerAnswers();
+        lastAnswer = System.nanoTime();
       } else if (System.nanoTime() - lastProgress > STALL_TIMEOUT.toNanos()) {
         throw new HarnessException(
             "Cannot read %s: topic %s partition %d returned nothing for %d s at offset %d below the"
@@ -124,6 +136,39 @@ final class KafkaPartitionReader implements PartitionReader<InternalRow> {
       }
     }
     return false;
+  }
+
+  /**
+   * Asks the partition's leader for its end offset, bounded by the connection's Kafka timeout: a
+   * broker that does not answer fails the read (as a whole: Spark returns no rows of a failed
+   * task's query) naming the broker, the topic, partition and offsets; one that answers lets the
+   * read wait on (a transaction may still be open).
+   */
+  private void checkBrokerAnswers() {
+    try {
+      consumer.endOffsets(List.of(topicPartition), answerTimeout);
+    } catch (org.apache.kafka.common.errors.TimeoutException e) {
+      throw brokerLost(e);
+    }
+  }
+
+  private HarnessException brokerLost(RuntimeException e) {
+    return new HarnessException(
+        e,
+        "Cannot read %s: Kafka at %s (connection '%s') did not answer within %d ms while the read"
+            + " was at offset %d of topic %s partition %d offsets [%d, %d); check that the broker"
+            + " runs and is reachable (connection.%s.bootstrap-servers), and retry the read once"
+            + " it answers: the read failed as a whole and returned no rows",
+        partition.describe(),
+        partition.clientProperties().get("bootstrap.servers"),
+        partition.connection(),
+        answerTimeout.toMillis(),
+        position,
+        partition.topic(),
+        partition.partition(),
+        partition.start(),
+        partition.end(),
+        partition.connection());
   }
 
   @Override

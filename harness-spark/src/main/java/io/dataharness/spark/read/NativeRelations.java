@@ -15,6 +15,7 @@ import io.dataharness.metadata.SourceState;
 import io.dataharness.spark.conf.ColumnDefaults;
 import io.dataharness.spark.conf.MetadataColumns;
 import io.dataharness.spark.source.IcebergSources;
+import io.dataharness.spark.source.KafkaSources;
 import io.dataharness.spark.source.PostgresSources;
 import java.lang.reflect.Method;
 import java.util.ArrayList;
@@ -114,7 +115,13 @@ final class NativeRelations {
                 json(Map.of(topic, starts.keySet().stream().map(Integer::valueOf).toList())))
             .option("startingOffsets", json(Map.of(topic, starts)))
             .option("endingOffsets", json(Map.of(topic, ends)))
-            .option("kafka.isolation.level", "read_committed");
+            .option("kafka.isolation.level", "read_committed")
+            // a broker lost mid-read fails the read after the connection's Kafka timeout, not
+            // after spark.network.timeout (Spark's default wait for a poll, 120 s)
+            .option(
+                "kafkaConsumer.pollTimeoutMs",
+                String.valueOf(
+                    KafkaSources.apiTimeout(read.connection().kafkaClientProperties()).toMillis()));
     for (Map.Entry<String, String> property :
         read.connection().kafkaClientProperties().entrySet()) {
       reader = reader.option("kafka." + property.getKey(), property.getValue());
@@ -275,7 +282,11 @@ final class NativeRelations {
     TableCatalog catalog = IcebergSources.catalog(spark, read.connection());
     Table table =
         IcebergSources.loadAt(
-            catalog, read.source(), state.snapshotId().getAsLong(), read.describe());
+            catalog,
+            read.connection(),
+            read.source(),
+            state.snapshotId().getAsLong(),
+            read.describe());
     DataSourceV2Relation relation =
         relation(table, catalog, IcebergSources.identifier(read.source()), snapshot);
     Dataset<Row> rows =

@@ -7,6 +7,7 @@ import io.dataharness.metadata.TableVersion;
 import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.conf.SparkSchemas;
 import io.dataharness.spark.source.KafkaSources;
+import io.dataharness.spark.source.SourceUnavailableException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -50,12 +51,29 @@ public final class ReadPlanner {
     }
     String topic = read.source().option("topic").orElseThrow();
     SourceState.Kafka resolved;
-    if (read.options().kafkaReadMode() == ReadOptions.KafkaReadMode.LATEST) {
-      resolved =
-          KafkaSources.withLiveEndsRetained(read.connection(), topic, kafka, read.describe());
-    } else {
-      resolved = kafka;
-      KafkaSources.checkRetained(read.connection(), topic, resolved, read.describe());
+    try {
+      if (read.options().kafkaReadMode() == ReadOptions.KafkaReadMode.LATEST) {
+        resolved =
+            KafkaSources.withLiveEndsRetained(read.connection(), topic, kafka, read.describe());
+      } else {
+        resolved = kafka;
+        KafkaSources.checkRetained(read.connection(), topic, resolved, read.describe());
+      }
+    } catch (KafkaSources.UnreachableException e) {
+      throw new SourceUnavailableException(
+          e,
+          "Cannot read %s: Kafka at %s (connection '%s') did not answer (%s) to %s; the version"
+              + " reads topic %s %s. Check that the broker runs and is reachable"
+              + " (connection.%s.bootstrap-servers), and retry the read once it answers: nothing"
+              + " was read",
+          read.describe(),
+          read.connection().bootstrapServers(),
+          read.connection().name(),
+          e.reason(),
+          e.action(),
+          topic,
+          offsets(kafka),
+          read.connection().name());
     }
     return new SourceRead(
         read.table(),
@@ -65,5 +83,23 @@ public final class ReadPlanner {
         read.connection(),
         read.schema(),
         read.options());
+  }
+
+  /** "partition 0 offsets [0, 5), partition 1 offsets [3, 9)", for messages. */
+  static String offsets(SourceState.Kafka state) {
+    List<String> ranges = new ArrayList<>();
+    state
+        .partitions()
+        .forEach(
+            (partition, range) ->
+                ranges.add(
+                    "partition "
+                        + partition
+                        + " offsets ["
+                        + range.start()
+                        + ", "
+                        + range.end()
+                        + ")"));
+    return String.join(", ", ranges);
   }
 }

@@ -306,7 +306,8 @@ public final class IcebergSources {
 
   /**
    * Loads the source's table at a snapshot, failing with an error naming the table, version, source
-   * and snapshot when the snapshot is gone (expired).
+   * and snapshot when the snapshot is gone (expired), or naming the Iceberg catalog (its Spark
+   * catalog, service URI and connection) when the catalog's service does not answer.
    *
    * <p>A long-lived session's Spark catalog may hold the table's metadata from before another
    * process changed it (Iceberg's {@code CachingCatalog} expires a table only after it was not
@@ -317,7 +318,11 @@ public final class IcebergSources {
    * stored one costs one existence check of its manifest list.
    */
   public static Table loadAt(
-      TableCatalog catalog, SourceDefinition source, long snapshotId, String describe) {
+      TableCatalog catalog,
+      ConnectionConfig connection,
+      SourceDefinition source,
+      long snapshotId,
+      String describe) {
     Identifier identifier = identifier(source);
     try {
       Table table = loadSnapshot(catalog, identifier, snapshotId, describe);
@@ -325,7 +330,7 @@ public final class IcebergSources {
         return table;
       }
     } catch (RuntimeException unknown) {
-      // not in the loaded table's metadata: look again below
+      // not in the loaded table's metadata, or the catalog did not answer: look again below
     }
     catalog.invalidateTable(identifier);
     RuntimeException failure;
@@ -341,6 +346,19 @@ public final class IcebergSources {
     } catch (RuntimeException e) {
       failure = e;
     }
+    Optional<Throwable> down = catalogFailure(failure);
+    if (down.isPresent()) {
+      throw new SourceUnavailableException(
+          connection.scrub(failure),
+          "Cannot read %s: the %s did not answer while loading table %s at snapshot %d (%s); check"
+              + " that the catalog's service runs and accepts connections, and retry the read once"
+              + " it does: nothing was read",
+          describe,
+          describeCatalog(SparkSession.active(), connection),
+          identifier,
+          snapshotId,
+          connection.scrub(String.valueOf(down.get().getMessage())));
+    }
     throw new SourceUnavailableException(
         failure,
         "Cannot read %s: Iceberg table %s no longer has snapshot %d (expired?); versions that"
@@ -350,6 +368,42 @@ public final class IcebergSources {
         identifier,
         snapshotId,
         failure.getMessage());
+  }
+
+  /**
+   * The failure of the Iceberg catalog's service in an exception chain, if that is what it is: a
+   * JDBC catalog's database that refused or lost the connection, a REST catalog that is unavailable
+   * or failed.
+   */
+  public static Optional<Throwable> catalogFailure(Throwable e) {
+    for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+      if (cause instanceof org.apache.iceberg.jdbc.UncheckedSQLException
+          || cause instanceof org.apache.iceberg.exceptions.ServiceUnavailableException
+          || cause instanceof org.apache.iceberg.exceptions.ServiceFailureException) {
+        return Optional.of(cause);
+      }
+      if (cause.getCause() == cause) {
+        break;
+      }
+    }
+    return Optional.empty();
+  }
+
+  /**
+   * "Iceberg catalog lake at jdbc:postgresql://host/db (spark.sql.catalog.lake.uri) of connection
+   * 'lake'", for messages: the Spark catalog, its service URI with secrets hidden, the connection.
+   */
+  public static String describeCatalog(SparkSession spark, ConnectionConfig connection) {
+    String key = "spark.sql.catalog." + connection.sparkCatalog() + ".uri";
+    Optional<String> uri =
+        spark == null ? Optional.empty() : Optional.ofNullable(spark.conf().get(key, null));
+    return "Iceberg catalog "
+        + connection.sparkCatalog()
+        + uri.map(u -> " at " + io.dataharness.metadata.Secrets.maskUrl(u) + " (" + key + ")")
+            .orElse("")
+        + " of connection '"
+        + connection.name()
+        + "'";
   }
 
   /** The manifest list of the snapshot if it no longer exists (the snapshot expired), or null. */

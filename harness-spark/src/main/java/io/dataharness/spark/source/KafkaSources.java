@@ -367,6 +367,61 @@ public final class KafkaSources {
    * io.dataharness.metadata.Secrets#fingerprint}): a changed password or key opens a new client,
    * and no secret lives in the map's keys.
    */
+  /**
+   * The Kafka broker did not answer a call within the connection's timeout (it is down or
+   * unreachable): the message names the call, the bootstrap servers and the connection; callers
+   * that know more (a read's table, version and offsets) use {@link #reason()} and {@link
+   * #action()} to say so.
+   */
+  public static final class UnreachableException extends SourceUnavailableException {
+    private final String action;
+    private final String reason;
+
+    UnreachableException(
+        ConnectionConfig connection, String action, String reason, Throwable cause) {
+      super(
+          cause,
+          "Cannot %s: Kafka at %s (connection '%s') did not answer (%s). Check that the broker"
+              + " runs and is reachable, and check connection.%s.bootstrap-servers",
+          action,
+          connection.bootstrapServers(),
+          connection.name(),
+          reason,
+          connection.name());
+      this.action = action;
+      this.reason = reason;
+    }
+
+    /** The call that got no answer ("describe topic t", "list offsets of topic t"). */
+    public String action() {
+      return action;
+    }
+
+    /** Why it failed, secrets hidden. */
+    public String reason() {
+      return reason;
+    }
+  }
+
+  /**
+   * How long one Kafka call of a connection may take: its {@code kafka.default.api.timeout.ms}
+   * (client property {@code default.api.timeout.ms}), else {@link #DEFAULT_TIMEOUT}.
+   */
+  public static Duration apiTimeout(Map<String, String> clientProperties) {
+    String value = clientProperties.get(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG);
+    if (value != null) {
+      try {
+        long millis = Long.parseLong(value.trim());
+        if (millis > 0) {
+          return Duration.ofMillis(millis);
+        }
+      } catch (NumberFormatException e) {
+        // left to the Kafka client, whose error names the property
+      }
+    }
+    return DEFAULT_TIMEOUT;
+  }
+
   private static final java.util.concurrent.ConcurrentMap<String, Admin> ADMINS =
       new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -491,16 +546,8 @@ public final class KafkaSources {
       }
     }
 
-    private SourceUnavailableException unreachable(String action, Throwable cause, String reason) {
-      return new SourceUnavailableException(
-          connection.scrub(cause),
-          "Cannot %s: Kafka at %s (connection '%s') did not answer (%s). Check that the broker"
-              + " runs and is reachable, and check connection.%s.bootstrap-servers",
-          action,
-          connection.bootstrapServers(),
-          connection.name(),
-          reason,
-          connection.name());
+    private UnreachableException unreachable(String action, Throwable cause, String reason) {
+      return new UnreachableException(connection, action, reason, connection.scrub(cause));
     }
 
     @Override

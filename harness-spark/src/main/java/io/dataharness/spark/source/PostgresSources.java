@@ -1287,6 +1287,27 @@ public final class PostgresSources {
   /** How long opening a connection to a source database may take (the driver's connectTimeout). */
   private static final int CONNECT_TIMEOUT_SECONDS = 10;
 
+  /**
+   * Fails with the error of {@link #connect} unless the connection's database accepts a connection
+   * and answers a query now: a writer checks it before it records an intent, so that a database
+   * that is down fails the job before any version is committed.
+   */
+  public static void checkReachable(ConnectionConfig connection) {
+    try (Connection jdbc = connect(connection);
+        java.sql.Statement statement = jdbc.createStatement()) {
+      statement.execute("SELECT 1");
+    } catch (SQLException e) {
+      throw new SourceUnavailableException(
+          connection.scrub(e),
+          "Cannot use PostgreSQL at %s (connection '%s'): %s (SQLSTATE %s); check that the server"
+              + " runs and accepts connections to this database",
+          maskedUrl(connection),
+          connection.name(),
+          connection.scrub(String.valueOf(e.getMessage())),
+          e.getSQLState());
+    }
+  }
+
   static Connection connect(ConnectionConfig connection) {
     Properties properties = connection.jdbcProperties();
     properties.setProperty("connectTimeout", String.valueOf(CONNECT_TIMEOUT_SECONDS));

@@ -360,6 +360,13 @@ public final class DriverAppends {
     }
 
     @Override
+    public Optional<AppendBatch> plan(TableVersion latest) {
+      // a PostgreSQL that is down fails the append here, before its intent is a version
+      PostgresSources.checkReachable(catalog.connection(table, latest.source(sourceId)));
+      return super.plan(latest);
+    }
+
+    @Override
     public PostgresUpserts.Outcome stage(AppendBatch batch, LeaseKeeper locks) {
       if (batch.rows().isEmpty()) {
         return new PostgresUpserts.Outcome(0, 0, 0); // committed by the interrupted append
@@ -443,6 +450,15 @@ public final class DriverAppends {
             table, sourceId);
       }
       return partitions;
+    }
+
+    @Override
+    public Optional<AppendBatch> plan(TableVersion latest) {
+      // a broker that is down fails the append here, before its intent is a version
+      SourceDefinition source = latest.source(sourceId);
+      KafkaSources.endOffsets(
+          catalog.connection(table, source), KafkaSources.topic(source), partitions(latest));
+      return super.plan(latest);
     }
 
     @Override

@@ -3,13 +3,20 @@ package io.dataharness.spark.write;
 import io.dataharness.metadata.HarnessTable;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceKind;
+import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.metadata.TableVersion;
 import io.dataharness.metadata.ValidationException;
+import io.dataharness.spark.conf.ConnectionConfig;
 import io.dataharness.spark.conf.HarnessContext;
 import io.dataharness.spark.conf.TableProperties;
+import io.dataharness.spark.source.ServiceFailures;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
 import org.apache.spark.sql.connector.catalog.TableCapability;
 import org.apache.spark.sql.connector.write.LogicalWriteInfo;
 import org.apache.spark.sql.connector.write.V1Write;
@@ -71,7 +78,8 @@ public final class HarnessWrites {
 
                 @Override
                 public InsertableRelation toInsertableRelation() {
-                  return (data, overwrite) ->
+                  return (data, overwrite) -> {
+                    try {
                       RoutedAppends.append(
                           catalog,
                           fixed.table(),
@@ -80,6 +88,14 @@ public final class HarnessWrites {
                           data,
                           info.queryId(),
                           stableOffsetTimeout);
+                    } catch (RuntimeException e) {
+                      Map<String, ConnectionConfig> connections = new TreeMap<>();
+                      for (String id : writeSources) {
+                        connections.put(id, catalog.connection(fixed.table(), latest.source(id)));
+                      }
+                      throw appendFailed(e, data, fixed.table(), connections);
+                    }
+                  };
                 }
               });
     }
@@ -101,24 +117,53 @@ public final class HarnessWrites {
               @Override
               public InsertableRelation toInsertableRelation() {
                 return (data, overwrite) -> {
-                  if (source.kind() == SourceKind.KAFKA) {
-                    DriverAppends.appendToKafka(
-                        catalog,
-                        fixed.table(),
-                        source.id(),
+                  try {
+                    appendTo(source, data);
+                  } catch (RuntimeException e) {
+                    throw appendFailed(
+                        e,
                         data,
-                        info.queryId(),
-                        stableOffsetTimeout);
-                  } else if (source.kind() == SourceKind.ICEBERG) {
-                    DriverAppends.appendToIceberg(
-                        catalog, fixed.table(), source.id(), data, info.queryId());
-                  } else {
-                    DriverAppends.appendToPostgres(
-                        catalog, fixed.table(), source.id(), data, info.queryId());
+                        fixed.table(),
+                        Map.of(source.id(), catalog.connection(fixed.table(), source)));
                   }
                 };
               }
+
+              private void appendTo(SourceDefinition source, Dataset<Row> data) {
+                if (source.kind() == SourceKind.KAFKA) {
+                  DriverAppends.appendToKafka(
+                      catalog,
+                      fixed.table(),
+                      source.id(),
+                      data,
+                      info.queryId(),
+                      stableOffsetTimeout);
+                } else if (source.kind() == SourceKind.ICEBERG) {
+                  DriverAppends.appendToIceberg(
+                      catalog, fixed.table(), source.id(), data, info.queryId());
+                } else {
+                  DriverAppends.appendToPostgres(
+                      catalog, fixed.table(), source.id(), data, info.queryId());
+                }
+              }
             });
+  }
+
+  /**
+   * An append that failed because a service of its write sources failed: the error names the table,
+   * the service, the source and its connection (see {@link ServiceFailures}).
+   */
+  private static RuntimeException appendFailed(
+      RuntimeException e,
+      Dataset<Row> data,
+      TableIdentifier table,
+      Map<String, ConnectionConfig> connections) {
+    return ServiceFailures.wrap(
+        e,
+        data.sparkSession(),
+        connections,
+        "append to " + table,
+        "no version shows the rows; run the INSERT again once the service answers");
   }
 
   private static WriteBuilder build(java.util.function.Supplier<Write> write) {

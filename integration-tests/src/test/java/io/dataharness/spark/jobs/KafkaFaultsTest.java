@@ -6,18 +6,25 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.dataharness.metadata.TableIdentifier;
 import io.dataharness.spark.conf.HarnessContext;
+import io.dataharness.spark.read.ReplaceHarnessRelations;
 import io.dataharness.testing.TestingDatabase;
 import io.dataharness.testing.TestingIceberg;
 import io.dataharness.testing.TestingKafka;
 import io.dataharness.testing.TestingPostgres;
 import io.dataharness.testing.TestingSpark;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.UUID;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -44,6 +51,11 @@ class KafkaFaultsTest {
     kafka = TestingKafka.startDedicated();
   }
 
+  @AfterEach
+  void removeFault() {
+    CrashPoints.hook = point -> {};
+  }
+
   @AfterAll
   static void stopBroker() {
     kafka.close();
@@ -54,6 +66,15 @@ class KafkaFaultsTest {
   }
 
   private void createTable() {
+    createTable(null);
+  }
+
+  /**
+   * The table: sources hot (Kafka, the dedicated broker) and cold (Iceberg), plus warm (the
+   * PostgreSQL table public.rows of {@code postgres}, primary key id) when {@code postgres} is
+   * given.
+   */
+  private void createTable(TestingDatabase postgres) {
     TestingDatabase metadata = TestingPostgres.shared().createDatabase("kfaults_metadata");
     String prefix = "spark.sql.catalog." + catalogName;
     spark.conf().set(prefix, "io.dataharness.spark.HarnessCatalog");
@@ -65,6 +86,12 @@ class KafkaFaultsTest {
     spark.conf().set(prefix + ".connection.kafka.kafka.default.api.timeout.ms", "5000");
     spark.conf().set(prefix + ".connection.lake.kind", "iceberg");
     spark.conf().set(prefix + ".connection.lake.spark-catalog", TestingIceberg.CATALOG_NAME);
+    if (postgres != null) {
+      spark.conf().set(prefix + ".connection.pg.kind", "jdbc");
+      spark.conf().set(prefix + ".connection.pg.url", postgres.jdbcUrl());
+      spark.conf().set(prefix + ".connection.pg.user", postgres.user());
+      spark.conf().set(prefix + ".connection.pg.password", postgres.password());
+    }
     kafka.createTopic(topic, 2);
     spark.sql("CREATE NAMESPACE " + catalogName + ".kfaults");
     spark.sql(
@@ -77,7 +104,12 @@ class KafkaFaultsTest {
             + "', 'source.cold.kind' = 'iceberg', 'source.cold.connection' = 'lake',"
             + " 'source.cold.table' = '"
             + icebergNamespace
-            + ".events')");
+            + ".events'"
+            + (postgres == null
+                ? ""
+                : ", 'source.warm.kind' = 'jdbc', 'source.warm.connection' = 'pg',"
+                    + " 'source.warm.table' = 'public.rows', 'primary-key' = 'id'")
+            + ")");
   }
 
   private void produce(long from, long to) {
@@ -93,10 +125,26 @@ class KafkaFaultsTest {
   }
 
   private MoveResult move() {
+    return move("hot", "cold");
+  }
+
+  private MoveResult move(String source, String target) {
     return MoveJob.run(
         spark,
         catalog(),
-        new MoveRequest(table, "hot", "cold", OptionalLong.empty(), Optional.empty(), "kfaults"));
+        new MoveRequest(table, source, target, OptionalLong.empty(), Optional.empty(), "kfaults"));
+  }
+
+  private static List<Long> postgresIds(TestingDatabase database) throws Exception {
+    List<Long> ids = new ArrayList<>();
+    try (Connection connection = database.connect();
+        Statement statement = connection.createStatement();
+        ResultSet rows = statement.executeQuery("SELECT id FROM public.rows ORDER BY id")) {
+      while (rows.next()) {
+        ids.add(rows.getLong(1));
+      }
+    }
+    return ids;
   }
 
   private List<Long> ids(String sql) {
@@ -160,5 +208,186 @@ class KafkaFaultsTest {
         ids("SELECT id FROM " + TestingIceberg.CATALOG_NAME + "." + icebergNamespace + ".events"));
     assertEquals(0, move().rowsMoved());
     assertEquals(MoveFixture.range(0, 10), ids("SELECT id FROM " + qualified));
+  }
+
+  @Test
+  void aReadWhileTheBrokerIsDownFailsNamingTheBrokerTopicAndOffsetsAndWorksOnceItIsBack() {
+    createTable();
+    produce(0, 10);
+    spark.sql("CALL " + catalogName + ".system.sync(table => 'kfaults.events')").collect();
+    long version = currentVersion();
+    String select = "SELECT id FROM " + qualified;
+    assertEquals(MoveFixture.range(0, 10), ids(select));
+    // planned (offsets checked) while the broker answers, run after it stopped: lost mid-read,
+    // through the native union (Spark's Kafka reader) and through the harness's own reader
+    Dataset<Row> planned = spark.sql(select);
+    planned.queryExecution().executedPlan();
+    Dataset<Row> plannedOwnReader;
+    spark.conf().set(ReplaceHarnessRelations.ENABLED, "false");
+    try {
+      plannedOwnReader = spark.sql(select);
+      plannedOwnReader.queryExecution().executedPlan();
+    } finally {
+      spark.conf().unset(ReplaceHarnessRelations.ENABLED);
+    }
+
+    RuntimeException beforeFailure;
+    Exception midReadFailure;
+    Exception nativeMidReadFailure;
+    kafka.stopBroker();
+    try {
+      beforeFailure = assertThrows(RuntimeException.class, () -> ids(select));
+      midReadFailure = assertThrows(Exception.class, plannedOwnReader::collectAsList);
+      nativeMidReadFailure = assertThrows(Exception.class, planned::collectAsList);
+    } finally {
+      kafka.startBroker();
+    }
+
+    String read = "Cannot read source 'hot' (kafka) of " + table + " at version " + version + ": ";
+    String before = beforeFailure.getMessage();
+    assertTrue(before.startsWith(read), before);
+    assertTrue(before.contains("Kafka at " + kafka.bootstrapServers()), before);
+    assertTrue(before.contains("connection 'kafka'"), before);
+    assertTrue(before.contains("topic " + topic + " partition 0 offsets [0, "), before);
+    assertTrue(before.contains("partition 1 offsets [0, "), before);
+    assertTrue(before.contains("retry the read"), before);
+    String midRead = midReadFailure.getMessage();
+    assertTrue(midRead.contains(read + "Kafka at " + kafka.bootstrapServers()), midRead);
+    assertTrue(midRead.contains("connection 'kafka'"), midRead);
+    assertTrue(midRead.contains("of topic " + topic + " partition "), midRead);
+    assertTrue(midRead.contains(" offsets [0, "), midRead);
+    assertTrue(midRead.contains("retry the read"), midRead);
+    // Spark's Kafka reader fails with its own error, bounded by the connection's Kafka timeout
+    String nativeMidRead = nativeMidReadFailure.getMessage();
+    assertTrue(nativeMidRead.contains(topic + "-"), nativeMidRead);
+
+    // nothing changed, and the same reads return every row once the broker is back
+    assertEquals(version, currentVersion());
+    assertEquals(MoveFixture.range(0, 10), ids(select));
+    assertEquals(
+        MoveFixture.range(0, 10),
+        spark.sql(select).collectAsList().stream().map(row -> row.getLong(0)).sorted().toList());
+  }
+
+  @Test
+  void aKafkaToPostgresMoveWhilePostgresOrTheBrokerIsDownFailsClearlyAndTheRerunLandsOnce()
+      throws Exception {
+    TestingDatabase postgres = TestingPostgres.shared().createDatabase("kfaults_source");
+    createTable(postgres);
+    produce(0, 10);
+    spark.sql("CALL " + catalogName + ".system.sync(table => 'kfaults.events')").collect();
+    long version = currentVersion();
+    Object hotState = catalog().store().readLatest(table).state("hot");
+    String select = "SELECT id FROM " + qualified;
+    assertEquals(MoveFixture.range(0, 10), ids(select));
+
+    RuntimeException postgresFailure;
+    TestingPostgres.shared().refuseConnections(postgres);
+    try {
+      postgresFailure = assertThrows(RuntimeException.class, () -> move("hot", "warm"));
+    } finally {
+      TestingPostgres.shared().allowConnections(postgres);
+    }
+    String message = postgresFailure.getMessage();
+    assertTrue(
+        message.startsWith("Cannot move source 'hot' of table " + table + " to source 'warm': "),
+        message);
+    assertTrue(message.contains("PostgreSQL"), message);
+    assertTrue(message.contains(postgres.name()), message);
+    assertTrue(message.contains("connection 'pg'"), message);
+    assertTrue(message.contains("rerun the move"), message);
+    assertEquals(version, currentVersion());
+    assertEquals(0, catalog().store().listLocks(table).size());
+    assertEquals(hotState, catalog().store().readLatest(table).state("hot"));
+    assertEquals(List.of(), postgresIds(postgres));
+    assertEquals(MoveFixture.range(0, 10), ids(select));
+
+    RuntimeException kafkaFailure;
+    kafka.stopBroker();
+    try {
+      kafkaFailure = assertThrows(RuntimeException.class, () -> move("hot", "warm"));
+    } finally {
+      kafka.startBroker();
+    }
+    assertNamesKafka(kafkaFailure, kafka.bootstrapServers());
+    assertTrue(
+        kafkaFailure
+            .getMessage()
+            .startsWith("Cannot move source 'hot' of table " + table + " to source 'warm': "),
+        kafkaFailure.getMessage());
+    assertTrue(kafkaFailure.getMessage().contains("rerun the move"), kafkaFailure.getMessage());
+    assertEquals(version, currentVersion());
+    assertEquals(0, catalog().store().listLocks(table).size());
+    assertEquals(hotState, catalog().store().readLatest(table).state("hot"));
+    assertEquals(List.of(), postgresIds(postgres));
+    assertEquals(MoveFixture.range(0, 10), ids(select));
+
+    // PostgreSQL lost in the middle: after the move recorded its intent, before the upsert
+    RuntimeException midMoveFailure;
+    CrashPoints.hook =
+        point -> {
+          if (point.equals(CrashPoints.BEFORE_TARGET_WRITE)) {
+            TestingPostgres.shared().refuseConnections(postgres);
+          }
+        };
+    try {
+      midMoveFailure = assertThrows(RuntimeException.class, () -> move("hot", "warm"));
+    } finally {
+      CrashPoints.hook = point -> {};
+      TestingPostgres.shared().allowConnections(postgres);
+    }
+    message = midMoveFailure.getMessage();
+    assertTrue(
+        message.startsWith("Cannot move source 'hot' of table " + table + " to source 'warm': "),
+        message);
+    assertTrue(message.contains("PostgreSQL"), message);
+    assertTrue(message.contains("connection 'pg'"), message);
+    assertTrue(message.contains("rerun the move"), message);
+    // the intent is a version that changes no state: every version reads the same rows
+    assertEquals(version + 1, currentVersion());
+    assertEquals(1, catalog().store().readLatest(table).openIntents().size());
+    assertEquals(0, catalog().store().listLocks(table).size());
+    assertEquals(hotState, catalog().store().readLatest(table).state("hot"));
+    assertEquals(List.of(), postgresIds(postgres));
+    assertEquals(MoveFixture.range(0, 10), ids(select));
+
+    // with both back, the rerun moves every message exactly once, and a second one finds nothing
+    assertEquals(10, move("hot", "warm").rowsMoved());
+    assertEquals(List.of(), catalog().store().readLatest(table).openIntents());
+    assertEquals(MoveFixture.range(0, 10), postgresIds(postgres));
+    assertEquals(MoveFixture.range(0, 10), ids(select));
+    assertEquals(MoveFixture.range(0, 10), ids(select + " WHERE _source = 'warm'"));
+    assertEquals(0, move("hot", "warm").rowsMoved());
+    assertEquals(MoveFixture.range(0, 10), ids(select));
+  }
+
+  @Test
+  void anAppendWhileTheBrokerIsDownFailsClearlyChangesNothingAndWorksOnceItIsBack() {
+    createTable();
+    spark.sql("ALTER TABLE " + qualified + " SET TBLPROPERTIES ('write.source' = 'hot')");
+    produce(0, 4);
+    spark.sql("CALL " + catalogName + ".system.sync(table => 'kfaults.events')").collect();
+    long version = currentVersion();
+    String select = "SELECT id FROM " + qualified;
+    String insert = "INSERT INTO " + qualified + " VALUES (100, 'appended')";
+
+    RuntimeException failure;
+    kafka.stopBroker();
+    try {
+      failure = assertThrows(RuntimeException.class, () -> spark.sql(insert).collectAsList());
+    } finally {
+      kafka.startBroker();
+    }
+
+    assertNamesKafka(failure, kafka.bootstrapServers());
+    assertTrue(
+        failure.getMessage().startsWith("Cannot append to " + table + ": "), failure.getMessage());
+    assertTrue(failure.getMessage().contains("run the INSERT again"), failure.getMessage());
+    assertEquals(version, currentVersion());
+    assertEquals(0, catalog().store().listLocks(table).size());
+    assertEquals(MoveFixture.range(0, 4), ids(select));
+
+    spark.sql(insert).collectAsList();
+    assertEquals(List.of(0L, 1L, 2L, 3L, 100L), ids(select));
   }
 }

@@ -232,6 +232,147 @@ class ServiceFaultsTest {
     fixture.assertRerunMovesExactlyOnce();
   }
 
+  @Test
+  void aReadWhileTheIcebergCatalogIsDownNamesTheCatalogAndWorksAgainOnceItIsBack()
+      throws Exception {
+    Fixture fixture = new Fixture();
+    assertEquals(6, fixture.moveOlderThanAnHour().rowsMoved());
+    long version = fixture.currentVersion();
+    assertEquals(ALL_IDS, fixture.unionIds());
+
+    RuntimeException failure;
+    takeDown(fixture.lake);
+    try {
+      failure = assertThrows(RuntimeException.class, fixture::unionIds);
+    } finally {
+      bringBack(fixture.lake);
+    }
+
+    String message = failure.getMessage();
+    assertTrue(message.startsWith("Cannot read source 'cold' (iceberg) of "), message);
+    assertTrue(message.contains(fixture.identifier + " at version " + version), message);
+    assertTrue(message.contains("Iceberg catalog " + fixture.icebergCatalog), message);
+    assertTrue(message.contains(fixture.lake.jdbcUrl()), message);
+    assertTrue(message.contains("connection 'lake'"), message);
+    assertTrue(message.contains("lake.events"), message);
+    assertTrue(message.contains("retry"), message);
+    assertTrue(!message.contains("expired"), message);
+    // the outage changed nothing, and the same read works once the catalog is back
+    assertEquals(version, fixture.currentVersion());
+    assertEquals(ALL_IDS, fixture.unionIds());
+    assertEquals(OLD_IDS, fixture.icebergIds());
+    assertEquals(List.of(7L, 8L, 9L), fixture.postgresIds());
+  }
+
+  /**
+   * Runs {@code write} with {@code down} taken down and checks that it fails naming the service and
+   * the connection, and changes nothing (version, locks, rows of both sources); then runs it again
+   * with the database back and returns its result rows.
+   */
+  private List<org.apache.spark.sql.Row> failsWhileDownThenWorks(
+      Fixture fixture,
+      TestingDatabase down,
+      String service,
+      String connection,
+      String action,
+      String sql)
+      throws Exception {
+    long version = fixture.currentVersion();
+    List<Long> union = fixture.unionIds();
+    List<Long> postgres = fixture.postgresIds();
+    List<Long> iceberg = fixture.icebergIds();
+    Exception failure;
+    takeDown(down);
+    try {
+      failure = assertThrows(Exception.class, () -> spark.sql(sql).collectAsList());
+    } finally {
+      bringBack(down);
+    }
+    String message = failure.getMessage();
+    assertTrue(message.startsWith("Cannot " + action), sql + ": " + message);
+    assertTrue(message.contains(service), sql + ": " + message);
+    assertTrue(message.contains("connection '" + connection + "'"), sql + ": " + message);
+    assertTrue(message.contains(fixture.identifier.toString()), sql + ": " + message);
+    assertTrue(message.contains("once"), sql + ": " + message);
+    assertEquals(version, fixture.currentVersion(), sql);
+    assertEquals(0, fixture.locks(), sql);
+    assertEquals(union, fixture.unionIds(), sql);
+    assertEquals(postgres, fixture.postgresIds(), sql);
+    assertEquals(iceberg, fixture.icebergIds(), sql);
+    return spark.sql(sql).collectAsList();
+  }
+
+  @Test
+  void appendsCompactExpireAndRollbackWhileTheirServiceIsDownFailClearlyAndWorkOnceItIsBack()
+      throws Exception {
+    Fixture fixture = new Fixture();
+    assertEquals(6, fixture.moveOlderThanAnHour().rowsMoved());
+    String table = "'" + fixture.identifier + "'";
+    String procedures = fixture.catalogName + ".system.";
+
+    spark.sql("ALTER TABLE " + fixture.table + " SET TBLPROPERTIES ('write.source' = 'warm')");
+    failsWhileDownThenWorks(
+        fixture,
+        fixture.source,
+        "PostgreSQL",
+        "pg",
+        "append to " + fixture.identifier,
+        "INSERT INTO " + fixture.table + " VALUES (10, 'appended', current_timestamp())");
+    assertEquals(List.of(7L, 8L, 9L, 10L), fixture.postgresIds());
+
+    spark.sql("ALTER TABLE " + fixture.table + " SET TBLPROPERTIES ('write.source' = 'cold')");
+    long beforeIcebergAppend = fixture.currentVersion();
+    failsWhileDownThenWorks(
+        fixture,
+        fixture.lake,
+        "Iceberg catalog " + fixture.icebergCatalog,
+        "lake",
+        "append to " + fixture.identifier,
+        "INSERT INTO " + fixture.table + " VALUES (11, 'appended', current_timestamp())");
+    assertEquals(List.of(1L, 2L, 3L, 4L, 5L, 6L, 11L), fixture.icebergIds());
+
+    failsWhileDownThenWorks(
+        fixture,
+        fixture.lake,
+        "Iceberg catalog " + fixture.icebergCatalog,
+        "lake",
+        "compact",
+        "CALL "
+            + procedures
+            + "compact(table => "
+            + table
+            + ", source => 'cold', options => map('min-input-files', '1'))");
+
+    failsWhileDownThenWorks(
+        fixture,
+        fixture.lake,
+        "Iceberg catalog " + fixture.icebergCatalog,
+        "lake",
+        "roll back",
+        "CALL "
+            + procedures
+            + "rollback_to_version(table => "
+            + table
+            + ", version => "
+            + beforeIcebergAppend
+            + ")");
+    assertEquals(List.of(1L, 2L, 3L, 4L, 5L, 6L), fixture.icebergIds());
+
+    for (TestingDatabase down : List.of(fixture.lake, fixture.source)) {
+      failsWhileDownThenWorks(
+          fixture,
+          down,
+          down == fixture.lake ? "Iceberg catalog " + fixture.icebergCatalog : "PostgreSQL",
+          down == fixture.lake ? "lake" : "pg",
+          "expire versions",
+          "CALL "
+              + procedures
+              + "expire_versions(table => "
+              + table
+              + ", older_than => '0 seconds', retain_last => 1)");
+    }
+  }
+
   /** Which dedicated database goes down, and after which step of the move. */
   enum Fault {
     SOURCE_AFTER_INTENT(PostgresToIcebergMover.Step.INTENT_COMMIT, "PostgreSQL", "pg"),
