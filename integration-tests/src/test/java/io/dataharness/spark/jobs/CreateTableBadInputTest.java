@@ -177,26 +177,13 @@ class CreateTableBadInputTest {
     spark.conf().set("spark.sql.catalog." + broken, "org.apache.iceberg.spark.SparkCatalog");
     spark.conf().set("spark.sql.catalog." + broken + ".type", "hadoop");
     spark.conf().set("spark.sql.catalog." + broken + ".warehouse", file.toUri() + "/warehouse");
-    String harness = "harness_undo_" + suffix;
-    String prefix = "spark.sql.catalog." + harness;
-    for (String key :
-        List.of(
-            "",
-            ".uri",
-            ".user",
-            ".password",
-            ".connection.kafka.kind",
-            ".connection.kafka.bootstrap-servers",
-            ".connection.pg.kind",
-            ".connection.pg.url",
-            ".connection.pg.user",
-            ".connection.pg.password",
-            ".connection.lake.kind",
-            ".connection.lake.spark-catalog")) {
-      spark.conf().set(prefix + key, spark.conf().get("spark.sql.catalog.harness" + key));
-    }
-    spark.conf().set(prefix + ".connection.broken.kind", "iceberg");
-    spark.conf().set(prefix + ".connection.broken.spark-catalog", broken);
+    String harness =
+        catalogWith(
+            "undo",
+            ".connection.broken.kind",
+            "iceberg",
+            ".connection.broken.spark-catalog",
+            broken);
 
     // sources register in the order of their ids
     String sql =
@@ -254,7 +241,9 @@ class CreateTableBadInputTest {
             ".connection.pg.kind",
             ".connection.pg.url",
             ".connection.pg.user",
-            ".connection.pg.password")) {
+            ".connection.pg.password",
+            ".connection.lake.kind",
+            ".connection.lake.spark-catalog")) {
       spark.conf().set(prefix + key, spark.conf().get("spark.sql.catalog.harness" + key));
     }
     for (int i = 0; i < extra.length; i += 2) {
