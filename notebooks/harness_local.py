@@ -278,8 +278,8 @@ def create_topic(spark, topic, partitions):
 
 
 def produce(spark, topic, rows, partition_of=None):
-    """Writes each row (a dict) as one JSON message to a Kafka topic with Spark's Kafka sink;
-    partition_of(row) picks a row's partition (default: Kafka's partitioner)."""
+    """Writes each row (a dict) as one JSON message to a Kafka topic with Spark's Kafka sink, in
+    order; partition_of(row) picks a row's partition (default: Kafka's partitioner)."""
     names = ", ".join(f"`{name}`" for name in rows[0])
     columns = [f"to_json(struct({names})) AS value"]
     if partition_of is None:
@@ -287,7 +287,8 @@ def produce(spark, topic, rows, partition_of=None):
     else:
         frame = spark.createDataFrame([{**row, "_p": partition_of(row)} for row in rows])
         columns.append("CAST(_p AS INT) AS partition")
-    writer = frame.selectExpr(*columns).write.format("kafka").option("topic", topic)
+    # one task writes them all, so each partition gets its messages in the order of `rows`
+    writer = frame.coalesce(1).selectExpr(*columns).write.format("kafka").option("topic", topic)
     for key, value in kafka_options().items():
         writer = writer.option(key, value)
     writer.save()
