@@ -6,8 +6,9 @@ io.dataharness.quickstart.LocalServices, which writes their addresses to a JSON 
 (DATAHARNESS_SERVICES, default notebooks/target/local-services.json). Each address can be given
 instead by an environment variable, so the notebooks run against any services:
 
-    DATAHARNESS_SERVICES                 a JSON file in the shape LocalServices writes (optional
-                                         when every variable below that it would provide is set)
+    DATAHARNESS_SERVICES                 a JSON file in the shape LocalServices writes; not needed
+                                         when the first four variables below are set (set it empty
+                                         to read no file at all)
     DATAHARNESS_KAFKA_BOOTSTRAP_SERVERS  Kafka bootstrap servers, host:port[,host:port]
     DATAHARNESS_KAFKA_PROPERTIES         Kafka client properties as a JSON object, such as
                                          {"security.protocol": "SASL_SSL", "sasl.mechanism": ...}
@@ -88,13 +89,13 @@ def services():
         "DATAHARNESS_KAFKA_BOOTSTRAP_SERVERS", "DATAHARNESS_PG_JDBC_URL",
         "DATAHARNESS_ICEBERG_CATALOG", "DATAHARNESS_METADATA_URI"))
     local = {}
-    if os.path.exists(path):
+    if path and os.path.exists(path):
         with open(path) as f:
             local = json.load(f)
-    elif not complete or "DATAHARNESS_SERVICES" in env:
+    elif path and (not complete or "DATAHARNESS_SERVICES" in env):
         raise RuntimeError(
-            f"Cannot find the services: {path} does not exist; start LocalServices (see "
-            "notebooks/README section of the README) or set DATAHARNESS_KAFKA_BOOTSTRAP_SERVERS, "
+            f"Cannot find the services: {path} does not exist; start LocalServices (see the "
+            "README's Notebooks section) or set DATAHARNESS_KAFKA_BOOTSTRAP_SERVERS, "
             "DATAHARNESS_PG_JDBC_URL, DATAHARNESS_ICEBERG_CATALOG and DATAHARNESS_METADATA_URI")
     local_pg = local.get("postgres", {})
     result = {
@@ -122,7 +123,8 @@ def services():
         ("DATAHARNESS_ICEBERG_CATALOG", result["iceberg_catalog"]),
         ("DATAHARNESS_METADATA_URI", result["metadata"]["uri"])) if not value]
     if missing:
-        raise RuntimeError(f"Cannot find the services: {path} does not give them; set "
+        raise RuntimeError(f"Cannot find the services: {path or 'no services file'} does not"
+                           " give them; set "
                            + ", ".join(missing))
     result["metadata_uri"] = result["metadata"]["uri"]
     result["spark_conf"] = _spark_conf(result)

@@ -125,6 +125,21 @@ def stop_services(process):
             process.wait()
 
 
+def service_variables(services_json):
+    """The DATAHARNESS_* variables that name the services of a LocalServices JSON file."""
+    with open(services_json) as f:
+        local = json.load(f)
+    return {
+        "DATAHARNESS_KAFKA_BOOTSTRAP_SERVERS": local["kafka"]["bootstrap_servers"],
+        "DATAHARNESS_PG_JDBC_URL": local["postgres"]["jdbc_url"],
+        "DATAHARNESS_PG_USER": local["postgres"]["user"],
+        "DATAHARNESS_PG_PASSWORD": local["postgres"]["password"],
+        "DATAHARNESS_ICEBERG_CATALOG": json.dumps(local["iceberg_catalog"]),
+        "DATAHARNESS_METADATA_URI": local["metadata_uri"],
+        "DATAHARNESS_SERVICES": "",  # no file: the variables alone
+    }
+
+
 def execute(paths, services_json, jars_dir):
     import nbformat
     from nbclient import NotebookClient
@@ -134,11 +149,21 @@ def execute(paths, services_json, jars_dir):
     if services_json:
         os.environ["DATAHARNESS_SERVICES"] = services_json
     os.environ["DATAHARNESS_JARS"] = jars_dir
+    base = dict(os.environ)
     failures = []
     for path in paths:
         name = os.path.basename(path)
         started = time.time()
-        print(f"Running {name} ...", flush=True)
+        # Each kernel inherits this environment. 01 finds the local services through their JSON
+        # file (the default); the others get them as DATAHARNESS_* variables, as a user gives
+        # other services, so that both ways stay tested.
+        os.environ.clear()
+        os.environ.update(base)
+        how = ""
+        if services_json and not name.startswith("01"):
+            os.environ.update(service_variables(services_json))
+            how = " (services from DATAHARNESS_* variables)"
+        print(f"Running {name}{how} ...", flush=True)
         notebook = nbformat.read(path, as_version=4)
         client = NotebookClient(notebook, timeout=900, kernel_name="python3",
                                 resources={"metadata": {"path": HERE}})
@@ -196,9 +221,12 @@ def main():
         process, services_json = start_services(os.path.abspath(args.services_classpath), work_dir)
         print(f"LocalServices up in {time.time() - started:.0f} s ({services_json})", flush=True)
     jars = os.environ.get("DATAHARNESS_JARS") if args.no_local_services else None
+    environment = dict(os.environ)
     try:
         failures = execute(paths, services_json, jars or os.path.abspath(args.jars_dir))
     finally:
+        os.environ.clear()
+        os.environ.update(environment)
         if process:
             stop_services(process)
     if failures:
