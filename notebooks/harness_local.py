@@ -35,6 +35,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import stat
 import subprocess
 import tempfile
@@ -347,6 +348,7 @@ def start_job(job, *args, log_dir=None):
     properties = _properties_file(f"{job} from a notebook")
     command = spark_submit_command(job, *args, properties_file=properties)
     print("$", " ".join(shlex.quote(_short(part)) for part in command))
+    own_log_dir = log_dir is None
     log_dir = log_dir or tempfile.mkdtemp(prefix=f"dataharness-{job}-")
     stdout_path, stderr_path = os.path.join(log_dir, "stdout"), os.path.join(log_dir, "stderr")
     environment = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
@@ -356,6 +358,7 @@ def start_job(job, *args, log_dir=None):
                                    start_new_session=True)
     process.stdout_path, process.stderr_path = stdout_path, stderr_path
     process.properties_path, process.started = properties, time.time()
+    process.log_dir = log_dir if own_log_dir else None
     return process
 
 
@@ -371,6 +374,8 @@ def finish_job(process, timeout=600):
         stdout = f.read()
     with open(process.stderr_path) as f:
         stderr = f.read()
+    if process.log_dir:
+        shutil.rmtree(process.log_dir, ignore_errors=True)
     lines = [line for line in stdout.splitlines() if line.strip()]
     result = None
     if lines:
