@@ -3,6 +3,8 @@
 
     python3 run_notebooks.py --jars-dir target/spark-jars \
         --services-classpath ../harness-quickstart/target --work-dir target
+    python3 run_notebooks.py --only 07,08   # only the notebooks whose names start with 07 or 08
+    python3 run_notebooks.py --no-local-services   # against the services DATAHARNESS_* name
     python3 run_notebooks.py --strip        # remove outputs from the notebooks (before committing)
     python3 run_notebooks.py --venv-only    # only create target/venv (for Jupyter)
 
@@ -11,6 +13,10 @@ the work directory with the pinned requirements.txt, checks that the committed n
 outputs, starts io.dataharness.quickstart.LocalServices (PostgreSQL, Kafka, Iceberg catalog,
 embedded metadata store), executes each notebook in memory with nbclient (outputs are never written
 back) and stops the services. Any failing cell fails the run with that cell's error.
+
+With --no-local-services it starts nothing: the notebooks find the services through the
+DATAHARNESS_* environment variables (or the DATAHARNESS_SERVICES file) described in
+harness_local.py. Maven passes --only from -Dnotebooks.only=07,08 (default: every notebook).
 """
 import argparse
 import glob
@@ -119,19 +125,45 @@ def stop_services(process):
             process.wait()
 
 
+def service_variables(services_json):
+    """The DATAHARNESS_* variables that name the services of a LocalServices JSON file."""
+    with open(services_json) as f:
+        local = json.load(f)
+    return {
+        "DATAHARNESS_KAFKA_BOOTSTRAP_SERVERS": local["kafka"]["bootstrap_servers"],
+        "DATAHARNESS_PG_JDBC_URL": local["postgres"]["jdbc_url"],
+        "DATAHARNESS_PG_USER": local["postgres"]["user"],
+        "DATAHARNESS_PG_PASSWORD": local["postgres"]["password"],
+        "DATAHARNESS_ICEBERG_CATALOG": json.dumps(local["iceberg_catalog"]),
+        "DATAHARNESS_METADATA_URI": local["metadata_uri"],
+        "DATAHARNESS_SERVICES": "",  # no file: the variables alone
+    }
+
+
 def execute(paths, services_json, jars_dir):
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    os.environ["DATAHARNESS_SERVICES"] = services_json
+    if services_json:
+        os.environ["DATAHARNESS_SERVICES"] = services_json
     os.environ["DATAHARNESS_JARS"] = jars_dir
+    base = dict(os.environ)
     failures = []
     for path in paths:
         name = os.path.basename(path)
         started = time.time()
-        print(f"Running {name} ...", flush=True)
+        # Each kernel inherits this environment. 01 finds the local services through their JSON
+        # file (the default); the others get them as DATAHARNESS_* variables, as a user gives
+        # other services, so that both ways stay tested.
+        os.environ.clear()
+        os.environ.update(base)
+        how = ""
+        if services_json and not name.startswith("01"):
+            os.environ.update(service_variables(services_json))
+            how = " (services from DATAHARNESS_* variables)"
+        print(f"Running {name}{how} ...", flush=True)
         notebook = nbformat.read(path, as_version=4)
         client = NotebookClient(notebook, timeout=900, kernel_name="python3",
                                 resources={"metadata": {"path": HERE}})
@@ -154,6 +186,12 @@ def main():
     parser.add_argument("--services-classpath",
                         default=os.path.join(HERE, "..", "harness-quickstart", "target"))
     parser.add_argument("--work-dir", default=os.path.join(HERE, "target"))
+    parser.add_argument("--only", default="",
+                        help="comma-separated name prefixes of the notebooks to run, such as 07,08"
+                             " (default: all)")
+    parser.add_argument("--no-local-services", action="store_true",
+                        help="start no services: the notebooks use the DATAHARNESS_* environment"
+                             " variables (see harness_local.py)")
     parser.add_argument("notebook", nargs="*", help="notebooks to run (default: all)")
     args = parser.parse_args()
     work_dir = os.path.abspath(args.work_dir)
@@ -163,6 +201,12 @@ def main():
         print(f"venv ready: {sys.prefix}")
         return
     paths = [os.path.abspath(p) for p in args.notebook] or notebooks()
+    prefixes = [p.strip() for p in args.only.split(",") if p.strip()]
+    if prefixes:
+        paths = [p for p in paths if any(os.path.basename(p).startswith(x) for x in prefixes)]
+        if not paths:
+            raise SystemExit(f"No notebook starts with {', '.join(prefixes)}; the notebooks are "
+                             + ", ".join(os.path.basename(p) for p in notebooks()))
     if args.strip:
         strip(paths)
         return
@@ -171,12 +215,20 @@ def main():
         raise SystemExit(f"Notebooks committed with outputs: {', '.join(with_outputs)}; "
                          "run `python3 notebooks/run_notebooks.py --strip`")
     started = time.time()
-    process, services_json = start_services(os.path.abspath(args.services_classpath), work_dir)
-    print(f"LocalServices up in {time.time() - started:.0f} s ({services_json})", flush=True)
+    if args.no_local_services:
+        process, services_json = None, None
+    else:
+        process, services_json = start_services(os.path.abspath(args.services_classpath), work_dir)
+        print(f"LocalServices up in {time.time() - started:.0f} s ({services_json})", flush=True)
+    jars = os.environ.get("DATAHARNESS_JARS") if args.no_local_services else None
+    environment = dict(os.environ)
     try:
-        failures = execute(paths, services_json, os.path.abspath(args.jars_dir))
+        failures = execute(paths, services_json, jars or os.path.abspath(args.jars_dir))
     finally:
-        stop_services(process)
+        os.environ.clear()
+        os.environ.update(environment)
+        if process:
+            stop_services(process)
     if failures:
         raise SystemExit(f"{len(failures)} notebook(s) failed: {', '.join(failures)}")
     print(f"All {len(paths)} notebooks passed in {time.time() - started:.0f} s")
