@@ -46,6 +46,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SERVICES = os.path.join(HERE, "target", "local-services.json")
 DEFAULT_JARS = os.path.join(HERE, "target", "spark-jars")
 RUNTIME_JAR = "harness-spark-runtime-"
+# harness-spark-runtime-<spark>_<scala>-<version>.jar
+_RUNTIME_JAR_NAME = re.compile(r"harness-spark-runtime-\d+\.\d+_\d+\.\d+-.+\.jar$")
 
 _SECRET = re.compile(r"(?i)password|secret|token|credential|jaas|user\.?info|(^|[._-])key($|[._-])")
 
@@ -203,7 +205,7 @@ def spark_jars():
 
 def runtime_jar():
     """The harness runtime jar (harness-spark-runtime-<spark>_<scala>-<version>.jar)."""
-    jars = [jar for jar in jar_paths() if os.path.basename(jar).startswith(RUNTIME_JAR)]
+    jars = [jar for jar in jar_paths() if _RUNTIME_JAR_NAME.match(os.path.basename(jar))]
     if len(jars) != 1:
         raise RuntimeError(f"Expected one {RUNTIME_JAR}*.jar among the jars, found {jars}")
     return jars[0]
