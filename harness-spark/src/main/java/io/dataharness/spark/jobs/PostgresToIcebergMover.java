@@ -609,7 +609,7 @@ public final class PostgresToIcebergMover {
     /**
      * Stages the deleted images on a branch on top of the recorded target: one MERGE that, per key
      * of the batch, deletes the Iceberg images the moved image is not older than and inserts the
-     * moved image unless an Iceberg image of the key is newer.
+     * moved image unless an Iceberg image of the key is newer (see {@link #mergeSql}).
      */
     private Optional<IcebergStaging.Staged> stageInIceberg(
         PendingMoves.PendingMove move, PostgresMoves.Deleted deleted, TableVersion latest) {
@@ -658,6 +658,14 @@ public final class PostgresToIcebergMover {
       }
     }
 
+    /**
+     * The MERGE of a batch: every moved image {@code s} comes twice (one scan of PostgreSQL, one of
+     * the branch). Its {@code match} copy matches the Iceberg images of its key that are not newer,
+     * and deletes them; its {@code insert} copy matches those that are newer, and keeps them, and
+     * so is inserted only when there is none. Each Iceberg image matches exactly one copy, as a
+     * MERGE requires. (The MERGE this replaced found the newer images with an anti join against the
+     * branch, reading PostgreSQL and the branch twice.)
+     */
     private String mergeSql(String branch, String view, List<String> targetColumns) {
       List<String> keys = harnessTable.primaryKey().stream().map(target::sourceColumn).toList();
       String ordering = harnessTable.orderingColumn().map(target::sourceColumn).orElse(null);
@@ -665,34 +673,31 @@ public final class PostgresToIcebergMover {
           targetColumns.stream()
               .map(PostgresToIcebergMover::quote)
               .collect(Collectors.joining(", "));
+      String role = "s." + ROLE;
       return "MERGE INTO "
           + branch
           + " t USING (SELECT "
           + insertColumns
-          + ", 'match' AS "
+          + ", "
           + ROLE
           + " FROM "
           + view
-          + " UNION ALL SELECT "
-          + targetColumns.stream().map(c -> "s." + quote(c)).collect(Collectors.joining(", "))
-          + ", 'insert' AS "
+          + " LATERAL VIEW explode(array('match', 'insert')) roles AS "
           + ROLE
-          + " FROM "
-          + view
-          + " s LEFT ANTI JOIN "
-          + branch
-          + " d ON "
-          + keyMatch("d", "s", keys)
-          + " AND "
-          + dominates("d", "s", ordering)
           + ") s ON "
           + keyMatch("t", "s", keys)
-          + " AND s."
-          + ROLE
-          + " = 'match' WHEN MATCHED AND NOT "
+          + " AND (("
+          + role
+          + " = 'match' AND NOT "
           + dominates("t", "s", ordering)
-          + " THEN DELETE WHEN NOT MATCHED AND s."
-          + ROLE
+          + ") OR ("
+          + role
+          + " = 'insert' AND "
+          + dominates("t", "s", ordering)
+          + ")) WHEN MATCHED AND "
+          + role
+          + " = 'match' THEN DELETE WHEN NOT MATCHED AND "
+          + role
           + " = 'insert' THEN INSERT ("
           + insertColumns
           + ") VALUES ("
