@@ -228,11 +228,17 @@ class HarnessPruningTest {
                         + ".bad (id BIGINT, day DATE) TBLPROPERTIES ("
                         + source("a", "jdbc", "pg", "public." + relations.get("jan"))
                         + ", 'source.a.partition-filter' = \"day = '2024-13-01'\")"));
+    // a user error: Spark's AnalysisException naming the property, with the harness message
+    assertTrue(badDate instanceof org.apache.spark.sql.AnalysisException, badDate.toString());
+    assertTrue(
+        badDate.getMessage().startsWith("[INVALID_PARAMETER_VALUE.PATTERN]"), badDate.getMessage());
     assertTrue(
         badDate
             .getMessage()
-            .startsWith(
-                "Cannot create table "
+            .contains(
+                "`source.a.partition-filter` in CREATE TABLE `harness`.`"
+                    + namespace
+                    + "`.`bad` is invalid: Cannot create table "
                     + namespace
                     + ".bad: source 'a' partition-filter 'day = '2024-13-01'' is invalid: "),
         badDate.getMessage());
