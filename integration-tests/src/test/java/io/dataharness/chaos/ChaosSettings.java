@@ -9,7 +9,7 @@ import java.time.Duration;
  *   <li>{@code chaos.seed}: the seed of every random choice (default 1): job kinds, kill moments,
  *       application operations, produced batches. Thread and process timing still varies between
  *       runs, so a seed reproduces the schedule of choices, not the interleaving;
- *   <li>{@code chaos.duration}: how long jobs are launched and killed (ISO-8601, default PT3M;
+ *   <li>{@code chaos.duration}: how long jobs are launched and killed (ISO-8601, default PT2M;
  *       PT60S is a smoke run, PT10M a long one);
  *   <li>{@code chaos.min-kills}: the chaos phase goes on after its duration until this many jobs
  *       were killed during their work (default 2), for at most three times the duration: on a
@@ -35,7 +35,7 @@ record ChaosSettings(
   static ChaosSettings fromSystemProperties() {
     return new ChaosSettings(
         Long.getLong("chaos.seed", 1L),
-        Duration.parse(System.getProperty("chaos.duration", "PT3M")),
+        Duration.parse(System.getProperty("chaos.duration", "PT2M")),
         Duration.parse(System.getProperty("chaos.settle-timeout", "PT3M")),
         Double.parseDouble(System.getProperty("chaos.kill-probability", "0.6")),
         Boolean.parseBoolean(System.getProperty("chaos.drop-connections", "true")),
