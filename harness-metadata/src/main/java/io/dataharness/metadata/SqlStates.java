@@ -19,4 +19,17 @@ public final class SqlStates {
     String state = String.valueOf(e.getSQLState());
     return state.startsWith("08") || state.startsWith("57P0");
   }
+
+  /** The first error in {@code e}'s causes that {@link #isConnectionLost}, if there is one. */
+  public static java.util.Optional<SQLException> connectionLost(Throwable e) {
+    for (Throwable cause = e; cause != null; cause = cause.getCause()) {
+      if (cause instanceof SQLException sql && isConnectionLost(sql)) {
+        return java.util.Optional.of(sql);
+      }
+      if (cause.getCause() == cause) {
+        break;
+      }
+    }
+    return java.util.Optional.empty();
+  }
 }

@@ -10,9 +10,4 @@ final class InvalidArgumentException extends InvalidParameterException {
         message,
         args);
   }
-
-  /** The argument as the procedure names it, such as {@code older_than}. */
-  String argument() {
-    return parameter();
-  }
 }

@@ -294,22 +294,19 @@ public final class PostgresToIcebergMover {
                 target.id(),
                 targetConnection.scrub(String.valueOf(catalogDown.get().getMessage()))));
       }
-      for (Throwable cause = e; cause != null; cause = cause.getCause()) {
-        if (cause instanceof java.sql.SQLException sql && SqlStates.isConnectionLost(sql)) {
-          return Optional.of(
-              new SourceUnavailableException(
-                  sourceConnection.scrub(e),
-                  "Cannot use PostgreSQL at %s of source '%s' (connection '%s'): %s (SQLSTATE"
-                      + " %s); check that the server runs and accepts connections to this"
-                      + " database",
-                  sourceConnection.maskedJdbcUrl(),
-                  source.id(),
-                  sourceConnection.name(),
-                  sourceConnection.scrub(String.valueOf(sql.getMessage())),
-                  sql.getSQLState()));
-        }
-      }
-      return Optional.empty();
+      return SqlStates.connectionLost(e)
+          .map(
+              sql ->
+                  new SourceUnavailableException(
+                      sourceConnection.scrub(e),
+                      "Cannot use PostgreSQL at %s of source '%s' (connection '%s'): %s (SQLSTATE"
+                          + " %s); check that the server runs and accepts connections to this"
+                          + " database",
+                      sourceConnection.maskedJdbcUrl(),
+                      source.id(),
+                      sourceConnection.name(),
+                      sourceConnection.scrub(String.valueOf(sql.getMessage())),
+                      sql.getSQLState()));
     }
 
     /** Opens the Iceberg target once, under the locks, and makes sure the source can move rows. */

@@ -16,10 +16,6 @@ import io.dataharness.spark.errors.SparkErrors;
  * </ul>
  */
 final class ProcedureErrors {
-  static final String TABLE_NOT_FOUND = SparkErrors.TABLE_NOT_FOUND;
-  static final String PROCEDURE_NOT_FOUND = SparkErrors.ROUTINE_NOT_FOUND;
-  static final String INVALID_ARGUMENT = SparkErrors.INVALID_PARAMETER;
-
   private ProcedureErrors() {}
 
   /**
@@ -41,6 +37,6 @@ final class ProcedureErrors {
   /** {@code ROUTINE_NOT_FOUND} for a procedure the catalog does not have. */
   static RuntimeException procedureNotFound(String qualifiedName, ValidationException error) {
     return SparkErrors.raise(
-        PROCEDURE_NOT_FOUND, error, "routineName", SparkErrors.quoted(qualifiedName));
+        SparkErrors.ROUTINE_NOT_FOUND, error, "routineName", SparkErrors.quoted(qualifiedName));
   }
 }

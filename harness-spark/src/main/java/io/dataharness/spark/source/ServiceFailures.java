@@ -53,6 +53,7 @@ public final class ServiceFailures {
         break;
       }
     }
+    Optional<SQLException> lost = SqlStates.connectionLost(e);
     for (Map.Entry<String, ConnectionConfig> entry : connections.entrySet()) {
       ConnectionConfig connection = entry.getValue();
       if (connection.kind() == SourceKind.ICEBERG) {
@@ -67,23 +68,17 @@ public final class ServiceFailures {
                   connection.scrub(String.valueOf(down.get().getMessage()))));
         }
       }
-      if (connection.kind() == SourceKind.JDBC) {
-        for (Throwable cause = e; cause != null; cause = cause.getCause()) {
-          if (cause instanceof SQLException sql && SqlStates.isConnectionLost(sql)) {
-            return Optional.of(
-                String.format(
-                    "PostgreSQL at %s of source '%s' (connection '%s') failed: %s (SQLSTATE %s);"
-                        + " check that the server runs and accepts connections to this database",
-                    connection.maskedJdbcUrl(),
-                    entry.getKey(),
-                    connection.name(),
-                    connection.scrub(String.valueOf(sql.getMessage())),
-                    sql.getSQLState()));
-          }
-          if (cause.getCause() == cause) {
-            break;
-          }
-        }
+      if (connection.kind() == SourceKind.JDBC && lost.isPresent()) {
+        SQLException sql = lost.get();
+        return Optional.of(
+            String.format(
+                "PostgreSQL at %s of source '%s' (connection '%s') failed: %s (SQLSTATE %s);"
+                    + " check that the server runs and accepts connections to this database",
+                connection.maskedJdbcUrl(),
+                entry.getKey(),
+                connection.name(),
+                connection.scrub(String.valueOf(sql.getMessage())),
+                sql.getSQLState()));
       }
     }
     return Optional.empty();
