@@ -167,6 +167,7 @@ final class HarnessMetadataTables {
     public ScanBuilder newScanBuilder(CaseInsensitiveStringMap options) {
       Long upTo;
       try {
+        io.dataharness.spark.read.ReadOptions.checkKnown(options.asCaseSensitiveMap(), name());
         upTo = upTo(options);
       } catch (RuntimeException e) {
         throw HarnessSparkTable.readError(e, name(), options);

@@ -356,6 +356,20 @@ class HarnessReadErrorsTest {
         () -> spark.read().option("kafka.read-mode", "newest").table(table).collect(),
         "kafka.read-mode",
         "Invalid read option kafka.read-mode=newest: use pinned or latest");
+    analysisError(
+        "read option kafka.readmode (misspelt)",
+        () -> spark.read().option("kafka.readmode", "pinned").table(table).collect(),
+        "kafka.readmode",
+        "Cannot read "
+            + table
+            + ": 'kafka.readmode' is not a read option of a harness table; did you mean"
+            + " 'kafka.read-mode'?");
+    analysisError(
+        "read option mergeSchema on a metadata table",
+        () -> spark.read().option("mergeSchema", "true").table(table + ".versions").collect(),
+        "mergeSchema",
+        "'mergeSchema' is not a read option of a harness table; its read options are version,"
+            + " timestamp, kafka.read-mode, kafka.malformed");
 
     assertEquals(version, store.readLatest(identifier).version(), "no version was committed");
     assertEquals(version, store.history(identifier, 0, 1000).size(), "no version was added");

@@ -148,6 +148,7 @@ public class HarnessSparkTable implements SupportsRead, SupportsWrite, SupportsM
    */
   public List<SourceRead> plan(CaseInsensitiveStringMap options) {
     try {
+      ReadOptions.checkKnown(options.asCaseSensitiveMap(), name());
       TableVersion selected = selectVersion(options);
       boolean pinned = timeTravel || selected.version() != version.version();
       ReadOptions readOptions = ReadOptions.parse(options.asCaseSensitiveMap(), pinned);

@@ -1,9 +1,12 @@
 package io.dataharness.spark.read;
 
+import io.dataharness.spark.conf.TableProperties;
 import io.dataharness.spark.errors.InvalidParameterException;
 import java.io.Serializable;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeSet;
 
 /**
  * Read options of a harness table scan ({@code spark.read.option(...)}, or the table's properties):
@@ -25,6 +28,33 @@ public record ReadOptions(KafkaReadMode kafkaReadMode, boolean failFast) impleme
   public enum KafkaReadMode {
     PINNED,
     LATEST
+  }
+
+  /** Every read option of a harness table or metadata table, in lower case. */
+  public static final List<String> KNOWN =
+      List.of(
+          HarnessSparkTable.VERSION_OPTION,
+          HarnessSparkTable.TIMESTAMP_OPTION,
+          KAFKA_READ_MODE,
+          KAFKA_MALFORMED);
+
+  /**
+   * Refuses a read option no harness read knows, such as a misspelt {@code kafka.readmode}, rather
+   * than ignoring it and reading something the user did not ask for.
+   */
+  public static void checkKnown(Map<String, String> options, String relation) {
+    for (String key : new TreeSet<>(options.keySet())) {
+      if (!KNOWN.contains(key.toLowerCase(Locale.ROOT))) {
+        throw new InvalidParameterException(
+            key,
+            "Cannot read %s: '%s' is not a read option of a harness table; %sits read options are"
+                + " %s (see docs/reads.md)",
+            relation,
+            key,
+            TableProperties.didYouMean("", key, KNOWN),
+            String.join(", ", KNOWN));
+      }
+    }
   }
 
   public static ReadOptions parse(Map<String, String> options, boolean timeTravel) {

@@ -176,6 +176,10 @@ class DocsReferenceTest {
         read.add((String) field.get(null));
       }
     }
+    if (!read.equals(new TreeSet<>(ReadOptions.KNOWN))) {
+      throw new AssertionError(
+          "ReadOptions.KNOWN " + ReadOptions.KNOWN + " must list the read options " + read);
+    }
     defined.put("read option", read);
     Field stableOffset =
         Class.forName("io.dataharness.spark.write.DriverAppends")
