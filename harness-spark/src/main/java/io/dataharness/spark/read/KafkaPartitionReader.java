@@ -153,6 +153,16 @@ final class KafkaPartitionReader implements PartitionReader<InternalRow> {
   }
 
   private HarnessException brokerLost(RuntimeException e) {
+    return brokerLost(partition, answerTimeout, position, e);
+  }
+
+  /**
+   * A read of {@code partition} failed because its broker did not answer within {@code timeout}
+   * (the connection's Kafka timeout) while at {@code position}: names the broker, the connection,
+   * the topic, partition and offsets, and says to retry.
+   */
+  static HarnessException brokerLost(
+      KafkaInputPartition partition, Duration timeout, long position, Throwable e) {
     return new HarnessException(
         e,
         "Cannot read %s: Kafka at %s (connection '%s') did not answer within %d ms while the read"
@@ -162,7 +172,7 @@ final class KafkaPartitionReader implements PartitionReader<InternalRow> {
         partition.describe(),
         partition.clientProperties().get("bootstrap.servers"),
         partition.connection(),
-        answerTimeout.toMillis(),
+        timeout.toMillis(),
         position,
         partition.topic(),
         partition.partition(),

@@ -10,20 +10,16 @@ import static org.apache.spark.sql.functions.raise_error;
 import static org.apache.spark.sql.functions.spark_partition_id;
 import static org.apache.spark.sql.functions.when;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.spark.conf.ColumnDefaults;
 import io.dataharness.spark.conf.MetadataColumns;
 import io.dataharness.spark.source.IcebergSources;
-import io.dataharness.spark.source.KafkaSources;
 import io.dataharness.spark.source.PostgresSources;
 import java.lang.reflect.Method;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -42,14 +38,12 @@ import scala.Option;
 
 /**
  * Each source as a DataFrame over its own native Spark reader (Spark's Kafka reader at explicit
- * offsets with {@code from_json}, Spark's JDBC reader over the as-of query, Iceberg's reader at the
- * snapshot), projected to the standard shape: the harness data columns, then {@link
- * MetadataColumns#SCHEMA}. Every source keeps its own optimizations (pushdown, pruning,
- * vectorization) inside the union.
+ * offsets with {@code from_json}, see {@link KafkaRecords}, Spark's JDBC reader over the as-of
+ * query, Iceberg's reader at the snapshot), projected to the standard shape: the harness data
+ * columns, then {@link MetadataColumns#SCHEMA}. Every source keeps its own optimizations (pushdown,
+ * pruning, vectorization) inside the union.
  */
 final class NativeRelations {
-  private static final ObjectMapper JSON = new ObjectMapper();
-
   private NativeRelations() {}
 
   /**
@@ -92,39 +86,28 @@ final class NativeRelations {
 
   private static Dataset<Row> kafka(SparkSession spark, SourceRead read, SourceState.Kafka state) {
     String topic = read.source().option("topic").orElseThrow();
-    Map<String, Long> starts = new TreeMap<>();
-    Map<String, Long> ends = new TreeMap<>();
+    List<KafkaInputPartition> ranges = new ArrayList<>();
     state
         .partitions()
         .forEach(
             (partition, range) -> {
               if (range.count() > 0) {
-                starts.put(String.valueOf(partition), range.start());
-                ends.put(String.valueOf(partition), range.end());
+                ranges.add(
+                    new KafkaInputPartition(
+                        read.describe(),
+                        read.source().id(),
+                        read.connection().name(),
+                        Map.copyOf(read.connection().kafkaClientProperties()),
+                        topic,
+                        partition,
+                        range.start(),
+                        range.end(),
+                        new String[0],
+                        read.options().failFast()));
               }
             });
-    if (starts.isEmpty()) {
+    if (ranges.isEmpty()) {
       return empty(spark, read.schema());
-    }
-    var reader =
-        spark
-            .read()
-            .format("kafka")
-            .option(
-                "assign",
-                json(Map.of(topic, starts.keySet().stream().map(Integer::valueOf).toList())))
-            .option("startingOffsets", json(Map.of(topic, starts)))
-            .option("endingOffsets", json(Map.of(topic, ends)))
-            .option("kafka.isolation.level", "read_committed")
-            // a broker lost mid-read fails the read after the connection's Kafka timeout, not
-            // after spark.network.timeout (Spark's default wait for a poll, 120 s)
-            .option(
-                "kafkaConsumer.pollTimeoutMs",
-                String.valueOf(
-                    KafkaSources.apiTimeout(read.connection().kafkaClientProperties()).toMillis()));
-    for (Map.Entry<String, String> property :
-        read.connection().kafkaClientProperties().entrySet()) {
-      reader = reader.option("kafka." + property.getKey(), property.getValue());
     }
     StructType valueSchema = new StructType();
     for (StructField field : read.schema().fields()) {
@@ -139,8 +122,8 @@ final class NativeRelations {
             Map.of(
                 "mode", "PERMISSIVE", "columnNameOfCorruptRecord", MetadataColumns.CORRUPT_RECORD));
     Dataset<Row> parsed =
-        reader
-            .load()
+        spark
+            .baseRelationToDataFrame(new KafkaRecords(spark, ranges))
             .select(
                 decodedOnce(message).as("message"),
                 // the message's top-level fields, only when a column has a default (a second
@@ -318,15 +301,6 @@ final class NativeRelations {
       }
     }
     return columns.toArray(Column[]::new);
-  }
-
-  private static String json(Object value) {
-    try {
-      return JSON.writeValueAsString(
-          value instanceof Map<?, ?> map ? new LinkedHashMap<>(map) : value);
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      throw new IllegalStateException(e);
-    }
   }
 
   /**
