@@ -76,6 +76,7 @@ final class KafkaPartitionReader implements PartitionReader<InternalRow> {
     // a missing offset is an error (retention deleted rows of the version), never a silent skip
     properties.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "none");
     properties.putIfAbsent(ConsumerConfig.CLIENT_ID_CONFIG, "dataharness-scan");
+    KafkaSources.forBoundedReads(properties);
     return properties;
   }
 

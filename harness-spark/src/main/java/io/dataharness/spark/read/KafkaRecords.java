@@ -88,6 +88,7 @@ final class KafkaRecords extends BaseRelation implements TableScan {
   public RDD<Row> buildScan() {
     Map<String, String> properties = new TreeMap<>(ranges.get(0).clientProperties());
     properties.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    KafkaSources.forBoundedReads(properties);
     // a consumer group of the query's own, as Spark's Kafka reader does (a group the connection
     // names wins)
     Map<String, Object> executorParams =

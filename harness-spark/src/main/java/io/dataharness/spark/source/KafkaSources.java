@@ -334,6 +334,7 @@ public final class KafkaSources {
         org.apache.kafka.clients.consumer.ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
     properties.putIfAbsent(
         org.apache.kafka.clients.consumer.ConsumerConfig.CLIENT_ID_CONFIG, "dataharness-lag");
+    forBoundedReads(properties);
     try (var consumer =
         new org.apache.kafka.clients.consumer.KafkaConsumer<byte[], byte[]>(properties)) {
       List<org.apache.kafka.common.TopicPartition> assigned = new ArrayList<>();
@@ -401,6 +402,22 @@ public final class KafkaSources {
     public String reason() {
       return reason;
     }
+  }
+
+  /**
+   * {@code fetch.max.wait.ms} of the harness's consumers unless the connection sets it: 20 ms, not
+   * Kafka's 500. They read ranges that end, so waiting at a partition's end for more data never
+   * helps them; and a consumer's close waits for its last fetch, which the broker holds up to this
+   * long once the read reached the log's end. At 500 ms that wait was most of a small read's time
+   * (a {@code latest} read of a fresh message, a lag query, a small move).
+   */
+  private static final String FETCH_MAX_WAIT_MS = "20";
+
+  /** Sets {@link #FETCH_MAX_WAIT_MS} in a consumer's properties, unless they set it. */
+  public static void forBoundedReads(Map<? super String, ? super String> consumerProperties) {
+    consumerProperties.putIfAbsent(
+        org.apache.kafka.clients.consumer.ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG,
+        FETCH_MAX_WAIT_MS);
   }
 
   /**
