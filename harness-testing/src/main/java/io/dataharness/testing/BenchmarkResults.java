@@ -147,6 +147,19 @@ public final class BenchmarkResults {
     return record(figure, unit, ours, Double.NaN, "", goal);
   }
 
+  /**
+   * Options the plain-Spark baselines add to their Kafka reads: with {@code
+   * -Dbench.baseline.kafka.fetch.max.wait.ms=20}, {@code kafka.fetch.max.wait.ms=20}, the consumer
+   * setting the harness uses for its bounded reads (a hand-written job keeps Kafka's 500 ms unless
+   * its author sets it). None by default: the baselines are the jobs as users write them.
+   */
+  public static java.util.Map<String, String> baselineKafkaOptions() {
+    String fetchMaxWait = System.getProperty("bench.baseline.kafka.fetch.max.wait.ms");
+    return fetchMaxWait == null
+        ? java.util.Map.of()
+        : java.util.Map.of("kafka.fetch.max.wait.ms", fetchMaxWait);
+  }
+
   /** The median of {@code values} (the mean of the middle two for an even count). */
   public static double median(double[] values) {
     double[] sorted = values.clone();

@@ -194,6 +194,7 @@ public final class ReadBenchmark {
             .option("subscribe", topic)
             .option("startingOffsets", starting + "}}")
             .option("endingOffsets", ending + "}}")
+            .options(BenchmarkResults.baselineKafkaOptions())
             .load()
             .select(from_json(col("value").cast("string"), EVENT).as("e"))
             .select("e.*");

@@ -196,6 +196,7 @@ public final class JdbcMoverBenchmark {
             .option("subscribe", topic)
             .option("startingOffsets", from == null ? "earliest" : offsets(topic, from))
             .option("endingOffsets", offsets(topic, to))
+            .options(BenchmarkResults.baselineKafkaOptions())
             .option("kafka.isolation.level", "read_committed")
             .load()
             .select(from_json(col("value").cast("string"), json).as("m"), col("offset"))

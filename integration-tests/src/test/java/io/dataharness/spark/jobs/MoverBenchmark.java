@@ -140,6 +140,7 @@ public final class MoverBenchmark {
         .option("subscribe", fixture.topic)
         .option("startingOffsets", "earliest")
         .option("endingOffsets", "latest")
+        .options(BenchmarkResults.baselineKafkaOptions())
         .option("kafka.isolation.level", "read_committed")
         .load()
         .select(from_json(col("value").cast("string"), json).as("m"))
