@@ -58,10 +58,7 @@ public record ConnectionConfig(String name, SourceKind kind, Map<String, String>
         if (kind == SourceKind.KAFKA) {
           known.add(KAFKA_PREFIX + "<client property>");
         }
-        String suggestion =
-            CatalogOptions.closest(key, settings(kind))
-                .map(meant -> "did you mean '" + meant + "'? ")
-                .orElse("");
+        String suggestion = TableProperties.didYouMean("", key, settings(kind));
         throw new InvalidParameterException(
             CatalogOptions.CONNECTION_PREFIX + name + "." + key,
             "Invalid connection '%s': spark.sql.catalog.<catalog>.connection.%s.%s is not a setting"

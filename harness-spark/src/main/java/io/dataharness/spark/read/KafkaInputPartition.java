@@ -36,6 +36,17 @@ record KafkaInputPartition(
         jsonFields[i] = read.source().sourceColumn(columns.name(i));
       }
     }
+    return of(read, jsonFields, topic, partition, start, end);
+  }
+
+  /** A range to read raw, without decoding ({@link KafkaRecords}): no json fields. */
+  static KafkaInputPartition raw(
+      SourceRead read, String topic, int partition, long start, long end) {
+    return of(read, new String[0], topic, partition, start, end);
+  }
+
+  private static KafkaInputPartition of(
+      SourceRead read, String[] jsonFields, String topic, int partition, long start, long end) {
     return new KafkaInputPartition(
         read.describe(),
         read.source().id(),

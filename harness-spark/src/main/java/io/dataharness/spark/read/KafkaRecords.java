@@ -58,8 +58,8 @@ final class KafkaRecords extends BaseRelation implements TableScan {
   private final Duration timeout;
 
   /**
-   * @param ranges one partition's offsets [start, end) each, of one source read (their json fields
-   *     are not used)
+   * @param ranges one partition's offsets [start, end) each, of one source read ({@link
+   *     KafkaInputPartition#raw})
    */
   KafkaRecords(SparkSession spark, List<KafkaInputPartition> ranges) {
     this.sqlContext = spark.sqlContext();

@@ -93,17 +93,7 @@ final class NativeRelations {
             (partition, range) -> {
               if (range.count() > 0) {
                 ranges.add(
-                    new KafkaInputPartition(
-                        read.describe(),
-                        read.source().id(),
-                        read.connection().name(),
-                        Map.copyOf(read.connection().kafkaClientProperties()),
-                        topic,
-                        partition,
-                        range.start(),
-                        range.end(),
-                        new String[0],
-                        read.options().failFast()));
+                    KafkaInputPartition.raw(read, topic, partition, range.start(), range.end()));
               }
             });
     if (ranges.isEmpty()) {
