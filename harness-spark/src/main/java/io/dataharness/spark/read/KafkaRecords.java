@@ -7,7 +7,6 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.UUID;
 import java.util.stream.Collectors;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -89,12 +88,16 @@ final class KafkaRecords extends BaseRelation implements TableScan {
     Map<String, String> properties = new TreeMap<>(ranges.get(0).clientProperties());
     properties.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
     KafkaSources.forBoundedReads(properties);
-    // a consumer group of the query's own, as Spark's Kafka reader does (a group the connection
-    // names wins)
+    // One consumer group per connection's settings, not per query as Spark's Kafka reader does:
+    // Spark's executors pool consumers by group and partition, so later reads of the partition
+    // reuse an open consumer instead of starting one. Safe because the harness assigns partitions
+    // and seeks (the group never coordinates or commits); the fingerprint keeps consumers of
+    // different clusters or credentials apart. A group the connection names wins.
     Map<String, Object> executorParams =
         KafkaSourceProvider.kafkaParamsForExecutors(
             scala.collection.immutable.Map.from(CollectionConverters.asScala(properties)),
-            "dataharness-scan-" + UUID.randomUUID());
+            "dataharness-scan-"
+                + io.dataharness.metadata.Secrets.fingerprint(properties).substring(0, 16));
     List<KafkaOffsetRange> offsetRanges =
         ranges.stream()
             .map(
