@@ -299,14 +299,9 @@ public final class PostgresToIcebergMover {
               sql ->
                   new SourceUnavailableException(
                       sourceConnection.scrub(e),
-                      "Cannot use PostgreSQL at %s of source '%s' (connection '%s'): %s (SQLSTATE"
-                          + " %s); check that the server runs and accepts connections to this"
-                          + " database",
-                      sourceConnection.maskedJdbcUrl(),
-                      source.id(),
-                      sourceConnection.name(),
-                      sourceConnection.scrub(String.valueOf(sql.getMessage())),
-                      sql.getSQLState()));
+                      "Cannot use %s: %s",
+                      PostgresSources.describe(sourceConnection, source.id()),
+                      PostgresSources.lostConnection(sourceConnection, sql)));
     }
 
     /** Opens the Iceberg target once, under the locks, and makes sure the source can move rows. */

@@ -71,7 +71,6 @@ final class KafkaPartitionReader implements PartitionReader<InternalRow> {
     properties.putAll(partition.clientProperties());
     properties.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class);
     properties.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class);
-    properties.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
     properties.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
     // a missing offset is an error (retention deleted rows of the version), never a silent skip
     properties.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "none");

@@ -8,7 +8,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.stream.Collectors;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.spark.TaskContext;
@@ -20,11 +19,11 @@ import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.GenericInternalRow;
 import org.apache.spark.sql.kafka010.KafkaOffsetRange;
+import org.apache.spark.sql.kafka010.KafkaRecordToRowConverter;
 import org.apache.spark.sql.kafka010.KafkaSourceProvider;
 import org.apache.spark.sql.kafka010.KafkaSourceRDD;
 import org.apache.spark.sql.sources.BaseRelation;
 import org.apache.spark.sql.sources.TableScan;
-import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 import org.apache.spark.unsafe.types.UTF8String;
 import scala.Option;
@@ -41,16 +40,8 @@ import scala.jdk.javaapi.CollectionConverters;
  * reader.
  */
 final class KafkaRecords extends BaseRelation implements TableScan {
-  /** The columns of Spark's batch Kafka source, without headers. */
-  static final StructType SCHEMA =
-      new StructType()
-          .add("key", DataTypes.BinaryType)
-          .add("value", DataTypes.BinaryType)
-          .add("topic", DataTypes.StringType)
-          .add("partition", DataTypes.IntegerType)
-          .add("offset", DataTypes.LongType)
-          .add("timestamp", DataTypes.TimestampType)
-          .add("timestampType", DataTypes.IntegerType);
+  /** The columns of Spark's batch Kafka source, without headers (Spark's own definition). */
+  static final StructType SCHEMA = KafkaRecordToRowConverter.kafkaSchema(false);
 
   private final SQLContext sqlContext;
   private final List<KafkaInputPartition> ranges;
@@ -86,7 +77,6 @@ final class KafkaRecords extends BaseRelation implements TableScan {
   @SuppressWarnings("unchecked")
   public RDD<Row> buildScan() {
     Map<String, String> properties = new TreeMap<>(ranges.get(0).clientProperties());
-    properties.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
     KafkaSources.forBoundedReads(properties);
     // One consumer group per connection's settings, not per query as Spark's Kafka reader does:
     // Spark's executors pool consumers by group and partition, so later reads of the partition
@@ -173,6 +163,7 @@ final class KafkaRecords extends BaseRelation implements TableScan {
             throw failed(range, position, e);
           }
           position = record.offset() + 1;
+          // SCHEMA's columns, as Spark's KafkaRecordToRowConverter fills them
           return new GenericInternalRow(
               new Object[] {
                 record.key(),

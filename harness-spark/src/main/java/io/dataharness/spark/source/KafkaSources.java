@@ -327,8 +327,6 @@ public final class KafkaSources {
         org.apache.kafka.clients.consumer.ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG,
         org.apache.kafka.common.serialization.ByteArrayDeserializer.class);
     properties.put(
-        org.apache.kafka.clients.consumer.ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-    properties.put(
         org.apache.kafka.clients.consumer.ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
     properties.put(
         org.apache.kafka.clients.consumer.ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
@@ -413,8 +411,14 @@ public final class KafkaSources {
    */
   private static final String FETCH_MAX_WAIT_MS = "20";
 
-  /** Sets {@link #FETCH_MAX_WAIT_MS} in a consumer's properties, unless they set it. */
+  /**
+   * What every harness consumer reads with: {@code isolation.level=read_committed} (committed
+   * messages only, as the recorded offsets count them), and {@link #FETCH_MAX_WAIT_MS} unless the
+   * properties set it.
+   */
   public static void forBoundedReads(Map<? super String, ? super String> consumerProperties) {
+    consumerProperties.put(
+        org.apache.kafka.clients.consumer.ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
     consumerProperties.putIfAbsent(
         org.apache.kafka.clients.consumer.ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG,
         FETCH_MAX_WAIT_MS);

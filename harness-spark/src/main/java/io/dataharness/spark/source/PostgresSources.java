@@ -1299,13 +1299,34 @@ public final class PostgresSources {
     } catch (SQLException e) {
       throw new SourceUnavailableException(
           connection.scrub(e),
-          "Cannot use PostgreSQL at %s (connection '%s'): %s (SQLSTATE %s); check that the server"
-              + " runs and accepts connections to this database",
-          maskedUrl(connection),
-          connection.name(),
-          connection.scrub(String.valueOf(e.getMessage())),
-          e.getSQLState());
+          "Cannot use %s: %s",
+          describe(connection, null),
+          lostConnection(connection, e));
     }
+  }
+
+  /**
+   * {@code PostgreSQL at <url> of source '<id>' (connection '<conn>')}, the URL's secrets masked,
+   * for messages; without the source when {@code sourceId} is null.
+   */
+  public static String describe(ConnectionConfig connection, String sourceId) {
+    return "PostgreSQL at "
+        + maskedUrl(connection)
+        + (sourceId == null ? "" : " of source '" + sourceId + "'")
+        + " (connection '"
+        + connection.name()
+        + "')";
+  }
+
+  /**
+   * What a failed database call says, secrets scrubbed, and what to check: {@code <message>
+   * (SQLSTATE <state>); check that the server runs and accepts connections to this database}.
+   */
+  public static String lostConnection(ConnectionConfig connection, SQLException e) {
+    return connection.scrub(String.valueOf(e.getMessage()))
+        + " (SQLSTATE "
+        + e.getSQLState()
+        + "); check that the server runs and accepts connections to this database";
   }
 
   static Connection connect(ConnectionConfig connection) {

@@ -69,16 +69,10 @@ public final class ServiceFailures {
         }
       }
       if (connection.kind() == SourceKind.JDBC && lost.isPresent()) {
-        SQLException sql = lost.get();
         return Optional.of(
-            String.format(
-                "PostgreSQL at %s of source '%s' (connection '%s') failed: %s (SQLSTATE %s);"
-                    + " check that the server runs and accepts connections to this database",
-                connection.maskedJdbcUrl(),
-                entry.getKey(),
-                connection.name(),
-                connection.scrub(String.valueOf(sql.getMessage())),
-                sql.getSQLState()));
+            PostgresSources.describe(connection, entry.getKey())
+                + " failed: "
+                + PostgresSources.lostConnection(connection, lost.get()));
       }
     }
     return Optional.empty();
