@@ -3,10 +3,13 @@ package io.dataharness.spark.jobs;
 import static org.apache.spark.sql.functions.col;
 
 import io.dataharness.metadata.Field;
+import io.dataharness.metadata.FieldType;
+import io.dataharness.metadata.HarnessException;
 import io.dataharness.metadata.HarnessStore;
 import io.dataharness.metadata.HarnessTable;
 import io.dataharness.metadata.Intent;
 import io.dataharness.metadata.LeaseKeeper;
+import io.dataharness.metadata.Schema;
 import io.dataharness.metadata.SourceDefinition;
 import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.SourceState;
@@ -27,6 +30,7 @@ import io.dataharness.spark.txn.WriteOutcome;
 import io.dataharness.spark.txn.WriteProtocol;
 import io.dataharness.spark.txn.Writer;
 import io.dataharness.spark.write.IcebergStaging;
+import java.io.IOException;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.time.Instant;
@@ -38,10 +42,20 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 import java.util.stream.Collectors;
+import org.apache.iceberg.FileScanTask;
+import org.apache.iceberg.Snapshot;
+import org.apache.iceberg.expressions.Expression;
+import org.apache.iceberg.expressions.Expressions;
+import org.apache.iceberg.io.CloseableIterable;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -66,7 +80,10 @@ import org.slf4j.LoggerFactory;
  *       trigger keeps the deleted images in the history table, stamped with that transaction id);
  *       the deleted images are merged into a staging branch of the Iceberg table, by primary key,
  *       the ordering column deciding which image of a key remains (ties and a missing ordering
- *       column go to the moved image); a PostgreSQL snapshot taken after the delete;
+ *       column go to the moved image), or inserted when no Iceberg data file can hold their keys;
+ *       a PostgreSQL snapshot taken after the delete. Outside the basement the delete and the
+ *       staging run at the same time, in one snapshot ({@code deleteWhileStaging}); the delete
+ *       commits after the staging;
  *   <li><b>record</b>: that snapshot and the staged Iceberg snapshot, completing the intent;
  *   <li><b>publish</b>: fast-forward {@code main} to the staged snapshot and tag it.
  * </ul>
@@ -90,6 +107,11 @@ public final class PostgresToIcebergMover {
     HARNESS_COMMIT_WRITTEN,
     /** The version recording the move as pending is committed (basement: with the delete). */
     INTENT_COMMIT,
+    /**
+     * Not in the basement: the delete's snapshot is exported and Spark stages the rows it shows;
+     * the delete has not run yet.
+     */
+    BATCH_SNAPSHOT,
     /**
      * The batch is deleted from PostgreSQL: committed, or in basement mode still inside the
      * transaction that will also write the intent version.
@@ -439,11 +461,17 @@ public final class PostgresToIcebergMover {
             move.owner(),
             recorded.isPresent() ? "committed" : "never committed; deleting now");
       }
-      PostgresMoves.Deleted deleted = recorded.orElseGet(() -> delete(move, null));
       TableVersion latest = catalog.store().readLatest(table);
       staging(latest);
+      // basement: the delete committed with the intent
+      Optional<Removal> removal =
+          recorded.isPresent() || basement ? Optional.empty() : deleteWhileStaging(move, latest);
+      PostgresMoves.Deleted deleted =
+          removal.map(Removal::deleted).or(() -> recorded).orElseGet(() -> delete(move, null));
       Optional<IcebergStaging.Staged> staged =
-          deleted.rows() == 0 ? Optional.empty() : stageInIceberg(move, deleted, latest);
+          removal.isPresent()
+              ? removal.get().staged()
+              : deleted.rows() == 0 ? Optional.empty() : stageDeleted(move, deleted, latest);
       // a snapshot taken after the delete committed: it shows none of the moved rows
       SourceState.Jdbc nextSource =
           PostgresSources.currentState(
@@ -598,28 +626,212 @@ public final class PostgresToIcebergMover {
       JobDescriptions.set(spark, String.format(format, arguments));
     }
 
+    /** What a move removed from PostgreSQL, and the snapshot that staged it in Iceberg. */
+    private record Removal(PostgresMoves.Deleted deleted, Optional<IcebergStaging.Staged> staged) {}
+
     /**
-     * Stages the deleted images on a branch on top of the recorded target: one MERGE that, per key
-     * of the batch, deletes the Iceberg images the moved image is not older than and inserts the
-     * moved image unless an Iceberg image of the key is newer (see {@link #mergeSql}).
+     * The delete and the Iceberg staging at the same time, when the source is not the basement: a
+     * repeatable-read transaction claims the move and exports its snapshot; Spark stages the
+     * batch's rows as that snapshot shows them while the transaction deletes the same rows, and the
+     * delete commits once the staging is done. In one snapshot the delete removes exactly the rows
+     * staged: a batch row the application changes meanwhile makes the delete fail (a serialization
+     * failure) instead. Then, or if the staging fails, the transaction rolls back, the staged
+     * branch is dropped and the move runs one step after the other (empty). A run killed before the
+     * delete commits leaves no delete, so a rerun deletes again; its staging key carries the new
+     * transaction id and never reuses what the killed run staged.
+     */
+    private Optional<Removal> deleteWhileStaging(
+        PendingMoves.PendingMove move, TableVersion latest) {
+      Bounds bounds = Bounds.of(move);
+      String ordering = harnessTable.orderingColumn().orElse(null);
+      List<String> key = harnessTable.primaryKey();
+      SourceState.Iceberg base = (SourceState.Iceberg) latest.state(target.id());
+      describe("%s: deleting the batch from PostgreSQL while staging it", describe(move));
+      try (Connection jdbc = PostgresMoves.connect(sourceConnection)) {
+        jdbc.setAutoCommit(false);
+        jdbc.setTransactionIsolation(Connection.TRANSACTION_REPEATABLE_READ);
+        ExecutorService background = Executors.newSingleThreadExecutor();
+        Future<Optional<IcebergStaging.Staged>> staging = null;
+        String stagingKey = null;
+        Removal removal;
+        try {
+          PostgresMoves.claimMove(jdbc, source, move.intentId());
+          String[] exported = PostgresMoves.exportSnapshot(jdbc);
+          stagingKey = stagingKey(move, exported[1]);
+          String rows =
+              PostgresMoves.batchRowsFrom(
+                  source, ordering, bounds.olderThan(), key, bounds.maxRows());
+          boolean keysAreNew =
+              keysAreNew(
+                  base, latest.schema(), () -> PostgresMoves.keyBounds(jdbc, source, key, rows));
+          String query =
+              PostgresMoves.batchRowsQuery(
+                  source,
+                  latest.schema(),
+                  sourceColumns(),
+                  ordering,
+                  bounds.olderThan(),
+                  key,
+                  bounds.maxRows());
+          // the reader's transaction sees the exported snapshot (Spark turns auto-commit off for
+          // PostgreSQL reads with a fetch size, so this runs first in the read's transaction)
+          String sameSnapshot =
+              "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '"
+                  + exported[0]
+                  + "'";
+          String stageKey = stagingKey;
+          staging =
+              background.submit(
+                  () ->
+                      stageInIceberg(
+                          move, query, sameSnapshot, keysAreNew, base, latest, stageKey));
+          afterStep.accept(Step.BATCH_SNAPSHOT);
+          PostgresMoves.Deleted deleted =
+              PostgresMoves.deleteClaimedBatch(
+                  jdbc,
+                  source,
+                  move.intentId(),
+                  ordering,
+                  bounds.olderThan(),
+                  key,
+                  bounds.maxRows());
+          Optional<IcebergStaging.Staged> staged = staging.get();
+          long stagedRows = staged.map(IcebergStaging.Staged::addedRows).orElse(0L);
+          if (keysAreNew && stagedRows != deleted.rows()) {
+            throw new SQLException("staged " + stagedRows + " rows, deleted " + deleted.rows());
+          }
+          removal = new Removal(deleted, staged);
+        } catch (SQLException | ExecutionException e) {
+          // a serialization failure (a batch row changed), or the staging failed
+          rollbackQuietly(jdbc);
+          discard(staging, stagingKey);
+          LOG.info(
+              "Could not delete and stage the {} at once ({}); deleting, then staging",
+              describe(move),
+              String.valueOf(e instanceof ExecutionException ? e.getCause() : e));
+          return Optional.empty();
+        } catch (InterruptedException e) {
+          rollbackQuietly(jdbc);
+          Thread.currentThread().interrupt();
+          throw new HarnessException(e, "Interrupted while moving %s", table);
+        } finally {
+          background.shutdown();
+        }
+        // from here on the delete may have committed: a rerun completes it from the history
+        jdbc.commit();
+        afterStep.accept(Step.SOURCE_DELETE);
+        LOG.info(
+            "Deleted {} rows of {} from source '{}' for move {} (transaction {}) while staging"
+                + " them",
+            removal.deleted().rows(),
+            table,
+            source.id(),
+            move.intentId(),
+            removal.deleted().xid());
+        return Optional.of(removal);
+      } catch (SQLException e) {
+        throw new SourceUnavailableException(
+            e,
+            "Cannot delete the rows to move of %s from source '%s': %s",
+            table,
+            source.id(),
+            e.getMessage());
+      }
+    }
+
+    /** Waits for a staging that will not be used, and drops its branch. */
+    private void discard(Future<Optional<IcebergStaging.Staged>> staging, String stagingKey) {
+      if (staging == null) {
+        return;
+      }
+      try {
+        staging.get();
+      } catch (ExecutionException | RuntimeException e) {
+        LOG.debug("Staging for {} failed", stagingKey, e);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      try {
+        this.staging.discard(stagingKey);
+      } catch (RuntimeException e) {
+        // left for the next move's cleanup of abandoned stages
+        LOG.info("Could not drop the staging branch of {}: {}", stagingKey, e.toString());
+      }
+    }
+
+    /**
+     * The key a move's staged snapshot carries: the move and the transaction of its delete, so that
+     * only a staging of exactly the rows that delete removed is ever reused.
+     */
+    private static String stagingKey(PendingMoves.PendingMove move, String xid) {
+      return move.idempotencyKey() + "@" + xid;
+    }
+
+    private Set<String> sourceColumns() {
+      return new HashSet<>(PostgresSources.sourceColumns(sourceConnection, source));
+    }
+
+    /** Stages the images a committed delete removed, read from the history table. */
+    private Optional<IcebergStaging.Staged> stageDeleted(
+        PendingMoves.PendingMove move, PostgresMoves.Deleted deleted, TableVersion latest) {
+      SourceState.Iceberg base = (SourceState.Iceberg) latest.state(target.id());
+      boolean keysAreNew;
+      try (Connection jdbc = PostgresMoves.connect(sourceConnection)) {
+        keysAreNew =
+            keysAreNew(
+                base,
+                latest.schema(),
+                () ->
+                    PostgresMoves.keyBounds(
+                        jdbc,
+                        source,
+                        harnessTable.primaryKey(),
+                        PostgresMoves.deletedRowsFrom(source, deleted)));
+      } catch (SQLException e) {
+        throw new SourceUnavailableException(
+            e,
+            "Cannot read the keys of the rows move %s deleted from %s source '%s': %s",
+            move.intentId(),
+            table,
+            source.id(),
+            e.getMessage());
+      }
+      return stageInIceberg(
+          move,
+          PostgresMoves.deletedRowsQuery(source, latest.schema(), sourceColumns(), deleted),
+          null,
+          keysAreNew,
+          base,
+          latest,
+          stagingKey(move, deleted.xid()));
+    }
+
+    /**
+     * Stages the rows {@code query} reads (one column per harness field) on a branch on top of the
+     * recorded target: inserted when {@code keysAreNew}, otherwise one MERGE that, per key of the
+     * batch, deletes the Iceberg images the moved image is not older than and inserts the moved
+     * image unless an Iceberg image of the key is newer (see {@link #mergeSql}).
      */
     private Optional<IcebergStaging.Staged> stageInIceberg(
-        PendingMoves.PendingMove move, PostgresMoves.Deleted deleted, TableVersion latest) {
-      describe("%s: staging %d rows in Iceberg", describe(move), deleted.rows());
-      String query =
-          PostgresMoves.deletedRowsQuery(
-              source,
-              latest.schema(),
-              new HashSet<>(PostgresSources.sourceColumns(sourceConnection, source)),
-              deleted);
-      Dataset<Row> rows =
+        PendingMoves.PendingMove move,
+        String query,
+        String sessionInit,
+        boolean keysAreNew,
+        SourceState.Iceberg base,
+        TableVersion latest,
+        String stagingKey) {
+      describe("%s: staging the batch in Iceberg", describe(move));
+      var reader =
           spark
               .read()
               .format("jdbc")
               .options(sourceConnection.sparkJdbcOptions())
               .option("query", query)
-              .option("fetchsize", "1000")
-              .load();
+              .option("fetchsize", "1000");
+      if (sessionInit != null) {
+        reader = reader.option("sessionInitStatement", sessionInit);
+      }
+      Dataset<Row> rows = reader.load();
       List<Column> columns = new ArrayList<>();
       List<String> targetColumns = new ArrayList<>();
       for (Field field : latest.schema().fields()) {
@@ -630,24 +842,102 @@ public final class PostgresToIcebergMover {
       }
       String view = "harness_move_batch_" + UUID.randomUUID().toString().replace("-", "");
       rows.select(columns.toArray(Column[]::new)).createOrReplaceTempView(view);
-      SourceState.Iceberg base = (SourceState.Iceberg) latest.state(target.id());
       try {
         Optional<IcebergStaging.Staged> staged =
             staging.stageWrite(
                 base,
-                move.idempotencyKey(),
-                branch -> spark.sql(mergeSql(branch, view, targetColumns)).collect());
+                stagingKey,
+                branch ->
+                    spark
+                        .sql(
+                            keysAreNew
+                                ? insertSql(branch, view, targetColumns)
+                                : mergeSql(branch, view, targetColumns))
+                        .collect());
         staged.ifPresent(
             s ->
                 LOG.info(
-                    "{} Iceberg snapshot {} for the {}",
+                    "{} Iceberg snapshot {} for the {}{}",
                     s.reused() ? "Reusing staged" : "Staged",
                     s.snapshotId(),
-                    describe(move)));
+                    describe(move),
+                    keysAreNew ? " (no key in Iceberg yet: inserted)" : " (merged by key)"));
         return staged;
       } finally {
         spark.catalog().dropTempView(view);
       }
+    }
+
+    /**
+     * Whether no Iceberg image can share a key with the batch, so that the MERGE would only insert:
+     * the recorded target is empty, or Iceberg's own pruning by column bounds finds no data file of
+     * the recorded snapshot whose key range overlaps the batch's (an archive keyed by a growing id
+     * or time moves new keys in most batches). Then the batch is inserted, without joining the
+     * target. Only for int, long and string keys; any doubt leaves the MERGE.
+     */
+    private boolean keysAreNew(SourceState.Iceberg base, Schema schema, KeyBounds keyBounds)
+        throws SQLException {
+      if (base.snapshotId().isEmpty()) {
+        return true;
+      }
+      Snapshot snapshot = staging.table().snapshot(base.snapshotId().getAsLong());
+      if (snapshot == null) {
+        return false;
+      }
+      if ("0".equals(snapshot.summary().get("total-records"))) {
+        return true;
+      }
+      List<String> keys = harnessTable.primaryKey();
+      for (String key : keys) {
+        FieldType type = schema.field(key).map(Field::type).orElse(null);
+        if (!FieldType.INT.equals(type)
+            && !FieldType.LONG.equals(type)
+            && !FieldType.STRING.equals(type)) {
+          return false;
+        }
+      }
+      Optional<List<Object[]>> bounds = keyBounds.read();
+      if (bounds.isEmpty()) {
+        return true;
+      }
+      Expression overlapping = Expressions.alwaysTrue();
+      for (int i = 0; i < keys.size(); i++) {
+        String column = target.sourceColumn(keys.get(i));
+        Object[] range = bounds.get().get(i);
+        overlapping =
+            Expressions.and(
+                overlapping,
+                Expressions.and(
+                    Expressions.greaterThanOrEqual(column, range[0]),
+                    Expressions.lessThanOrEqual(column, range[1])));
+      }
+      try (CloseableIterable<FileScanTask> files =
+          staging
+              .table()
+              .newScan()
+              .useSnapshot(snapshot.snapshotId())
+              .filter(overlapping)
+              .planFiles()) {
+        return !files.iterator().hasNext();
+      } catch (IOException | org.apache.iceberg.exceptions.ValidationException e) {
+        LOG.debug("Cannot prune {} by the batch's keys; merging", staging.table().name(), e);
+        return false;
+      }
+    }
+
+    /** The smallest and largest key of the batch's rows (see {@link PostgresMoves#keyBounds}). */
+    @FunctionalInterface
+    private interface KeyBounds {
+      Optional<List<Object[]>> read() throws SQLException;
+    }
+
+    /** The batch as an INSERT into the branch: when no Iceberg image shares a key with it. */
+    private static String insertSql(String branch, String view, List<String> targetColumns) {
+      String columns =
+          targetColumns.stream()
+              .map(PostgresToIcebergMover::quote)
+              .collect(Collectors.joining(", "));
+      return "INSERT INTO " + branch + " (" + columns + ") SELECT " + columns + " FROM " + view;
     }
 
     /**
@@ -714,6 +1004,14 @@ public final class PostgresToIcebergMover {
       String n = newer + "." + quote(ordering);
       String o = older + "." + quote(ordering);
       return "(" + n + " IS NOT NULL AND (" + o + " IS NULL OR " + n + " > " + o + "))";
+    }
+  }
+
+  private static void rollbackQuietly(Connection jdbc) {
+    try {
+      jdbc.rollback();
+    } catch (SQLException ignored) {
+      // the connection is broken: the database rolls back
     }
   }
 

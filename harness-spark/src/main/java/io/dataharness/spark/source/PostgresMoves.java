@@ -29,7 +29,9 @@ import java.util.stream.Collectors;
  * ({@value PostgresSources#DELETED_XID}), so what the delete removed is exactly what moves, each
  * row with its newest committed image: a row the application updated meanwhile moves with its new
  * image, a row it deleted is not moved. Whether the delete committed is decided by the moves row.
- * No row lock outlives the delete's transaction.
+ * No row lock outlives the delete's transaction. A mover may also read the batch from the current
+ * table in the delete's own snapshot ({@link #exportSnapshot}, {@link #batchRowsQuery}) while the
+ * delete runs: in a repeatable-read transaction the delete removes exactly those rows, or fails.
  */
 public final class PostgresMoves {
   private static final Pattern XID = Pattern.compile("[0-9]+");
@@ -118,6 +120,19 @@ public final class PostgresMoves {
       List<String> primaryKey,
       OptionalLong maxRows)
       throws SQLException {
+    claimMove(jdbc, source, intentId);
+    return deleteClaimedBatch(
+        jdbc, source, intentId, orderingField, olderThan, primaryKey, maxRows);
+  }
+
+  /**
+   * Records the move {@code intentId} with the caller's transaction id, in the caller's transaction
+   * (the first half of {@link #deleteBatch}).
+   *
+   * @throws HarnessException if the move is already recorded (its delete committed before)
+   */
+  public static void claimMove(Connection jdbc, SourceDefinition source, String intentId)
+      throws SQLException {
     PostgresTableName table = PostgresTableName.of(source);
     if (!claim(jdbc, table, intentId)) {
       throw new HarnessException(
@@ -125,23 +140,26 @@ public final class PostgresMoves {
               + " its rows; complete it from the history table instead",
           intentId, table);
     }
-    String keys =
-        primaryKey.stream()
-            .map(field -> quote(source.sourceColumn(field)))
-            .collect(Collectors.joining(", "));
+  }
+
+  /** The second half of {@link #deleteBatch}: the delete of a move {@link #claimMove claimed}. */
+  public static Deleted deleteClaimedBatch(
+      Connection jdbc,
+      SourceDefinition source,
+      String intentId,
+      String orderingField,
+      Instant olderThan,
+      List<String> primaryKey,
+      OptionalLong maxRows)
+      throws SQLException {
+    PostgresTableName table = PostgresTableName.of(source);
     long rows;
     try (Statement delete = jdbc.createStatement()) {
       rows =
           delete.executeUpdate(
               "DELETE FROM "
                   + table.qualified()
-                  + (maxRows.isEmpty()
-                      ? olderThan(source, orderingField, olderThan)
-                      : " WHERE ("
-                          + keys
-                          + ") IN ("
-                          + batchKeys(source, orderingField, olderThan, primaryKey, maxRows)
-                          + ")"));
+                  + batchCondition(source, orderingField, olderThan, primaryKey, maxRows));
     }
     try (PreparedStatement update =
         jdbc.prepareStatement(
@@ -186,11 +204,15 @@ public final class PostgresMoves {
    */
   public static String deletedRowsQuery(
       SourceDefinition source, Schema schema, Set<String> sourceColumns, Deleted deleted) {
-    PostgresTableName table = PostgresTableName.of(source);
     return "SELECT "
         + PostgresSources.selectList(source, schema, sourceColumns)
-        + " FROM "
-        + table.qualifiedHistory()
+        + deletedRowsFrom(source, deleted);
+  }
+
+  /** {@code FROM ... WHERE ...} of {@link #deletedRowsQuery}. */
+  public static String deletedRowsFrom(SourceDefinition source, Deleted deleted) {
+    return " FROM "
+        + PostgresTableName.of(source).qualifiedHistory()
         + " WHERE "
         + quote(PostgresSources.DELETED_XID)
         + " = '"
@@ -198,9 +220,101 @@ public final class PostgresMoves {
         + "'::xid8";
   }
 
+  /**
+   * The smallest and largest value of each primary key column among the rows {@code rows} (a {@code
+   * FROM ... WHERE ...} clause: {@link #deletedRowsFrom} or {@link #batchRowsFrom}) selects: {@code
+   * [min, max]} per key field, in key order, as JDBC returns them; empty when it selects none.
+   */
+  public static Optional<List<Object[]>> keyBounds(
+      Connection jdbc, SourceDefinition source, List<String> primaryKey, String rows)
+      throws SQLException {
+    String bounds =
+        primaryKey.stream()
+            .map(field -> quote(source.sourceColumn(field)))
+            .map(column -> "min(" + column + "), max(" + column + ")")
+            .collect(Collectors.joining(", "));
+    try (Statement statement = jdbc.createStatement();
+        ResultSet result = statement.executeQuery("SELECT count(*), " + bounds + rows)) {
+      result.next();
+      if (result.getLong(1) == 0) {
+        return Optional.empty();
+      }
+      List<Object[]> keys = new java.util.ArrayList<>();
+      for (int i = 0; i < primaryKey.size(); i++) {
+        keys.add(new Object[] {result.getObject(2 + 2 * i), result.getObject(3 + 2 * i)});
+      }
+      return Optional.of(keys);
+    }
+  }
+
   /** A new connection to the source's database (auto-commit on); the caller closes it. */
   public static Connection connect(ConnectionConfig connection) {
     return PostgresSources.connect(connection);
+  }
+
+  /**
+   * The rows of the batch as the current table holds them, one column per harness field: what
+   * {@link #deleteClaimedBatch} deletes when it runs in the same snapshot (a repeatable-read
+   * transaction, or one that imported its snapshot).
+   */
+  public static String batchRowsQuery(
+      SourceDefinition source,
+      Schema schema,
+      Set<String> sourceColumns,
+      String orderingField,
+      Instant olderThan,
+      List<String> primaryKey,
+      OptionalLong maxRows) {
+    return "SELECT "
+        + PostgresSources.selectList(source, schema, sourceColumns)
+        + batchRowsFrom(source, orderingField, olderThan, primaryKey, maxRows);
+  }
+
+  /** {@code FROM ... WHERE ...} of {@link #batchRowsQuery}. */
+  public static String batchRowsFrom(
+      SourceDefinition source,
+      String orderingField,
+      Instant olderThan,
+      List<String> primaryKey,
+      OptionalLong maxRows) {
+    return " FROM "
+        + PostgresTableName.of(source).qualified()
+        + batchCondition(source, orderingField, olderThan, primaryKey, maxRows);
+  }
+
+  /** The WHERE clause that picks the batch's rows from the current table (or nothing). */
+  private static String batchCondition(
+      SourceDefinition source,
+      String orderingField,
+      Instant olderThan,
+      List<String> primaryKey,
+      OptionalLong maxRows) {
+    if (maxRows.isEmpty()) {
+      return olderThan(source, orderingField, olderThan);
+    }
+    String keys =
+        primaryKey.stream()
+            .map(field -> quote(source.sourceColumn(field)))
+            .collect(Collectors.joining(", "));
+    return " WHERE ("
+        + keys
+        + ") IN ("
+        + batchKeys(source, orderingField, olderThan, primaryKey, maxRows)
+        + ")";
+  }
+
+  /**
+   * Exports the snapshot of the caller's open repeatable-read transaction for other sessions to
+   * import ({@code SET TRANSACTION SNAPSHOT}) while it stays open; also returns the transaction's
+   * id.
+   */
+  public static String[] exportSnapshot(Connection jdbc) throws SQLException {
+    try (Statement statement = jdbc.createStatement();
+        ResultSet result =
+            statement.executeQuery("SELECT pg_export_snapshot(), pg_current_xact_id()::text")) {
+      result.next();
+      return new String[] {result.getString(1), result.getString(2)};
+    }
   }
 
   /** The primary key columns of the current rows in the batch, in batch order. */

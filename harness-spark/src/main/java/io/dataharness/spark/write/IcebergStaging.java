@@ -209,6 +209,11 @@ public final class IcebergStaging {
         });
   }
 
+  /** Drops the staging branch of {@code idempotencyKey}, if there is one. */
+  public void discard(String idempotencyKey) {
+    removeBranches(List.of(branchName(idempotencyKey)));
+  }
+
   /** Removes the branches of {@code names} that exist. */
   private void removeBranches(List<String> names) {
     updateRefs(

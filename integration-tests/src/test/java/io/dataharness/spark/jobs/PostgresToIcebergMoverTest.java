@@ -465,6 +465,101 @@ class PostgresToIcebergMoverTest {
     }
   }
 
+  /**
+   * Outside the basement the delete runs while Spark stages the batch from the delete's snapshot.
+   * The application changes a batch row and deletes another in between: the delete then fails (the
+   * snapshot no longer shows the row's newest image), and the move deletes again and stages what
+   * that delete removed, so the changed row moves with its new image and the deleted one not at
+   * all.
+   */
+  @Test
+  void aBatchRowChangedWhileTheMoveStagesItMovesWithItsNewImage() throws Exception {
+    Fixture fixture = new Fixture("harness");
+    PostgresToIcebergMover.afterStep =
+        step -> {
+          if (step == PostgresToIcebergMover.Step.BATCH_SNAPSHOT) {
+            try {
+              execute(
+                  "UPDATE public." + fixture.pgTable + " SET message = 'changed 3' WHERE id = 3",
+                  "DELETE FROM public." + fixture.pgTable + " WHERE id = 5");
+            } catch (Exception e) {
+              throw new IllegalStateException(e);
+            }
+          }
+        };
+
+    MoveResult result = fixture.moveOlderThanAnHour();
+
+    assertEquals(5, result.rowsMoved());
+    assertEquals(List.of(7L, 8L, 9L), fixture.postgresIds());
+    assertEquals(List.of(1L, 2L, 3L, 4L, 6L), fixture.icebergIds());
+    assertTrue(
+        fixture.images("").contains("[3,cold,changed 3]"), String.valueOf(fixture.images("")));
+    for (long version = 1; version <= fixture.currentVersion(); version++) {
+      List<Long> ids = fixture.unionIds(" VERSION AS OF " + version);
+      assertEquals(
+          ids.stream().distinct().toList(), ids, "version " + version + " shows a key twice");
+    }
+  }
+
+  /**
+   * A run that dies while Spark stages the batch, before its delete commits, leaves no delete: the
+   * rerun deletes and stages again (never reusing the dead run's staging), and every row moves
+   * exactly once.
+   */
+  @Test
+  void aMoveThatDiesBeforeItsDeleteCommitsIsRedoneFromTheStart() throws Exception {
+    Fixture fixture = new Fixture("harness");
+    PostgresToIcebergMover.afterStep =
+        step -> {
+          if (step == PostgresToIcebergMover.Step.BATCH_SNAPSHOT) {
+            throw new IllegalStateException("simulated crash after " + step);
+          }
+        };
+    assertThrows(IllegalStateException.class, fixture::moveOlderThanAnHour);
+    PostgresToIcebergMover.afterStep = step -> {};
+    assertEquals(ALL_IDS, fixture.unionIds(""));
+    assertEquals(ALL_IDS, fixture.postgresIds()); // the delete rolled back
+
+    MoveResult retried = fixture.moveOlderThanAnHour();
+
+    assertEquals(3, retried.version());
+    assertEquals(6, retried.rowsMoved());
+    fixture.assertMovedExactlyOnce();
+  }
+
+  /**
+   * A later batch whose keys no Iceberg data file can hold (Iceberg's column bounds say so) is
+   * inserted rather than merged; one whose keys Iceberg may hold is merged: both end with one image
+   * per key.
+   */
+  @Test
+  void laterBatchesAreInsertedOrMergedAsTheirKeysRequire() throws Exception {
+    Fixture fixture = new Fixture("harness");
+    assertEquals(6, fixture.moveOlderThanAnHour().rowsMoved());
+    // new keys beyond Iceberg's, and key 2 again (an application re-inserted it)
+    execute(
+        "INSERT INTO public."
+            + fixture.pgTable
+            + " SELECT g, 'later ' || g, now() - interval '2 hours' FROM generate_series(10, 12) g");
+    assertEquals(3, fixture.moveOlderThanAnHour().rowsMoved());
+    execute(
+        "INSERT INTO public."
+            + fixture.pgTable
+            + " VALUES (2, 'again 2', now() - interval '90 minutes')");
+    assertEquals(1, fixture.moveOlderThanAnHour().rowsMoved());
+
+    assertEquals(List.of(1L, 2L, 3L, 4L, 5L, 6L, 10L, 11L, 12L), fixture.icebergIds());
+    assertTrue(fixture.images("").contains("[2,cold,again 2]"), String.valueOf(fixture.images("")));
+    assertTrue(
+        fixture.images("").contains("[11,cold,later 11]"), String.valueOf(fixture.images("")));
+    for (long version = 1; version <= fixture.currentVersion(); version++) {
+      List<Long> ids = fixture.unionIds(" VERSION AS OF " + version);
+      assertEquals(
+          ids.stream().distinct().toList(), ids, "version " + version + " shows a key twice");
+    }
+  }
+
   @ParameterizedTest
   @EnumSource(
       value = PostgresToIcebergMover.Step.class,
