@@ -80,10 +80,10 @@ import org.slf4j.LoggerFactory;
  *       trigger keeps the deleted images in the history table, stamped with that transaction id);
  *       the deleted images are merged into a staging branch of the Iceberg table, by primary key,
  *       the ordering column deciding which image of a key remains (ties and a missing ordering
- *       column go to the moved image), or inserted when no Iceberg data file can hold their keys;
- *       a PostgreSQL snapshot taken after the delete. Outside the basement the delete and the
- *       staging run at the same time, in one snapshot ({@code deleteWhileStaging}); the delete
- *       commits after the staging;
+ *       column go to the moved image), or inserted when no Iceberg data file can hold their keys; a
+ *       PostgreSQL snapshot taken after the delete. Outside the basement the delete and the staging
+ *       run at the same time, in one snapshot ({@code deleteWhileStaging}); the delete commits
+ *       after the staging;
  *   <li><b>record</b>: that snapshot and the staged Iceberg snapshot, completing the intent;
  *   <li><b>publish</b>: fast-forward {@code main} to the staged snapshot and tag it.
  * </ul>
