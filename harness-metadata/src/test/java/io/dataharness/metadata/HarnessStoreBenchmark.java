@@ -150,12 +150,12 @@ public final class HarnessStoreBenchmark {
     }
     store.releaseLock(lock);
     System.out.printf(
-        "Single-writer commit latency, %d rounds of %d commits: p50 per round raw %s ms, harness"
-            + " %s ms%n",
+        "Single-writer commit latency, %d rounds of %d commits: p50 per round raw %s µs, harness"
+            + " %s µs%n",
         ROUNDS,
         LATENCY_COMMITS,
-        Arrays.toString(round(raw[0])),
-        Arrays.toString(round(harness[0])));
+        Arrays.toString(micros(raw[0])),
+        Arrays.toString(micros(harness[0])));
     BenchmarkResults.record(
         "commit latency p50" + DURABILITY,
         "ms",
@@ -219,11 +219,11 @@ public final class HarnessStoreBenchmark {
   }
 
   private static long[] round(double[] values) {
-    long[] rounded = new long[values.length];
-    for (int i = 0; i < values.length; i++) {
-      rounded[i] = Math.round(values[i] * (values[i] < 10 ? 1000 : 1));
-    }
-    return rounded;
+    return Arrays.stream(values).mapToLong(Math::round).toArray();
+  }
+
+  private static long[] micros(double[] milliseconds) {
+    return Arrays.stream(milliseconds).mapToLong(ms -> Math.round(ms * 1000)).toArray();
   }
 
   private static TableIdentifier createTable(HarnessStore store, String name, int sources) {
