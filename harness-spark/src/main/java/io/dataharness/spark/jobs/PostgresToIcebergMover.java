@@ -326,6 +326,12 @@ public final class PostgresToIcebergMover {
                       PostgresSources.lostConnection(sourceConnection, sql)));
     }
 
+    /** A failed statement on the PostgreSQL source, as the error that names it. */
+    private SourceUnavailableException sourceFailed(SQLException e, String action) {
+      return new SourceUnavailableException(
+          e, "Cannot %s of %s in source '%s': %s", action, table, source.id(), e.getMessage());
+    }
+
     /** Opens the Iceberg target once, under the locks, and makes sure the source can move rows. */
     private IcebergStaging staging(TableVersion latest) {
       if (staging == null) {
@@ -368,31 +374,20 @@ public final class PostgresToIcebergMover {
               "pg-move:" + moveId,
               owner,
               catalog.name());
-      long candidates = countBatch(bounds);
-      if (candidates == 0) {
+      if (!anyInBatch(bounds)) {
         LOG.info("Nothing to {}", describe(move));
         return Optional.empty();
       }
-      LOG.info("Starting to {} ({} rows qualify now)", describe(move), candidates);
+      LOG.info("Starting to {}", describe(move));
       return Optional.of(new Batch(move, false));
     }
 
-    private long countBatch(Bounds bounds) {
+    private boolean anyInBatch(Bounds bounds) {
       try (Connection jdbc = PostgresMoves.connect(sourceConnection)) {
-        return PostgresMoves.countBatch(
-            jdbc,
-            source,
-            harnessTable.orderingColumn().orElse(null),
-            bounds.olderThan(),
-            harnessTable.primaryKey(),
-            bounds.maxRows());
+        return PostgresMoves.anyInBatch(
+            jdbc, source, harnessTable.orderingColumn().orElse(null), bounds.olderThan());
       } catch (SQLException e) {
-        throw new SourceUnavailableException(
-            e,
-            "Cannot count the rows to move of %s from '%s': %s",
-            table,
-            source.id(),
-            e.getMessage());
+        throw sourceFailed(e, "look for rows to move");
       }
     }
 
@@ -445,13 +440,7 @@ public final class PostgresToIcebergMover {
       try (Connection jdbc = PostgresMoves.connect(sourceConnection)) {
         recorded = PostgresMoves.deleted(jdbc, source, move.intentId());
       } catch (SQLException e) {
-        throw new SourceUnavailableException(
-            e,
-            "Cannot find the delete of move %s of %s in source '%s': %s",
-            move.intentId(),
-            table,
-            source.id(),
-            e.getMessage());
+        throw sourceFailed(e, "find the delete of move " + move.intentId());
       }
       if (batch.resumed()) {
         LOG.info(
@@ -530,12 +519,7 @@ public final class PostgresToIcebergMover {
           throw e;
         }
       } catch (SQLException e) {
-        throw new SourceUnavailableException(
-            e,
-            "Cannot delete the rows to move of %s from source '%s': %s",
-            table,
-            source.id(),
-            e.getMessage());
+        throw sourceFailed(e, "delete the rows to move");
       }
     }
 
@@ -730,12 +714,7 @@ public final class PostgresToIcebergMover {
             removal.deleted().xid());
         return Optional.of(removal);
       } catch (SQLException e) {
-        throw new SourceUnavailableException(
-            e,
-            "Cannot delete the rows to move of %s from source '%s': %s",
-            table,
-            source.id(),
-            e.getMessage());
+        throw sourceFailed(e, "delete the rows to move");
       }
     }
 
@@ -788,13 +767,7 @@ public final class PostgresToIcebergMover {
                         harnessTable.primaryKey(),
                         PostgresMoves.deletedRowsFrom(source, deleted)));
       } catch (SQLException e) {
-        throw new SourceUnavailableException(
-            e,
-            "Cannot read the keys of the rows move %s deleted from %s source '%s': %s",
-            move.intentId(),
-            table,
-            source.id(),
-            e.getMessage());
+        throw sourceFailed(e, "read the keys of the rows move " + move.intentId() + " deleted");
       }
       return stageInIceberg(
           move,

@@ -48,23 +48,22 @@ public final class PostgresMoves {
   }
 
   /**
-   * The number of rows a move with these bounds would delete now: current rows whose ordering
-   * column is older than {@code olderThan} (when given), at most {@code maxRows}.
+   * Whether a move with these bounds would delete anything now: a current row whose ordering column
+   * is older than {@code olderThan} (when given). Stops at the first such row, where counting them
+   * would read every one.
    */
-  public static long countBatch(
-      Connection jdbc,
-      SourceDefinition source,
-      String orderingField,
-      Instant olderThan,
-      List<String> primaryKey,
-      OptionalLong maxRows)
+  public static boolean anyInBatch(
+      Connection jdbc, SourceDefinition source, String orderingField, Instant olderThan)
       throws SQLException {
-    String batch = batchKeys(source, orderingField, olderThan, primaryKey, maxRows);
     try (Statement statement = jdbc.createStatement();
         ResultSet result =
-            statement.executeQuery("SELECT count(*) FROM (" + batch + ") AS batch")) {
+            statement.executeQuery(
+                "SELECT EXISTS (SELECT 1 FROM "
+                    + PostgresTableName.of(source).qualified()
+                    + olderThan(source, orderingField, olderThan)
+                    + ")")) {
       result.next();
-      return result.getLong(1);
+      return result.getBoolean(1);
     }
   }
 

@@ -219,6 +219,14 @@ class PostgresToIcebergMoverTest {
       return staged;
     }
 
+    void assertNoVersionShowsAKeyTwice() {
+      for (long version = 1; version <= currentVersion(); version++) {
+        List<Long> ids = unionIds(" VERSION AS OF " + version);
+        assertEquals(
+            ids.stream().distinct().toList(), ids, "version " + version + " shows a key twice");
+      }
+    }
+
     long currentVersion() {
       return catalog().store().loadTable(identifier).currentVersion();
     }
@@ -242,6 +250,22 @@ class PostgresToIcebergMoverTest {
               .anyMatch(ref -> ref.isTag() && ref.snapshotId() == snapshot),
           "the published snapshot is tagged: " + iceberg.refs());
     }
+  }
+
+  /** As the application, when the move reaches {@code step}: row 3 changes, row 5 is deleted. */
+  private void changeRowsThreeAndFiveAt(PostgresToIcebergMover.Step step, Fixture fixture) {
+    PostgresToIcebergMover.afterStep =
+        reached -> {
+          if (reached == step) {
+            try {
+              execute(
+                  "UPDATE public." + fixture.pgTable + " SET message = 'changed 3' WHERE id = 3",
+                  "DELETE FROM public." + fixture.pgTable + " WHERE id = 5");
+            } catch (Exception e) {
+              throw new IllegalStateException(e);
+            }
+          }
+        };
   }
 
   private void execute(String... statements) throws Exception {
@@ -430,18 +454,7 @@ class PostgresToIcebergMoverTest {
         "DELETE FROM public." + fixture.pgTable + " WHERE id = 4");
     // while the move runs, after it recorded its intent: row 3 gets a new image that is still
     // old enough to move, row 5 is deleted
-    PostgresToIcebergMover.afterStep =
-        step -> {
-          if (step == PostgresToIcebergMover.Step.INTENT_COMMIT) {
-            try {
-              execute(
-                  "UPDATE public." + fixture.pgTable + " SET message = 'changed 3' WHERE id = 3",
-                  "DELETE FROM public." + fixture.pgTable + " WHERE id = 5");
-            } catch (Exception e) {
-              throw new IllegalStateException(e);
-            }
-          }
-        };
+    changeRowsThreeAndFiveAt(PostgresToIcebergMover.Step.INTENT_COMMIT, fixture);
 
     MoveResult result = fixture.moveOlderThanAnHour();
 
@@ -458,11 +471,7 @@ class PostgresToIcebergMoverTest {
             "[8,warm,new 8]",
             "[9,warm,new 9]"),
         fixture.images(""));
-    for (long version = 1; version <= fixture.currentVersion(); version++) {
-      List<Long> ids = fixture.unionIds(" VERSION AS OF " + version);
-      assertEquals(
-          ids.stream().distinct().toList(), ids, "version " + version + " shows a key twice");
-    }
+    fixture.assertNoVersionShowsAKeyTwice();
   }
 
   /**
@@ -475,18 +484,7 @@ class PostgresToIcebergMoverTest {
   @Test
   void aBatchRowChangedWhileTheMoveStagesItMovesWithItsNewImage() throws Exception {
     Fixture fixture = new Fixture("harness");
-    PostgresToIcebergMover.afterStep =
-        step -> {
-          if (step == PostgresToIcebergMover.Step.BATCH_SNAPSHOT) {
-            try {
-              execute(
-                  "UPDATE public." + fixture.pgTable + " SET message = 'changed 3' WHERE id = 3",
-                  "DELETE FROM public." + fixture.pgTable + " WHERE id = 5");
-            } catch (Exception e) {
-              throw new IllegalStateException(e);
-            }
-          }
-        };
+    changeRowsThreeAndFiveAt(PostgresToIcebergMover.Step.BATCH_SNAPSHOT, fixture);
 
     MoveResult result = fixture.moveOlderThanAnHour();
 
@@ -495,11 +493,7 @@ class PostgresToIcebergMoverTest {
     assertEquals(List.of(1L, 2L, 3L, 4L, 6L), fixture.icebergIds());
     assertTrue(
         fixture.images("").contains("[3,cold,changed 3]"), String.valueOf(fixture.images("")));
-    for (long version = 1; version <= fixture.currentVersion(); version++) {
-      List<Long> ids = fixture.unionIds(" VERSION AS OF " + version);
-      assertEquals(
-          ids.stream().distinct().toList(), ids, "version " + version + " shows a key twice");
-    }
+    fixture.assertNoVersionShowsAKeyTwice();
   }
 
   /**
@@ -553,11 +547,7 @@ class PostgresToIcebergMoverTest {
     assertTrue(fixture.images("").contains("[2,cold,again 2]"), String.valueOf(fixture.images("")));
     assertTrue(
         fixture.images("").contains("[11,cold,later 11]"), String.valueOf(fixture.images("")));
-    for (long version = 1; version <= fixture.currentVersion(); version++) {
-      List<Long> ids = fixture.unionIds(" VERSION AS OF " + version);
-      assertEquals(
-          ids.stream().distinct().toList(), ids, "version " + version + " shows a key twice");
-    }
+    fixture.assertNoVersionShowsAKeyTwice();
   }
 
   @ParameterizedTest
