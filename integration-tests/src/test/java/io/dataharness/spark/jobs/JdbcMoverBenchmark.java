@@ -63,7 +63,7 @@ public final class JdbcMoverBenchmark {
     BenchmarkResults.start("3-movers-jdbc");
     int messages = Integer.getInteger("bench.jdbc.messages", 200_000);
     int rows = Integer.getInteger("bench.jdbc.rows", 300_000);
-    int rounds = Integer.getInteger("bench.rounds", 3);
+    int rounds = Integer.getInteger("bench.rounds", 5);
 
     // -Dbench.jdbc.movers=upserts or =archive runs one of them
     String only = System.getProperty("bench.jdbc.movers", "");
