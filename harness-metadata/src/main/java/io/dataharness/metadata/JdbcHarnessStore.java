@@ -256,17 +256,11 @@ final class JdbcHarnessStore implements HarnessStore {
 
   /** The error in e's causes that refused the login (SQLSTATE class 28), or null. */
   private static SQLException credentialsRefused(Throwable e) {
-    for (Throwable cause = e; cause != null; cause = cause.getCause()) {
-      if (cause instanceof SQLException sql
-          && sql.getSQLState() != null
-          && sql.getSQLState().startsWith("28")) {
-        return sql;
-      }
-      if (cause.getCause() == cause) {
-        break;
-      }
-    }
-    return null;
+    return Causes.first(
+            e,
+            SQLException.class,
+            sql -> sql.getSQLState() != null && sql.getSQLState().startsWith("28"))
+        .orElse(null);
   }
 
   // ---- namespaces ----

@@ -22,14 +22,6 @@ public final class SqlStates {
 
   /** The first error in {@code e}'s causes that {@link #isConnectionLost}, if there is one. */
   public static java.util.Optional<SQLException> connectionLost(Throwable e) {
-    for (Throwable cause = e; cause != null; cause = cause.getCause()) {
-      if (cause instanceof SQLException sql && isConnectionLost(sql)) {
-        return java.util.Optional.of(sql);
-      }
-      if (cause.getCause() == cause) {
-        break;
-      }
-    }
-    return java.util.Optional.empty();
+    return Causes.first(e, SQLException.class, SqlStates::isConnectionLost);
   }
 }

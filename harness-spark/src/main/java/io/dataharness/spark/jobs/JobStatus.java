@@ -1,5 +1,6 @@
 package io.dataharness.spark.jobs;
 
+import io.dataharness.metadata.Causes;
 import io.dataharness.metadata.CommitConflictException;
 
 /**
@@ -33,15 +34,7 @@ enum JobStatus {
    * its cause chain (Spark may wrap it), else {@link #FAILED}.
    */
   static JobStatus of(Throwable failure) {
-    for (Throwable cause = failure; cause != null; cause = cause.getCause()) {
-      if (cause instanceof CommitConflictException) {
-        return LOCK_HELD;
-      }
-      if (cause.getCause() == cause) {
-        break;
-      }
-    }
-    return FAILED;
+    return Causes.first(failure, CommitConflictException.class).isPresent() ? LOCK_HELD : FAILED;
   }
 
   /** The JSON line's {@code status}: {@code done} is the job's own word for {@link #DONE}. */

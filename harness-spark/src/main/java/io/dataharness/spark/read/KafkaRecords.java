@@ -1,5 +1,6 @@
 package io.dataharness.spark.read;
 
+import io.dataharness.metadata.Causes;
 import io.dataharness.metadata.HarnessException;
 import io.dataharness.spark.source.KafkaSources;
 import java.time.Duration;
@@ -184,11 +185,14 @@ final class KafkaRecords extends BaseRelation implements TableScan {
         // cancelled (a LIMIT that has its rows, a cancelled job): not a failure of the read
         return rethrow(e);
       }
-      for (Throwable cause = e; cause != null; cause = cause.getCause()) {
-        if (cause instanceof java.util.concurrent.TimeoutException
-            || cause instanceof org.apache.kafka.common.errors.TimeoutException) {
-          return KafkaPartitionReader.brokerLost(range, timeout, position, e);
-        }
+      if (Causes.first(
+              e,
+              Throwable.class,
+              cause ->
+                  cause instanceof java.util.concurrent.TimeoutException
+                      || cause instanceof org.apache.kafka.common.errors.TimeoutException)
+          .isPresent()) {
+        return KafkaPartitionReader.brokerLost(range, timeout, position, e);
       }
       return new HarnessException(
           e,

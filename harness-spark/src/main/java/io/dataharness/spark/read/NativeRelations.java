@@ -10,6 +10,7 @@ import static org.apache.spark.sql.functions.raise_error;
 import static org.apache.spark.sql.functions.spark_partition_id;
 import static org.apache.spark.sql.functions.when;
 
+import io.dataharness.metadata.Causes;
 import io.dataharness.metadata.SourceState;
 import io.dataharness.spark.conf.ColumnDefaults;
 import io.dataharness.spark.conf.MetadataColumns;
@@ -235,15 +236,7 @@ final class NativeRelations {
   }
 
   private static java.sql.SQLException sqlCause(Throwable e) {
-    for (Throwable cause = e; cause != null; cause = cause.getCause()) {
-      if (cause instanceof java.sql.SQLException sql) {
-        return sql;
-      }
-      if (cause.getCause() == cause) {
-        return null;
-      }
-    }
-    return null;
+    return Causes.first(e, java.sql.SQLException.class).orElse(null);
   }
 
   private static Dataset<Row> iceberg(

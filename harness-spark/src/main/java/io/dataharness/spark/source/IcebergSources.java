@@ -1,5 +1,6 @@
 package io.dataharness.spark.source;
 
+import io.dataharness.metadata.Causes;
 import io.dataharness.metadata.Field;
 import io.dataharness.metadata.HarnessException;
 import io.dataharness.metadata.Schema;
@@ -376,17 +377,13 @@ public final class IcebergSources {
    * or failed.
    */
   public static Optional<Throwable> catalogFailure(Throwable e) {
-    for (Throwable cause = e; cause != null; cause = cause.getCause()) {
-      if (cause instanceof org.apache.iceberg.jdbc.UncheckedSQLException
-          || cause instanceof org.apache.iceberg.exceptions.ServiceUnavailableException
-          || cause instanceof org.apache.iceberg.exceptions.ServiceFailureException) {
-        return Optional.of(cause);
-      }
-      if (cause.getCause() == cause) {
-        break;
-      }
-    }
-    return Optional.empty();
+    return Causes.first(
+        e,
+        Throwable.class,
+        cause ->
+            cause instanceof org.apache.iceberg.jdbc.UncheckedSQLException
+                || cause instanceof org.apache.iceberg.exceptions.ServiceUnavailableException
+                || cause instanceof org.apache.iceberg.exceptions.ServiceFailureException);
   }
 
   /**

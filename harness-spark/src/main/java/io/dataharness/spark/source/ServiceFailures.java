@@ -1,5 +1,6 @@
 package io.dataharness.spark.source;
 
+import io.dataharness.metadata.Causes;
 import io.dataharness.metadata.SourceKind;
 import io.dataharness.metadata.SqlStates;
 import io.dataharness.spark.conf.ConnectionConfig;
@@ -42,16 +43,17 @@ public final class ServiceFailures {
   /** What failed, if a service of one of the connections failed (see {@link #wrap}). */
   static Optional<String> describe(
       RuntimeException e, SparkSession spark, Map<String, ConnectionConfig> connections) {
-    for (Throwable cause = e; cause != null; cause = cause.getCause()) {
-      if (cause instanceof KafkaSources.UnreachableException
-          || (cause instanceof SourceUnavailableException
-              && cause.getMessage() != null
-              && cause.getMessage().startsWith("Cannot connect to "))) {
-        return Optional.of(cause.getMessage());
-      }
-      if (cause.getCause() == cause) {
-        break;
-      }
+    Optional<Throwable> unreachable =
+        Causes.first(
+            e,
+            Throwable.class,
+            cause ->
+                cause instanceof KafkaSources.UnreachableException
+                    || (cause instanceof SourceUnavailableException
+                        && cause.getMessage() != null
+                        && cause.getMessage().startsWith("Cannot connect to ")));
+    if (unreachable.isPresent()) {
+      return Optional.of(unreachable.get().getMessage());
     }
     Optional<SQLException> lost = SqlStates.connectionLost(e);
     for (Map.Entry<String, ConnectionConfig> entry : connections.entrySet()) {
