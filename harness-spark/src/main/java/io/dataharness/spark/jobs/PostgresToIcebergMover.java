@@ -846,7 +846,9 @@ public final class PostgresToIcebergMover {
      * the recorded target is empty, or Iceberg's own pruning by column bounds finds no data file of
      * the recorded snapshot whose key range overlaps the batch's (an archive keyed by a growing id
      * or time moves new keys in most batches). Then the batch is inserted, without joining the
-     * target. Only for int, long and string keys; any doubt leaves the MERGE.
+     * target. Only for integer keys: PostgreSQL orders strings by the column's collation, Iceberg's
+     * bounds by their bytes, so a string range from one says nothing about the other. Any doubt
+     * leaves the MERGE.
      */
     private boolean keysAreNew(SourceState.Iceberg base, Schema schema, KeyBounds keyBounds)
         throws SQLException {
@@ -863,9 +865,7 @@ public final class PostgresToIcebergMover {
       List<String> keys = harnessTable.primaryKey();
       for (String key : keys) {
         FieldType type = schema.field(key).map(Field::type).orElse(null);
-        if (!FieldType.INT.equals(type)
-            && !FieldType.LONG.equals(type)
-            && !FieldType.STRING.equals(type)) {
+        if (!FieldType.INT.equals(type) && !FieldType.LONG.equals(type)) {
           return false;
         }
       }
@@ -877,12 +877,16 @@ public final class PostgresToIcebergMover {
       for (int i = 0; i < keys.size(); i++) {
         String column = target.sourceColumn(keys.get(i));
         Object[] range = bounds.get().get(i);
+        if (!(range[0] instanceof Integer || range[0] instanceof Long)
+            || !(range[1] instanceof Integer || range[1] instanceof Long)) {
+          return false; // a numeric or other column behind an integer field: merge
+        }
         overlapping =
             Expressions.and(
                 overlapping,
                 Expressions.and(
-                    Expressions.greaterThanOrEqual(column, range[0]),
-                    Expressions.lessThanOrEqual(column, range[1])));
+                    Expressions.greaterThanOrEqual(column, ((Number) range[0]).longValue()),
+                    Expressions.lessThanOrEqual(column, ((Number) range[1]).longValue())));
       }
       try (CloseableIterable<FileScanTask> files =
           staging
