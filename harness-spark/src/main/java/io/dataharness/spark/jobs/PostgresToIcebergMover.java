@@ -484,6 +484,7 @@ public final class PostgresToIcebergMover {
         jdbc.setAutoCommit(false);
         try {
           Bounds bounds = Bounds.of(move);
+          PostgresMoves.claimMove(jdbc, source, move.intentId());
           PostgresMoves.Deleted deleted =
               PostgresMoves.deleteBatch(
                   jdbc,
@@ -671,7 +672,7 @@ public final class PostgresToIcebergMover {
                           move, query, sameSnapshot, keysAreNew, base, latest, stageKey));
           afterStep.accept(Step.BATCH_SNAPSHOT);
           PostgresMoves.Deleted deleted =
-              PostgresMoves.deleteClaimedBatch(
+              PostgresMoves.deleteBatch(
                   jdbc,
                   source,
                   move.intentId(),

@@ -102,31 +102,8 @@ public final class PostgresMoves {
   }
 
   /**
-   * Deletes the batch from the current table and records the move {@code intentId}, in the caller's
-   * transaction (the caller commits). The batch is the current rows whose ordering column is older
-   * than {@code olderThan} (when given), in ordering column then primary key order, at most {@code
-   * maxRows}; a row changed concurrently is deleted with its newest committed image (without {@code
-   * maxRows}, only if that image is still older than {@code olderThan}).
-   *
-   * @throws HarnessException if the move is already recorded (its delete committed before)
-   */
-  public static Deleted deleteBatch(
-      Connection jdbc,
-      SourceDefinition source,
-      String intentId,
-      String orderingField,
-      Instant olderThan,
-      List<String> primaryKey,
-      OptionalLong maxRows)
-      throws SQLException {
-    claimMove(jdbc, source, intentId);
-    return deleteClaimedBatch(
-        jdbc, source, intentId, orderingField, olderThan, primaryKey, maxRows);
-  }
-
-  /**
-   * Records the move {@code intentId} with the caller's transaction id, in the caller's transaction
-   * (the first half of {@link #deleteBatch}).
+   * Records the move {@code intentId} with the caller's transaction id, in the caller's
+   * transaction: the first half of a move's delete, before {@link #deleteBatch}.
    *
    * @throws HarnessException if the move is already recorded (its delete committed before)
    */
@@ -141,8 +118,15 @@ public final class PostgresMoves {
     }
   }
 
-  /** The second half of {@link #deleteBatch}: the delete of a move {@link #claimMove claimed}. */
-  public static Deleted deleteClaimedBatch(
+  /**
+   * Deletes the batch of a move {@link #claimMove claimed} in the caller's transaction (the caller
+   * commits) and records how many rows it deleted. The batch is the current rows whose ordering
+   * column is older than {@code olderThan} (when given), in ordering column then primary key order,
+   * at most {@code maxRows}; in a read-committed transaction a row changed concurrently is deleted
+   * with its newest committed image (without {@code maxRows}, only if that image is still older
+   * than {@code olderThan}).
+   */
+  public static Deleted deleteBatch(
       Connection jdbc,
       SourceDefinition source,
       String intentId,
@@ -253,8 +237,8 @@ public final class PostgresMoves {
 
   /**
    * The rows of the batch as the current table holds them, one column per harness field: what
-   * {@link #deleteClaimedBatch} deletes when it runs in the same snapshot (a repeatable-read
-   * transaction, or one that imported its snapshot).
+   * {@link #deleteBatch} deletes when it runs in the same snapshot (a repeatable-read transaction,
+   * or one that imported its snapshot).
    */
   public static String batchRowsQuery(
       SourceDefinition source,
