@@ -227,6 +227,7 @@ public final class PostgresToIcebergMover {
     private final boolean basement;
     private final String owner;
     private IcebergStaging staging;
+    private Set<String> sourceColumns;
 
     MoveWriter(
         SparkSession spark,
@@ -503,20 +504,10 @@ public final class PostgresToIcebergMover {
             afterStep.accept(Step.HARNESS_COMMIT_WRITTEN);
             jdbc.commit();
           }
-          LOG.info(
-              "Deleted {} rows of {} from source '{}' for move {} (transaction {})",
-              deleted.rows(),
-              table,
-              source.id(),
-              move.intentId(),
-              deleted.xid());
+          logDeleted(move, deleted, "");
           return deleted;
         } catch (SQLException | RuntimeException | Error e) {
-          try {
-            jdbc.rollback();
-          } catch (SQLException ignored) {
-            // the connection is broken: the database rolls back
-          }
+          rollbackQuietly(jdbc);
           throw e;
         }
       } catch (SQLException e) {
@@ -641,8 +632,8 @@ public final class PostgresToIcebergMover {
         Removal removal;
         try {
           PostgresMoves.claimMove(jdbc, source, move.intentId());
-          String[] exported = PostgresMoves.exportSnapshot(jdbc);
-          stagingKey = stagingKey(move, exported[1]);
+          PostgresMoves.ExportedSnapshot exported = PostgresMoves.exportSnapshot(jdbc);
+          stagingKey = stagingKey(move, exported.xid());
           String rows =
               PostgresMoves.batchRowsFrom(
                   source, ordering, bounds.olderThan(), key, bounds.maxRows());
@@ -662,7 +653,7 @@ public final class PostgresToIcebergMover {
           // PostgreSQL reads with a fetch size, so this runs first in the read's transaction)
           String sameSnapshot =
               "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '"
-                  + exported[0]
+                  + exported.id()
                   + "'";
           String stageKey = stagingKey;
           staging =
@@ -705,18 +696,23 @@ public final class PostgresToIcebergMover {
         // from here on the delete may have committed: a rerun completes it from the history
         jdbc.commit();
         afterStep.accept(Step.SOURCE_DELETE);
-        LOG.info(
-            "Deleted {} rows of {} from source '{}' for move {} (transaction {}) while staging"
-                + " them",
-            removal.deleted().rows(),
-            table,
-            source.id(),
-            move.intentId(),
-            removal.deleted().xid());
+        logDeleted(move, removal.deleted(), " while staging them");
         return Optional.of(removal);
       } catch (SQLException e) {
         throw sourceFailed(e, "delete the rows to move");
       }
+    }
+
+    private void logDeleted(
+        PendingMoves.PendingMove move, PostgresMoves.Deleted deleted, String how) {
+      LOG.info(
+          "Deleted {} rows of {} from source '{}' for move {} (transaction {}){}",
+          deleted.rows(),
+          table,
+          source.id(),
+          move.intentId(),
+          deleted.xid(),
+          how);
     }
 
     /** Waits for a staging that will not be used, and drops its branch. */
@@ -747,8 +743,12 @@ public final class PostgresToIcebergMover {
       return move.idempotencyKey() + "@" + xid;
     }
 
+    /** The source table's columns, read once per move (under its locks, they stay). */
     private Set<String> sourceColumns() {
-      return new HashSet<>(PostgresSources.sourceColumns(sourceConnection, source));
+      if (sourceColumns == null) {
+        sourceColumns = new HashSet<>(PostgresSources.sourceColumns(sourceConnection, source));
+      }
+      return sourceColumns;
     }
 
     /** Stages the images a committed delete removed, read from the history table. */
@@ -756,17 +756,21 @@ public final class PostgresToIcebergMover {
         PendingMoves.PendingMove move, PostgresMoves.Deleted deleted, TableVersion latest) {
       SourceState.Iceberg base = (SourceState.Iceberg) latest.state(target.id());
       boolean keysAreNew;
-      try (Connection jdbc = PostgresMoves.connect(sourceConnection)) {
+      try {
+        // a connection only when the target's files must be compared with the batch's keys
         keysAreNew =
             keysAreNew(
                 base,
                 latest.schema(),
-                () ->
-                    PostgresMoves.keyBounds(
+                () -> {
+                  try (Connection jdbc = PostgresMoves.connect(sourceConnection)) {
+                    return PostgresMoves.keyBounds(
                         jdbc,
                         source,
                         harnessTable.primaryKey(),
-                        PostgresMoves.deletedRowsFrom(source, deleted)));
+                        PostgresMoves.deletedRowsFrom(source, deleted));
+                  }
+                });
       } catch (SQLException e) {
         throw sourceFailed(e, "read the keys of the rows move " + move.intentId() + " deleted");
       }

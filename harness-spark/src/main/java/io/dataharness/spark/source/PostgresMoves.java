@@ -13,6 +13,7 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Instant;
 import java.time.OffsetDateTime;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
@@ -222,7 +223,7 @@ public final class PostgresMoves {
       if (result.getLong(1) == 0) {
         return Optional.empty();
       }
-      List<Object[]> keys = new java.util.ArrayList<>();
+      List<Object[]> keys = new ArrayList<>();
       for (int i = 0; i < primaryKey.size(); i++) {
         keys.add(new Object[] {result.getObject(2 + 2 * i), result.getObject(3 + 2 * i)});
       }
@@ -286,17 +287,19 @@ public final class PostgresMoves {
         + ")";
   }
 
+  /** An exported snapshot ({@code pg_export_snapshot()}) and the exporting transaction's id. */
+  public record ExportedSnapshot(String id, String xid) {}
+
   /**
    * Exports the snapshot of the caller's open repeatable-read transaction for other sessions to
-   * import ({@code SET TRANSACTION SNAPSHOT}) while it stays open; also returns the transaction's
-   * id.
+   * import ({@code SET TRANSACTION SNAPSHOT}) while it stays open.
    */
-  public static String[] exportSnapshot(Connection jdbc) throws SQLException {
+  public static ExportedSnapshot exportSnapshot(Connection jdbc) throws SQLException {
     try (Statement statement = jdbc.createStatement();
         ResultSet result =
             statement.executeQuery("SELECT pg_export_snapshot(), pg_current_xact_id()::text")) {
       result.next();
-      return new String[] {result.getString(1), result.getString(2)};
+      return new ExportedSnapshot(result.getString(1), result.getString(2));
     }
   }
 

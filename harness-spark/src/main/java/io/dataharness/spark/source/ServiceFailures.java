@@ -43,17 +43,18 @@ public final class ServiceFailures {
   /** What failed, if a service of one of the connections failed (see {@link #wrap}). */
   static Optional<String> describe(
       RuntimeException e, SparkSession spark, Map<String, ConnectionConfig> connections) {
-    Optional<Throwable> unreachable =
+    Optional<String> unreachable =
         Causes.first(
-            e,
-            Throwable.class,
-            cause ->
-                cause instanceof KafkaSources.UnreachableException
-                    || (cause instanceof SourceUnavailableException
-                        && cause.getMessage() != null
-                        && cause.getMessage().startsWith("Cannot connect to ")));
+                e,
+                Throwable.class,
+                cause ->
+                    cause instanceof KafkaSources.UnreachableException
+                        || (cause instanceof SourceUnavailableException
+                            && cause.getMessage() != null
+                            && cause.getMessage().startsWith("Cannot connect to ")))
+            .map(Throwable::getMessage);
     if (unreachable.isPresent()) {
-      return Optional.of(unreachable.get().getMessage());
+      return unreachable;
     }
     Optional<SQLException> lost = SqlStates.connectionLost(e);
     for (Map.Entry<String, ConnectionConfig> entry : connections.entrySet()) {
