@@ -515,6 +515,7 @@ final class JdbcHarnessStore implements HarnessStore {
                   "harness_external_state",
                   "harness_external_keys",
                   "harness_source_states",
+                  "harness_state_checkpoints",
                   "harness_sources",
                   "harness_versions",
                   "harness_schemas",
@@ -687,6 +688,11 @@ final class JdbcHarnessStore implements HarnessStore {
                       + " AND completed_version <= ?",
                   id,
                   oldest);
+          Jdbc.update(
+              connection,
+              "DELETE FROM harness_state_checkpoints WHERE table_id = ? AND version < ?",
+              id,
+              oldest);
           long versions =
               Jdbc.update(
                   connection,
@@ -776,8 +782,178 @@ final class JdbcHarnessStore implements HarnessStore {
   public Transaction newTransaction(TableIdentifier table) {
     return new Transaction(
         table,
-        request -> batcher(table).commit(new JdbcCommit(this, request)),
-        (request, connection) -> new JdbcCommit(this, request).runOn(connection));
+        request -> checkpointAfter(table, batcher(table).commit(new JdbcCommit(this, request))),
+        (request, connection) -> {
+          VersionInfo info = new JdbcCommit(this, request).runOn(connection);
+          if (isCheckpoint(info.version())) {
+            try {
+              writeCheckpoint(connection, table, info.version());
+            } catch (SQLException e) {
+              // the caller's transaction may be aborted: it rolls back and retries the commit
+              throw unavailable(e, "write the state checkpoint of " + table);
+            }
+          }
+          return info;
+        });
+  }
+
+  // ---- state checkpoints (migration 5) ----
+
+  /** Every this many versions, a version's committer writes a checkpoint of its states. */
+  static final int CHECKPOINT_EVERY = 1000;
+
+  private volatile int checkpointEvery = CHECKPOINT_EVERY;
+
+  /** Changes the checkpoint interval (for tests that need checkpoints of a few versions). */
+  void checkpointEvery(int versions) {
+    checkpointEvery = versions;
+  }
+
+  /** How many version reads took a checkpoint and the changes after it (for tests). */
+  private final java.util.concurrent.atomic.AtomicLong checkpointedReads =
+      new java.util.concurrent.atomic.AtomicLong();
+
+  long checkpointedReads() {
+    return checkpointedReads.get();
+  }
+
+  /** The versions of a table that have a state checkpoint (for tests). */
+  List<Long> checkpoints(TableIdentifier table) {
+    return read(
+        "list the state checkpoints of " + table,
+        connection ->
+            Jdbc.query(
+                connection,
+                "SELECT version FROM harness_state_checkpoints WHERE table_id = ? ORDER BY"
+                    + " version",
+                row -> row.getLong(1),
+                tableRow(connection, table, false).tableId()));
+  }
+
+  private boolean isCheckpoint(long version) {
+    return version % checkpointEvery == 0;
+  }
+
+  /**
+   * Writes the checkpoint of a version just committed, if it is one, in a transaction of its own:
+   * the version is committed, so a failure here only leaves its readers on the slower path.
+   */
+  private VersionInfo checkpointAfter(TableIdentifier table, VersionInfo info) {
+    if (isCheckpoint(info.version())) {
+      try {
+        inTransaction(
+            "write the state checkpoint of version " + info.version() + " of " + table,
+            connection -> {
+              writeCheckpoint(connection, table, info.version());
+              return null;
+            });
+      } catch (RuntimeException e) {
+        LOG.warn(
+            "Committed version {} of {} but could not write its state checkpoint; reads of the"
+                + " versions after it take longer until the next checkpoint",
+            info.version(),
+            table,
+            e);
+      }
+    }
+    return info;
+  }
+
+  /** Writes the states of a committed version as its checkpoint, unless it has one already. */
+  private void writeCheckpoint(Connection connection, TableIdentifier table, long version)
+      throws SQLException {
+    TableRow row = tableRow(connection, table, false);
+    TableVersion states = readVersion(connection, row, version);
+    Jdbc.update(
+        connection,
+        "INSERT INTO harness_state_checkpoints (table_id, version, states) SELECT ?, ?, ? WHERE NOT"
+            + " EXISTS (SELECT 1 FROM harness_state_checkpoints WHERE table_id = ? AND version ="
+            + " ?)",
+        row.tableId(),
+        version,
+        MetadataJson.checkpointJson(states.sourceStates()),
+        row.tableId(),
+        version);
+  }
+
+  /**
+   * Reads the sources of an old version and their states from the checkpoint at or before it (at
+   * most two intervals back) and the changes of the versions after that checkpoint, instead of
+   * looking each source's state up. Returns false, having added nothing, when there is no such
+   * checkpoint or the versions after it are not all there (expired meanwhile).
+   */
+  private boolean readCheckpointed(
+      Connection connection,
+      TableRow table,
+      long version,
+      Map<String, SourceDefinition> sources,
+      Map<String, SourceState> states)
+      throws SQLException {
+    int every = checkpointEvery;
+    if (version < every) {
+      return false;
+    }
+    record Checkpoint(long version, String states) {}
+    Checkpoint checkpoint =
+        Jdbc.queryOne(
+            connection,
+            "SELECT version, states FROM harness_state_checkpoints WHERE table_id = ? AND version"
+                + " <= ? AND version > ? ORDER BY version DESC LIMIT 1",
+            row -> new Checkpoint(row.getLong(1), row.getString(2)),
+            table.tableId(),
+            version,
+            version - 2L * every);
+    if (checkpoint == null) {
+      return false;
+    }
+    // newest first: the first change of a source is its state at the version
+    Map<String, SourceState> changed = new HashMap<>();
+    List<Boolean> read =
+        Jdbc.query(
+            connection,
+            "SELECT changes FROM harness_versions WHERE table_id = ? AND version > ? AND version"
+                + " <= ? ORDER BY version DESC",
+            row -> {
+              MetadataJson.addStatesAfter(row.getString(1), changed);
+              return Boolean.TRUE;
+            },
+            table.tableId(),
+            checkpoint.version(),
+            version);
+    if (read.size() != version - checkpoint.version()) {
+      return false;
+    }
+    Map<String, SourceState> saved = MetadataJson.parseCheckpoint(checkpoint.states());
+    Map<String, SourceDefinition> definitions = new TreeMap<>();
+    Map<String, SourceState> found = new TreeMap<>();
+    for (List<String> source :
+        Jdbc.query(
+            connection,
+            "SELECT source_id, definition FROM harness_sources WHERE table_id = ? AND"
+                + " added_version <= ? AND (removed_version IS NULL OR removed_version > ?)",
+            row -> List.of(row.getString(1), row.getString(2)),
+            table.tableId(),
+            version,
+            version)) {
+      String id = source.get(0);
+      SourceState state = changed.containsKey(id) ? changed.get(id) : saved.get(id);
+      if (state == null) {
+        LOG.warn(
+            "The state checkpoint of version {} of {} and the changes after it have no state for"
+                + " source '{}' at version {}; reading the version source by source",
+            checkpoint.version(),
+            table.identifier(),
+            id,
+            version);
+        return false;
+      }
+      definitions.put(id, sourceDefinition(source.get(1)));
+      found.put(id, state);
+    }
+    sources.putAll(definitions);
+    states.putAll(found);
+    checkpointedReads.incrementAndGet();
+    return true;
   }
 
   @Override
@@ -928,7 +1104,7 @@ final class JdbcHarnessStore implements HarnessStore {
     }
     Map<String, SourceDefinition> sources = knownSources == null ? new TreeMap<>() : knownSources;
     Map<String, SourceState> states = knownStates == null ? new TreeMap<>() : knownStates;
-    if (knownSources == null) {
+    if (knownSources == null && !readCheckpointed(connection, table, version, sources, states)) {
       Jdbc.query(
           connection,
           "SELECT s.source_id, s.definition, (SELECT st.state FROM harness_source_states st WHERE"

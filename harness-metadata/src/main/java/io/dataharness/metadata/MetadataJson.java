@@ -1,14 +1,18 @@
 package io.dataharness.metadata;
 
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.IOException;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -39,34 +43,12 @@ public final class MetadataJson {
   }
 
   public static SourceState parseState(String json) {
-    JsonNode node = read(json);
-    SourceKind kind = SourceKind.parse(node.path("kind").asText());
-    return switch (kind) {
-      case KAFKA -> {
-        TreeMap<Integer, SourceState.OffsetRange> partitions = new TreeMap<>();
-        node.path("partitions")
-            .fields()
-            .forEachRemaining(
-                entry ->
-                    partitions.put(
-                        Integer.parseInt(entry.getKey()),
-                        new SourceState.OffsetRange(
-                            entry.getValue().path("start").asLong(),
-                            entry.getValue().path("end").asLong())));
-        yield new SourceState.Kafka(partitions);
-      }
-      case ICEBERG -> {
-        JsonNode snapshot = node.get("snapshot-id");
-        yield new SourceState.Iceberg(
-            snapshot == null || snapshot.isNull()
-                ? OptionalLong.empty()
-                : OptionalLong.of(snapshot.asLong()));
-      }
-      case JDBC ->
-          new SourceState.Jdbc(
-              Instant.parse(node.path("read-timestamp").asText()),
-              node.hasNonNull("snapshot") ? node.get("snapshot").asText() : null);
-    };
+    try (JsonParser parser = MAPPER.createParser(json)) {
+      parser.nextToken();
+      return readState(parser, json);
+    } catch (IOException e) {
+      throw new MetadataStoreException(e, "Cannot read metadata JSON '%s'", json);
+    }
   }
 
   static Map<String, Object> stateTree(SourceState state) {
@@ -207,6 +189,136 @@ public final class MetadataJson {
               MAPPER.convertValue(node.path("external-ids"), STRING_MAP)));
     }
     return changes;
+  }
+
+  /**
+   * A checkpoint of a version's source states: one JSON object, each source id to its state (as in
+   * {@link #stateJson}).
+   */
+  static String checkpointJson(Map<String, SourceState> states) {
+    Map<String, Object> tree = new TreeMap<>();
+    states.forEach((source, state) -> tree.put(source, stateTree(state)));
+    return write(tree);
+  }
+
+  /** The states of a {@link #checkpointJson checkpoint}, by source id. */
+  static Map<String, SourceState> parseCheckpoint(String json) {
+    Map<String, SourceState> states = new HashMap<>();
+    try (JsonParser parser = MAPPER.createParser(json)) {
+      expect(parser, parser.nextToken(), JsonToken.START_OBJECT, json);
+      while (parser.nextToken() == JsonToken.FIELD_NAME) {
+        String source = parser.currentName();
+        parser.nextToken();
+        states.put(source, readState(parser, json));
+      }
+    } catch (IOException e) {
+      throw new MetadataStoreException(e, "Cannot read metadata JSON '%s'", json);
+    }
+    return states;
+  }
+
+  /**
+   * Adds to {@code latest} the state each source changed by a version's {@code changes} has after
+   * it (null for a removed source), unless {@code latest} already has that source: given versions
+   * newest first, {@code latest} ends with each source's last state. Reads the JSON as a stream and
+   * parses only the states it adds (old versions are read with hundreds of these).
+   */
+  static void addStatesAfter(String changes, Map<String, SourceState> latest) {
+    try (JsonParser parser = MAPPER.createParser(changes)) {
+      expect(parser, parser.nextToken(), JsonToken.START_OBJECT, changes);
+      while (parser.nextToken() == JsonToken.FIELD_NAME) {
+        JsonToken value = parser.nextToken();
+        if (!parser.currentName().equals("sources") || value != JsonToken.START_ARRAY) {
+          parser.skipChildren();
+          continue;
+        }
+        while (parser.nextToken() == JsonToken.START_OBJECT) {
+          String source = null;
+          SourceState after = null;
+          while (parser.nextToken() == JsonToken.FIELD_NAME) {
+            String field = parser.currentName();
+            parser.nextToken();
+            if (field.equals("source")) {
+              source = parser.getText();
+            } else if (field.equals("after")
+                && (source == null || !latest.containsKey(source))
+                && parser.currentToken() != JsonToken.VALUE_NULL) {
+              after = readState(parser, changes);
+            } else {
+              parser.skipChildren();
+            }
+          }
+          if (source != null && !latest.containsKey(source)) {
+            latest.put(source, after);
+          }
+        }
+      }
+    } catch (IOException e) {
+      throw new MetadataStoreException(e, "Cannot read metadata JSON '%s'", changes);
+    }
+  }
+
+  /** Reads the state object the parser is at (and leaves it at the object's end). */
+  private static SourceState readState(JsonParser parser, String json) throws IOException {
+    expect(parser, parser.currentToken(), JsonToken.START_OBJECT, json);
+    String kind = null;
+    TreeMap<Integer, SourceState.OffsetRange> partitions = new TreeMap<>();
+    Long snapshotId = null;
+    String readTimestamp = null;
+    String snapshot = null;
+    while (parser.nextToken() == JsonToken.FIELD_NAME) {
+      String field = parser.currentName();
+      JsonToken value = parser.nextToken();
+      switch (field) {
+        case "kind" -> kind = parser.getText();
+        case "snapshot-id" ->
+            snapshotId = value == JsonToken.VALUE_NULL ? null : parser.getLongValue();
+        case "read-timestamp" -> readTimestamp = parser.getText();
+        case "snapshot" -> snapshot = value == JsonToken.VALUE_NULL ? null : parser.getText();
+        case "partitions" -> {
+          expect(parser, value, JsonToken.START_OBJECT, json);
+          while (parser.nextToken() == JsonToken.FIELD_NAME) {
+            int partition = Integer.parseInt(parser.currentName());
+            expect(parser, parser.nextToken(), JsonToken.START_OBJECT, json);
+            long start = 0;
+            long end = 0;
+            while (parser.nextToken() == JsonToken.FIELD_NAME) {
+              String bound = parser.currentName();
+              parser.nextToken();
+              if (bound.equals("start")) {
+                start = parser.getLongValue();
+              } else if (bound.equals("end")) {
+                end = parser.getLongValue();
+              } else {
+                parser.skipChildren();
+              }
+            }
+            partitions.put(partition, new SourceState.OffsetRange(start, end));
+          }
+        }
+        default -> parser.skipChildren();
+      }
+    }
+    return switch (SourceKind.parse(kind)) {
+      case KAFKA -> new SourceState.Kafka(partitions);
+      case ICEBERG ->
+          new SourceState.Iceberg(
+              snapshotId == null ? OptionalLong.empty() : OptionalLong.of(snapshotId));
+      case JDBC -> new SourceState.Jdbc(Instant.parse(readTimestamp), snapshot);
+    };
+  }
+
+  private static void expect(JsonParser parser, JsonToken found, JsonToken wanted, String json)
+      throws IOException {
+    if (found != wanted) {
+      throw new MetadataStoreException(
+          null,
+          "Cannot read metadata JSON '%s': expected %s at %s, found %s",
+          json,
+          wanted,
+          parser.currentLocation(),
+          found);
+    }
   }
 
   static Map<String, String> parseExternalChanges(String json) {

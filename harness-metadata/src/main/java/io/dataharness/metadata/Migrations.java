@@ -21,7 +21,8 @@ final class Migrations {
           "V1__harness_metadata.sql",
           "V2__intents.sql",
           "V3__expiry.sql",
-          "V4__commit_function.sql");
+          "V4__commit_function.sql",
+          "V5__state_checkpoints.sql");
 
   private Migrations() {}
 

@@ -1,6 +1,6 @@
 package io.dataharness.metadata;
 
-import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 
 /** Where a source's rows live. */
@@ -12,17 +12,21 @@ public enum SourceKind {
   /** One Iceberg table in a named Iceberg catalog. State: a snapshot id, or empty. */
   ICEBERG;
 
+  // parsed with every state read: no copy of values(), no lower-casing per call
+  private static final List<SourceKind> ALL = List.of(values());
+  private final String id = name().toLowerCase(Locale.ROOT);
+
   public String id() {
-    return name().toLowerCase(Locale.ROOT);
+    return id;
   }
 
   public static SourceKind parse(String kind) {
-    return Arrays.stream(values())
-        .filter(value -> value.id().equalsIgnoreCase(kind == null ? "" : kind.trim()))
-        .findFirst()
-        .orElseThrow(
-            () ->
-                new ValidationException(
-                    "Unknown source kind '%s': use kafka, jdbc or iceberg", kind));
+    String wanted = kind == null ? "" : kind.trim();
+    for (SourceKind value : ALL) {
+      if (value.id.equalsIgnoreCase(wanted)) {
+        return value;
+      }
+    }
+    throw new ValidationException("Unknown source kind '%s': use kafka, jdbc or iceberg", kind);
   }
 }

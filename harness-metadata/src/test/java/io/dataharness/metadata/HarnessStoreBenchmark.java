@@ -368,7 +368,7 @@ public final class HarnessStoreBenchmark {
         "%nBulk-loaded %,d versions over %,d sources in %.1f s%n", VERSIONS, SOURCES, seconds);
     double[] latest = new double[200];
     double[] old = new double[200];
-    for (int i = -20; i < latest.length; i++) {
+    for (int i = -100; i < latest.length; i++) { // the first 100 warm the JIT up
       long start = System.nanoTime();
       TableVersion version = store.readLatest(table);
       if (i >= 0) {

@@ -758,6 +758,120 @@ public abstract class HarnessStoreConformanceTest {
   }
 
   @Test
+  void everyVersionReadsTheSameFromTheStateCheckpointsAsSourceBySource() throws Exception {
+    TableIdentifier table = newTable();
+    // another store, as another process, writing a checkpoint every 3 versions; this test's store
+    // writes one every 1,000, so it reads these versions source by source
+    try (HarnessStore other = openAnotherProcess()) {
+      JdbcHarnessStore checkpointing = (JdbcHarnessStore) other;
+      checkpointing.checkpointEvery(3);
+      for (long end = 10; end < 30; end += 5) {
+        checkpointing
+            .newTransaction(table)
+            .setSourceState("hot", kafka(0, end), kafka(0, end + 5))
+            .commit();
+      }
+      SourceDefinition extra =
+          new SourceDefinition("extra", SourceKind.KAFKA, "kafka", Map.of("topic", "x"));
+      checkpointing
+          .newTransaction(table)
+          .addSource(extra, kafka(0, 1))
+          .setExternalState("k", "one")
+          .commit();
+      checkpointing
+          .newTransaction(table)
+          .setSourceState("cold", SourceState.Iceberg.empty(), SourceState.Iceberg.of(5))
+          .setSourceState("extra", kafka(0, 1), kafka(0, 2))
+          .commit();
+      checkpointing.newTransaction(table).removeSource("warm").commit();
+      VersionInfo moved =
+          checkpointing
+              .newTransaction(table)
+              .idempotencyKey("move-1")
+              .setSourceState("hot", kafka(0, 30), kafka(30, 30))
+              .commit();
+      VersionInfo replayed =
+          checkpointing
+              .newTransaction(table)
+              .idempotencyKey("move-1")
+              .setSourceState("hot", kafka(30, 30), kafka(30, 30))
+              .commit();
+      assertEquals(moved, replayed); // the replay writes nothing
+      checkpointing
+          .newTransaction(table)
+          .setSchema(
+              1,
+              List.of(
+                  Field.required(1, "id", FieldType.LONG),
+                  Field.optional(2, "message", FieldType.STRING),
+                  Field.optional(3, "region", FieldType.STRING),
+                  Field.optional(4, "level", FieldType.INT)))
+          .commit();
+      // concurrent commits on disjoint sources, several in a group commit
+      ExecutorService pool = Executors.newFixedThreadPool(2);
+      List<Future<?>> writers = new ArrayList<>();
+      writers.add(
+          pool.submit(
+              () -> {
+                for (long end = 31; end < 40; end++) {
+                  checkpointing
+                      .newTransaction(table)
+                      .setSourceState("hot", kafka(30, end - 1), kafka(30, end))
+                      .commit();
+                }
+              }));
+      writers.add(
+          pool.submit(
+              () -> {
+                for (long end = 3; end < 12; end++) {
+                  checkpointing
+                      .newTransaction(table)
+                      .setSourceState("extra", kafka(0, end - 1), kafka(0, end))
+                      .commit();
+                }
+              }));
+      for (Future<?> writer : writers) {
+        writer.get(1, TimeUnit.MINUTES);
+      }
+      pool.shutdown();
+      checkpointing
+          .newTransaction(table)
+          .removeSource("extra")
+          .setExternalState("k", null)
+          .commit();
+
+      long latest = store.readLatest(table).version();
+      assertEquals(29, latest);
+      List<Long> multiples = new ArrayList<>();
+      for (long version = 3; version <= latest; version += 3) {
+        multiples.add(version);
+      }
+      assertEquals(multiples, checkpointing.checkpoints(table));
+      long before = checkpointing.checkpointedReads();
+      for (long version = 1; version <= latest; version++) {
+        assertEquals(
+            store.readVersion(table, version),
+            checkpointing.readVersion(table, version),
+            "version " + version);
+      }
+      assertEquals(latest - 2, checkpointing.checkpointedReads() - before);
+
+      // expiry removes the checkpoints before the oldest kept version; the first kept versions,
+      // without a checkpoint at or before them, are read source by source
+      store.expireVersions(table, 10, "test retention");
+      assertEquals(multiples.subList(3, multiples.size()), checkpointing.checkpoints(table));
+      before = checkpointing.checkpointedReads();
+      for (long version = 10; version <= latest; version++) {
+        assertEquals(
+            store.readVersion(table, version),
+            checkpointing.readVersion(table, version),
+            "version " + version + " after the expiry");
+      }
+      assertEquals(latest - 11, checkpointing.checkpointedReads() - before);
+    }
+  }
+
+  @Test
   void externalStateIsVersioned() {
     TableIdentifier table = newTable();
     store.newTransaction(table).setExternalState("flink.checkpoint", "17").commit();

@@ -236,6 +236,7 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
     // what a store written by the previous release looks like
     try (Connection connection = old.connect();
         Statement statement = connection.createStatement()) {
+      statement.execute("DROP TABLE harness_state_checkpoints");
       statement.execute("DROP TABLE harness_intents");
       statement.execute("ALTER TABLE harness_sources DROP COLUMN intent_id");
       statement.execute("ALTER TABLE harness_tables DROP COLUMN oldest_version");
