@@ -717,6 +717,9 @@ final class JdbcHarnessStore implements HarnessStore {
               oldest,
               expiry,
               id);
+          // the checkpoints before it are gone with the versions after them: the first kept
+          // version gets one, so the versions up to the next read from checkpoints too
+          writeCheckpoint(connection, table, oldest);
           LOG.info(
               "Expired {} versions of {} ({}): {} state records, {} retired sources, {} schemas, {}"
                   + " intents removed",
