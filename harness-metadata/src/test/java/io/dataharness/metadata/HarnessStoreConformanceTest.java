@@ -807,29 +807,24 @@ public abstract class HarnessStoreConformanceTest {
                   Field.optional(3, "region", FieldType.STRING),
                   Field.optional(4, "level", FieldType.INT)))
           .commit();
-      // concurrent commits on disjoint sources, several in a group commit
+      // concurrent commits on disjoint sources, several in a group commit: hot's end goes on from
+      // 30, extra's from 2
       ExecutorService pool = Executors.newFixedThreadPool(2);
       List<Future<?>> writers = new ArrayList<>();
-      writers.add(
-          pool.submit(
-              () -> {
-                for (long end = 31; end < 40; end++) {
-                  checkpointing
-                      .newTransaction(table)
-                      .setSourceState("hot", kafka(30, end - 1), kafka(30, end))
-                      .commit();
-                }
-              }));
-      writers.add(
-          pool.submit(
-              () -> {
-                for (long end = 3; end < 12; end++) {
-                  checkpointing
-                      .newTransaction(table)
-                      .setSourceState("extra", kafka(0, end - 1), kafka(0, end))
-                      .commit();
-                }
-              }));
+      for (Map.Entry<String, Long> writer : Map.of("hot", 30L, "extra", 2L).entrySet()) {
+        String source = writer.getKey();
+        long start = source.equals("hot") ? 30 : 0;
+        writers.add(
+            pool.submit(
+                () -> {
+                  for (long end = writer.getValue(); end < writer.getValue() + 9; end++) {
+                    checkpointing
+                        .newTransaction(table)
+                        .setSourceState(source, kafka(start, end), kafka(start, end + 1))
+                        .commit();
+                  }
+                }));
+      }
       for (Future<?> writer : writers) {
         writer.get(1, TimeUnit.MINUTES);
       }
