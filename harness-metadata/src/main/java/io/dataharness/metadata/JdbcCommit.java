@@ -86,7 +86,10 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
     this.store = store;
     this.request = request;
     this.table = request.table();
-    this.requestHash = MetadataJson.hash(request.identity());
+    // only a replay under the same key compares it: a commit without a key neither needs nor pays
+    // for it
+    this.requestHash =
+        request.idempotencyKey() == null ? null : MetadataJson.hash(request.identity());
   }
 
   /** A touched source's row as locked by this commit. */
