@@ -926,7 +926,20 @@ final class JdbcHarnessStore implements HarnessStore {
     if (read.size() != version - checkpoint.version()) {
       return false;
     }
-    Map<String, SourceState> saved = MetadataJson.parseCheckpoint(checkpoint.states());
+    Map<String, SourceState> saved;
+    try {
+      saved = MetadataJson.parseCheckpoint(checkpoint.states());
+    } catch (MetadataStoreException e) {
+      // a checkpoint only saves time: a read never fails because of one
+      LOG.warn(
+          "Cannot read the state checkpoint of version {} of {}; reading version {} source by"
+              + " source",
+          checkpoint.version(),
+          table.identifier(),
+          version,
+          e);
+      return false;
+    }
     Map<String, SourceDefinition> definitions = new TreeMap<>();
     Map<String, SourceState> found = new TreeMap<>();
     for (List<String> source :

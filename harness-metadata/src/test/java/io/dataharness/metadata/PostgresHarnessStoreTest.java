@@ -37,6 +37,36 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
   }
 
   @Test
+  void aCheckpointThatCannotBeReadIsSkippedAndTheVersionReadSourceBySource() throws Exception {
+    TableIdentifier table = newTable();
+    try (HarnessStore other = openAnotherProcess()) {
+      JdbcHarnessStore checkpointing = (JdbcHarnessStore) other;
+      checkpointing.checkpointEvery(2);
+      checkpointing
+          .newTransaction(table)
+          .setSourceState("hot", kafka(0, 10), kafka(0, 20))
+          .commit();
+      checkpointing
+          .newTransaction(table)
+          .setSourceState("hot", kafka(0, 20), kafka(0, 30))
+          .commit();
+      assertEquals(List.of(2L), checkpointing.checkpoints(table));
+      try (Connection connection = database.connect();
+          Statement statement = connection.createStatement()) {
+        statement.execute(
+            "UPDATE harness_state_checkpoints SET states = '{\"hot\": {\"kind\"' WHERE table_id ="
+                + " (SELECT table_id FROM harness_tables WHERE table_name = '"
+                + table.name()
+                + "')");
+      }
+      long before = checkpointing.checkpointedReads();
+      assertEquals(store.readVersion(table, 3), checkpointing.readVersion(table, 3));
+      assertEquals(kafka(0, 30), checkpointing.readVersion(table, 3).state("hot"));
+      assertEquals(before, checkpointing.checkpointedReads());
+    }
+  }
+
+  @Test
   void connectionKilledMidCommitLeavesNoPartialVersionAndTheRetryLandsOnce() throws Exception {
     TableIdentifier table = newTable();
     Transaction retried =
