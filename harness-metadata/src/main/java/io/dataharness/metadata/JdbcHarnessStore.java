@@ -15,6 +15,7 @@ import java.util.Optional;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 import javax.sql.DataSource;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -719,7 +720,7 @@ final class JdbcHarnessStore implements HarnessStore {
               id);
           // the checkpoints before it are gone with the versions after them: the first kept
           // version gets one, so the versions up to the next read from checkpoints too
-          writeCheckpoint(connection, table, oldest);
+          writeCheckpoint(connection, row, oldest);
           LOG.info(
               "Expired {} versions of {} ({}): {} state records, {} retired sources, {} schemas, {}"
                   + " intents removed",
@@ -790,7 +791,7 @@ final class JdbcHarnessStore implements HarnessStore {
           VersionInfo info = new JdbcCommit(this, request).runOn(connection);
           if (isCheckpoint(info.version())) {
             try {
-              writeCheckpoint(connection, table, info.version());
+              writeCheckpoint(connection, tableRow(connection, table, false), info.version());
             } catch (SQLException e) {
               // the caller's transaction may be aborted: it rolls back and retries the commit
               throw unavailable(e, "write the state checkpoint of " + table);
@@ -813,8 +814,7 @@ final class JdbcHarnessStore implements HarnessStore {
   }
 
   /** How many version reads took a checkpoint and the changes after it (for tests). */
-  private final java.util.concurrent.atomic.AtomicLong checkpointedReads =
-      new java.util.concurrent.atomic.AtomicLong();
+  private final AtomicLong checkpointedReads = new AtomicLong();
 
   long checkpointedReads() {
     return checkpointedReads.get();
@@ -847,7 +847,7 @@ final class JdbcHarnessStore implements HarnessStore {
         inTransaction(
             "write the state checkpoint of version " + info.version() + " of " + table,
             connection -> {
-              writeCheckpoint(connection, table, info.version());
+              writeCheckpoint(connection, tableRow(connection, table, false), info.version());
               return null;
             });
       } catch (RuntimeException e) {
@@ -863,10 +863,10 @@ final class JdbcHarnessStore implements HarnessStore {
   }
 
   /** Writes the states of a committed version as its checkpoint, unless it has one already. */
-  private void writeCheckpoint(Connection connection, TableIdentifier table, long version)
+  private void writeCheckpoint(Connection connection, TableRow row, long version)
       throws SQLException {
-    TableRow row = tableRow(connection, table, false);
-    TableVersion states = readVersion(connection, row, version);
+    Map<String, SourceState> states = new TreeMap<>();
+    readSources(connection, row, version, new TreeMap<>(), states);
     Jdbc.update(
         connection,
         "INSERT INTO harness_state_checkpoints (table_id, version, states) SELECT ?, ?, ? WHERE NOT"
@@ -874,7 +874,7 @@ final class JdbcHarnessStore implements HarnessStore {
             + " ?)",
         row.tableId(),
         version,
-        MetadataJson.checkpointJson(states.sourceStates()),
+        MetadataJson.checkpointJson(states),
         row.tableId(),
         version);
   }
@@ -1120,21 +1120,8 @@ final class JdbcHarnessStore implements HarnessStore {
     }
     Map<String, SourceDefinition> sources = knownSources == null ? new TreeMap<>() : knownSources;
     Map<String, SourceState> states = knownStates == null ? new TreeMap<>() : knownStates;
-    if (knownSources == null && !readCheckpointed(connection, table, version, sources, states)) {
-      Jdbc.query(
-          connection,
-          "SELECT s.source_id, s.definition, (SELECT st.state FROM harness_source_states st WHERE"
-              + " st.table_id = s.table_id AND st.source_id = s.source_id AND st.version <= ? ORDER"
-              + " BY st.version DESC LIMIT 1) AS state FROM harness_sources s WHERE s.table_id = ?"
-              + " AND s.added_version <= ? AND (s.removed_version IS NULL OR s.removed_version > ?)",
-          row -> {
-            sources.put(row.getString(1), sourceDefinition(row.getString(2)));
-            return states.put(row.getString(1), sourceState(row.getString(3), false));
-          },
-          version,
-          table.tableId(),
-          version,
-          version);
+    if (knownSources == null) {
+      readSources(connection, table, version, sources, states);
     }
     Map<String, String> external = new TreeMap<>();
     Jdbc.query(
@@ -1172,6 +1159,36 @@ final class JdbcHarnessStore implements HarnessStore {
         external,
         versionRow.commit(),
         intents);
+  }
+
+  /**
+   * Adds the sources a committed version has and their states at it: from a checkpoint and the
+   * changes after it where there is one, else each source's state looked up as of the version.
+   */
+  private void readSources(
+      Connection connection,
+      TableRow table,
+      long version,
+      Map<String, SourceDefinition> sources,
+      Map<String, SourceState> states)
+      throws SQLException {
+    if (readCheckpointed(connection, table, version, sources, states)) {
+      return;
+    }
+    Jdbc.query(
+        connection,
+        "SELECT s.source_id, s.definition, (SELECT st.state FROM harness_source_states st WHERE"
+            + " st.table_id = s.table_id AND st.source_id = s.source_id AND st.version <= ? ORDER"
+            + " BY st.version DESC LIMIT 1) AS state FROM harness_sources s WHERE s.table_id = ?"
+            + " AND s.added_version <= ? AND (s.removed_version IS NULL OR s.removed_version > ?)",
+        row -> {
+          sources.put(row.getString(1), sourceDefinition(row.getString(2)));
+          return states.put(row.getString(1), sourceState(row.getString(3), false));
+        },
+        version,
+        table.tableId(),
+        version,
+        version);
   }
 
   static CommitInfo commitInfo(java.sql.ResultSet row) throws SQLException {

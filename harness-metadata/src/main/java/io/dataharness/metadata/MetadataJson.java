@@ -43,9 +43,24 @@ public final class MetadataJson {
   }
 
   public static SourceState parseState(String json) {
+    return stream(
+        json,
+        parser -> {
+          parser.nextToken();
+          return readState(parser, json);
+        });
+  }
+
+  /** What is read from a JSON parser. */
+  @FunctionalInterface
+  private interface Streamed<T> {
+    T read(JsonParser parser) throws IOException;
+  }
+
+  /** Reads metadata JSON as a stream of tokens (no tree: states are read by the thousand). */
+  private static <T> T stream(String json, Streamed<T> reader) {
     try (JsonParser parser = MAPPER.createParser(json)) {
-      parser.nextToken();
-      return readState(parser, json);
+      return reader.read(parser);
     } catch (IOException e) {
       throw new MetadataStoreException(e, "Cannot read metadata JSON '%s'", json);
     }
@@ -203,18 +218,18 @@ public final class MetadataJson {
 
   /** The states of a {@link #checkpointJson checkpoint}, by source id. */
   static Map<String, SourceState> parseCheckpoint(String json) {
-    Map<String, SourceState> states = new HashMap<>();
-    try (JsonParser parser = MAPPER.createParser(json)) {
-      expect(parser, parser.nextToken(), JsonToken.START_OBJECT, json);
-      while (parser.nextToken() == JsonToken.FIELD_NAME) {
-        String source = parser.currentName();
-        parser.nextToken();
-        states.put(source, readState(parser, json));
-      }
-    } catch (IOException e) {
-      throw new MetadataStoreException(e, "Cannot read metadata JSON '%s'", json);
-    }
-    return states;
+    return stream(
+        json,
+        parser -> {
+          Map<String, SourceState> states = new HashMap<>();
+          expect(parser, parser.nextToken(), JsonToken.START_OBJECT, json);
+          while (parser.nextToken() == JsonToken.FIELD_NAME) {
+            String source = parser.currentName();
+            parser.nextToken();
+            states.put(source, readState(parser, json));
+          }
+          return states;
+        });
   }
 
   /**
@@ -224,38 +239,39 @@ public final class MetadataJson {
    * parses only the states it adds (old versions are read with hundreds of these).
    */
   static void addStatesAfter(String changes, Map<String, SourceState> latest) {
-    try (JsonParser parser = MAPPER.createParser(changes)) {
-      expect(parser, parser.nextToken(), JsonToken.START_OBJECT, changes);
-      while (parser.nextToken() == JsonToken.FIELD_NAME) {
-        JsonToken value = parser.nextToken();
-        if (!parser.currentName().equals("sources") || value != JsonToken.START_ARRAY) {
-          parser.skipChildren();
-          continue;
-        }
-        while (parser.nextToken() == JsonToken.START_OBJECT) {
-          String source = null;
-          SourceState after = null;
+    stream(
+        changes,
+        parser -> {
+          expect(parser, parser.nextToken(), JsonToken.START_OBJECT, changes);
           while (parser.nextToken() == JsonToken.FIELD_NAME) {
-            String field = parser.currentName();
-            parser.nextToken();
-            if (field.equals("source")) {
-              source = parser.getText();
-            } else if (field.equals("after")
-                && (source == null || !latest.containsKey(source))
-                && parser.currentToken() != JsonToken.VALUE_NULL) {
-              after = readState(parser, changes);
-            } else {
+            JsonToken value = parser.nextToken();
+            if (!parser.currentName().equals("sources") || value != JsonToken.START_ARRAY) {
               parser.skipChildren();
+              continue;
+            }
+            while (parser.nextToken() == JsonToken.START_OBJECT) {
+              String source = null;
+              SourceState after = null;
+              while (parser.nextToken() == JsonToken.FIELD_NAME) {
+                String field = parser.currentName();
+                parser.nextToken();
+                if (field.equals("source")) {
+                  source = parser.getText();
+                } else if (field.equals("after")
+                    && (source == null || !latest.containsKey(source))
+                    && parser.currentToken() != JsonToken.VALUE_NULL) {
+                  after = readState(parser, changes);
+                } else {
+                  parser.skipChildren();
+                }
+              }
+              if (source != null && !latest.containsKey(source)) {
+                latest.put(source, after);
+              }
             }
           }
-          if (source != null && !latest.containsKey(source)) {
-            latest.put(source, after);
-          }
-        }
-      }
-    } catch (IOException e) {
-      throw new MetadataStoreException(e, "Cannot read metadata JSON '%s'", changes);
-    }
+          return null;
+        });
   }
 
   /** Reads the state object the parser is at (and leaves it at the object's end). */
