@@ -826,6 +826,35 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
       }
     }
     VersionInfo[] results = new VersionInfo[count];
+    if (count == 1 && sources.size() == 1) {
+      Fast fast = commits.get(0);
+      CommitRequest request = fast.commit().request;
+      try (PreparedStatement statement = connection.prepareStatement(WRITE_ONE_SOURCE_FAST)) {
+        Jdbc.bind(
+            statement,
+            table.namespace(),
+            table.name(),
+            previous.get(0),
+            owners.get(0),
+            owners.get(0),
+            tokens.get(0),
+            sources.get(0),
+            sources.get(0),
+            request.idempotencyKey(),
+            request.idempotencyKey(),
+            request.operation(),
+            request.idempotencyKey(),
+            fast.commit().requestHash,
+            summaries[0],
+            changes[0],
+            sources.get(0),
+            next.get(0),
+            next.get(0),
+            sources.get(0));
+        read(statement, commits, results);
+      }
+      return results;
+    }
     if (count == 1) {
       Fast fast = commits.get(0);
       CommitRequest request = fast.commit().request;
@@ -933,6 +962,38 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
           + " currents AS (UPDATE harness_sources s SET current_state = u.next FROM u, bumped b"
           + " WHERE s.table_id = b.table_id AND s.source_id = u.source_id AND s.source_id ="
           + " ANY((SELECT a FROM ids)::varchar[]))"
+          + " SELECT 1, current_version, current_schema_id, last_committed_at FROM bumped";
+
+  /**
+   * {@link #WRITE_ONE_FAST} for a commit of one source, with scalar parameters: no arrays to build,
+   * send and unnest, and the source and its lock found by primary key. This is the commit of a
+   * mover's or an appender's source, the most frequent one; it costs the database about half the
+   * time of the array form.
+   */
+  private static final String WRITE_ONE_SOURCE_FAST =
+      "WITH tid AS (SELECT table_id FROM harness_tables WHERE namespace = ? AND table_name = ?),"
+          + " locked AS (SELECT coalesce(s.current_state = ?::varchar AND s.removed_version IS NULL"
+          + " AND s.intent_id IS NULL AND CASE WHEN ?::varchar IS NULL THEN l.owner IS NULL OR"
+          + " l.expires_at IS NULL OR l.expires_at <= clock_timestamp() ELSE l.owner = ?::varchar"
+          + " AND l.fencing_token = ?::bigint AND l.expires_at > clock_timestamp() END, false) AS ok"
+          + " FROM harness_sources s JOIN harness_locks l ON l.table_id = s.table_id AND"
+          + " l.source_id = s.source_id WHERE s.table_id = (SELECT table_id FROM tid) AND"
+          + " s.source_id = ?::varchar AND l.table_id = (SELECT table_id FROM tid) AND l.source_id ="
+          + " ?::varchar FOR UPDATE OF s, l),"
+          + " bumped AS (UPDATE harness_tables t SET current_version = t.current_version + 1,"
+          + " last_committed_at = GREATEST(t.last_committed_at, clock_timestamp()) WHERE"
+          + " t.table_id = (SELECT table_id FROM tid) AND coalesce((SELECT ok FROM locked), false)"
+          + " AND (?::varchar IS NULL OR NOT EXISTS (SELECT 1 FROM harness_versions v WHERE"
+          + " v.table_id = t.table_id AND v.idempotency_key = ?::varchar)) RETURNING t.table_id,"
+          + " t.current_version, t.current_schema_id, t.last_committed_at),"
+          + " version_row AS (INSERT INTO harness_versions (table_id, version, schema_id,"
+          + " committed_at, operation, idempotency_key, request_hash, summary, changes) SELECT"
+          + " table_id, current_version, current_schema_id, last_committed_at, ?, ?, ?, ?, ? FROM"
+          + " bumped),"
+          + " states AS (INSERT INTO harness_source_states (table_id, source_id, version, state)"
+          + " SELECT table_id, ?::varchar, current_version, ?::varchar FROM bumped),"
+          + " currents AS (UPDATE harness_sources s SET current_state = ?::varchar FROM bumped b"
+          + " WHERE s.table_id = b.table_id AND s.source_id = ?::varchar)"
           + " SELECT 1, current_version, current_schema_id, last_committed_at FROM bumped";
 
   /** Records what a {@link Fast} commit wrote, once its transaction committed. */

@@ -411,6 +411,60 @@ public abstract class HarnessStoreConformanceTest {
     assertEquals(1, store.loadTable(table).currentVersion());
   }
 
+  /**
+   * Once a store knows a source's state, its next commit of that source alone is checked and
+   * written by the database in one statement (PostgreSQL); every check holds there as well.
+   */
+  @Test
+  void aRepeatedCommitOfOneSourceIsCheckedLikeAnyOther() throws Exception {
+    TableIdentifier table = newTable();
+    SourceLock first = store.acquireLock(table, "hot", "mover-1", Duration.ofMinutes(10));
+    VersionInfo moved =
+        store
+            .newTransaction(table)
+            .idempotencyKey("move-1")
+            .withLock(first)
+            .setSourceState("hot", kafka(0, 11))
+            .commit();
+    // the key of a landed commit, with another change that is valid from the current state
+    assertThrows(
+        IdempotencyConflictException.class,
+        () ->
+            store
+                .newTransaction(table)
+                .idempotencyKey("move-1")
+                .withLock(first)
+                .setSourceState("hot", kafka(0, 12))
+                .commit());
+    // the lock broken and taken again under the same owner name: only the token tells them apart
+    store.breakLock(table, "hot");
+    SourceLock second = store.acquireLock(table, "hot", "mover-1", Duration.ofSeconds(1));
+    StaleLockException stale =
+        assertThrows(
+            StaleLockException.class,
+            () ->
+                store
+                    .newTransaction(table)
+                    .withLock(first)
+                    .setSourceState("hot", kafka(0, 12))
+                    .commit());
+    assertTrue(stale.getMessage().contains("fencing token"), stale.getMessage());
+    VersionInfo next =
+        store.newTransaction(table).withLock(second).setSourceState("hot", kafka(0, 12)).commit();
+    assertEquals(moved.version() + 1, next.version());
+    Thread.sleep(1200); // the second lease expires, nobody takes over
+    assertThrows(
+        StaleLockException.class,
+        () ->
+            store
+                .newTransaction(table)
+                .withLock(second)
+                .setSourceState("hot", kafka(0, 13))
+                .commit());
+    assertEquals(next.version(), store.loadTable(table).currentVersion());
+    assertEquals(kafka(0, 12), store.readVersion(table, next.version()).state("hot"));
+  }
+
   @Test
   void sourcesCanBeAddedAndRemovedInCommits() {
     TableIdentifier table = newTable();
