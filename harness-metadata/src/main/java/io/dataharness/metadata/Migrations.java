@@ -22,7 +22,8 @@ final class Migrations {
           "V2__intents.sql",
           "V3__expiry.sql",
           "V4__commit_function.sql",
-          "V5__state_checkpoints.sql");
+          "V5__state_checkpoints.sql",
+          "V6__keyed_idempotency_index.sql");
 
   private Migrations() {}
 

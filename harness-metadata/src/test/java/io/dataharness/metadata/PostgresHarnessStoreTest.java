@@ -1,6 +1,7 @@
 package io.dataharness.metadata;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -266,6 +267,10 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
     // what a store written by the previous release looks like
     try (Connection connection = old.connect();
         Statement statement = connection.createStatement()) {
+      statement.execute("DROP INDEX harness_versions_idempotency_key");
+      statement.execute(
+          "CREATE UNIQUE INDEX harness_versions_idempotency ON harness_versions (table_id,"
+              + " idempotency_key)");
       statement.execute("DROP TABLE harness_state_checkpoints");
       statement.execute("DROP TABLE harness_intents");
       statement.execute("ALTER TABLE harness_sources DROP COLUMN intent_id");
@@ -299,6 +304,21 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
         ResultSet rows = statement.executeQuery("SELECT version FROM harness_schema_version")) {
       rows.next();
       assertEquals(Migrations.latestVersion(), rows.getInt(1));
+    }
+    // the idempotency index of version 1 was replaced by one of the versions that have a key
+    try (Connection connection = old.connect();
+        Statement statement = connection.createStatement();
+        ResultSet rows =
+            statement.executeQuery(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'harness_versions'"
+                    + " AND indexdef LIKE '%idempotency_key%'")) {
+      assertTrue(rows.next());
+      assertEquals("harness_versions_idempotency_key", rows.getString(1));
+      assertTrue(
+          rows.getString(2).startsWith("CREATE UNIQUE INDEX")
+              && rows.getString(2).endsWith("WHERE (idempotency_key IS NOT NULL)"),
+          rows.getString(2));
+      assertFalse(rows.next(), "the index of version 1 is gone");
     }
   }
 

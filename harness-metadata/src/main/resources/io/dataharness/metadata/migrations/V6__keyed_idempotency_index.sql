@@ -1,0 +1,3 @@
+-- DataHarness metadata store, schema version 6: on PostgreSQL the unique index on idempotency keys
+-- holds only the versions that have one (see postgresql/V6__keyed_idempotency_index.sql); the
+-- embedded store (H2) has no partial indexes and keeps the index of version 1.
