@@ -5,6 +5,7 @@ import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -826,57 +827,47 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
       }
     }
     VersionInfo[] results = new VersionInfo[count];
-    if (count == 1 && sources.size() == 1) {
-      Fast fast = commits.get(0);
-      CommitRequest request = fast.commit().request;
-      try (PreparedStatement statement = connection.prepareStatement(WRITE_ONE_SOURCE_FAST)) {
-        Jdbc.bind(
-            statement,
-            table.namespace(),
-            table.name(),
-            previous.get(0),
-            owners.get(0),
-            owners.get(0),
-            tokens.get(0),
-            sources.get(0),
-            sources.get(0),
-            request.idempotencyKey(),
-            request.idempotencyKey(),
-            request.operation(),
-            request.idempotencyKey(),
-            fast.commit().requestHash,
-            summaries[0],
-            changes[0],
-            sources.get(0),
-            next.get(0),
-            next.get(0),
-            sources.get(0));
-        read(statement, commits, results);
-      }
-      return results;
-    }
     if (count == 1) {
       Fast fast = commits.get(0);
       CommitRequest request = fast.commit().request;
-      try (PreparedStatement statement = connection.prepareStatement(WRITE_ONE_FAST)) {
-        Jdbc.bind(
-            statement,
-            connection.createArrayOf("varchar", sources.toArray()),
-            connection.createArrayOf("varchar", previous.toArray()),
-            connection.createArrayOf("varchar", next.toArray()),
-            connection.createArrayOf("varchar", owners.toArray()),
-            connection.createArrayOf("int8", tokens.toArray()),
-            table.namespace(),
-            table.name(),
-            table.namespace(),
-            table.name(),
-            request.idempotencyKey(),
-            request.idempotencyKey(),
-            request.operation(),
-            request.idempotencyKey(),
-            fast.commit().requestHash,
-            summaries[0],
-            changes[0]);
+      boolean oneSource = sources.size() == 1;
+      List<Object> values =
+          new ArrayList<>(
+              oneSource
+                  ? Arrays.asList(
+                      table.namespace(),
+                      table.name(),
+                      previous.get(0),
+                      owners.get(0),
+                      owners.get(0),
+                      tokens.get(0),
+                      sources.get(0),
+                      sources.get(0))
+                  : Arrays.asList(
+                      connection.createArrayOf("varchar", sources.toArray()),
+                      connection.createArrayOf("varchar", previous.toArray()),
+                      connection.createArrayOf("varchar", next.toArray()),
+                      connection.createArrayOf("varchar", owners.toArray()),
+                      connection.createArrayOf("int8", tokens.toArray()),
+                      table.namespace(),
+                      table.name(),
+                      table.namespace(),
+                      table.name()));
+      values.addAll(
+          Arrays.asList(
+              request.idempotencyKey(),
+              request.idempotencyKey(),
+              request.operation(),
+              request.idempotencyKey(),
+              fast.commit().requestHash,
+              summaries[0],
+              changes[0]));
+      if (oneSource) { // the state row and the current state
+        values.addAll(Arrays.asList(sources.get(0), next.get(0), next.get(0), sources.get(0)));
+      }
+      try (PreparedStatement statement =
+          connection.prepareStatement(oneSource ? WRITE_ONE_SOURCE_FAST : WRITE_ONE_FAST)) {
+        Jdbc.bind(statement, values.toArray());
         read(statement, commits, results);
       }
       return results;
@@ -967,8 +958,8 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
   /**
    * {@link #WRITE_ONE_FAST} for a commit of one source, with scalar parameters: no arrays to build,
    * send and unnest, and the source and its lock found by primary key. This is the commit of a
-   * mover's or an appender's source, the most frequent one; it costs the database about half the
-   * time of the array form.
+   * mover's or an appender's source, the most frequent one; the database's executor takes about 60%
+   * of the array form's time for it.
    */
   private static final String WRITE_ONE_SOURCE_FAST =
       "WITH tid AS (SELECT table_id FROM harness_tables WHERE namespace = ? AND table_name = ?),"
