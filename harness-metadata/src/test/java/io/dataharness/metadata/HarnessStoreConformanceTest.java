@@ -419,50 +419,31 @@ public abstract class HarnessStoreConformanceTest {
   void aRepeatedCommitOfOneSourceIsCheckedLikeAnyOther() throws Exception {
     TableIdentifier table = newTable();
     SourceLock first = store.acquireLock(table, "hot", "mover-1", Duration.ofMinutes(10));
-    VersionInfo moved =
-        store
-            .newTransaction(table)
-            .idempotencyKey("move-1")
-            .withLock(first)
-            .setSourceState("hot", kafka(0, 11))
-            .commit();
+    VersionInfo moved = commitHot(first, "move-1", kafka(0, 11));
     // the key of a landed commit, with another change that is valid from the current state
     assertThrows(
-        IdempotencyConflictException.class,
-        () ->
-            store
-                .newTransaction(table)
-                .idempotencyKey("move-1")
-                .withLock(first)
-                .setSourceState("hot", kafka(0, 12))
-                .commit());
+        IdempotencyConflictException.class, () -> commitHot(first, "move-1", kafka(0, 12)));
     // the lock broken and taken again under the same owner name: only the token tells them apart
     store.breakLock(table, "hot");
     SourceLock second = store.acquireLock(table, "hot", "mover-1", Duration.ofSeconds(1));
     StaleLockException stale =
-        assertThrows(
-            StaleLockException.class,
-            () ->
-                store
-                    .newTransaction(table)
-                    .withLock(first)
-                    .setSourceState("hot", kafka(0, 12))
-                    .commit());
+        assertThrows(StaleLockException.class, () -> commitHot(first, null, kafka(0, 12)));
     assertTrue(stale.getMessage().contains("fencing token"), stale.getMessage());
-    VersionInfo next =
-        store.newTransaction(table).withLock(second).setSourceState("hot", kafka(0, 12)).commit();
+    VersionInfo next = commitHot(second, null, kafka(0, 12));
     assertEquals(moved.version() + 1, next.version());
     Thread.sleep(1200); // the second lease expires, nobody takes over
-    assertThrows(
-        StaleLockException.class,
-        () ->
-            store
-                .newTransaction(table)
-                .withLock(second)
-                .setSourceState("hot", kafka(0, 13))
-                .commit());
+    assertThrows(StaleLockException.class, () -> commitHot(second, null, kafka(0, 13)));
     assertEquals(next.version(), store.loadTable(table).currentVersion());
     assertEquals(kafka(0, 12), store.readVersion(table, next.version()).state("hot"));
+  }
+
+  /** Commits source 'hot' of the lock's table under the lock (with the key, if not null). */
+  private VersionInfo commitHot(SourceLock lock, String idempotencyKey, SourceState hot) {
+    Transaction transaction = store.newTransaction(lock.table()).withLock(lock);
+    if (idempotencyKey != null) {
+      transaction.idempotencyKey(idempotencyKey);
+    }
+    return transaction.setSourceState("hot", hot).commit();
   }
 
   @Test

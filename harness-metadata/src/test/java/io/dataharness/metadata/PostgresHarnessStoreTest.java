@@ -300,18 +300,16 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
       assertEquals("move-1", migrated.readLatest(table).openIntents().get(0).id());
     }
     try (Connection connection = old.connect();
-        Statement statement = connection.createStatement();
-        ResultSet rows = statement.executeQuery("SELECT version FROM harness_schema_version")) {
-      rows.next();
-      assertEquals(Migrations.latestVersion(), rows.getInt(1));
-    }
-    // the idempotency index of version 1 was replaced by one of the versions that have a key
-    try (Connection connection = old.connect();
-        Statement statement = connection.createStatement();
-        ResultSet rows =
-            statement.executeQuery(
-                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'harness_versions'"
-                    + " AND indexdef LIKE '%idempotency_key%'")) {
+        Statement statement = connection.createStatement()) {
+      try (ResultSet rows = statement.executeQuery("SELECT version FROM harness_schema_version")) {
+        rows.next();
+        assertEquals(Migrations.latestVersion(), rows.getInt(1));
+      }
+      // the idempotency index of version 1 was replaced by one of the versions that have a key
+      ResultSet rows =
+          statement.executeQuery(
+              "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'harness_versions'"
+                  + " AND indexdef LIKE '%idempotency_key%'");
       assertTrue(rows.next());
       assertEquals("harness_versions_idempotency_key", rows.getString(1));
       assertTrue(
