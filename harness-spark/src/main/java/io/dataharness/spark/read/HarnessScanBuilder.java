@@ -121,7 +121,8 @@ public final class HarnessScanBuilder
 
   private static String postgresAsOfQuery(SourceRead read) {
     SourceState.Jdbc state = (SourceState.Jdbc) read.state();
-    return PostgresSources.asOfQuery(read.source(), harnessSchema(read.schema()), state);
+    return PostgresSources.asOfQuery(
+        read.connection(), read.source(), harnessSchema(read.schema()), state);
   }
 
   /** The harness schema of Spark columns, keeping the harness field ids they carry. */

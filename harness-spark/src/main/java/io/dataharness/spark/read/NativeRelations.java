@@ -201,7 +201,10 @@ final class NativeRelations {
             .option(
                 "query",
                 PostgresSources.asOfQuery(
-                    read.source(), HarnessScanBuilder.harnessSchema(read.schema()), state))
+                    read.connection(),
+                    read.source(),
+                    HarnessScanBuilder.harnessSchema(read.schema()),
+                    state))
             .option("fetchsize", "1000")
             // PostgreSQL timestamp (without time zone) as timestamp_ntz: read as a timestamp and
             // cast, its value would shift by the session time zone

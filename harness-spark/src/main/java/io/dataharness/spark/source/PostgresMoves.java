@@ -39,8 +39,12 @@ public final class PostgresMoves {
 
   private PostgresMoves() {}
 
-  /** What a move's delete removed: its transaction, the rows deleted, when. */
-  public record Deleted(String xid, long rows, Instant movedAt) {
+  /**
+   * What a move's delete removed: its transaction, the rows deleted, when, and when the delete
+   * ended their images (their {@value PostgresSources#VALID_TO}; null for a delete recorded before
+   * the harness marked moves' images, whose images are indexed by transaction like any other).
+   */
+  public record Deleted(String xid, long rows, Instant movedAt, Instant imagesAt) {
     public Deleted {
       if (!XID.matcher(xid).matches()) {
         throw new IllegalArgumentException("Not a transaction id: " + xid);
@@ -72,18 +76,19 @@ public final class PostgresMoves {
   public static Optional<Deleted> deleted(Connection jdbc, SourceDefinition source, String intentId)
       throws SQLException {
     return recorded(jdbc, PostgresTableName.of(source), intentId)
-        .map(row -> new Deleted(row.xid(), row.rows(), row.movedAt()));
+        .map(row -> new Deleted(row.xid(), row.rows(), row.movedAt(), row.imagesAt()));
   }
 
   /** A write's row in {@value PostgresSources#MOVES_TABLE}. */
-  record Recorded(String xid, long rows, long inserted, long updated, Instant movedAt) {}
+  record Recorded(
+      String xid, long rows, long inserted, long updated, Instant movedAt, Instant imagesAt) {}
 
   /** The row of the write {@code id} (see {@link #claim}), if its transaction committed. */
   static Optional<Recorded> recorded(Connection jdbc, PostgresTableName table, String id)
       throws SQLException {
     try (PreparedStatement statement =
         jdbc.prepareStatement(
-            "SELECT xid::text, rows, inserted, updated, moved_at FROM "
+            "SELECT xid::text, rows, inserted, updated, moved_at, images_at FROM "
                 + table.qualifiedMoves()
                 + " WHERE intent_id = ?")) {
       statement.setString(1, id);
@@ -97,7 +102,8 @@ public final class PostgresMoves {
                 result.getLong(2),
                 result.getLong(3),
                 result.getLong(4),
-                result.getObject(5, OffsetDateTime.class).toInstant()));
+                result.getObject(5, OffsetDateTime.class).toInstant(),
+                instant(result.getObject(6, OffsetDateTime.class))));
       }
     }
   }
@@ -137,6 +143,12 @@ public final class PostgresMoves {
       OptionalLong maxRows)
       throws SQLException {
     PostgresTableName table = PostgresTableName.of(source);
+    // names the move to the table's delete trigger, which marks the images as this move's
+    try (PreparedStatement setting = jdbc.prepareStatement("SELECT set_config(?, ?, true)")) {
+      setting.setString(1, PostgresSources.MOVE_SETTING);
+      setting.setString(2, intentId);
+      setting.execute();
+    }
     long rows;
     try (Statement delete = jdbc.createStatement()) {
       rows =
@@ -150,7 +162,7 @@ public final class PostgresMoves {
             "UPDATE "
                 + table.qualifiedMoves()
                 + " SET rows = ?, moved_at = clock_timestamp() WHERE intent_id = ?"
-                + " RETURNING xid::text, rows, moved_at")) {
+                + " RETURNING xid::text, rows, moved_at, images_at")) {
       update.setLong(1, rows);
       update.setString(2, intentId);
       try (ResultSet result = update.executeQuery()) {
@@ -158,7 +170,8 @@ public final class PostgresMoves {
         return new Deleted(
             result.getString(1),
             result.getLong(2),
-            result.getObject(3, OffsetDateTime.class).toInstant());
+            result.getObject(3, OffsetDateTime.class).toInstant(),
+            instant(result.getObject(4, OffsetDateTime.class)));
       }
     }
   }
@@ -193,15 +206,29 @@ public final class PostgresMoves {
         + deletedRowsFrom(source, deleted);
   }
 
-  /** {@code FROM ... WHERE ...} of {@link #deletedRowsQuery}. */
+  /**
+   * {@code FROM ... WHERE ...} of {@link #deletedRowsQuery}: the images marked as the move's, by
+   * when its delete ended them (the BRIN index on {@value PostgresSources#VALID_TO}), or for a
+   * delete recorded before moves' images were marked, by its transaction (the B-tree index).
+   */
   public static String deletedRowsFrom(SourceDefinition source, Deleted deleted) {
+    String byTransaction = quote(PostgresSources.DELETED_XID) + " = '" + deleted.xid() + "'::xid8";
     return " FROM "
         + PostgresTableName.of(source).qualifiedHistory()
         + " WHERE "
-        + quote(PostgresSources.DELETED_XID)
-        + " = '"
-        + deleted.xid()
-        + "'::xid8";
+        + (deleted.imagesAt() == null
+            ? quote(PostgresSources.MOVED) + " IS NULL AND " + byTransaction
+            : quote(PostgresSources.MOVED)
+                + " AND "
+                + quote(PostgresSources.VALID_TO)
+                + " = "
+                + PostgresSources.timestampLiteral(deleted.imagesAt())
+                + " AND "
+                + byTransaction);
+  }
+
+  private static Instant instant(OffsetDateTime time) {
+    return time == null ? null : time.toInstant();
   }
 
   /**

@@ -49,10 +49,14 @@ import java.util.stream.Collectors;
  *       and {@value #XID} {@code xid8} (null) on {@code s.t}: rows that existed before registration
  *       are visible from the beginning of time;
  *   <li>the history table {@code s.t_harness_history}: every column of {@code s.t} plus {@value
- *       #VALID_TO} and {@value #DELETED_XID}, with the indexes {@code s.t_harness_history_xid} on
- *       {@value #DELETED_XID} (reads of recent snapshots and moves look images up by it) and the
- *       BRIN index {@code s.t_harness_history_to} on {@value #VALID_TO} (lag and timestamp-only
- *       reads);
+ *       #VALID_TO}, {@value #DELETED_XID} and {@value #MOVED}, with the partial B-tree index {@code
+ *       s.t_harness_history_ended} on {@value #DELETED_XID} of the images statements other than
+ *       moves ended (reads of recent snapshots look images up by it) and the BRIN index {@code
+ *       s.t_harness_history_to} on {@value #VALID_TO} (moves' images, found by when their delete
+ *       ended them; lag and timestamp-only reads);
+ *   <li>the function {@code s.t_harness_unseen_moves(pg_snapshot)} ({@code SECURITY DEFINER},
+ *       executable by anyone): when the earliest move a snapshot does not see ended its images, so
+ *       that readers find moves' images without any privilege on {@value #MOVES_TABLE};
  *   <li>the function {@code s.t_harness_versioning()} and the row trigger {@code
  *       harness_versioning} ({@code BEFORE INSERT OR UPDATE}, enabled {@code ALWAYS} so that it
  *       also fires for logical replication): inserts and updates stamp the new image's {@value
@@ -69,8 +73,9 @@ import java.util.stream.Collectors;
  *       error that says to {@code DELETE} instead;
  *   <li>the function {@code s.t_harness_deletes()} ({@code SECURITY DEFINER} too) and the statement
  *       trigger {@code harness_versioning_deletes} ({@code AFTER DELETE}, with the transition table
- *       of deleted rows): copies all images a DELETE statement removed in one INSERT; statement
- *       triggers do not fire under logical replication, so there the row trigger {@code
+ *       of deleted rows): copies all images a DELETE statement removed in one INSERT (a move's
+ *       delete marks them {@value #MOVED} and records their end in its row); statement triggers do
+ *       not fire under logical replication, so there the row trigger {@code
  *       harness_versioning_replica_deletes} ({@code BEFORE DELETE}, enabled {@code REPLICA}: only
  *       then) copies them with the function above;
  *   <li>the table {@code s.}{@value #MOVES_TABLE}, where moves to Iceberg record their deletes and
@@ -109,6 +114,22 @@ public final class PostgresSources {
    * in the same transaction, so the row exists if and only if the delete committed.
    */
   public static final String MOVES_TABLE = "harness_moves";
+
+  /**
+   * Column of the history table: true for the images a move's delete ended, null for the images any
+   * other statement ended. Moves' images are left out of the B-tree index on {@value #DELETED_XID}
+   * (a move ends many images in one statement, and indexing each cost a move about as much as
+   * copying it): a read finds them through the move's row in {@value #MOVES_TABLE}, which records
+   * when the delete ended them ({@code images_at}, equal to their {@value #VALID_TO}).
+   */
+  public static final String MOVED = "harness_moved";
+
+  /**
+   * The transaction-local setting through which a move's delete names its move to the statement
+   * trigger ({@code set_config(..., true)}); the trigger trusts it only when the move's row in
+   * {@value #MOVES_TABLE} has the deleting transaction's id.
+   */
+  static final String MOVE_SETTING = "dataharness.move";
 
   /** How long {@link #safeReadTimestamp} waits for writers whose start time it may not see. */
   static final Duration INVISIBLE_WRITER_WAIT = Duration.ofSeconds(30);
@@ -574,9 +595,24 @@ public final class PostgresSources {
 
   /**
    * The SQL that returns the source's rows visible at {@code state}; see {@link SourceState.Jdbc}.
+   * Assumes the table was registered by this harness; readers use {@link
+   * #asOfQuery(ConnectionConfig, SourceDefinition, Schema, SourceState.Jdbc)}.
    */
   public static String asOfQuery(SourceDefinition source, Schema schema, SourceState.Jdbc state) {
     return asOfQuery(source, schema, state, null);
+  }
+
+  /**
+   * The SQL that returns the source's rows visible at {@code state}, also for a table an earlier
+   * harness registered (whose moves' images are not marked yet): until registering again installs
+   * {@code s.t_harness_unseen_moves}, it reads every image a transaction the snapshot misses ended
+   * in one pass over the history, which also holds for images marked meanwhile. Asks the database
+   * once per table and JVM, until the function exists.
+   */
+  public static String asOfQuery(
+      ConnectionConfig connection, SourceDefinition source, Schema schema, SourceState.Jdbc state) {
+    return asOfQuery(
+        source, schema, state, null, state.snapshot() == null || marksMoves(connection, source));
   }
 
   /**
@@ -589,6 +625,15 @@ public final class PostgresSources {
    */
   public static String asOfQuery(
       SourceDefinition source, Schema schema, SourceState.Jdbc state, Set<String> sourceColumns) {
+    return asOfQuery(source, schema, state, sourceColumns, true);
+  }
+
+  private static String asOfQuery(
+      SourceDefinition source,
+      Schema schema,
+      SourceState.Jdbc state,
+      Set<String> sourceColumns,
+      boolean marksMoves) {
     if (state.snapshot() == null) {
       return asOfQuery(source, schema, state.readTimestamp(), sourceColumns);
     }
@@ -596,6 +641,9 @@ public final class PostgresSources {
     String selectList = selectList(source, schema, sourceColumns);
     // validated by SourceState.Jdbc: digits, colons and commas only
     String snapshot = "'" + state.snapshot() + "'::pg_snapshot";
+    // one evaluation per query (a scalar subquery), not one per image
+    String unseenMovesEnd =
+        "(SELECT " + table.qualifiedUnseenMovesFunction() + "(" + snapshot + "))";
     String written =
         "("
             + quote(XID)
@@ -604,27 +652,52 @@ public final class PostgresSources {
             + ", "
             + snapshot
             + "))";
-    return "SELECT "
-        + selectList
-        + " FROM "
-        + table.qualified()
-        + " WHERE "
-        + written
+    // ended by a transaction the snapshot does not see (cheap through the index: one not visible
+    // yet has an id at least the snapshot's xmin)
+    String notSeen =
+        quote(DELETED_XID)
+            + " >= pg_snapshot_xmin("
+            + snapshot
+            + ") AND NOT pg_visible_in_snapshot("
+            + quote(DELETED_XID)
+            + ", "
+            + snapshot
+            + ") AND "
+            + written;
+    String current = "SELECT " + selectList + " FROM " + table.qualified() + " WHERE " + written;
+    if (!marksMoves) {
+      return current
+          + " UNION ALL SELECT "
+          + selectList
+          + " FROM "
+          + table.qualifiedHistory()
+          + " WHERE "
+          + notSeen;
+    }
+    return current
         + " UNION ALL SELECT "
         + selectList
         + " FROM "
         + table.qualifiedHistory()
         + " WHERE "
-        // necessary, and cheap through the index: ended by a transaction not visible yet
-        + quote(DELETED_XID)
-        + " >= pg_snapshot_xmin("
-        + snapshot
-        + ") AND NOT pg_visible_in_snapshot("
-        + quote(DELETED_XID)
-        + ", "
-        + snapshot
-        + ") AND "
-        + written;
+        + quote(MOVED)
+        + " IS NULL AND "
+        + notSeen
+        + " UNION ALL SELECT "
+        + selectList
+        + " FROM "
+        + table.qualifiedHistory()
+        // moves' images: only when the snapshot misses a move, from the earliest such move's end
+        + " WHERE "
+        + unseenMovesEnd
+        + " IS NOT NULL AND "
+        + quote(MOVED)
+        + " AND "
+        + quote(VALID_TO)
+        + " >= "
+        + unseenMovesEnd
+        + " AND "
+        + notSeen;
   }
 
   /**
@@ -733,7 +806,10 @@ public final class PostgresSources {
   static void checkNoSystemColumnMapped(SourceDefinition source, Schema schema) {
     for (Field field : schema.fields()) {
       String column = source.sourceColumn(field.name());
-      if (isSystemColumn(column) || column.equals(VALID_TO) || column.equals(DELETED_XID)) {
+      if (isSystemColumn(column)
+          || column.equals(VALID_TO)
+          || column.equals(DELETED_XID)
+          || column.equals(MOVED)) {
         throw new ValidationException(
             "Invalid source '%s': field '%s' maps to column %s, which the harness keeps for row"
                 + " validity; rename the field or map it to another column",
@@ -766,11 +842,13 @@ public final class PostgresSources {
       execute(jdbc, createTableSql(source, schema, table));
       columns = columns(jdbc, table.schema(), table.table());
     }
-    if (columns.containsKey(VALID_TO)) {
-      throw new ValidationException(
-          "Cannot register source '%s': PostgreSQL table %s has a column %s, a name the harness"
-              + " keeps for its history table; rename that column",
-          source.id(), table, VALID_TO);
+    for (String historyColumn : List.of(VALID_TO, MOVED)) {
+      if (columns.containsKey(historyColumn)) {
+        throw new ValidationException(
+            "Cannot register source '%s': PostgreSQL table %s has a column %s, a name the harness"
+                + " keeps for its history table; rename that column",
+            source.id(), table, historyColumn);
+      }
     }
     Column validFrom = columns.get(VALID_FROM);
     if (validFrom == null) {
@@ -798,6 +876,13 @@ public final class PostgresSources {
         columns.values().stream().filter(column -> !isSystemColumn(column.name())).toList();
     installHistoryTable(jdbc, table, userColumns);
     installMovesTable(jdbc, table);
+    execute(jdbc, unseenMovesFunctionSql(table));
+    // every reader calls it (default privileges may have taken EXECUTE from PUBLIC)
+    execute(
+        jdbc,
+        "GRANT EXECUTE ON FUNCTION "
+            + table.qualifiedUnseenMovesFunction()
+            + "(pg_snapshot) TO PUBLIC");
     execute(jdbc, triggerFunctionSql(table, userColumns));
     // Only triggers call it (PostgreSQL checks EXECUTE when a trigger is created, not when it
     // fires): nobody else needs to.
@@ -909,6 +994,7 @@ public final class PostgresSources {
       definitions.add(quote(VALID_TO) + " timestamptz NOT NULL");
       definitions.add(quote(XID) + " xid8");
       definitions.add(quote(DELETED_XID) + " xid8");
+      definitions.add(quote(MOVED) + " boolean");
       execute(
           jdbc,
           "CREATE TABLE " + table.qualifiedHistory() + " (" + String.join(", ", definitions) + ")");
@@ -950,20 +1036,35 @@ public final class PostgresSources {
             "ALTER TABLE " + table.qualifiedHistory() + " ADD COLUMN " + quote(system) + " xid8");
       }
     }
-    // A move reads the images its delete ended.
+    if (!history.isEmpty() && !history.containsKey(MOVED)) {
+      execute(
+          jdbc,
+          "ALTER TABLE " + table.qualifiedHistory() + " ADD COLUMN " + quote(MOVED) + " boolean");
+    }
+    // Reads of recent snapshots look up the images transactions they do not see ended. Moves'
+    // images are left out (a move's delete would spend as long indexing them as copying them):
+    // reads and reruns find those by when the delete ended them, which the move's row records.
     execute(
         jdbc,
         "CREATE INDEX IF NOT EXISTS "
-            + quote(table.deletedByIndexName())
+            + quote(table.endedIndexName())
             + " ON "
             + table.qualifiedHistory()
             + " ("
             + quote(DELETED_XID)
-            + ")");
-    // Lag and reads of timestamp-only states ask for images with valid_to > T (few, for recent T).
-    // Images arrive in about valid_to order, so a BRIN index answers that at almost no cost per
-    // image; the B-tree on (valid_to, valid_from) earlier harnesses kept doubled the cost of a
-    // move's delete.
+            + ") WHERE "
+            + quote(MOVED)
+            + " IS NULL");
+    execute(
+        jdbc,
+        "DROP INDEX IF EXISTS "
+            + quote(table.schema())
+            + "."
+            + quote(table.legacyDeletedByIndexName()));
+    // Moves' images (by their delete's clock reading), lag and reads of timestamp-only states ask
+    // for images by valid_to (few, for recent values). Images arrive in about valid_to order, so a
+    // BRIN index answers that at almost no cost per image; the B-tree on (valid_to, valid_from)
+    // earlier harnesses kept doubled the cost of a move's delete.
     execute(
         jdbc,
         "DROP INDEX IF EXISTS " + quote(table.schema()) + "." + quote(table.legacyIndexName()));
@@ -995,6 +1096,22 @@ public final class PostgresSources {
               + " (intent_id text PRIMARY KEY, source_table text NOT NULL, xid xid8 NOT NULL,"
               + " rows bigint NOT NULL, moved_at timestamptz NOT NULL)");
     }
+    if (!moves.containsKey("images_at")) {
+      // when a move's delete ended its images (their valid_to), and an index by table and
+      // transaction: how every read finds the moves its snapshot misses
+      execute(
+          jdbc,
+          "ALTER TABLE "
+              + table.qualifiedMoves()
+              + " ADD COLUMN IF NOT EXISTS images_at timestamptz");
+      execute(
+          jdbc,
+          "CREATE INDEX IF NOT EXISTS "
+              + quote(MOVES_TABLE + "_source_xid")
+              + " ON "
+              + table.qualifiedMoves()
+              + " (source_table, xid)");
+    }
     if (!moves.containsKey("inserted") || !moves.containsKey("updated")) {
       // upserts record what their merge did (tables registered before had no such columns)
       execute(
@@ -1009,11 +1126,30 @@ public final class PostgresSources {
   /** Whether the table has everything this harness installs (registered by this version). */
   private static boolean isInstalled(Connection jdbc, PostgresTableName table) throws SQLException {
     Map<String, Column> history = columns(jdbc, table.schema(), table.historyTable());
+    Map<String, Column> moves = columns(jdbc, table.schema(), MOVES_TABLE);
     return history.containsKey(DELETED_XID)
         && history.containsKey(XID)
+        && history.containsKey(MOVED)
         && columns(jdbc, table.schema(), table.table()).containsKey(XID)
-        && columns(jdbc, table.schema(), MOVES_TABLE).containsKey("updated")
-        && hasCurrentTriggers(jdbc, table);
+        && moves.containsKey("updated")
+        && moves.containsKey("images_at")
+        && hasCurrentTriggers(jdbc, table)
+        && functionExists(jdbc, table.schema(), table.unseenMovesFunctionName());
+  }
+
+  /** Whether schema {@code schema} has a function named {@code function}. */
+  static boolean functionExists(Connection jdbc, String schema, String function)
+      throws SQLException {
+    try (PreparedStatement statement =
+        jdbc.prepareStatement(
+            "SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                + " WHERE n.nspname = ? AND p.proname = ?")) {
+      statement.setString(1, schema);
+      statement.setString(2, function);
+      try (ResultSet result = statement.executeQuery()) {
+        return result.next();
+      }
+    }
   }
 
   /**
@@ -1048,6 +1184,41 @@ public final class PostgresSources {
             && result.getBoolean(3)
             && result.getBoolean(4);
       }
+    }
+  }
+
+  /**
+   * Tables {@link #marksMoves} found with {@code s.t_harness_unseen_moves}: fingerprints of the
+   * connection and table.
+   */
+  private static final java.util.Set<String> MOVES_MARKED =
+      java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+  /**
+   * Whether the table has the function reads of moves' images call (registered by this harness).
+   * Once it does, it always will: remembered per JVM.
+   */
+  static boolean marksMoves(ConnectionConfig connection, SourceDefinition source) {
+    PostgresTableName table = PostgresTableName.of(source);
+    String key =
+        io.dataharness.metadata.Secrets.fingerprint(connection.jdbcUrl(), table.toString());
+    if (MOVES_MARKED.contains(key)) {
+      return true;
+    }
+    try (Connection jdbc = connect(connection)) {
+      boolean marks = functionExists(jdbc, table.schema(), table.unseenMovesFunctionName());
+      if (marks) {
+        MOVES_MARKED.add(key);
+      }
+      return marks;
+    } catch (SQLException e) {
+      throw new SourceUnavailableException(
+          connection.scrub(e),
+          "Cannot read source '%s' (PostgreSQL table %s at %s): %s",
+          source.id(),
+          table,
+          maskedUrl(connection),
+          connection.scrub(e.getMessage()));
     }
   }
 
@@ -1166,15 +1337,38 @@ public final class PostgresSources {
         "\nDECLARE\n"
             + "  changed_by xid8;\n"
             + "  changed_at timestamptz;\n"
+            + "  moved boolean;\n"
             + "BEGIN\n"
             + "  changed_by := pg_current_xact_id();\n"
             + "  changed_at := clock_timestamp();\n"
+            // a move's delete: trusted only if the move's row has this transaction's id (any
+            // session can set the setting; only the harness writes that table)
+            + "  IF current_setting('"
+            + MOVE_SETTING
+            + "', true) <> '' THEN\n"
+            + "    UPDATE "
+            + table.qualifiedMoves()
+            + " SET images_at = changed_at WHERE intent_id = current_setting('"
+            + MOVE_SETTING
+            + "', true) AND xid = changed_by AND source_table = "
+            + quoteLiteral(table.toString())
+            + " AND images_at IS NULL;\n"
+            + "    IF FOUND THEN\n"
+            + "      moved := true;\n"
+            + "    END IF;\n"
+            + "  END IF;\n"
             + "  INSERT INTO "
             + table.qualifiedHistory()
             + " ("
             + columnList
             + separator
-            + String.join(", ", quote(VALID_FROM), quote(VALID_TO), quote(XID), quote(DELETED_XID))
+            + String.join(
+                ", ",
+                quote(VALID_FROM),
+                quote(VALID_TO),
+                quote(XID),
+                quote(DELETED_XID),
+                quote(MOVED))
             + ")\n"
             + "  SELECT "
             + columnList
@@ -1182,10 +1376,31 @@ public final class PostgresSources {
             + quote(VALID_FROM)
             + ", changed_at, "
             + quote(XID)
-            + ", changed_by FROM harness_deleted;\n"
+            + ", changed_by, moved FROM harness_deleted;\n"
             + "  RETURN NULL;\n"
             + "END\n";
     return functionSql(table, table.qualifiedDeletesFunction(), body);
+  }
+
+  /**
+   * The function that returns when the earliest move a snapshot does not see ended its images (null
+   * if it sees every move): {@code SECURITY DEFINER}, so that readers need no privilege on {@value
+   * #MOVES_TABLE}.
+   */
+  static String unseenMovesFunctionSql(PostgresTableName table) {
+    if (table.toString().contains("$harness$")) {
+      throw new ValidationException(
+          "Cannot register PostgreSQL table %s: its name contains $harness$", table);
+    }
+    return "CREATE OR REPLACE FUNCTION "
+        + table.qualifiedUnseenMovesFunction()
+        + "(snapshot pg_snapshot) RETURNS timestamptz LANGUAGE sql STABLE SECURITY DEFINER"
+        + " SET search_path = pg_catalog, pg_temp AS $harness$ SELECT min(images_at) FROM "
+        + table.qualifiedMoves()
+        + " WHERE source_table = "
+        + quoteLiteral(table.toString())
+        + " AND xid >= pg_snapshot_xmin(snapshot) AND NOT pg_visible_in_snapshot(xid, snapshot)"
+        + " $harness$";
   }
 
   private static String functionSql(PostgresTableName table, String function, String body) {

@@ -20,6 +20,7 @@ record PostgresTableName(String schema, String table) {
   static final String HISTORY_SUFFIX = "_harness_history";
   static final String FUNCTION_SUFFIX = "_harness_versioning";
   static final String DELETES_FUNCTION_SUFFIX = "_harness_deletes";
+  static final String UNSEEN_MOVES_FUNCTION_SUFFIX = "_harness_unseen_moves";
 
   /**
    * The B-tree index on ({@value PostgresSources#VALID_TO}, {@value PostgresSources#VALID_FROM})
@@ -28,7 +29,18 @@ record PostgresTableName(String schema, String table) {
   static final String LEGACY_INDEX_SUFFIX = "_harness_history_as_of";
 
   static final String VALID_TO_INDEX_SUFFIX = "_harness_history_to";
-  static final String DELETED_BY_INDEX_SUFFIX = "_harness_history_xid";
+
+  /**
+   * The B-tree index on {@value PostgresSources#DELETED_XID} over every image that earlier
+   * harnesses kept: replaced on registration by {@link #ENDED_INDEX_SUFFIX}.
+   */
+  static final String LEGACY_DELETED_BY_INDEX_SUFFIX = "_harness_history_xid";
+
+  /**
+   * The partial B-tree index on {@value PostgresSources#DELETED_XID} over the images that
+   * statements other than moves ended ({@value PostgresSources#MOVED} null).
+   */
+  static final String ENDED_INDEX_SUFFIX = "_harness_history_ended";
 
   /** The trigger's name; trigger names are per table. */
   static final String TRIGGER = "harness_versioning";
@@ -158,9 +170,14 @@ record PostgresTableName(String schema, String table) {
     return table + VALID_TO_INDEX_SUFFIX;
   }
 
-  /** The index of history images by the transaction that ended them. */
-  String deletedByIndexName() {
-    return table + DELETED_BY_INDEX_SUFFIX;
+  /** The index of every history image by the transaction that ended it, earlier harnesses kept. */
+  String legacyDeletedByIndexName() {
+    return table + LEGACY_DELETED_BY_INDEX_SUFFIX;
+  }
+
+  /** The index of history images by the transaction that ended them, except moves' images. */
+  String endedIndexName() {
+    return table + ENDED_INDEX_SUFFIX;
   }
 
   /** The table recording the moves out of the tables of this schema. */
@@ -182,6 +199,14 @@ record PostgresTableName(String schema, String table) {
 
   String qualifiedDeletesFunction() {
     return quote(schema) + "." + quote(table + DELETES_FUNCTION_SUFFIX);
+  }
+
+  String unseenMovesFunctionName() {
+    return table + UNSEEN_MOVES_FUNCTION_SUFFIX;
+  }
+
+  String qualifiedUnseenMovesFunction() {
+    return quote(schema) + "." + quote(unseenMovesFunctionName());
   }
 
   /** Quotes an identifier for PostgreSQL. */

@@ -362,13 +362,7 @@ public final class SourceSetup {
       xidExisted = columns.containsKey(PostgresSources.XID);
       historyExisted = relationExists(jdbc, name.schema(), name.historyTable());
       movesExisted = relationExists(jdbc, name.schema(), PostgresSources.MOVES_TABLE);
-      functionExisted =
-          exists(
-              jdbc,
-              "SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
-                  + " WHERE n.nspname = ? AND p.proname = ?",
-              name.schema(),
-              name.functionName());
+      functionExisted = PostgresSources.functionExists(jdbc, name.schema(), name.functionName());
       triggerExisted =
           exists(
               jdbc,
@@ -419,6 +413,10 @@ public final class SourceSetup {
               statement.execute("DROP FUNCTION IF EXISTS " + name.qualifiedFunction() + "()");
               statement.execute(
                   "DROP FUNCTION IF EXISTS " + name.qualifiedDeletesFunction() + "()");
+              statement.execute(
+                  "DROP FUNCTION IF EXISTS "
+                      + name.qualifiedUnseenMovesFunction()
+                      + "(pg_snapshot)");
             }
             if (!movesExisted && !otherRegisteredTables(jdbc, name)) {
               statement.execute("DROP TABLE IF EXISTS " + name.qualifiedMoves());

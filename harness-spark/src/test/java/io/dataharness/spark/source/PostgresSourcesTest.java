@@ -25,6 +25,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -74,7 +75,8 @@ class PostgresSourcesTest {
             "harness_valid_from timestamp with time zone NO",
             "harness_valid_to timestamp with time zone NO",
             "harness_xid xid8 YES",
-            "harness_deleted_xid xid8 YES"),
+            "harness_deleted_xid xid8 YES",
+            "harness_moved boolean YES"),
         columns("app", "orders_harness_history"));
     assertEquals(
         List.of(
@@ -86,7 +88,7 @@ class PostgresSourcesTest {
             "SELECT tgname FROM pg_trigger WHERE tgrelid = 'app.orders'::regclass AND NOT"
                 + " tgisinternal ORDER BY tgname"));
     assertEquals(
-        List.of("orders_harness_history_to", "orders_harness_history_xid"),
+        List.of("orders_harness_history_ended", "orders_harness_history_to"),
         query(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'orders_harness_history' ORDER BY"
                 + " indexname"));
@@ -338,6 +340,87 @@ class PostgresSourcesTest {
           query(
               "SELECT bool_and(h.harness_deleted_xid = o.harness_xid)::text FROM orders o JOIN"
                   + " orders_harness_history h ON h.id = o.id"));
+    }
+  }
+
+  /**
+   * A move's images are kept out of the index by transaction: they are marked as the move's, its
+   * row records when its delete ended them, and reads of snapshots that miss the move find them by
+   * that. A session that only names a move in the setting marks nothing.
+   */
+  @Test
+  void aMovesImagesAreReadByTheSnapshotsThatMissTheMoveOnly() throws SQLException {
+    PostgresSources.register(connection, source("orders"), SCHEMA);
+    execute("INSERT INTO orders (id, message) VALUES (1, 'a'), (2, 'b'), (3, 'c')");
+    SourceState.Jdbc before = PostgresSources.currentState(connection, source("orders"), null);
+    PostgresMoves.Deleted deleted = move("move-1", 2);
+    SourceState.Jdbc afterMove = PostgresSources.currentState(connection, source("orders"), before);
+    try (Connection application = database.connect()) {
+      application.setAutoCommit(false);
+      try (Statement statement = application.createStatement()) {
+        statement.execute("SELECT set_config('dataharness.move', 'move-1', true)");
+        statement.execute("DELETE FROM orders WHERE id = 3");
+      }
+      application.commit();
+    }
+    SourceState.Jdbc afterDelete =
+        PostgresSources.currentState(connection, source("orders"), afterMove);
+
+    assertEquals(2, deleted.rows());
+    assertEquals(List.of("1|a|null", "2|b|null", "3|c|null"), asOf(source("orders"), before));
+    assertEquals(List.of("3|c|null"), asOf(source("orders"), afterMove));
+    assertEquals(List.of(), asOf(source("orders"), afterDelete));
+    assertEquals(
+        List.of("1:true:true", "2:true:true", "3:null:false"),
+        query(
+            "SELECT h.id || ':' || coalesce(h.harness_moved::text, 'null') || ':' ||"
+                + " (h.harness_valid_to = m.images_at AND h.harness_deleted_xid = m.xid)::text"
+                + " FROM orders_harness_history h, harness_moves m WHERE m.intent_id = 'move-1'"
+                + " ORDER BY h.id"));
+    assertEquals(
+        List.of("1|a|null", "2|b|null"),
+        queryColumns(
+            PostgresMoves.deletedRowsQuery(source("orders"), SCHEMA, null, deleted),
+            "id",
+            "message",
+            "amount"));
+    // a snapshot that sees every move reads no move's images: the check runs once, before any
+    String plan =
+        String.join(
+            "\n",
+            query("EXPLAIN " + PostgresSources.asOfQuery(source("orders"), SCHEMA, afterDelete)));
+    assertTrue(plan.contains("One-Time Filter: ($"), plan);
+  }
+
+  @Test
+  void readersOfATableAnEarlierHarnessRegisteredReadEveryImageUntilItIsRegisteredAgain()
+      throws SQLException {
+    PostgresSources.register(connection, source("orders"), SCHEMA);
+    execute("INSERT INTO orders (id, message) VALUES (1, 'a'), (2, 'b')");
+    SourceState.Jdbc before = PostgresSources.currentState(connection, source("orders"), null);
+    move("move-1", 1);
+    // as an earlier harness left it (registering again installs the function)
+    execute("DROP FUNCTION orders_harness_unseen_moves(pg_snapshot)");
+
+    String earlier = PostgresSources.asOfQuery(connection, source("orders"), SCHEMA, before);
+    assertFalse(earlier.contains("unseen_moves"), earlier);
+    assertEquals(List.of("1|a|null", "2|b|null"), queryColumns(earlier, "id", "message", "amount"));
+    PostgresSources.register(connection, source("orders"), SCHEMA);
+    String current = PostgresSources.asOfQuery(connection, source("orders"), SCHEMA, before);
+    assertTrue(current.contains("unseen_moves"), current);
+    assertEquals(List.of("1|a|null", "2|b|null"), queryColumns(current, "id", "message", "amount"));
+  }
+
+  /** Deletes the first {@code rows} rows of orders by id as the move {@code intentId}. */
+  private PostgresMoves.Deleted move(String intentId, long rows) throws SQLException {
+    try (Connection mover = database.connect()) {
+      mover.setAutoCommit(false);
+      PostgresMoves.claimMove(mover, source("orders"), intentId);
+      PostgresMoves.Deleted deleted =
+          PostgresMoves.deleteBatch(
+              mover, source("orders"), intentId, null, null, List.of("id"), OptionalLong.of(rows));
+      mover.commit();
+      return deleted;
     }
   }
 

@@ -389,6 +389,24 @@ class PostgresPrivilegesTest {
               + table.historyTable()
               + " (harness_valid_to, harness_valid_from)");
       execute(owner, "ALTER FUNCTION " + function + " SECURITY INVOKER");
+      // ... and no mark on moves' images: a B-tree on every image's ending transaction
+      execute(owner, "DROP INDEX " + table.historyTable() + "_ended");
+      execute(
+          owner,
+          "CREATE INDEX events_"
+              + table.suffix()
+              + "_harness_history_xid ON "
+              + table.historyTable()
+              + " (harness_deleted_xid)");
+      execute(owner, "ALTER TABLE " + table.historyTable() + " DROP COLUMN harness_moved");
+      execute(owner, "ALTER TABLE " + SCHEMA + ".harness_moves DROP COLUMN images_at");
+      execute(
+          owner,
+          "DROP FUNCTION "
+              + SCHEMA
+              + ".events_"
+              + table.suffix()
+              + "_harness_unseen_moves(pg_snapshot)");
       execute(
           owner,
           "GRANT SELECT, INSERT, UPDATE, DELETE ON " + table.pgTable() + " TO " + APPLICATION_USER);
@@ -422,8 +440,8 @@ class PostgresPrivilegesTest {
     try (Connection owner = connectAs(SOURCE_USER)) {
       assertEquals(
           List.of(
-              "0:events_" + table.suffix() + "_harness_history_to",
-              "0:events_" + table.suffix() + "_harness_history_xid"),
+              "0:events_" + table.suffix() + "_harness_history_ended",
+              "0:events_" + table.suffix() + "_harness_history_to"),
           pgRows(
               owner,
               "SELECT 0, indexname FROM pg_indexes WHERE tablename = 'events_"
