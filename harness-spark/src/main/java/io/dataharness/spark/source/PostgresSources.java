@@ -665,28 +665,17 @@ public final class PostgresSources {
             + ") AND "
             + written;
     String current = "SELECT " + selectList + " FROM " + table.qualified() + " WHERE " + written;
+    String history = " UNION ALL SELECT " + selectList + " FROM " + table.qualifiedHistory();
     if (!marksMoves) {
-      return current
-          + " UNION ALL SELECT "
-          + selectList
-          + " FROM "
-          + table.qualifiedHistory()
-          + " WHERE "
-          + notSeen;
+      return current + history + " WHERE " + notSeen;
     }
     return current
-        + " UNION ALL SELECT "
-        + selectList
-        + " FROM "
-        + table.qualifiedHistory()
+        + history
         + " WHERE "
         + quote(MOVED)
         + " IS NULL AND "
         + notSeen
-        + " UNION ALL SELECT "
-        + selectList
-        + " FROM "
-        + table.qualifiedHistory()
+        + history
         // moves' images: only when the snapshot misses a move, from the earliest such move's end
         + " WHERE "
         + unseenMovesEnd
