@@ -1177,8 +1177,8 @@ public final class PostgresSources {
   }
 
   /**
-   * Tables {@link #marksMoves} found with {@code s.t_harness_unseen_moves}: fingerprints of the
-   * connection and table.
+   * Tables {@link #marksMoves} found with {@code s.t_harness_unseen_moves} (see {@link
+   * #holdsOnce}).
    */
   private static final java.util.Set<String> MOVES_MARKED =
       java.util.concurrent.ConcurrentHashMap.newKeySet();
@@ -1189,32 +1189,54 @@ public final class PostgresSources {
    */
   static boolean marksMoves(ConnectionConfig connection, SourceDefinition source) {
     PostgresTableName table = PostgresTableName.of(source);
-    String key =
-        io.dataharness.metadata.Secrets.fingerprint(connection.jdbcUrl(), table.toString());
-    if (MOVES_MARKED.contains(key)) {
-      return true;
-    }
-    try (Connection jdbc = connect(connection)) {
-      boolean marks = functionExists(jdbc, table.schema(), table.unseenMovesFunctionName());
-      if (marks) {
-        MOVES_MARKED.add(key);
-      }
-      return marks;
-    } catch (SQLException e) {
-      throw new SourceUnavailableException(
-          connection.scrub(e),
-          "Cannot read source '%s' (PostgreSQL table %s at %s): %s",
-          source.id(),
-          table,
-          maskedUrl(connection),
-          connection.scrub(e.getMessage()));
-    }
+    return holdsOnce(
+        MOVES_MARKED,
+        connection,
+        table,
+        jdbc -> functionExists(jdbc, table.schema(), table.unseenMovesFunctionName()),
+        e ->
+            new SourceUnavailableException(
+                connection.scrub(e),
+                "Cannot read source '%s' (PostgreSQL table %s at %s): %s",
+                source.id(),
+                table,
+                maskedUrl(connection),
+                connection.scrub(e.getMessage())));
+  }
+
+  /** A check of a table's installation over one connection. */
+  private interface SqlCheck {
+    boolean holds(Connection jdbc) throws SQLException;
   }
 
   /**
-   * Tables {@link #ensureMoveSupport} found up to date: fingerprints of the connection and table
-   * (the URL may hold a password).
+   * Whether {@code check} holds for the table, asking the database until it does once; from then on
+   * remembered in {@code confirmed} (fingerprints of the connection and table, as the URL may hold
+   * a password): what registration installs is never taken away by the harness.
    */
+  private static boolean holdsOnce(
+      java.util.Set<String> confirmed,
+      ConnectionConfig connection,
+      PostgresTableName table,
+      SqlCheck check,
+      java.util.function.Function<SQLException, RuntimeException> unavailable) {
+    String key =
+        io.dataharness.metadata.Secrets.fingerprint(connection.jdbcUrl(), table.toString());
+    if (confirmed.contains(key)) {
+      return true;
+    }
+    try (Connection jdbc = connect(connection)) {
+      boolean holds = check.holds(jdbc);
+      if (holds) {
+        confirmed.add(key);
+      }
+      return holds;
+    } catch (SQLException e) {
+      throw unavailable.apply(e);
+    }
+  }
+
+  /** Tables {@link #ensureMoveSupport} found up to date (see {@link #holdsOnce}). */
   private static final java.util.Set<String> MOVE_SUPPORT_CONFIRMED =
       java.util.concurrent.ConcurrentHashMap.newKeySet();
 
@@ -1226,25 +1248,22 @@ public final class PostgresSources {
   public static void ensureMoveSupport(
       ConnectionConfig connection, SourceDefinition source, Schema schema) {
     PostgresTableName table = PostgresTableName.of(source);
-    String key =
-        io.dataharness.metadata.Secrets.fingerprint(connection.jdbcUrl(), table.toString());
-    if (MOVE_SUPPORT_CONFIRMED.contains(key)) {
-      return; // checked once per JVM: what registration installs is never taken away by the harness
+    boolean installed =
+        holdsOnce(
+            MOVE_SUPPORT_CONFIRMED,
+            connection,
+            table,
+            jdbc -> isInstalled(jdbc, table),
+            e ->
+                new SourceUnavailableException(
+                    connection.scrub(e),
+                    "Cannot check the history table of source '%s' (PostgreSQL table %s): %s",
+                    source.id(),
+                    table,
+                    connection.scrub(e.getMessage())));
+    if (!installed) {
+      register(connection, source, schema);
     }
-    try (Connection jdbc = connect(connection)) {
-      if (isInstalled(jdbc, table)) {
-        MOVE_SUPPORT_CONFIRMED.add(key);
-        return;
-      }
-    } catch (SQLException e) {
-      throw new SourceUnavailableException(
-          connection.scrub(e),
-          "Cannot check the history table of source '%s' (PostgreSQL table %s): %s",
-          source.id(),
-          table,
-          connection.scrub(e.getMessage()));
-    }
-    register(connection, source, schema);
   }
 
   /**
