@@ -47,17 +47,16 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
 
   private static final String LOCK_SOURCES_POSTGRESQL =
       "SELECT t.table_id, clock_timestamp() AS now, s.source_id, s.definition, s.current_state,"
-          + " s.removed_version, s.intent_id, l.owner, l.fencing_token, l.acquired_at, l.expires_at FROM"
-          + " harness_tables t JOIN harness_sources s ON s.table_id = t.table_id JOIN harness_locks"
-          + " l ON l.table_id = s.table_id AND l.source_id = s.source_id WHERE t.namespace = ? AND"
-          + " t.table_name = ? AND s.source_id IN (%s) ORDER BY s.source_id FOR UPDATE OF s, l";
+          + " s.removed_version, s.intent_id, s.lock_owner, s.fencing_token, s.lock_acquired_at,"
+          + " s.lock_expires_at FROM harness_tables t JOIN harness_sources s ON s.table_id ="
+          + " t.table_id WHERE t.namespace = ? AND t.table_name = ? AND s.source_id IN (%s) ORDER BY"
+          + " s.source_id FOR UPDATE OF s";
 
   private static final String LOCK_SOURCES_BY_ID =
       "SELECT s.table_id, CURRENT_TIMESTAMP AS now, s.source_id, s.definition, s.current_state,"
-          + " s.removed_version, s.intent_id, l.owner, l.fencing_token, l.acquired_at, l.expires_at FROM"
-          + " harness_sources s JOIN harness_locks l ON l.table_id = s.table_id AND l.source_id ="
-          + " s.source_id WHERE s.table_id = ? AND s.source_id IN (%s) ORDER BY s.source_id FOR"
-          + " UPDATE";
+          + " s.removed_version, s.intent_id, s.lock_owner, s.fencing_token, s.lock_acquired_at,"
+          + " s.lock_expires_at FROM harness_sources s WHERE s.table_id = ? AND s.source_id IN (%s)"
+          + " ORDER BY s.source_id FOR UPDATE";
 
   /** Takes the next version and writes it with its changed states, in one round trip. */
   private static final String WRITE_VERSION_POSTGRESQL =
@@ -830,43 +829,47 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
     if (count == 1) {
       Fast fast = commits.get(0);
       CommitRequest request = fast.commit().request;
-      boolean oneSource = sources.size() == 1;
-      List<Object> values =
-          new ArrayList<>(
-              oneSource
-                  ? Arrays.asList(
-                      table.namespace(),
-                      table.name(),
-                      previous.get(0),
-                      owners.get(0),
-                      owners.get(0),
-                      tokens.get(0),
-                      sources.get(0),
-                      sources.get(0))
-                  : Arrays.asList(
-                      connection.createArrayOf("varchar", sources.toArray()),
-                      connection.createArrayOf("varchar", previous.toArray()),
-                      connection.createArrayOf("varchar", next.toArray()),
-                      connection.createArrayOf("varchar", owners.toArray()),
-                      connection.createArrayOf("int8", tokens.toArray()),
-                      table.namespace(),
-                      table.name(),
-                      table.namespace(),
-                      table.name()));
+      String key = request.idempotencyKey();
+      List<Object> values = new ArrayList<>();
+      String sql;
+      if (sources.size() == 1) {
+        sql = key == null ? WRITE_ONE_SOURCE_FAST : WRITE_ONE_SOURCE_FAST_KEYED;
+        values.addAll(
+            Arrays.asList(
+                next.get(0),
+                table.namespace(),
+                table.name(),
+                sources.get(0),
+                previous.get(0),
+                owners.get(0),
+                owners.get(0),
+                tokens.get(0)));
+        if (key != null) {
+          values.add(key);
+        }
+      } else {
+        sql = WRITE_ONE_FAST;
+        values.addAll(
+            Arrays.asList(
+                connection.createArrayOf("varchar", sources.toArray()),
+                connection.createArrayOf("varchar", previous.toArray()),
+                connection.createArrayOf("varchar", next.toArray()),
+                connection.createArrayOf("varchar", owners.toArray()),
+                connection.createArrayOf("int8", tokens.toArray()),
+                table.namespace(),
+                table.name(),
+                table.namespace(),
+                table.name(),
+                key,
+                key));
+      }
       values.addAll(
           Arrays.asList(
-              request.idempotencyKey(),
-              request.idempotencyKey(),
-              request.operation(),
-              request.idempotencyKey(),
-              fast.commit().requestHash,
-              summaries[0],
-              changes[0]));
-      if (oneSource) { // the state row and the current state
-        values.addAll(Arrays.asList(sources.get(0), next.get(0), next.get(0), sources.get(0)));
+              request.operation(), key, fast.commit().requestHash, summaries[0], changes[0]));
+      if (sources.size() == 1) { // the state row
+        values.addAll(Arrays.asList(sources.get(0), next.get(0)));
       }
-      try (PreparedStatement statement =
-          connection.prepareStatement(oneSource ? WRITE_ONE_SOURCE_FAST : WRITE_ONE_FAST)) {
+      try (PreparedStatement statement = connection.prepareStatement(sql)) {
         Jdbc.bind(statement, values.toArray());
         read(statement, commits, results);
       }
@@ -922,19 +925,17 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
   private static final String WRITE_ONE_FAST =
       "WITH u AS (SELECT * FROM unnest(?::varchar[], ?::varchar[], ?::varchar[], ?::varchar[],"
           + " ?::bigint[]) AS u(source_id, prev, next, owner, token)),"
-          // the sources and their locks by primary key (table id, source ids): a generic plan
+          // the sources by primary key (table id, source ids): a generic plan
           // would otherwise scan all of the table's sources (unnest's row estimate is 100)
           + " tid AS (SELECT table_id FROM harness_tables WHERE namespace = ? AND table_name = ?),"
           + " ids AS (SELECT array_agg(source_id)::varchar[] AS a FROM u),"
           + " locked AS (SELECT coalesce(s.current_state = u.prev AND s.removed_version IS NULL"
-          + " AND s.intent_id IS NULL AND CASE WHEN u.owner IS NULL THEN l.owner IS NULL OR"
-          + " l.expires_at IS NULL OR l.expires_at <= clock_timestamp() ELSE l.owner = u.owner AND"
-          + " l.fencing_token = u.token AND l.expires_at > clock_timestamp() END, false) AS ok"
-          + " FROM harness_sources s JOIN harness_locks l ON l.table_id = s.table_id AND"
-          + " l.source_id = s.source_id JOIN u ON u.source_id = s.source_id WHERE s.table_id ="
-          + " (SELECT table_id FROM tid) AND s.source_id = ANY((SELECT a FROM ids)::varchar[]) AND"
-          + " l.table_id = (SELECT table_id FROM tid) AND l.source_id = ANY((SELECT a FROM"
-          + " ids)::varchar[]) ORDER BY s.source_id FOR UPDATE OF s, l),"
+          + " AND s.intent_id IS NULL AND CASE WHEN u.owner IS NULL THEN s.lock_owner IS NULL OR"
+          + " s.lock_expires_at IS NULL OR s.lock_expires_at <= clock_timestamp() ELSE"
+          + " s.lock_owner = u.owner AND s.fencing_token = u.token AND s.lock_expires_at >"
+          + " clock_timestamp() END, false) AS ok FROM harness_sources s JOIN u ON u.source_id ="
+          + " s.source_id WHERE s.table_id = (SELECT table_id FROM tid) AND s.source_id ="
+          + " ANY((SELECT a FROM ids)::varchar[]) ORDER BY s.source_id FOR UPDATE OF s),"
           + " go AS (SELECT count(*) = (SELECT count(*) FROM u) AND coalesce(bool_and(ok), false)"
           + " AS ok FROM locked),"
           + " bumped AS (UPDATE harness_tables t SET current_version = t.current_version + 1,"
@@ -956,36 +957,49 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
           + " SELECT 1, current_version, current_schema_id, last_committed_at FROM bumped";
 
   /**
-   * {@link #WRITE_ONE_FAST} for a commit of one source, with scalar parameters: no arrays to build,
-   * send and unnest, and the source and its lock found by primary key. This is the commit of a
-   * mover's or an appender's source, the most frequent one; the database's executor takes about 60%
-   * of the array form's time for it.
+   * {@link #WRITE_ONE_FAST} for a commit of one source, with scalar parameters and the most
+   * frequent commit (a mover's or an appender's source): no arrays to build, send and unnest, and
+   * no row locked before it is written. The source's row is updated with the whole check (state,
+   * intent, lease) in its WHERE clause, which PostgreSQL re-evaluates on the row's latest version
+   * if a concurrent transaction changed it; only then is the table's version taken. The source's
+   * row is locked before the table's, as in every commit. A source row written without its version
+   * (the table's row gone meanwhile; dropping a table deletes its sources first, so this does not
+   * happen) fails the statement through {@code harness_abort}, which rolls it back. {@code %s} is
+   * where a commit with an idempotency key checks it: a key check in the plan of a commit without
+   * one would cost its subquery's set-up on every call, even with a null parameter.
    */
-  private static final String WRITE_ONE_SOURCE_FAST =
-      "WITH tid AS (SELECT table_id FROM harness_tables WHERE namespace = ? AND table_name = ?),"
-          + " locked AS (SELECT coalesce(s.current_state = ?::varchar AND s.removed_version IS NULL"
-          + " AND s.intent_id IS NULL AND CASE WHEN ?::varchar IS NULL THEN l.owner IS NULL OR"
-          + " l.expires_at IS NULL OR l.expires_at <= clock_timestamp() ELSE l.owner = ?::varchar"
-          + " AND l.fencing_token = ?::bigint AND l.expires_at > clock_timestamp() END, false) AS ok"
-          + " FROM harness_sources s JOIN harness_locks l ON l.table_id = s.table_id AND"
-          + " l.source_id = s.source_id WHERE s.table_id = (SELECT table_id FROM tid) AND"
-          + " s.source_id = ?::varchar AND l.table_id = (SELECT table_id FROM tid) AND l.source_id ="
-          + " ?::varchar FOR UPDATE OF s, l),"
+  private static final String WRITE_ONE_SOURCE_TEMPLATE =
+      "WITH src AS (UPDATE harness_sources s SET current_state = ?::varchar WHERE s.table_id ="
+          + " (SELECT table_id FROM harness_tables WHERE namespace = ? AND table_name = ?) AND"
+          + " s.source_id = ?::varchar AND s.current_state = ?::varchar AND s.removed_version IS"
+          + " NULL AND s.intent_id IS NULL AND CASE WHEN ?::varchar IS NULL THEN s.lock_owner IS"
+          + " NULL OR s.lock_expires_at IS NULL OR s.lock_expires_at <= clock_timestamp() ELSE"
+          + " s.lock_owner = ?::varchar AND s.fencing_token = ?::bigint AND s.lock_expires_at >"
+          + " clock_timestamp() END%s RETURNING s.table_id),"
           + " bumped AS (UPDATE harness_tables t SET current_version = t.current_version + 1,"
-          + " last_committed_at = GREATEST(t.last_committed_at, clock_timestamp()) WHERE"
-          + " t.table_id = (SELECT table_id FROM tid) AND coalesce((SELECT ok FROM locked), false)"
-          + " AND (?::varchar IS NULL OR NOT EXISTS (SELECT 1 FROM harness_versions v WHERE"
-          + " v.table_id = t.table_id AND v.idempotency_key = ?::varchar)) RETURNING t.table_id,"
-          + " t.current_version, t.current_schema_id, t.last_committed_at),"
+          + " last_committed_at = GREATEST(t.last_committed_at, clock_timestamp()) WHERE t.table_id"
+          + " = (SELECT table_id FROM src) RETURNING t.table_id, t.current_version,"
+          + " t.current_schema_id, t.last_committed_at),"
           + " version_row AS (INSERT INTO harness_versions (table_id, version, schema_id,"
           + " committed_at, operation, idempotency_key, request_hash, summary, changes) SELECT"
           + " table_id, current_version, current_schema_id, last_committed_at, ?, ?, ?, ?, ? FROM"
           + " bumped),"
           + " states AS (INSERT INTO harness_source_states (table_id, source_id, version, state)"
-          + " SELECT table_id, ?::varchar, current_version, ?::varchar FROM bumped),"
-          + " currents AS (UPDATE harness_sources s SET current_state = ?::varchar FROM bumped b"
-          + " WHERE s.table_id = b.table_id AND s.source_id = ?::varchar)"
-          + " SELECT 1, current_version, current_schema_id, last_committed_at FROM bumped";
+          + " SELECT table_id, ?::varchar, current_version, ?::varchar FROM bumped)"
+          + " SELECT 1, b.current_version, b.current_schema_id, b.last_committed_at FROM src LEFT"
+          + " JOIN bumped b ON true WHERE CASE WHEN b.table_id IS NULL THEN harness_abort('The"
+          + " commit changed a source but could not take the table''s next version (was the table"
+          + " dropped?); nothing was written: read the table again and retry') ELSE true END";
+
+  /** {@link #WRITE_ONE_SOURCE_TEMPLATE} for a commit without an idempotency key. */
+  private static final String WRITE_ONE_SOURCE_FAST = WRITE_ONE_SOURCE_TEMPLATE.replace("%s", "");
+
+  /** {@link #WRITE_ONE_SOURCE_TEMPLATE} for a commit with an idempotency key: it checks the key. */
+  private static final String WRITE_ONE_SOURCE_FAST_KEYED =
+      WRITE_ONE_SOURCE_TEMPLATE.replace(
+          "%s",
+          " AND NOT EXISTS (SELECT 1 FROM harness_versions v WHERE v.table_id = s.table_id AND"
+              + " v.idempotency_key = ?::varchar)");
 
   /** Records what a {@link Fast} commit wrote, once its transaction committed. */
   void written(Fast fast, VersionInfo info) {
@@ -1135,8 +1149,8 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
   }
 
   /**
-   * Inserts a new source's definition (with its current state) and its free lock row; its state
-   * rows are written with the version.
+   * Inserts a new source's definition (with its current state and a free lease, fencing token 0);
+   * its state rows are written with the version.
    */
   static void insertSource(
       Connection connection, long tableId, SourceDefinition source, SourceState state, long version)
@@ -1150,11 +1164,6 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
         MetadataJson.sourceJson(source),
         version,
         MetadataJson.stateJson(state));
-    Jdbc.update(
-        connection,
-        "INSERT INTO harness_locks (table_id, source_id, fencing_token) VALUES (?, ?, 0)",
-        tableId,
-        source.id());
   }
 
   private void writeExternalState(Connection connection, long tableId, long version)

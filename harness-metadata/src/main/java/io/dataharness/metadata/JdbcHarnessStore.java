@@ -512,7 +512,6 @@ final class JdbcHarnessStore implements HarnessStore {
           for (String name :
               List.of(
                   "harness_intents",
-                  "harness_locks",
                   "harness_external_state",
                   "harness_external_keys",
                   "harness_source_states",
@@ -554,8 +553,8 @@ final class JdbcHarnessStore implements HarnessStore {
           List<String> held =
               Jdbc.query(
                   connection,
-                  "SELECT source_id, owner, expires_at FROM harness_locks WHERE table_id = ? AND"
-                      + " owner IS NOT NULL AND expires_at > "
+                  "SELECT source_id, lock_owner, lock_expires_at FROM harness_sources WHERE table_id"
+                      + " = ? AND lock_owner IS NOT NULL AND lock_expires_at > "
                       + dialect.now
                       + " ORDER BY source_id FOR UPDATE",
                   result ->
@@ -1242,7 +1241,7 @@ final class JdbcHarnessStore implements HarnessStore {
 
   // ---- locks ----
 
-  /** A lock row as stored. */
+  /** A source's lease as stored on its row. */
   record LockRow(String owner, long fencingToken, Instant acquiredAt, Instant expiresAt) {
     boolean heldAt(Instant now) {
       return owner != null && expiresAt != null && expiresAt.isAfter(now);
@@ -1251,10 +1250,10 @@ final class JdbcHarnessStore implements HarnessStore {
 
   static LockRow lockRow(java.sql.ResultSet row) throws SQLException {
     return new LockRow(
-        row.getString("owner"),
+        row.getString("lock_owner"),
         row.getLong("fencing_token"),
-        Jdbc.instant(row, "acquired_at"),
-        Jdbc.instant(row, "expires_at"));
+        Jdbc.instant(row, "lock_acquired_at"),
+        Jdbc.instant(row, "lock_expires_at"));
   }
 
   private record LockedRow(LockRow lock, Instant now) {}
@@ -1265,9 +1264,9 @@ final class JdbcHarnessStore implements HarnessStore {
     LockedRow row =
         Jdbc.queryOne(
             connection,
-            "SELECT owner, fencing_token, acquired_at, expires_at, "
+            "SELECT lock_owner, fencing_token, lock_acquired_at, lock_expires_at, "
                 + dialect.now
-                + " AS now FROM harness_locks WHERE table_id = ? AND source_id = ? FOR UPDATE",
+                + " AS now FROM harness_sources WHERE table_id = ? AND source_id = ? FOR UPDATE",
             result -> new LockedRow(lockRow(result), Jdbc.instant(result, "now")),
             tableId,
             sourceId);
@@ -1310,8 +1309,8 @@ final class JdbcHarnessStore implements HarnessStore {
           Instant expires = row.now().plus(lease);
           Jdbc.update(
               connection,
-              "UPDATE harness_locks SET owner = ?, fencing_token = ?, acquired_at = ?, expires_at"
-                  + " = ? WHERE table_id = ? AND source_id = ?",
+              "UPDATE harness_sources SET lock_owner = ?, fencing_token = ?, lock_acquired_at = ?,"
+                  + " lock_expires_at = ? WHERE table_id = ? AND source_id = ?",
               owner,
               token,
               row.now(),
@@ -1351,7 +1350,7 @@ final class JdbcHarnessStore implements HarnessStore {
           Instant expires = row.now().plus(lease);
           Jdbc.update(
               connection,
-              "UPDATE harness_locks SET expires_at = ? WHERE table_id = ? AND source_id = ?",
+              "UPDATE harness_sources SET lock_expires_at = ? WHERE table_id = ? AND source_id = ?",
               expires,
               tableId,
               lock.sourceId());
@@ -1404,8 +1403,8 @@ final class JdbcHarnessStore implements HarnessStore {
           // the token moves on even for a free lock: whoever held it last is fenced for sure
           Jdbc.update(
               connection,
-              "UPDATE harness_locks SET owner = NULL, acquired_at = NULL, expires_at = NULL,"
-                  + " fencing_token = ? WHERE table_id = ? AND source_id = ?",
+              "UPDATE harness_sources SET lock_owner = NULL, lock_acquired_at = NULL,"
+                  + " lock_expires_at = NULL, fencing_token = ? WHERE table_id = ? AND source_id = ?",
               row.lock().fencingToken() + 1,
               tableId,
               sourceId);
@@ -1434,9 +1433,10 @@ final class JdbcHarnessStore implements HarnessStore {
         connection ->
             Jdbc.update(
                 connection,
-                "UPDATE harness_locks SET owner = NULL, expires_at = NULL WHERE source_id = ? AND"
-                    + " fencing_token = ? AND owner = ? AND table_id = (SELECT table_id FROM"
-                    + " harness_tables WHERE namespace = ? AND table_name = ?)",
+                "UPDATE harness_sources SET lock_owner = NULL, lock_expires_at = NULL WHERE"
+                    + " source_id = ? AND fencing_token = ? AND lock_owner = ? AND table_id ="
+                    + " (SELECT table_id FROM harness_tables WHERE namespace = ? AND table_name ="
+                    + " ?)",
                 lock.sourceId(),
                 lock.fencingToken(),
                 lock.owner(),
@@ -1455,8 +1455,9 @@ final class JdbcHarnessStore implements HarnessStore {
               Jdbc.queryOne(connection, "SELECT " + dialect.now, row -> Jdbc.instant(row, 1));
           Jdbc.query(
               connection,
-              "SELECT source_id, owner, fencing_token, acquired_at, expires_at FROM harness_locks"
-                  + " WHERE table_id = ? AND owner IS NOT NULL ORDER BY source_id",
+              "SELECT source_id, lock_owner, fencing_token, lock_acquired_at, lock_expires_at FROM"
+                  + " harness_sources WHERE table_id = ? AND lock_owner IS NOT NULL ORDER BY"
+                  + " source_id",
               row -> rows.put(row.getString("source_id"), lockRow(row)),
               tableId);
           return rows.entrySet().stream()

@@ -6,6 +6,7 @@ import java.nio.charset.StandardCharsets;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.ArrayList;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -23,7 +24,8 @@ final class Migrations {
           "V3__expiry.sql",
           "V4__commit_function.sql",
           "V5__state_checkpoints.sql",
-          "V6__keyed_idempotency_index.sql");
+          "V6__keyed_idempotency_index.sql",
+          "V7__leases_on_sources.sql");
 
   private Migrations() {}
 
@@ -134,29 +136,31 @@ final class Migrations {
   }
 
   /**
-   * The statements of a migration script. A script may have a PostgreSQL-only version under {@code
-   * migrations/postgresql/} (functions, whose bodies hold semicolons): on PostgreSQL it runs as one
-   * execution instead (the driver splits it, minding dollar quotes).
+   * The statements of a migration script. On PostgreSQL a script may be followed by a
+   * PostgreSQL-only part under {@code migrations/postgresql/} (functions, whose bodies hold
+   * semicolons), which runs as one execution (the driver splits it, minding dollar quotes).
    */
   private static List<String> statements(String script, Dialect dialect) {
+    List<String> statements = new ArrayList<>();
+    try (InputStream in = Migrations.class.getResourceAsStream("migrations/" + script)) {
+      String text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+      java.util.Arrays.stream(text.replaceAll("(?m)^--.*$", "").split(";"))
+          .map(String::trim)
+          .filter(sql -> !sql.isEmpty())
+          .forEach(statements::add);
+    } catch (IOException | NullPointerException e) {
+      throw new IllegalStateException("Missing migration script " + script, e);
+    }
     if (dialect == Dialect.POSTGRESQL) {
       try (InputStream in =
           Migrations.class.getResourceAsStream("migrations/postgresql/" + script)) {
         if (in != null) {
-          return List.of(new String(in.readAllBytes(), StandardCharsets.UTF_8));
+          statements.add(new String(in.readAllBytes(), StandardCharsets.UTF_8));
         }
       } catch (IOException e) {
         throw new IllegalStateException("Cannot read migration script postgresql/" + script, e);
       }
     }
-    try (InputStream in = Migrations.class.getResourceAsStream("migrations/" + script)) {
-      String text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-      return java.util.Arrays.stream(text.replaceAll("(?m)^--.*$", "").split(";"))
-          .map(String::trim)
-          .filter(sql -> !sql.isEmpty())
-          .toList();
-    } catch (IOException | NullPointerException e) {
-      throw new IllegalStateException("Missing migration script " + script, e);
-    }
+    return statements;
   }
 }

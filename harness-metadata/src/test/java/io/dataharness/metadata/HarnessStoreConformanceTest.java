@@ -344,6 +344,30 @@ public abstract class HarnessStoreConformanceTest {
   }
 
   @Test
+  void aReplayOfALockedCommitOfOneSourceWritesNothing() {
+    TableIdentifier table = newTable();
+    SourceLock lock = store.acquireLock(table, "hot", "appender", Duration.ofMinutes(1));
+    VersionInfo first =
+        store
+            .newTransaction(table)
+            .withLock(lock)
+            .idempotencyKey("append:hot:10-20")
+            .setSourceState("hot", kafka(0, 20))
+            .commit();
+    // the appender retries after a lost reply: same key, same lock, same new state
+    VersionInfo replay =
+        store
+            .newTransaction(table)
+            .withLock(lock)
+            .idempotencyKey("append:hot:10-20")
+            .setSourceState("hot", kafka(0, 20))
+            .commit();
+    assertEquals(first, replay);
+    assertEquals(2, store.loadTable(table).currentVersion());
+    assertEquals(kafka(0, 20), store.readLatest(table).state("hot"));
+  }
+
+  @Test
   void locksAreFencedAgainstZombieHolders() throws Exception {
     TableIdentifier table = newTable();
     SourceLock zombie = store.acquireLock(table, "hot", "mover-1", Duration.ofMillis(200));

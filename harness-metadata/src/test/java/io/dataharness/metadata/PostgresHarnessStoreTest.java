@@ -37,6 +37,52 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
     return HarnessStores.open(database.jdbcUrl(), database.user(), database.password());
   }
 
+  /**
+   * The one-statement commit of one source writes the source's row before it takes the table's
+   * version. If it ever wrote the first without the second, the statement fails and writes nothing:
+   * a trigger that skips the table row's update stands in for whatever could cause that.
+   */
+  @Test
+  void aCommitThatCannotTakeTheTablesNextVersionWritesNothing() throws Exception {
+    TableIdentifier table = newTable();
+    SourceLock lock = store.acquireLock(table, "hot", "writer", Duration.ofMinutes(1));
+    store.newTransaction(table).withLock(lock).setSourceState("hot", kafka(0, 20)).commit();
+    try (Connection connection = database.connect();
+        Statement statement = connection.createStatement()) {
+      statement.execute(
+          "CREATE FUNCTION skip_version() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL;"
+              + " END $$");
+      statement.execute(
+          "CREATE TRIGGER skip_version BEFORE UPDATE ON harness_tables FOR EACH ROW WHEN"
+              + " (OLD.table_name = '"
+              + table.name()
+              + "') EXECUTE FUNCTION skip_version()");
+      try {
+        RuntimeException failed =
+            assertThrows(
+                RuntimeException.class,
+                () ->
+                    store
+                        .newTransaction(table)
+                        .withLock(lock)
+                        .setSourceState("hot", kafka(0, 30))
+                        .commit());
+        assertTrue(
+            failed.getMessage().contains(table.toString())
+                && failed.getMessage().contains("could not take the table's next version"),
+            failed.getMessage());
+      } finally {
+        statement.execute("DROP TRIGGER skip_version ON harness_tables");
+        statement.execute("DROP FUNCTION skip_version()");
+      }
+    }
+    TableVersion latest = store.readLatest(table);
+    assertEquals(2, latest.version());
+    assertEquals(kafka(0, 20), latest.state("hot"));
+    store.newTransaction(table).withLock(lock).setSourceState("hot", kafka(0, 30)).commit();
+    assertEquals(kafka(0, 30), store.readLatest(table).state("hot"));
+  }
+
   @Test
   void aCheckpointThatCannotBeReadIsSkippedAndTheVersionReadSourceBySource() throws Exception {
     TableIdentifier table = newTable();
@@ -259,14 +305,29 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
   void aStoreOfSchemaVersionOneMigratesAndItsTablesTakeIntents() throws Exception {
     TestingDatabase old = TestingPostgres.shared().createDatabase("harness_v1");
     TableIdentifier table = TableIdentifier.of("logs", "before_intents");
+    SourceLock held;
     try (HarnessStore first = HarnessStores.open(old.jdbcUrl(), old.user(), old.password())) {
       first.createNamespace("logs", Map.of());
       first.createTable(definition(table));
       first.newTransaction(table).setSourceState("hot", kafka(0, 10), kafka(3, 10)).commit();
+      first.releaseLock(first.acquireLock(table, "cold", "earlier", Duration.ofMinutes(1)));
+      held = first.acquireLock(table, "cold", "old-mover", Duration.ofMinutes(10));
     }
-    // what a store written by the previous release looks like
+    // what a store written by the first release looks like (leases in harness_locks)
     try (Connection connection = old.connect();
         Statement statement = connection.createStatement()) {
+      statement.execute(
+          "CREATE TABLE harness_locks (table_id BIGINT NOT NULL, source_id VARCHAR(128) NOT NULL,"
+              + " owner VARCHAR(256), fencing_token BIGINT NOT NULL, acquired_at TIMESTAMP WITH"
+              + " TIME ZONE, expires_at TIMESTAMP WITH TIME ZONE, PRIMARY KEY (table_id,"
+              + " source_id))");
+      statement.execute(
+          "INSERT INTO harness_locks SELECT table_id, source_id, lock_owner, fencing_token,"
+              + " lock_acquired_at, lock_expires_at FROM harness_sources");
+      for (String column :
+          List.of("lock_owner", "fencing_token", "lock_acquired_at", "lock_expires_at")) {
+        statement.execute("ALTER TABLE harness_sources DROP COLUMN " + column);
+      }
       statement.execute("DROP INDEX harness_versions_idempotency_key");
       statement.execute(
           "CREATE UNIQUE INDEX harness_versions_idempotency ON harness_versions (table_id,"
@@ -283,6 +344,21 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
       assertEquals(2, latest.version());
       assertEquals(kafka(3, 10), latest.state("hot"));
       assertEquals(List.of(), latest.openIntents());
+      // the lease held across the upgrade is still held, with its fencing token
+      assertEquals(List.of(held), migrated.listLocks(table));
+      assertEquals(2, held.fencingToken());
+      assertThrows(
+          LockHeldException.class,
+          () -> migrated.acquireLock(table, "cold", "new-mover", Duration.ofMinutes(1)));
+      migrated
+          .newTransaction(table)
+          .withLock(held)
+          .setSourceState("cold", SourceState.Iceberg.empty(), SourceState.Iceberg.of(42))
+          .commit();
+      migrated.releaseLock(held);
+      assertEquals(
+          3,
+          migrated.acquireLock(table, "cold", "new-mover", Duration.ofMinutes(1)).fencingToken());
       SourceLock lock = migrated.acquireLock(table, "hot", "mover", Duration.ofMinutes(1));
       migrated
           .newTransaction(table)
@@ -317,6 +393,11 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
               && rows.getString(2).endsWith("WHERE (idempotency_key IS NOT NULL)"),
           rows.getString(2));
       assertFalse(rows.next(), "the index of version 1 is gone");
+      assertFalse(
+          statement
+              .executeQuery("SELECT 1 FROM pg_tables WHERE tablename = 'harness_locks'")
+              .next(),
+          "the leases moved onto harness_sources");
     }
   }
 
