@@ -253,12 +253,16 @@ final class CommitBatcher {
   }
 
   /**
-   * A batch's statement failed: a retryable or data error left nothing written, so each runs alone,
-   * statement by statement, which retries or reports it; any other error may or may not have landed
-   * (as for a single commit: callers retry with their keys).
+   * A batch's statement failed: a retryable or data error, or {@code harness_abort}, left nothing
+   * written, so each runs alone, statement by statement, which retries or reports it; any other
+   * error may or may not have landed (as for a single commit: callers retry with their keys).
    */
   private void failed(List<Pending> batch, SQLException e) {
-    if (Dialect.isRetryable(e) || Dialect.isDataException(e)) {
+    if (Dialect.isHarnessAbort(e)) {
+      // the table id this process knew is stale (the table renamed): nothing was written
+      store.forgetStates(table);
+      runAlone(batch, e);
+    } else if (Dialect.isRetryable(e) || Dialect.isDataException(e)) {
       runAlone(batch, e);
     } else {
       fail(batch, store.unavailable(e, "commit to " + table));

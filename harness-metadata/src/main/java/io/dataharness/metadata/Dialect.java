@@ -46,6 +46,14 @@ enum Dialect {
    * in PostgreSQL text): the statement failed, the transaction rolled back, and running it again
    * fails again.
    */
+  /**
+   * A statement failed by {@code harness_abort} (PostgreSQL, migration 7): it wrote nothing, and
+   * what it was told (a table's id) no longer holds.
+   */
+  static boolean isHarnessAbort(SQLException e) {
+    return "DH001".equals(e.getSQLState());
+  }
+
   static boolean isDataException(SQLException e) {
     return String.valueOf(e.getSQLState()).startsWith("22");
   }

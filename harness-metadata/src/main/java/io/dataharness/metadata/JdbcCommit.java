@@ -219,10 +219,15 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
             : writeStepwise(connection, locked, newSchemaId, changesJson);
     if (written == null) {
       throw new WrittenThenFailed(
-          new CommitConflictException(
-              "Cannot change the schema of %s: it changed since it was read (expected schema %d);"
-                  + " re-read the table and retry",
-              table, request.schemaChange().expectedSchemaId()));
+          request.schemaChange() == null
+              ? new CommitConflictException(
+                  "Cannot commit to %s: its next version could not be taken (was the table dropped"
+                      + " meanwhile?); nothing was written, re-read the table and retry",
+                  table)
+              : new CommitConflictException(
+                  "Cannot change the schema of %s: it changed since it was read (expected schema"
+                      + " %d); re-read the table and retry",
+                  table, request.schemaChange().expectedSchemaId()));
     }
     for (Map.Entry<String, SourceDefinition> added : request.addedSources().entrySet()) {
       insertSource(
@@ -270,7 +275,11 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
         .forEach(
             (sourceId, update) ->
                 store.rememberState(
-                    table, sourceId, MetadataJson.stateJson(update.next()), update.next()));
+                    table,
+                    locked.tableId(),
+                    sourceId,
+                    MetadataJson.stateJson(update.next()),
+                    update.next()));
     request.removedSources().forEach(sourceId -> store.forgetState(table, sourceId));
     LOG.debug("Committed version {} of {} ({})", written.version(), table, request.operation());
     return new VersionInfo(
@@ -322,7 +331,7 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
           String json = row.getString("current_state");
           SourceState state = store.sourceState(json);
           if (removed == null) {
-            store.rememberState(table, row.getString("source_id"), json, state);
+            store.rememberState(table, foundTableId[0], row.getString("source_id"), json, state);
           }
           return rows.put(
               row.getString("source_id"),
@@ -698,6 +707,7 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
    */
   record Fast(
       JdbcCommit commit,
+      long tableId,
       List<String> sources,
       List<String> previous,
       List<String> next,
@@ -744,16 +754,19 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
     List<String> owners = new ArrayList<>(count);
     List<Long> tokens = new ArrayList<>(count);
     List<SourceChange> changes = new ArrayList<>(count);
+    Long tableId = null;
     for (Map.Entry<String, CommitRequest.SourceUpdate> entry : request.sourceUpdates().entrySet()) {
       String sourceId = entry.getKey();
       CommitRequest.SourceUpdate update = entry.getValue();
       JdbcHarnessStore.KnownState known = store.knownState(table, sourceId);
       SourceLock lock = presented.get(sourceId);
       if (known == null
+          || (tableId != null && tableId != known.tableId())
           || (update.expected() == null && lock == null)
           || (update.expected() != null && !update.expected().equals(known.state()))) {
         return null;
       }
+      tableId = known.tableId();
       try {
         known.state().checkTransition(sourceId, update.next());
       } catch (RuntimeException e) {
@@ -773,6 +786,7 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
     }
     return new Fast(
         this,
+        tableId,
         sources,
         previous,
         next,
@@ -837,8 +851,7 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
         values.addAll(
             Arrays.asList(
                 next.get(0),
-                table.namespace(),
-                table.name(),
+                fast.tableId(),
                 sources.get(0),
                 previous.get(0),
                 owners.get(0),
@@ -847,6 +860,8 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
         if (key != null) {
           values.add(key);
         }
+        values.add(table.namespace());
+        values.add(table.name());
       } else {
         sql = WRITE_ONE_FAST;
         values.addAll(
@@ -962,24 +977,25 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
    * no row locked before it is written. The source's row is updated with the whole check (state,
    * intent, lease) in its WHERE clause, which PostgreSQL re-evaluates on the row's latest version
    * if a concurrent transaction changed it; only then is the table's version taken. The source's
-   * row is locked before the table's, as in every commit. A source row written without its version
-   * (the table's row gone meanwhile; dropping a table deletes its sources first, so this does not
-   * happen) fails the statement through {@code harness_abort}, which rolls it back. {@code %s} is
-   * where a commit with an idempotency key checks it: a key check in the plan of a commit without
-   * one would cost its subquery's set-up on every call, even with a null parameter.
+   * row is locked before the table's, as in every commit. The source is found by the table id this
+   * process last saw for the table's name (no lookup by name); the table's row must still carry
+   * that name. A source row written without its version (the table renamed since, or its row gone)
+   * fails the statement through {@code harness_abort}, which rolls it back, and the commit runs
+   * again statement by statement, by name (see {@link CommitBatcher}). {@code %s} is where a commit
+   * with an idempotency key checks it: a key check in the plan of a commit without one would cost
+   * its subquery's set-up on every call, even with a null parameter.
    */
   private static final String WRITE_ONE_SOURCE_TEMPLATE =
       "WITH src AS (UPDATE harness_sources s SET current_state = ?::varchar WHERE s.table_id ="
-          + " (SELECT table_id FROM harness_tables WHERE namespace = ? AND table_name = ?) AND"
-          + " s.source_id = ?::varchar AND s.current_state = ?::varchar AND s.removed_version IS"
+          + " ?::bigint AND s.source_id = ?::varchar AND s.current_state = ?::varchar AND s.removed_version IS"
           + " NULL AND s.intent_id IS NULL AND CASE WHEN ?::varchar IS NULL THEN s.lock_owner IS"
           + " NULL OR s.lock_expires_at IS NULL OR s.lock_expires_at <= clock_timestamp() ELSE"
           + " s.lock_owner = ?::varchar AND s.fencing_token = ?::bigint AND s.lock_expires_at >"
           + " clock_timestamp() END%s RETURNING s.table_id),"
           + " bumped AS (UPDATE harness_tables t SET current_version = t.current_version + 1,"
           + " last_committed_at = GREATEST(t.last_committed_at, clock_timestamp()) WHERE t.table_id"
-          + " = (SELECT table_id FROM src) RETURNING t.table_id, t.current_version,"
-          + " t.current_schema_id, t.last_committed_at),"
+          + " = (SELECT table_id FROM src) AND t.namespace = ? AND t.table_name = ? RETURNING"
+          + " t.table_id, t.current_version, t.current_schema_id, t.last_committed_at),"
           + " version_row AS (INSERT INTO harness_versions (table_id, version, schema_id,"
           + " committed_at, operation, idempotency_key, request_hash, summary, changes) SELECT"
           + " table_id, current_version, current_schema_id, last_committed_at, ?, ?, ?, ?, ? FROM"
@@ -987,9 +1003,9 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
           + " states AS (INSERT INTO harness_source_states (table_id, source_id, version, state)"
           + " SELECT table_id, ?::varchar, current_version, ?::varchar FROM bumped)"
           + " SELECT 1, b.current_version, b.current_schema_id, b.last_committed_at FROM src LEFT"
-          + " JOIN bumped b ON true WHERE CASE WHEN b.table_id IS NULL THEN harness_abort('The"
-          + " commit changed a source but could not take the table''s next version (was the table"
-          + " dropped?); nothing was written: read the table again and retry') ELSE true END";
+          + " JOIN bumped b ON true WHERE CASE WHEN b.table_id IS NULL THEN harness_abort('A commit"
+          + " changed a source of table id ' || (SELECT table_id FROM src) || ' but that table is"
+          + " gone or renamed; nothing was written') ELSE true END";
 
   /** {@link #WRITE_ONE_SOURCE_TEMPLATE} for a commit without an idempotency key. */
   private static final String WRITE_ONE_SOURCE_FAST = WRITE_ONE_SOURCE_TEMPLATE.replace("%s", "");
@@ -1006,7 +1022,11 @@ final class JdbcCommit implements CommitBatcher.BatchedCommit {
     for (int i = 0; i < fast.sources().size(); i++) {
       String sourceId = fast.sources().get(i);
       store.rememberState(
-          table, sourceId, fast.next().get(i), request.sourceUpdates().get(sourceId).next());
+          table,
+          fast.tableId(),
+          sourceId,
+          fast.next().get(i),
+          request.sourceUpdates().get(sourceId).next());
     }
     LOG.debug("Committed version {} of {} ({})", info.version(), table, request.operation());
   }

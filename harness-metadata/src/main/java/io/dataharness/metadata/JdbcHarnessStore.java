@@ -740,8 +740,11 @@ final class JdbcHarnessStore implements HarnessStore {
   /** Group commit per table (see {@link CommitBatcher}). */
   private final Map<TableIdentifier, CommitBatcher> batchers = new ConcurrentHashMap<>();
 
-  /** A source's current state as this process last saw it: the stored JSON and its parse. */
-  record KnownState(String json, SourceState state) {}
+  /**
+   * A source's current state as this process last saw it: the id of the table it belongs to, the
+   * stored JSON and its parse.
+   */
+  record KnownState(long tableId, String json, SourceState state) {}
 
   /**
    * The states this process last read or wrote, per table and source: a hint that lets a plain
@@ -757,7 +760,8 @@ final class JdbcHarnessStore implements HarnessStore {
     return states == null ? null : states.get(sourceId);
   }
 
-  void rememberState(TableIdentifier table, String sourceId, String json, SourceState state) {
+  void rememberState(
+      TableIdentifier table, long tableId, String sourceId, String json, SourceState state) {
     if (dialect != Dialect.POSTGRESQL) {
       return; // only the PostgreSQL commit uses them
     }
@@ -766,7 +770,12 @@ final class JdbcHarnessStore implements HarnessStore {
     if (states.size() > 100_000) {
       states.clear();
     }
-    states.put(sourceId, new KnownState(json, state));
+    states.put(sourceId, new KnownState(tableId, json, state));
+  }
+
+  /** Forgets what this process knows of a table's states (its id may have changed). */
+  void forgetStates(TableIdentifier table) {
+    knownStates.remove(table);
   }
 
   void forgetState(TableIdentifier table, String sourceId) {
@@ -994,7 +1003,7 @@ final class JdbcHarnessStore implements HarnessStore {
                   String json = result.getString(4);
                   SourceState state = sourceState(json);
                   states.put(sourceId, state);
-                  rememberState(table, sourceId, json, state);
+                  rememberState(table, row.tableId(), sourceId, json, state);
                 }
                 return null;
               },

@@ -39,8 +39,9 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
 
   /**
    * The one-statement commit of one source writes the source's row before it takes the table's
-   * version. If it ever wrote the first without the second, the statement fails and writes nothing:
-   * a trigger that skips the table row's update stands in for whatever could cause that.
+   * version. If it ever wrote the first without the second, the statement fails and writes nothing,
+   * and so does the statement-by-statement commit that runs after it: a trigger that skips the
+   * table row's update stands in for whatever could cause that.
    */
   @Test
   void aCommitThatCannotTakeTheTablesNextVersionWritesNothing() throws Exception {
@@ -69,7 +70,7 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
                         .commit());
         assertTrue(
             failed.getMessage().contains(table.toString())
-                && failed.getMessage().contains("could not take the table's next version"),
+                && failed.getMessage().contains("its next version could not be taken"),
             failed.getMessage());
       } finally {
         statement.execute("DROP TRIGGER skip_version ON harness_tables");
@@ -81,6 +82,30 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
     assertEquals(kafka(0, 20), latest.state("hot"));
     store.newTransaction(table).withLock(lock).setSourceState("hot", kafka(0, 30)).commit();
     assertEquals(kafka(0, 30), store.readLatest(table).state("hot"));
+  }
+
+  /**
+   * A plain commit of one source finds its source by the table id this process last saw. Renamed by
+   * another process since, the table keeps its id: the commit under the old name must not land in
+   * it, and the error is the one a commit by name gives.
+   */
+  @Test
+  void aCommitUnderANameAnotherProcessRenamedWritesNothing() {
+    TableIdentifier table = newTable();
+    TableIdentifier renamed = TableIdentifier.of("logs", table.name() + "_renamed");
+    store.newTransaction(table).setSourceState("hot", kafka(0, 10), kafka(0, 20)).commit();
+    try (HarnessStore other = openAnotherProcess()) {
+      other.renameTable(table, renamed);
+    }
+    assertThrows(
+        NoSuchTableException.class,
+        () ->
+            store.newTransaction(table).setSourceState("hot", kafka(0, 20), kafka(0, 30)).commit());
+    TableVersion latest = store.readLatest(renamed);
+    assertEquals(2, latest.version());
+    assertEquals(kafka(0, 20), latest.state("hot"));
+    store.newTransaction(renamed).setSourceState("hot", kafka(0, 20), kafka(0, 30)).commit();
+    assertEquals(kafka(0, 30), store.readLatest(renamed).state("hot"));
   }
 
   @Test

@@ -1,14 +1,15 @@
 -- DataHarness metadata store, schema version 7 (PostgreSQL), after the statements of
 -- ../V7__leases_on_sources.sql: harness_commit_states (version 4) reads the leases from the
--- sources' rows, and harness_abort(message) fails the statement that calls it. A commit statement
--- calls it when it would otherwise commit half of its writes (a source's new state without the
--- table's new version): the transaction rolls back and the caller sees the message.
+-- sources' rows, and harness_abort(message) fails the statement that calls it with SQLSTATE DH001.
+-- A commit statement calls it when it would otherwise commit half of its writes (a source's new
+-- state without the table's new version): the transaction rolls back, and the client runs the
+-- commit again statement by statement.
 
 CREATE OR REPLACE FUNCTION harness_abort(message varchar) RETURNS boolean
   LANGUAGE plpgsql
 AS $$
 BEGIN
-  RAISE EXCEPTION '%', message USING ERRCODE = 'P0001';
+  RAISE EXCEPTION '%', message USING ERRCODE = 'DH001';
 END
 $$;
 
