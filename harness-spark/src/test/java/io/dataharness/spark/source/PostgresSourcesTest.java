@@ -523,13 +523,20 @@ class PostgresSourcesTest {
                   + round
                   + "')");
         }
+        // a state taken wholly while the transaction is open, before it commits (two new states:
+        // the first may have started before the writes)
+        int taken = states.size();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (states.size() < taken + 2 && System.nanoTime() < deadline) {
+          Thread.sleep(1);
+        }
         writer.commit();
       }
     } finally {
       stop.set(true);
       syncing.join();
     }
-    assertTrue(states.size() > 1, "states taken: " + states.size());
+    assertTrue(states.size() > 40, "states taken: " + states.size());
     for (SourceState.Jdbc state : states) {
       List<String> rows = asOf(source("orders"), state);
       java.util.Set<String> rounds = new java.util.TreeSet<>();
