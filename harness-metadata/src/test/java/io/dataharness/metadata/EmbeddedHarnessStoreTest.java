@@ -39,6 +39,58 @@ class EmbeddedHarnessStoreTest extends HarnessStoreConformanceTest {
     }
   }
 
+  /** A store of schema version 6 (leases in harness_locks) migrates with its leases held. */
+  @Test
+  void aStoreOfSchemaVersionSixMigratesWithItsLeases() throws Exception {
+    Path old = Files.createTempDirectory("harness-embedded-v6");
+    TableIdentifier table = TableIdentifier.of("logs", "before_leases");
+    SourceLock held;
+    try (HarnessStore first = HarnessStores.openEmbedded(old)) {
+      first.createNamespace("logs", java.util.Map.of());
+      first.createTable(definition(table));
+      first.releaseLock(
+          first.acquireLock(table, "hot", "earlier", java.time.Duration.ofMinutes(1)));
+      held = first.acquireLock(table, "hot", "old-mover", java.time.Duration.ofMinutes(10));
+    }
+    String url =
+        "jdbc:h2:file:"
+            + old.toAbsolutePath().resolve("harness")
+            + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH;AUTO_SERVER=TRUE";
+    try (java.sql.Connection connection = java.sql.DriverManager.getConnection(url, "sa", "");
+        java.sql.Statement statement = connection.createStatement()) {
+      statement.execute(
+          "CREATE TABLE harness_locks (table_id BIGINT NOT NULL, source_id VARCHAR(128) NOT NULL,"
+              + " owner VARCHAR(256), fencing_token BIGINT NOT NULL, acquired_at TIMESTAMP WITH"
+              + " TIME ZONE, expires_at TIMESTAMP WITH TIME ZONE, PRIMARY KEY (table_id,"
+              + " source_id))");
+      statement.execute(
+          "INSERT INTO harness_locks SELECT table_id, source_id, lock_owner, fencing_token,"
+              + " lock_acquired_at, lock_expires_at FROM harness_sources");
+      for (String column :
+          java.util.List.of("lock_owner", "fencing_token", "lock_acquired_at", "lock_expires_at")) {
+        statement.execute("ALTER TABLE harness_sources DROP COLUMN " + column);
+      }
+      statement.execute("UPDATE harness_schema_version SET version = 6");
+    }
+    try (HarnessStore migrated = HarnessStores.openEmbedded(old)) {
+      assertEquals(java.util.List.of(held), migrated.listLocks(table));
+      assertThrows(
+          LockHeldException.class,
+          () -> migrated.acquireLock(table, "hot", "new-mover", java.time.Duration.ofMinutes(1)));
+      migrated
+          .newTransaction(table)
+          .withLock(held)
+          .setSourceState("hot", kafka(0, 10), kafka(0, 20))
+          .commit();
+      migrated.releaseLock(held);
+      assertEquals(
+          3,
+          migrated
+              .acquireLock(table, "hot", "new-mover", java.time.Duration.ofMinutes(1))
+              .fencingToken());
+    }
+  }
+
   @Test
   void committingInsideACallersDatabaseTransactionIsRefusedClearly() throws Exception {
     TableIdentifier table = newTable();
