@@ -58,18 +58,7 @@ class EmbeddedHarnessStoreTest extends HarnessStoreConformanceTest {
             + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH;AUTO_SERVER=TRUE";
     try (java.sql.Connection connection = java.sql.DriverManager.getConnection(url, "sa", "");
         java.sql.Statement statement = connection.createStatement()) {
-      statement.execute(
-          "CREATE TABLE harness_locks (table_id BIGINT NOT NULL, source_id VARCHAR(128) NOT NULL,"
-              + " owner VARCHAR(256), fencing_token BIGINT NOT NULL, acquired_at TIMESTAMP WITH"
-              + " TIME ZONE, expires_at TIMESTAMP WITH TIME ZONE, PRIMARY KEY (table_id,"
-              + " source_id))");
-      statement.execute(
-          "INSERT INTO harness_locks SELECT table_id, source_id, lock_owner, fencing_token,"
-              + " lock_acquired_at, lock_expires_at FROM harness_sources");
-      for (String column :
-          java.util.List.of("lock_owner", "fencing_token", "lock_acquired_at", "lock_expires_at")) {
-        statement.execute("ALTER TABLE harness_sources DROP COLUMN " + column);
-      }
+      leasesInTheirOwnTable(statement);
       statement.execute("UPDATE harness_schema_version SET version = 6");
     }
     try (HarnessStore migrated = HarnessStores.openEmbedded(old)) {

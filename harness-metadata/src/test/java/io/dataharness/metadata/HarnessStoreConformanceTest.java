@@ -74,6 +74,25 @@ public abstract class HarnessStoreConformanceTest {
   }
 
   /** The definition {@link #newTable()} creates. */
+  /**
+   * Gives a store the layout of schema versions 1 to 6, where the leases were rows of {@code
+   * harness_locks} (the caller sets the schema version it stands for).
+   */
+  static void leasesInTheirOwnTable(java.sql.Statement statement) throws java.sql.SQLException {
+    statement.execute(
+        "CREATE TABLE harness_locks (table_id BIGINT NOT NULL, source_id VARCHAR(128) NOT NULL,"
+            + " owner VARCHAR(256), fencing_token BIGINT NOT NULL, acquired_at TIMESTAMP WITH"
+            + " TIME ZONE, expires_at TIMESTAMP WITH TIME ZONE, PRIMARY KEY (table_id,"
+            + " source_id))");
+    statement.execute(
+        "INSERT INTO harness_locks SELECT table_id, source_id, lock_owner, fencing_token,"
+            + " lock_acquired_at, lock_expires_at FROM harness_sources");
+    for (String column :
+        List.of("lock_owner", "fencing_token", "lock_acquired_at", "lock_expires_at")) {
+      statement.execute("ALTER TABLE harness_sources DROP COLUMN " + column);
+    }
+  }
+
   static TableDefinition definition(TableIdentifier table) {
     return TableDefinition.builder(table, SCHEMA)
         .primaryKey(List.of("id"))

@@ -341,18 +341,7 @@ class PostgresHarnessStoreTest extends HarnessStoreConformanceTest {
     // what a store written by the first release looks like (leases in harness_locks)
     try (Connection connection = old.connect();
         Statement statement = connection.createStatement()) {
-      statement.execute(
-          "CREATE TABLE harness_locks (table_id BIGINT NOT NULL, source_id VARCHAR(128) NOT NULL,"
-              + " owner VARCHAR(256), fencing_token BIGINT NOT NULL, acquired_at TIMESTAMP WITH"
-              + " TIME ZONE, expires_at TIMESTAMP WITH TIME ZONE, PRIMARY KEY (table_id,"
-              + " source_id))");
-      statement.execute(
-          "INSERT INTO harness_locks SELECT table_id, source_id, lock_owner, fencing_token,"
-              + " lock_acquired_at, lock_expires_at FROM harness_sources");
-      for (String column :
-          List.of("lock_owner", "fencing_token", "lock_acquired_at", "lock_expires_at")) {
-        statement.execute("ALTER TABLE harness_sources DROP COLUMN " + column);
-      }
+      leasesInTheirOwnTable(statement);
       statement.execute("DROP INDEX harness_versions_idempotency_key");
       statement.execute(
           "CREATE UNIQUE INDEX harness_versions_idempotency ON harness_versions (table_id,"
