@@ -259,10 +259,9 @@ final class CommitBatcher {
    */
   private void failed(List<Pending> batch, SQLException e) {
     if (Dialect.isHarnessAbort(e)) {
-      // the table id this process knew is stale (the table renamed): nothing was written
-      store.forgetStates(table);
-      runAlone(batch, e);
-    } else if (Dialect.isRetryable(e) || Dialect.isDataException(e)) {
+      store.forgetStates(table); // the table id this process knew is stale (the table renamed)
+    }
+    if (Dialect.isHarnessAbort(e) || Dialect.isRetryable(e) || Dialect.isDataException(e)) {
       runAlone(batch, e);
     } else {
       fail(batch, store.unavailable(e, "commit to " + table));

@@ -42,11 +42,6 @@ enum Dialect {
   }
 
   /**
-   * A data exception (SQLSTATE class 22: a value the database cannot store, such as a NUL character
-   * in PostgreSQL text): the statement failed, the transaction rolled back, and running it again
-   * fails again.
-   */
-  /**
    * A statement failed by {@code harness_abort} (PostgreSQL, migration 7): it wrote nothing, and
    * what it was told (a table's id) no longer holds.
    */
@@ -54,6 +49,11 @@ enum Dialect {
     return "DH001".equals(e.getSQLState());
   }
 
+  /**
+   * A data exception (SQLSTATE class 22: a value the database cannot store, such as a NUL character
+   * in PostgreSQL text): the statement failed, the transaction rolled back, and running it again
+   * fails again.
+   */
   static boolean isDataException(SQLException e) {
     return String.valueOf(e.getSQLState()).startsWith("22");
   }
