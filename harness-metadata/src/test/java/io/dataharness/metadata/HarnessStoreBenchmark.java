@@ -150,29 +150,22 @@ public final class HarnessStoreBenchmark {
             connection.prepareStatement(
                 "UPDATE raw_counters SET counter = counter + 1 WHERE id = ?")) {
       update.setInt(1, 0);
+      Timed rawCommit = update::executeUpdate;
+      Timed harnessCommit =
+          () ->
+              store
+                  .newTransaction(table)
+                  .withLock(lock)
+                  .setSourceState("p0", kafka(++offset[0]))
+                  .commit();
       for (int round = -WARMUP_ROUNDS; round < ROUNDS; round++) { // negative rounds warm up
-        double[] r = latencies(() -> update.executeUpdate());
-        double[] h =
-            latencies(
-                () ->
-                    store
-                        .newTransaction(table)
-                        .withLock(lock)
-                        .setSourceState("p0", kafka(++offset[0]))
-                        .commit());
+        double[] r = latencies(rawCommit);
+        double[] h = latencies(harnessCommit);
         // the arms alternating commit by commit, so neither runs back to back on a hot connection
         double[][] alternating = new double[2][LATENCY_COMMITS];
         for (int i = 0; i < LATENCY_COMMITS; i++) {
-          long start = System.nanoTime();
-          update.executeUpdate();
-          long middle = System.nanoTime();
-          store
-              .newTransaction(table)
-              .withLock(lock)
-              .setSourceState("p0", kafka(++offset[0]))
-              .commit();
-          alternating[0][i] = (middle - start) / 1e6;
-          alternating[1][i] = (System.nanoTime() - middle) / 1e6;
+          alternating[0][i] = millis(rawCommit);
+          alternating[1][i] = millis(harnessCommit);
         }
         if (round >= 0) {
           raw[0][round] = BenchmarkResults.percentile(r, 50);
@@ -220,11 +213,16 @@ public final class HarnessStoreBenchmark {
   private static double[] latencies(Timed operation) throws Exception {
     double[] latencies = new double[LATENCY_COMMITS];
     for (int i = 0; i < LATENCY_COMMITS; i++) {
-      long start = System.nanoTime();
-      operation.run();
-      latencies[i] = (System.nanoTime() - start) / 1e6;
+      latencies[i] = millis(operation);
     }
     return latencies;
+  }
+
+  /** How long one run of {@code operation} takes, in milliseconds. */
+  private static double millis(Timed operation) throws Exception {
+    long start = System.nanoTime();
+    operation.run();
+    return (System.nanoTime() - start) / 1e6;
   }
 
   /** Commits/s with {@code writers} writers, each on its own source / row; alternating rounds. */

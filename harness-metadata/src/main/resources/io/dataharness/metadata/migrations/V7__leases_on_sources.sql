@@ -22,19 +22,10 @@ ALTER TABLE harness_sources ADD COLUMN IF NOT EXISTS lock_owner VARCHAR(256);
 ALTER TABLE harness_sources ADD COLUMN IF NOT EXISTS fencing_token BIGINT DEFAULT 0 NOT NULL;
 ALTER TABLE harness_sources ADD COLUMN IF NOT EXISTS lock_acquired_at TIMESTAMP WITH TIME ZONE;
 ALTER TABLE harness_sources ADD COLUMN IF NOT EXISTS lock_expires_at TIMESTAMP WITH TIME ZONE;
-UPDATE harness_sources SET
-  lock_owner = (SELECT l.owner FROM harness_locks l
-                WHERE l.table_id = harness_sources.table_id
-                  AND l.source_id = harness_sources.source_id),
-  fencing_token = (SELECT l.fencing_token FROM harness_locks l
-                   WHERE l.table_id = harness_sources.table_id
-                     AND l.source_id = harness_sources.source_id),
-  lock_acquired_at = (SELECT l.acquired_at FROM harness_locks l
-                      WHERE l.table_id = harness_sources.table_id
-                        AND l.source_id = harness_sources.source_id),
-  lock_expires_at = (SELECT l.expires_at FROM harness_locks l
-                     WHERE l.table_id = harness_sources.table_id
-                       AND l.source_id = harness_sources.source_id)
+UPDATE harness_sources
+  SET (lock_owner, fencing_token, lock_acquired_at, lock_expires_at) =
+    (SELECT l.owner, l.fencing_token, l.acquired_at, l.expires_at FROM harness_locks l
+     WHERE l.table_id = harness_sources.table_id AND l.source_id = harness_sources.source_id)
   WHERE EXISTS (SELECT 1 FROM harness_locks l
                 WHERE l.table_id = harness_sources.table_id
                   AND l.source_id = harness_sources.source_id);
